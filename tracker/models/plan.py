@@ -1,0 +1,211 @@
+"""The plan as published: projects, their quantified targets, quotas and milestones."""
+
+from decimal import Decimal
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from .reference import Agency, Category, District, PlanYear
+from .scoping import ScopedQuerySet
+
+
+class Project(models.Model):
+    plan_year = models.ForeignKey(
+        PlanYear, on_delete=models.CASCADE, related_name="projects", verbose_name="年度"
+    )
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="projects", verbose_name="类别"
+    )
+    seq = models.PositiveSmallIntegerField("序号", help_text="附件2 任务分解表中的序号")
+    name = models.CharField("项目名称", max_length=300)
+    city_leader = models.CharField("分管市领导", max_length=50)
+    lead_agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="led_projects", verbose_name="牵头单位"
+    )
+    lead_agency_leader = models.CharField("牵头单位分管领导", max_length=50)
+    cooperating_agencies = models.ManyToManyField(
+        Agency, related_name="cooperating_projects", blank=True, verbose_name="配合单位"
+    )
+    cooperating_text = models.TextField("配合单位（原文）", blank=True)
+    deadline = models.DateField("预计完成时间", help_text="月末日期")
+    work_plan = models.TextField("工作计划和进度安排")
+    notes = models.TextField("整理说明", blank=True)
+    history = HistoricalRecords(m2m_fields=[cooperating_agencies])
+
+    scope_agency_path = "lead_agency"
+    scope_district_path = None  # every district reads the whole plan
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["plan_year", "seq"]
+        verbose_name = "项目"
+        verbose_name_plural = "项目"
+        constraints = [
+            models.UniqueConstraint(fields=["plan_year", "seq"], name="project_unique_seq"),
+        ]
+
+    def __str__(self):
+        return f"{self.seq}. {self.name}"
+
+
+class Indicator(models.Model):
+    """One quantified target (量化目标) of a project."""
+
+    class Kind(models.TextChoices):
+        CUMULATIVE = "cumulative", "累计数量"
+        LEVEL = "level", "比率/水平"
+        QUALITATIVE = "qualitative", "定性"
+
+    class Scope(models.TextChoices):
+        DISTRICTS = "districts", "分解到区、县(市)"
+        CITY = "city", "全市整体完成"
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="indicators", verbose_name="项目"
+    )
+    order = models.PositiveSmallIntegerField("序次", help_text="该项目内第几个量化目标（从 1 起）")
+    label = models.CharField("指标", max_length=200)
+    unit = models.CharField("单位", max_length=20, blank=True)
+    target_value = models.DecimalField(
+        "年度目标", max_digits=16, decimal_places=4, null=True, blank=True
+    )
+    target_text = models.CharField("量化目标（原文）", max_length=100, blank=True)
+    kind = models.CharField("类型", max_length=20, choices=Kind.choices)
+    scope = models.CharField(
+        "分解方式", max_length=20, choices=Scope.choices, default=Scope.DISTRICTS
+    )
+    breakdown_note = models.TextField("分解说明（原文）", blank=True)
+    history = HistoricalRecords()
+
+    scope_agency_path = "project__lead_agency"
+    scope_district_path = None
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "order"]
+        verbose_name = "量化目标"
+        verbose_name_plural = "量化目标"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "order"], name="indicator_unique_order"),
+        ]
+
+    def __str__(self):
+        return f"{self.project.seq}-{self.order} {self.label}"
+
+    @property
+    def is_additive(self) -> bool:
+        """District quotas of a cumulative, district-split target should add up to it."""
+        return self.kind == self.Kind.CUMULATIVE and self.scope == self.Scope.DISTRICTS
+
+
+class Quota(models.Model):
+    """A district's share (分解任务) of an indicator, as printed in 附件2."""
+
+    indicator = models.ForeignKey(
+        Indicator, on_delete=models.CASCADE, related_name="quotas", verbose_name="量化目标"
+    )
+    district = models.ForeignKey(
+        District, on_delete=models.PROTECT, related_name="quotas", verbose_name="区、县(市)"
+    )
+    value = models.DecimalField("任务数", max_digits=16, decimal_places=4)
+    new_value = models.DecimalField(
+        "其中新增", max_digits=16, decimal_places=4, null=True, blank=True
+    )
+    upgrade_value = models.DecimalField(
+        "其中提升", max_digits=16, decimal_places=4, null=True, blank=True
+    )
+    published_text = models.CharField("原文", max_length=50, blank=True)
+    history = HistoricalRecords()
+
+    scope_agency_path = "indicator__project__lead_agency"
+    scope_district_path = "district"
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["indicator", "district__order"]
+        verbose_name = "分解任务"
+        verbose_name_plural = "分解任务"
+        constraints = [
+            models.UniqueConstraint(fields=["indicator", "district"], name="quota_unique_cell"),
+        ]
+
+    def __str__(self):
+        return f"{self.district} {self.published_text or self.value}"
+
+
+class Milestone(models.Model):
+    """A month-end checkpoint (进度节点) of the work plan.
+
+    ``value`` is in the indicator's unit for absolute amounts, in percent of the
+    annual target for ``PERCENT``, a rate level for ``LEVEL`` and an amount per
+    month for ``MONTHLY``; qualitative milestones have no value.
+    """
+
+    class Kind(models.TextChoices):
+        QUALITATIVE = "qualitative", "定性节点"
+        ABSOLUTE = "absolute", "累计数量"
+        PERCENT = "percent", "完成比例"
+        LEVEL = "level", "比率水平"
+        MONTHLY = "monthly", "每月完成量"
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="milestones", verbose_name="项目"
+    )
+    indicator = models.ForeignKey(
+        Indicator,
+        on_delete=models.CASCADE,
+        related_name="milestones",
+        null=True,
+        blank=True,
+        verbose_name="量化目标",
+        help_text="为空表示适用于整个项目的定性节点",
+    )
+    district = models.ForeignKey(
+        District,
+        on_delete=models.PROTECT,
+        related_name="milestones",
+        null=True,
+        blank=True,
+        verbose_name="区、县(市)",
+        help_text="为空表示全市节点",
+    )
+    due_date = models.DateField("节点日期", help_text="一般为月末")
+    kind = models.CharField("类型", max_length=20, choices=Kind.choices)
+    value = models.DecimalField("数值", max_digits=16, decimal_places=4, null=True, blank=True)
+    value_text = models.CharField("数值（原文）", max_length=50, blank=True)
+    text = models.TextField("节点内容（原文）")
+    order = models.PositiveSmallIntegerField("序次", default=0)
+    history = HistoricalRecords()
+
+    scope_agency_path = "project__lead_agency"
+    scope_district_path = None  # city-wide milestones are visible to every district
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "due_date", "order"]
+        verbose_name = "进度节点"
+        verbose_name_plural = "进度节点"
+        indexes = [models.Index(fields=["indicator", "due_date"])]
+
+    def __str__(self):
+        return f"{self.due_date:%Y-%m} {self.text[:40]}"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind != self.Kind.QUALITATIVE and self.value is not None
+
+    @property
+    def expected(self) -> Decimal | None:
+        """The city-wide cumulative amount (or level) this milestone means."""
+        if not self.is_numeric:
+            return None
+        if self.kind == self.Kind.PERCENT:
+            target = self.indicator.target_value if self.indicator_id else None
+            if target is None:
+                return None
+            return (self.value * target / Decimal(100)).quantize(Decimal("0.0001"))
+        return self.value

@@ -1,0 +1,40 @@
+"""Month arithmetic shared by the plan, progress and lag code.
+
+A *month* is represented by the date of its first day (``date(2024, 6, 1)``);
+``month_end`` gives the last day, which is what the plan's 「6月底」 means.
+"""
+
+import calendar
+import re
+from datetime import date
+
+MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
+
+
+def first_of_month(value: date) -> date:
+    return value.replace(day=1)
+
+
+def month_end(value: date) -> date:
+    return value.replace(day=calendar.monthrange(value.year, value.month)[1])
+
+
+def add_months(value: date, months: int) -> date:
+    index = value.year * 12 + value.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def parse_month(text: str) -> date:
+    """Parse ``YYYY-MM`` into the first day of that month; raise ValueError in Chinese."""
+    match = MONTH_RE.match(str(text).strip())
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ValueError(f"月份格式应为 YYYY-MM，例如 2024-06，收到「{text}」")
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def format_month(value: date) -> str:
+    return f"{value.year:04d}-{value.month:02d}"
+
+
+def months_of_year(year: int) -> list[date]:
+    return [date(year, m, 1) for m in range(1, 13)]
