@@ -32,7 +32,7 @@ if not SECRET_KEY:
     if not DEBUG and env_bool("TRACKER_REQUIRE_SECRET_KEY", False):
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
     # Development only: a fixed, clearly marked key. Production sets SECRET_KEY.
-    SECRET_KEY = "insecure-dev-key-set-SECRET_KEY-in-production"  # noqa: S105
+    SECRET_KEY = "insecure-dev-key-set-SECRET_KEY-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
