@@ -1,0 +1,71 @@
+"""Shared fixtures: small personas and the published 2024 plan.
+
+Personas: the supervision office (督查室), two lead agencies (民政局, 卫健委) each with
+one project, and two districts (上城区, 萧山区) each with a user.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+
+from tests.factories import (
+    AgencyFactory,
+    DistrictFactory,
+    IndicatorFactory,
+    ProjectFactory,
+    QuotaFactory,
+    make_user,
+)
+from tracker.models import Role
+
+
+@dataclass
+class Personas:
+    agency_a: object
+    agency_b: object
+    district_a: object
+    district_b: object
+    project_a: object
+    project_b: object
+    indicator_a: object
+    indicator_b: object
+    supervisor: object
+    agency_a_user: object
+    agency_b_user: object
+    district_a_user: object
+    district_b_user: object
+    outsider: object
+
+
+@pytest.fixture
+def personas(db):
+    agency_a = AgencyFactory(name="市民政局")
+    agency_b = AgencyFactory(name="市卫生健康委员会")
+    district_a = DistrictFactory(code="shangcheng", name="上城区", order=1)
+    district_b = DistrictFactory(code="xiaoshan", name="萧山区", order=5)
+    project_a = ProjectFactory(seq=1, name="新增老年助餐服务点", lead_agency=agency_a)
+    project_b = ProjectFactory(
+        seq=2, name="新建基层生育咨询门诊", lead_agency=agency_b, category=project_a.category
+    )
+    indicator_a = IndicatorFactory(project=project_a, label="新增老年助餐服务点")
+    indicator_b = IndicatorFactory(project=project_b, label="基层生育咨询门诊")
+    for indicator in (indicator_a, indicator_b):
+        for district in (district_a, district_b):
+            QuotaFactory(indicator=indicator, district=district, value=Decimal(50))
+    return Personas(
+        agency_a=agency_a,
+        agency_b=agency_b,
+        district_a=district_a,
+        district_b=district_b,
+        project_a=project_a,
+        project_b=project_b,
+        indicator_a=indicator_a,
+        indicator_b=indicator_b,
+        supervisor=make_user("duchashi", Role.SUPERVISION),
+        agency_a_user=make_user("minzheng", Role.AGENCY, agency=agency_a),
+        agency_b_user=make_user("weijian", Role.AGENCY, agency=agency_b),
+        district_a_user=make_user("shangcheng", Role.DISTRICT, district=district_a),
+        district_b_user=make_user("xiaoshan", Role.DISTRICT, district=district_b),
+        outsider=make_user("outsider"),
+    )

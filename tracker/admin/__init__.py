@@ -1,0 +1,6 @@
+"""Admin, split by area: plan data, progress entry, people, alerts.
+
+Every ModelAdmin here filters through ``Model.objects.for_user(request.user)``.
+"""
+
+from . import alerts, people, plan, progress  # noqa: F401
