@@ -6,6 +6,7 @@ one project, and two districts (上城区, 萧山区) each with a user.
 
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.factories import (
     make_user,
 )
 from tracker.models import Role
+from tracker.services.plan_loader import load_plan, read_plan_file
 
 
 @dataclass
@@ -69,3 +71,18 @@ def personas(db):
         district_b_user=make_user("xiaoshan", Role.DISTRICT, district=district_b),
         outsider=make_user("outsider"),
     )
+
+
+PLAN_2024 = Path(__file__).resolve().parent.parent / "fixtures" / "plan_2024.yaml"
+
+
+@pytest.fixture(scope="session")
+def plan_2024_data():
+    """The parsed 2024 fixture, read once per session."""
+    return read_plan_file(PLAN_2024)
+
+
+@pytest.fixture
+def plan_2024(db, plan_2024_data):
+    """The published 2024 plan loaded into the test database; returns its PlanYear."""
+    return load_plan(plan_2024_data).plan_year

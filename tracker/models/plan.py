@@ -17,7 +17,10 @@ class Project(models.Model):
         Category, on_delete=models.PROTECT, related_name="projects", verbose_name="类别"
     )
     seq = models.PositiveSmallIntegerField("序号", help_text="附件2 任务分解表中的序号")
-    name = models.CharField("项目名称", max_length=300)
+    name = models.CharField("项目名称", max_length=300, help_text="附件1 责任清单中的名称")
+    name_in_breakdown = models.CharField(
+        "任务分解表中的名称", max_length=300, blank=True, help_text="与附件1 写法不同时记录"
+    )
     city_leader = models.CharField("分管市领导", max_length=50)
     lead_agency = models.ForeignKey(
         Agency, on_delete=models.PROTECT, related_name="led_projects", verbose_name="牵头单位"
@@ -141,8 +144,16 @@ class Milestone(models.Model):
 
     ``value`` is in the indicator's unit for absolute amounts, in percent of the
     annual target for ``PERCENT``, a rate level for ``LEVEL`` and an amount per
-    month for ``MONTHLY``; qualitative milestones have no value.
+    month for ``MONTHLY`` (one row per month it applies to); qualitative
+    milestones have no value.
+
+    Two kinds keep a published number that is *not* a completion checkpoint:
+    ``STAGE`` counts an intermediate step (「累计进场施工 60 个」, 「新增点位建设启动
+    30%」) and ``PACE`` an average monthly pace given for reference (「平均每月完成
+    1000 余场」). The trajectory ignores both; ``is_checkpoint`` says which rows count.
     """
+
+    CHECKPOINT_KINDS = ("absolute", "percent", "level")
 
     class Kind(models.TextChoices):
         QUALITATIVE = "qualitative", "定性节点"
@@ -150,6 +161,8 @@ class Milestone(models.Model):
         PERCENT = "percent", "完成比例"
         LEVEL = "level", "比率水平"
         MONTHLY = "monthly", "每月完成量"
+        STAGE = "stage", "阶段性数量"
+        PACE = "pace", "参考平均进度"
 
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="milestones", verbose_name="项目"
@@ -190,6 +203,9 @@ class Milestone(models.Model):
         verbose_name = "进度节点"
         verbose_name_plural = "进度节点"
         indexes = [models.Index(fields=["indicator", "due_date"])]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "order"], name="milestone_unique_order"),
+        ]
 
     def __str__(self):
         return f"{self.due_date:%Y-%m} {self.text[:40]}"
@@ -199,9 +215,19 @@ class Milestone(models.Model):
         return self.kind != self.Kind.QUALITATIVE and self.value is not None
 
     @property
+    def is_checkpoint(self) -> bool:
+        """A city-wide cumulative amount or level the trajectory must pass through."""
+        return self.kind in self.CHECKPOINT_KINDS and self.value is not None
+
+    @property
     def expected(self) -> Decimal | None:
-        """The city-wide cumulative amount (or level) this milestone means."""
-        if not self.is_numeric:
+        """The city-wide cumulative amount (or level) a checkpoint means.
+
+        Percentages become absolute amounts of the annual target; levels stay
+        levels; monthly amounts are per month; stage and pace rows mean no
+        completion amount and give ``None``.
+        """
+        if self.kind not in (*self.CHECKPOINT_KINDS, self.Kind.MONTHLY) or self.value is None:
             return None
         if self.kind == self.Kind.PERCENT:
             target = self.indicator.target_value if self.indicator_id else None

@@ -15,6 +15,12 @@ class PlanYear(models.Model):
     source = models.CharField("出处", max_length=300, blank=True)
     published_on = models.DateField("印发日期", null=True, blank=True)
     notes = models.TextField("整理说明", blank=True)
+    acknowledged_findings = models.JSONField(
+        "已确认的原文不一致",
+        default=list,
+        blank=True,
+        help_text="完整性检查中已核对并按原文载入的问题：[{seq, check, reason}]",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -55,6 +61,7 @@ class Agency(models.Model):
     """
 
     name = models.CharField("单位名称", max_length=100, unique=True)
+    full_name = models.CharField("全称", max_length=200, blank=True)
     aliases = models.JSONField("别名", default=list, blank=True)
     history = HistoricalRecords()
 
@@ -81,6 +88,7 @@ class District(models.Model):
     name = models.CharField("名称", max_length=50, unique=True)
     kind = models.CharField("类型", max_length=20, choices=Kind.choices)
     order = models.PositiveSmallIntegerField("列序", unique=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["order"]

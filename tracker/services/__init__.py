@@ -1,0 +1,1 @@
+"""Domain rules as plain functions; admin, API, tasks and commands call these."""
