@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then pytest on SQLite, then again on the real PostgreSQL and Redis
+# when they are reachable (CI=true makes them required and starts them if they are stopped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+PY=.venv/bin/python
+export PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+export REDIS_TEST_URL=${REDIS_TEST_URL:-redis://127.0.0.1:6379/15}
+
+start_services() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && command -v pg_ctlcluster >/dev/null; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+  if ! (redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1) && command -v redis-server >/dev/null; then
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+  fi
+}
+if [ "${CI:-}" = "true" ]; then start_services; fi
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+$PY manage.py makemigrations --check --dry-run -v0 || { echo "models and migrations disagree"; exit 1; }
+
+echo "== pytest on SQLite (embedded default) =="
+env -u DATABASE_URL $PY -m pytest -q -p no:cacheprovider "$@"
+
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "== pytest on PostgreSQL ($PG_URL) =="
+  DATABASE_URL=$PG_URL $PY -m pytest -q -p no:cacheprovider "$@"
+elif [ "${CI:-}" = "true" ]; then
+  echo "PostgreSQL is required in CI but is not reachable at 127.0.0.1:5432" >&2
+  exit 1
+else
+  echo "(PostgreSQL not reachable: skipped the PostgreSQL run)"
+fi
