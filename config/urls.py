@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 admin.site.site_header = "民生实事 tracker"
 admin.site.site_title = "民生实事 tracker"
@@ -7,4 +7,6 @@ admin.site.index_title = "民生实事项目管理"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("tracker.api.urls")),
+    path("", include("tracker.dashboard.urls")),
 ]
