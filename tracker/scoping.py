@@ -51,10 +51,14 @@ class Scope:
 
     def can_report(self, indicator, district) -> bool:
         """May this user enter progress for ``district`` on ``indicator``?"""
+        return self.can_report_project(indicator.project, district)
+
+    def can_report_project(self, project, district) -> bool:
+        """May this user enter progress or milestone completion of ``project`` for ``district``?"""
         if self.is_supervision:
             return True
         if self.is_agency:
-            return indicator.project.lead_agency_id == self.agency_id
+            return project.lead_agency_id == self.agency_id
         if self.is_district:
             return district.pk == self.district_id
         return False
