@@ -1,0 +1,671 @@
+"""Lag evaluation of a month: every district × indicator against its 序时进度, set-based.
+
+``evaluate_month(month)`` reads everything it needs in a fixed number of queries (plan:
+3; reports: 1 for district-split indicators + 2 for city-only ones) however many
+districts and indicators there are, and returns a ``MonthEvaluation``: one ``Cell``
+per (indicator, district) with its status, gap and forecast, plus city totals.
+It writes nothing; ``save_evaluation`` stores the cells in one statement.
+
+Statuses (``LagStatus``; thresholds in ``settings.TRACKER``, see config/settings.py):
+
+- 未到节点 (not due): nothing is expected yet (0 or no expectation).
+- 未按时填报 (not reported): the reporting deadline (the ``REPORTING_DEADLINE_DAY`` of
+  the next month, end of day, Asia/Shanghai) has passed and no report for the month was
+  filed by then; or there is no report at all to judge by. Before the deadline a
+  missing month falls back to the district's latest earlier report.
+- gap in points: for cumulative targets (expected − actual) ÷ quota × 100, the
+  percentage points behind pace (落后序时进度); for rates, expected − actual level.
+- 黄 (behind): gap ≥ ``LAG_YELLOW_POINTS`` (10) [rates: ``LEVEL_YELLOW_POINTS``, 1].
+- 红 (seriously behind): gap > ``LAG_RED_POINTS`` (30) [rates: ``LEVEL_RED_POINTS``, 3],
+  or a checkpoint missed: in a month with a numeric milestone (or the deadline) a gap
+  that would be 黄 is 红.
+- 正常 (on track) otherwise. Each district is judged on its own quota, so one
+  district's over-achievement never hides another's lag; city totals are given both
+  uncapped and capped (each district counted at most at its quota).
+
+As of: ``as_of`` (default now) replays the past — only reports first filed
+(``created_at``) by then count, with their current value; a report counts as on time
+when it was first filed by the deadline.
+
+Forecast: the pace of the last ``FORECAST_WINDOW_MONTHS`` months (from the start of the
+year when fewer have passed), extrapolated to the deadline month, and the monthly pace
+still needed to reach the quota; a district on track whose forecast misses its quota is
+*at risk*. The plan's own pace over the same months is given beside it, since most plans
+are back-loaded (nothing until 招标, most of it in the autumn) and a straight line from
+a slow start always falls short.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import DecimalField, Exists, OuterRef, Subquery, Value
+from django.utils import timezone
+
+from tracker.models import District, LagEvaluation, LagStatus, ProgressReport, Quota
+from tracker.models.alerts import PROBLEM_STATUSES
+from tracker.months import add_months, first_of_month
+
+from .trajectory import IndicatorPlan, expected_at, expected_curve, load_indicator_plans
+
+__all__ = [
+    "PROBLEM_STATUSES",
+    "Cell",
+    "CityTotal",
+    "Forecast",
+    "LagStatus",
+    "MonthEvaluation",
+    "Thresholds",
+    "classify",
+    "due_month",
+    "evaluate_month",
+    "forecast",
+    "reporting_deadline",
+    "save_evaluation",
+]
+
+HUNDRED = Decimal(100)
+POINTS = Decimal("0.01")
+PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    yellow: Decimal = Decimal(10)
+    red: Decimal = Decimal(30)
+    level_yellow: Decimal = Decimal(1)
+    level_red: Decimal = Decimal(3)
+    forecast_window: int = 3
+
+    @classmethod
+    def from_settings(cls) -> Thresholds:
+        conf = settings.TRACKER
+        return cls(
+            yellow=Decimal(str(conf.get("LAG_YELLOW_POINTS", 10))),
+            red=Decimal(str(conf.get("LAG_RED_POINTS", 30))),
+            level_yellow=Decimal(str(conf.get("LEVEL_YELLOW_POINTS", 1))),
+            level_red=Decimal(str(conf.get("LEVEL_RED_POINTS", 3))),
+            forecast_window=int(conf.get("FORECAST_WINDOW_MONTHS", 3)),
+        )
+
+
+# --- dates ------------------------------------------------------------------------
+
+
+def reporting_deadline(month: date) -> datetime:
+    """The last moment a report for ``month`` is on time: end of the deadline day, local."""
+    day = int(settings.TRACKER.get("REPORTING_DEADLINE_DAY", 5))
+    next_month = add_months(first_of_month(month), 1)
+    end = datetime.combine(next_month.replace(day=day) + timedelta(days=1), time.min)
+    return timezone.make_aware(end) - timedelta(microseconds=1)
+
+
+def due_month(now: datetime | None = None) -> date:
+    """The latest month whose reporting deadline has passed at ``now`` (the month to check)."""
+    now = timezone.localtime(now or timezone.now())
+    month = add_months(first_of_month(now.date()), -1)
+    return month if now > reporting_deadline(month) else add_months(month, -1)
+
+
+def months_between(start: date, end: date) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month
+
+
+# --- one cell: pure rules ------------------------------------------------------------
+
+
+def classify(
+    *,
+    level: bool,
+    quota: Decimal,
+    expected: Decimal | None,
+    actual: Decimal | None,
+    on_time: bool,
+    deadline_passed: bool,
+    is_checkpoint: bool,
+    thresholds: Thresholds,
+) -> tuple[str, Decimal | None]:
+    """``(status, gap_points)`` of one district on one indicator for one month."""
+    gap = None
+    if actual is not None and expected is not None:
+        raw = expected - actual if level else (expected - actual) * HUNDRED / quota
+        gap = raw.quantize(POINTS)
+    if expected is None or (not level and expected <= 0):
+        return LagStatus.NOT_DUE, gap
+    if actual is None or (deadline_passed and not on_time):
+        return LagStatus.NOT_REPORTED, gap
+    yellow, red = (
+        (thresholds.level_yellow, thresholds.level_red)
+        if level
+        else (thresholds.yellow, thresholds.red)
+    )
+    if gap > red:
+        return LagStatus.SERIOUSLY_BEHIND, gap
+    if gap >= yellow:
+        return (LagStatus.SERIOUSLY_BEHIND if is_checkpoint else LagStatus.BEHIND), gap
+    return LagStatus.ON_TRACK, gap
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Where the recent pace leads by the deadline.
+
+    ``pace``: average monthly increase over the window; ``at_deadline``: the value
+    expected at the deadline month end at that pace; ``needed_pace``: the monthly
+    increase still needed to reach the quota; ``misses_target``: the forecast falls
+    short of the quota; ``plan_pace``: the plan's own monthly increase for this
+    district over the same window (a back-loaded plan expects a slow start).
+    """
+
+    pace: Decimal | None = None
+    at_deadline: Decimal | None = None
+    needed_pace: Decimal | None = None
+    months_left: int = 0
+    misses_target: bool = False
+    plan_pace: Decimal | None = None
+
+    def slower_than_plan(self, tolerance_pct: Decimal) -> bool:
+        """The recent pace is more than ``tolerance_pct`` % below the plan's own pace."""
+        if self.pace is None or self.plan_pace is None or self.plan_pace <= 0:
+            return False
+        return self.pace < self.plan_pace * (HUNDRED - tolerance_pct) / HUNDRED
+
+
+def forecast(
+    *,
+    quota: Decimal,
+    actual: Decimal | None,
+    base_value: Decimal | None,
+    window: int,
+    months_left: int,
+    plan_pace: Decimal | None = None,
+) -> Forecast:
+    """Extrapolate ``actual`` at the pace since ``base_value`` (``window`` months ago)."""
+    plan_pace = _q(plan_pace)
+    if actual is None:
+        return Forecast(months_left=max(months_left, 0), plan_pace=plan_pace)
+    pace = None if base_value is None or window <= 0 else (actual - base_value) / window
+    if months_left <= 0:
+        return Forecast(
+            pace=_q(pace),
+            at_deadline=actual,
+            months_left=0,
+            misses_target=actual < quota,
+            plan_pace=plan_pace,
+        )
+    at_deadline = None if pace is None else actual + pace * months_left
+    needed = max(quota - actual, Decimal(0)) / months_left
+    return Forecast(
+        pace=_q(pace),
+        at_deadline=_q(at_deadline),
+        needed_pace=_q(needed),
+        months_left=months_left,
+        misses_target=at_deadline is not None and at_deadline < quota,
+        plan_pace=plan_pace,
+    )
+
+
+def _q(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(PLACES)
+
+
+# --- a month: set-based ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Cell:
+    """One district on one indicator for the evaluated month."""
+
+    indicator_id: int
+    district_id: int
+    quota: Decimal
+    expected: Decimal | None
+    actual: Decimal | None
+    reported_month: date | None
+    on_time: bool
+    status: str
+    gap_points: Decimal | None
+    is_checkpoint: bool
+    checkpoint_text: str
+    forecast: Forecast
+    streak: int
+
+    @property
+    def completion_pct(self) -> Decimal | None:
+        """Actual as a share of the quota (a rate: of the target level)."""
+        if self.actual is None:
+            return None
+        return (self.actual * HUNDRED / self.quota).quantize(POINTS)
+
+    @property
+    def pace_pct(self) -> Decimal | None:
+        """Expected as a share of the quota (序时进度)."""
+        if self.expected is None:
+            return None
+        return (self.expected * HUNDRED / self.quota).quantize(POINTS)
+
+    @property
+    def at_risk(self) -> bool:
+        """On track today, but the recent pace misses the quota by the deadline."""
+        return self.status == LagStatus.ON_TRACK and self.forecast.misses_target
+
+    @property
+    def is_problem(self) -> bool:
+        return self.status in PROBLEM_STATUSES
+
+
+@dataclass(frozen=True)
+class CityTotal:
+    """The city on one indicator: uncapped and capped totals (rates: mean levels)."""
+
+    indicator_id: int
+    target: Decimal
+    expected: Decimal | None
+    actual: Decimal
+    actual_capped: Decimal
+    status: str
+    districts: int
+    reported: int
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def completion_pct(self) -> Decimal:
+        return (self.actual * HUNDRED / self.target).quantize(POINTS)
+
+    @property
+    def completion_capped_pct(self) -> Decimal:
+        return (self.actual_capped * HUNDRED / self.target).quantize(POINTS)
+
+    @property
+    def pace_pct(self) -> Decimal | None:
+        if self.expected is None:
+            return None
+        return (self.expected * HUNDRED / self.target).quantize(POINTS)
+
+
+@dataclass
+class MonthEvaluation:
+    month: date
+    as_of: datetime
+    deadline: datetime
+    plans: dict[int, IndicatorPlan]
+    cells: list[Cell]
+    city: dict[int, CityTotal]
+    _index: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def deadline_passed(self) -> bool:
+        return self.as_of > self.deadline
+
+    def status_counts(self) -> Counter:
+        return Counter(c.status for c in self.cells)
+
+    def cell(self, indicator_id: int, district_id: int) -> Cell | None:
+        """The cell of one district on one indicator (None if it has no quota)."""
+        if len(self._index) != len(self.cells):
+            self._index.clear()
+            self._index.update(((c.indicator_id, c.district_id), c) for c in self.cells)
+        return self._index.get((indicator_id, district_id))
+
+
+def evaluate_month(
+    month: date,
+    *,
+    as_of: datetime | None = None,
+    plan_year=None,
+    indicator_ids=None,
+    thresholds: Thresholds | None = None,
+    plans: dict[int, IndicatorPlan] | None = None,
+) -> MonthEvaluation:
+    """Evaluate every tracked indicator × district of ``month`` (any day of it).
+
+    Reads only. The plan year is ``month``'s year unless ``plan_year`` is given;
+    ``indicator_ids`` narrows the evaluation; ``plans`` may be passed in when the caller
+    already loaded them.
+    """
+    month = first_of_month(month)
+    as_of = as_of or timezone.now()
+    thresholds = thresholds or Thresholds.from_settings()
+    deadline = reporting_deadline(month)
+    if plans is None:
+        plans = load_indicator_plans(
+            plan_year, year=None if plan_year else month.year, indicator_ids=indicator_ids
+        )
+    plans = {k: p for k, p in plans.items() if p.is_tracked and p.year == month.year}
+    evaluation = MonthEvaluation(month, as_of, deadline, plans, [], {})
+    if not plans:
+        return evaluation
+
+    window = min(thresholds.forecast_window, month.month)
+    base_month = add_months(month, -window) if window == thresholds.forecast_window else None
+    if base_month is not None and base_month.year < month.year:
+        base_month = None  # the window reaches back to the start of the year: base is 0
+    context = _QueryContext(month, as_of, deadline, base_month)
+    curves = {pk: expected_curve(p) for pk, p in plans.items()}
+    own_curves = {  # districts with milestones of their own (rare): their own curve
+        pk: {m.district_id for m in p.milestones if m.district_id is not None}
+        for pk, p in plans.items()
+    }
+    deadline_passed = as_of > deadline
+
+    def make_cell(plan, district_id, quota, latest, latest_month, on_time, base, prev):
+        own = district_id in own_curves[plan.indicator_id] and plan.has_district_milestones(
+            district_id
+        )
+        if own:
+            point = expected_at(plan, month, district_id)
+            expected = point.value
+        else:  # the city's expected fraction of this district's quota
+            point = curves[plan.indicator_id][month.month - 1]
+            expected = _share(quota, point.fraction)
+        if base_month is None:
+            base_expected = None if plan.is_level else Decimal(0)
+        elif own:
+            base_expected = expected_at(plan, base_month, district_id).value
+        else:
+            base_expected = _share(quota, curves[plan.indicator_id][base_month.month - 1].fraction)
+        plan_pace = (
+            None
+            if expected is None or base_expected is None
+            else (expected - base_expected) / window
+        )
+        status, gap = classify(
+            level=plan.is_level,
+            quota=quota,
+            expected=expected,
+            actual=latest,
+            on_time=bool(on_time),
+            deadline_passed=deadline_passed,
+            is_checkpoint=point.is_checkpoint,
+            thresholds=thresholds,
+        )
+        if base is None and not plan.is_level:
+            base = Decimal(0)  # cumulative since the start of the year
+        fc = forecast(
+            quota=quota,
+            actual=latest,
+            base_value=base,
+            window=window,
+            months_left=months_between(month, plan.deadline_month),
+            plan_pace=plan_pace,
+        )
+        streak = (prev or 0) + 1 if status in PROBLEM_STATUSES else 0
+        return Cell(
+            indicator_id=plan.indicator_id,
+            district_id=district_id,
+            quota=quota,
+            expected=expected,
+            actual=latest,
+            reported_month=latest_month,
+            on_time=bool(on_time),
+            status=status,
+            gap_points=gap,
+            is_checkpoint=point.is_checkpoint,
+            checkpoint_text=point.text,
+            forecast=fc,
+            streak=streak,
+        )
+
+    split = [pk for pk, p in plans.items() if not p.is_city_only]
+    if split:
+        rows = (
+            Quota.objects.filter(indicator_id__in=split, value__gt=0)
+            .order_by("indicator_id", "district_id")
+            .annotate(**context.annotations(OuterRef("indicator_id"), OuterRef("district_id")))
+            .values_list("indicator_id", "district_id", "value", *context.names)
+        )
+        for indicator_id, district_id, quota, *rest in rows.iterator(chunk_size=5000):
+            evaluation.cells.append(make_cell(plans[indicator_id], district_id, quota, *rest))
+
+    city_only = [pk for pk, p in plans.items() if p.is_city_only]
+    if city_only:
+        city_district = city_district_id()
+        if city_district is not None:
+            from tracker.models import Indicator
+
+            rows = (
+                Indicator.objects.filter(pk__in=city_only)
+                .order_by("pk")
+                .annotate(**context.annotations(OuterRef("pk"), city_district))
+                .values_list("pk", *context.names)
+            )
+            for indicator_id, *rest in rows:
+                plan = plans[indicator_id]
+                evaluation.cells.append(make_cell(plan, city_district, plan.target, *rest))
+
+    evaluation.city = city_totals(evaluation, curves, thresholds)
+    return evaluation
+
+
+def _share(quota: Decimal, fraction: Decimal | None) -> Decimal | None:
+    return None if fraction is None else (quota * fraction).quantize(PLACES)
+
+
+def city_district_id() -> int | None:
+    """The district row that stands for the city as a whole (市本级): city-only indicators
+    (``Indicator.Scope.CITY``, 序号12) are reported and checked on it."""
+    return (
+        District.objects.filter(kind=District.Kind.CITY)
+        .order_by("order")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+class _QueryContext:
+    """Correlated subqueries giving, per (indicator, district), what the month needs."""
+
+    names = ("latest_value", "latest_month", "on_time", "base_value", "prev_streak")
+
+    def __init__(self, month, as_of, deadline, base_month):
+        self.month, self.as_of, self.deadline, self.base_month = month, as_of, deadline, base_month
+
+    def annotations(self, indicator_ref, district_ref):
+        reports = ProgressReport.objects.filter(
+            indicator_id=indicator_ref, district_id=district_ref, created_at__lte=self.as_of
+        ).order_by()
+        latest = reports.filter(month__lte=self.month).order_by("-month")
+        if self.base_month is None:
+            base = Value(None, output_field=DecimalField())
+        else:
+            base = Subquery(
+                reports.filter(month__lte=self.base_month).order_by("-month").values("value")[:1]
+            )
+        return {
+            "latest_value": Subquery(latest.values("value")[:1]),
+            "latest_month": Subquery(latest.values("month")[:1]),
+            "on_time": Exists(reports.filter(month=self.month, created_at__lte=self.deadline)),
+            "base_value": base,
+            "prev_streak": Subquery(
+                LagEvaluation.objects.filter(
+                    indicator_id=indicator_ref,
+                    district_id=district_ref,
+                    month=add_months(self.month, -1),
+                )
+                .order_by()
+                .values("streak")[:1]
+            ),
+        }
+
+
+def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> dict[int, CityTotal]:
+    """Per indicator: the city's expectation, uncapped and capped totals, and a status.
+
+    Cumulative: sums of district figures (missing reports count as 0); capped counts
+    each district at most at its quota, so over-achievers cannot mask laggards. Rates:
+    the mean level of the districts that reported (capped at each quota). The city
+    status is judged on the capped figure.
+    """
+    thresholds = thresholds or Thresholds.from_settings()
+    curves = curves or {}
+    by_indicator: dict[int, list[Cell]] = {}
+    for c in evaluation.cells:
+        by_indicator.setdefault(c.indicator_id, []).append(c)
+    totals = {}
+    for indicator_id, cells in by_indicator.items():
+        plan = evaluation.plans[indicator_id]
+        curve = curves.get(indicator_id) or expected_curve(plan)
+        point = curve[evaluation.month.month - 1]
+        reported = [c for c in cells if c.actual is not None]
+        if plan.is_level:
+            n = len(reported) or 1
+            actual = sum((c.actual for c in reported), Decimal(0)) / n
+            capped = sum((min(c.actual, c.quota) for c in reported), Decimal(0)) / n
+        else:
+            actual = sum((c.actual for c in reported), Decimal(0))
+            capped = sum((min(c.actual, c.quota) for c in reported), Decimal(0))
+        status, _gap = classify(
+            level=plan.is_level,
+            quota=plan.target,
+            expected=point.value,
+            actual=capped if reported else None,
+            on_time=True,
+            deadline_passed=False,
+            is_checkpoint=point.is_checkpoint,
+            thresholds=thresholds,
+        )
+        totals[indicator_id] = CityTotal(
+            indicator_id=indicator_id,
+            target=plan.target,
+            expected=point.value,
+            actual=actual.quantize(PLACES),
+            actual_capped=capped.quantize(PLACES),
+            status=status,
+            districts=len(cells),
+            reported=sum(1 for c in cells if c.on_time),
+            counts=dict(Counter(c.status for c in cells)),
+        )
+    return totals
+
+
+# --- storing ----------------------------------------------------------------------------
+
+_COLUMNS = (
+    "indicator_id",
+    "district_id",
+    "month",
+    "status",
+    "quota",
+    "expected",
+    "actual",
+    "reported_month",
+    "on_time",
+    "gap_points",
+    "completion_pct",
+    "pace_pct",
+    "is_checkpoint",
+    "forecast",
+    "needed_pace",
+    "at_risk",
+    "streak",
+)
+_UNIQUE = ("indicator_id", "district_id", "month")
+
+
+def _row(c: Cell, month: date) -> list:
+    def s(v):
+        return None if v is None else str(v)
+
+    return [
+        c.indicator_id,
+        c.district_id,
+        month.isoformat(),
+        c.status,
+        s(c.quota),
+        s(c.expected),
+        s(c.actual),
+        s(c.reported_month and c.reported_month.isoformat()),
+        c.on_time,
+        s(c.gap_points),
+        s(c.completion_pct),
+        s(c.pace_pct),
+        c.is_checkpoint,
+        s(c.forecast.at_deadline),
+        s(c.forecast.needed_pace),
+        c.at_risk,
+        c.streak,
+    ]
+
+
+def save_evaluation(evaluation: MonthEvaluation, run_number: int) -> int:
+    """Store every cell of ``evaluation`` (upsert in one statement) and drop stale rows.
+
+    Two statements whatever the size: the cells travel as one JSON parameter
+    (PostgreSQL ``jsonb_array_elements``, SQLite ``json_each``) into an
+    ``INSERT … ON CONFLICT (indicator, district, month) DO UPDATE``; rows of the month
+    for these indicators not written by this run (a quota removed since) are deleted.
+    """
+    cells = evaluation.cells
+    if cells:
+        _upsert(
+            [_row(c, evaluation.month) for c in cells],
+            run_number,
+            timezone.now(),
+        )
+    LagEvaluation.objects.filter(
+        month=evaluation.month, indicator_id__in=list(evaluation.plans)
+    ).exclude(run_number=run_number).delete()
+    return len(cells)
+
+
+def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
+    table = connection.ops.quote_name(LagEvaluation._meta.db_table)
+    fields = {f.column: f for f in LagEvaluation._meta.concrete_fields}
+    columns = [*_COLUMNS, "run_number", "evaluated_at"]
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    updates = ", ".join(
+        f"{connection.ops.quote_name(c)} = excluded.{connection.ops.quote_name(c)}"
+        for c in columns
+        if c not in _UNIQUE
+    )
+    unique = ", ".join(connection.ops.quote_name(c) for c in _UNIQUE)
+    if connection.vendor == "postgresql":
+        selects = ", ".join(
+            f"(e->>{i})::{fields[c].db_type(connection)}" for i, c in enumerate(_COLUMNS)
+        )
+        source = "jsonb_array_elements(%s::jsonb) AS e"
+    elif connection.vendor == "sqlite":
+        selects = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_COLUMNS)))
+        source = "json_each(%s) WHERE true"
+    else:  # pragma: no cover - other backends: plain bulk upsert
+        _bulk_upsert(rows, run_number, evaluated_at)
+        return
+    sql = (
+        f"INSERT INTO {table} ({quoted}) SELECT {selects}, %s, %s FROM {source} "
+        f"ON CONFLICT ({unique}) DO UPDATE SET {updates}"
+    )
+    params = [
+        run_number,
+        connection.ops.adapt_datetimefield_value(evaluated_at),
+        json.dumps(rows, separators=(",", ":")),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _bulk_upsert(rows, run_number, evaluated_at):  # pragma: no cover - not PG/SQLite
+    objs = []
+    for r in rows:
+        values = dict(zip(_COLUMNS, r, strict=True))
+        objs.append(LagEvaluation(**values, run_number=run_number, evaluated_at=evaluated_at))
+    LagEvaluation.objects.bulk_create(
+        objs,
+        update_conflicts=True,
+        unique_fields=["indicator", "district", "month"],
+        update_fields=[c.removesuffix("_id") for c in _COLUMNS if c not in _UNIQUE]
+        + ["run_number", "evaluated_at"],
+    )
+
+
+def stored_statuses(month: date, *, indicator_ids=None):
+    """The stored evaluation rows of ``month`` (for pages and the API)."""
+    rows = LagEvaluation.objects.filter(month=first_of_month(month))
+    if indicator_ids is not None:
+        rows = rows.filter(indicator_id__in=list(indicator_ids))
+    return rows
