@@ -1,3 +1,12 @@
+from .alerts import (
+    Contact,
+    Delivery,
+    LagAlert,
+    LagEvaluation,
+    LagRun,
+    LagStatus,
+    Notification,
+)
 from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
 from .progress import MilestoneCompletion, ProgressReport
@@ -6,10 +15,17 @@ from .reference import Agency, Category, District, PlanYear
 __all__ = [
     "Agency",
     "Category",
+    "Contact",
+    "Delivery",
     "District",
     "Indicator",
+    "LagAlert",
+    "LagEvaluation",
+    "LagRun",
+    "LagStatus",
     "Milestone",
     "MilestoneCompletion",
+    "Notification",
     "PlanYear",
     "ProgressReport",
     "Project",

@@ -1,0 +1,106 @@
+"""Concurrency on the real PostgreSQL: two checks at once leave identical alerts and send
+once; two workers racing for one delivery send it once.
+
+Run with ``DATABASE_URL=postgres://postgres@127.0.0.1:5432/test``; skipped on SQLite.
+"""
+
+import threading
+from datetime import date
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from tests.lag_helpers import local, percent_plan, report
+from tracker.models import Contact, Delivery, LagAlert, LagEvaluation, Notification, Role
+from tracker.services import notifications
+from tracker.services.alerts import run_due_checks
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+AS_OF = local(2024, 8, 6, 9)
+JULY = date(2024, 7, 1)
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("需要 PostgreSQL：设置 DATABASE_URL=postgres://… 后运行")
+
+
+def in_parallel(*calls):
+    """Run the calls in threads released at the same moment; return their results."""
+    barrier = threading.Barrier(len(calls))
+    results, errors = [None] * len(calls), []
+
+    def run(i, call):
+        try:
+            barrier.wait()
+            results[i] = call()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    return results
+
+
+@pytest.fixture
+def world(personas):
+    p = personas
+    percent_plan(p.indicator_a)
+    p.indicator_b.quotas.all().delete()
+    Contact.objects.create(name="市民政局", role=Role.AGENCY, agency=p.agency_a, email="mz@x.cn")
+    Contact.objects.create(
+        name="萧山区民政局", role=Role.DISTRICT, district=p.district_b, email="xs@x.cn"
+    )
+    for month, a, b in [(4, 5, 2), (5, 10, 3), (6, 15, 4), (7, 20, 5)]:
+        report(p.indicator_a, p.district_a, f"2024-{month:02d}", a)
+        report(p.indicator_a, p.district_b, f"2024-{month:02d}", b)
+    return p
+
+
+def snapshot():
+    return sorted(
+        LagAlert.objects.values_list(
+            "indicator_id", "district_id", "month", "kind", "severity", "status", "level",
+            "supervised", "streak", "message", "revision",
+        )
+    )  # fmt: skip
+
+
+def test_two_concurrent_checks_leave_identical_alerts_and_notify_once(world):
+    first, second = in_parallel(
+        lambda: run_due_checks(JULY, as_of=AS_OF), lambda: run_due_checks(JULY, as_of=AS_OF)
+    )
+    # Months run once in all: whatever one run did, the other found up to date.
+    months = sorted(r.month for r in [*first, *second])
+    assert months == [date(2024, m, 1) for m in range(1, 8)]
+    concurrent = snapshot()
+    notes = Notification.objects.count()
+    assert notes == 3 * 2  # May, June, July: one digest each for the district and the agency
+    assert LagEvaluation.objects.filter(month=JULY).count() == 2
+
+    # A third, sequential run changes nothing and sends nothing.
+    assert run_due_checks(JULY, as_of=AS_OF) == []
+    assert snapshot() == concurrent
+    assert Notification.objects.count() == notes
+    july = LagAlert.objects.get(district=world.district_b, month=JULY)
+    assert (july.streak, july.supervised) == (3, True)
+
+
+def test_two_workers_racing_for_a_delivery_send_it_once(world):
+    run_due_checks(JULY, as_of=AS_OF)
+    delivery = Delivery.objects.order_by("pk").first()
+    outcomes = in_parallel(
+        lambda: notifications.deliver(delivery.pk), lambda: notifications.deliver(delivery.pk)
+    )
+    sent = [o for o in outcomes if o is not None]
+    assert len(sent) == 1 and sent[0].status == Delivery.Status.SENT
+    assert len(mail.outbox) == 1

@@ -1,0 +1,249 @@
+"""Notifications: one digest per recipient per run, delivered once, retried, visible."""
+
+import json
+import threading
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.urls import reverse
+
+from tests.lag_helpers import local, percent_plan, report
+from tracker.models import Contact, Delivery, LagAlert, Notification, Role
+from tracker.services import notifications
+from tracker.services.alerts import run_lag_check
+
+NOW = local(2024, 8, 6, 9)
+
+
+@pytest.fixture
+def world(personas):
+    p = personas
+    percent_plan(p.indicator_a)
+    p.indicator_b.quotas.all().delete()
+    Contact.objects.create(
+        name="萧山区民政局", role=Role.DISTRICT, district=p.district_b, email="xs@example.cn"
+    )
+    Contact.objects.create(
+        name="上城区民政局", role=Role.DISTRICT, district=p.district_a, email="sc@example.cn"
+    )
+    Contact.objects.create(
+        name="市民政局", role=Role.AGENCY, agency=p.agency_a, email="mz@example.cn"
+    )
+    Contact.objects.create(
+        name="市卫健委", role=Role.AGENCY, agency=p.agency_b, email="wj@example.cn"
+    )
+    Contact.objects.create(name="市政府督查室", role=Role.SUPERVISION, email="dcs@example.cn")
+    return p
+
+
+def july_check():
+    with time_machine.travel(NOW, tick=False):
+        return run_lag_check(date(2024, 7, 1), deliver=False)
+
+
+def deliver_all(now=NOW):
+    with time_machine.travel(now, tick=False):
+        return [notifications.deliver(pk) for pk in Delivery.objects.values_list("pk", flat=True)]
+
+
+def both_behind(p):
+    report(p.indicator_a, p.district_a, "2024-07", 4)  # 红
+    report(p.indicator_a, p.district_b, "2024-07", 14)  # 黄
+
+
+def test_one_digest_per_recipient_per_run(world):
+    """Two districts behind: each district hears of its own, the agency gets one digest of
+    both, the other agency and the supervision office hear nothing."""
+    both_behind(world)
+    result = july_check()
+    digests = {n.contact.name: n for n in result.notifications}
+    assert set(digests) == {"萧山区民政局", "上城区民政局", "市民政局"}
+    assert digests["市民政局"].alerts.count() == 2
+    assert digests["萧山区民政局"].alerts.get().district == world.district_b
+    assert mail.outbox == []  # recorded, not yet sent
+    assert all(o.status == Delivery.Status.SENT for o in deliver_all())
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "mz@example.cn",
+        "sc@example.cn",
+        "xs@example.cn",
+    ]
+    agency_mail = next(m for m in mail.outbox if m.to == ["mz@example.cn"])
+    assert agency_mail.subject == "【民生实事】2024年7月进度预警：红色 1 项、黄色 1 项"
+    assert (
+        "1. 【红色·进度滞后】序号1 上城区 新增老年助餐服务点：截至2024年7月底累计 4 个"
+        in agency_mail.body
+    )
+    assert "萧山区 新增老年助餐服务点" in agency_mail.body
+
+
+def test_a_second_run_sends_nothing(world):
+    both_behind(world)
+    july_check()
+    deliver_all()
+    assert july_check().notifications == []
+    assert deliver_all() == [None] * Delivery.objects.count()
+    assert len(mail.outbox) == 3
+
+
+def test_a_delivery_is_claimed_once(world):
+    """Two workers (or a redelivered task) racing for the same delivery send it once."""
+    both_behind(world)
+    july_check()
+    delivery = Delivery.objects.filter(address="mz@example.cn").get()
+    with time_machine.travel(NOW, tick=False):
+        first = notifications.deliver(delivery.pk)
+        second = notifications.deliver(delivery.pk)
+    assert first.status == Delivery.Status.SENT and second is None
+    assert len(mail.outbox) == 1
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1 and delivery.sent_at is not None
+    assert notifications.deliver(999999) is None  # gone: nothing to do
+
+
+def test_escalated_alerts_reach_the_supervision_office(world):
+    p = world
+    for month in (5, 6, 7):
+        report(p.indicator_a, p.district_b, f"2024-{month:02d}", 1)
+    for month in (5, 6):
+        with time_machine.travel(local(2024, month + 1, 6, 9), tick=False):
+            run_lag_check(date(2024, month, 1), deliver=False)
+    result = july_check()
+    supervision = next(n for n in result.notifications if n.contact.name == "市政府督查室")
+    assert "【挂牌督办·红色·进度滞后】" in supervision.body
+
+
+class Receiver(BaseHTTPRequestHandler):
+    status = 200
+    received: list
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((dict(self.headers), json.loads(body)))
+        self.send_response(self.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    """A real HTTP endpoint on 127.0.0.1 recording what it receives."""
+
+    class Handler(Receiver):
+        received = []
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, Handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_receives_the_digest_as_json(world, webhook):
+    server, handler = webhook
+    Contact.objects.filter(name="萧山区民政局").update(
+        webhook_url=f"http://127.0.0.1:{server.server_port}/hook"
+    )
+    report(world.indicator_a, world.district_b, "2024-07", 14)
+    july_check()
+    hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
+    with time_machine.travel(NOW, tick=False):
+        assert notifications.deliver(hook.pk).status == Delivery.Status.SENT
+    [(headers, payload)] = handler.received
+    assert headers["Idempotency-Key"] == f"tracker-delivery-{hook.pk}"
+    assert payload["type"] == "minsheng.lag_digest" and payload["month"] == "2024-07"
+    [item] = payload["alerts"]
+    assert (item["district"], item["severity"], item["actual"], item["expected"]) == (
+        "萧山区",
+        "yellow",
+        "14",
+        "20",
+    )
+    assert item["message"].startswith("萧山区 新增老年助餐服务点：截至2024年7月底累计 14 个")
+
+
+def test_failed_webhook_retries_with_backoff_then_gives_up(world, webhook, settings):
+    server, handler = webhook
+    handler.status = 500
+    settings.TRACKER = {
+        **settings.TRACKER,
+        "DELIVERY_MAX_ATTEMPTS": 3,
+        "DELIVERY_RETRY_SECONDS": 60,
+    }
+    Contact.objects.filter(name="萧山区民政局").update(
+        email="", webhook_url=f"http://127.0.0.1:{server.server_port}/hook"
+    )
+    report(world.indicator_a, world.district_b, "2024-07", 14)
+    july_check()
+    hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
+    outcomes, now = [], NOW
+    for wait in (0, 30, 30, 120):  # the second try is due 60 s after the first, then 120 s
+        now += timedelta(seconds=wait)
+        with time_machine.travel(now, tick=False):
+            outcomes.append(notifications.deliver(hook.pk))
+    assert outcomes[0].status == Delivery.Status.RETRYING and outcomes[0].retry_in == 60
+    assert outcomes[1] is None  # not due yet: only 30 s later
+    assert outcomes[2].status == Delivery.Status.RETRYING and outcomes[2].retry_in == 120
+    assert outcomes[3].status == Delivery.Status.FAILED
+    hook.refresh_from_db()
+    assert hook.attempts == 3 and "HTTP Error 500" in hook.last_error
+    assert len(handler.received) == 3
+
+
+def test_stuck_deliveries_are_failed_not_resent_and_due_ones_are_found(world):
+    both_behind(world)
+    july_check()
+    stuck, due, *_ = Delivery.objects.order_by("pk")
+    Delivery.objects.filter(pk=stuck.pk).update(
+        status=Delivery.Status.SENDING, claimed_at=NOW - timedelta(hours=1)
+    )
+    with time_machine.travel(NOW, tick=False):
+        ids = notifications.due_deliveries()
+    stuck.refresh_from_db()
+    assert stuck.status == Delivery.Status.FAILED and "无法确认是否已送达" in stuck.last_error
+    assert due.pk in ids and stuck.pk not in ids
+
+
+def test_failed_deliveries_are_visible_in_admin_and_can_be_resent(world, client):
+    both_behind(world)
+    july_check()
+    failed = Delivery.objects.get(address="xs@example.cn")
+    Delivery.objects.filter(pk=failed.pk).update(
+        status=Delivery.Status.FAILED, attempts=5, last_error="SMTPServerDisconnected: 连接断开"
+    )
+    admin = get_user_model().objects.create_superuser("root", "root@example.cn", "pw-123456-x")
+    client.force_login(admin)
+    url = reverse("admin:tracker_delivery_changelist")
+    page = client.get(url, {"status__exact": "failed"})
+    assert page.status_code == 200
+    assert "SMTPServerDisconnected: 连接断开" in page.content.decode()
+    assert page.context["cl"].result_count == 1
+    client.post(url, {"action": "resend", "_selected_action": [failed.pk]})
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == (Delivery.Status.PENDING, 0)
+
+
+def test_admin_lists_are_scoped(world, client):
+    """A district officer sees only their district's alerts and notifications."""
+    from django.contrib.auth.models import Permission
+
+    both_behind(world)
+    july_check()
+    user = world.district_b_user
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_lagalert", "view_notification"])
+    )
+    client.force_login(user)
+    alerts = client.get(reverse("admin:tracker_lagalert_changelist"))
+    assert {a.district for a in alerts.context["cl"].result_list} == {world.district_b}
+    notes = client.get(reverse("admin:tracker_notification_changelist"))
+    assert [n.contact.name for n in notes.context["cl"].result_list] == ["萧山区民政局"]
+    other = LagAlert.objects.get(district=world.district_a)
+    assert client.get(reverse("admin:tracker_lagalert_history", args=[other.pk])).status_code == 404
+    assert Notification.objects.for_user(user).count() == 1
