@@ -1,16 +1,78 @@
-"""Celery application.
+"""Celery application and its beat schedule (in code).
 
 The broker comes from ``CELERY_BROKER_URL`` (or ``REDIS_URL``); without either the
 embedded default is kombu's filesystem transport under ``var/broker`` so the tracker
-runs with no server at all. The beat schedule lives in code (``config.settings``).
+runs with no server at all.
+
+Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
+
+- ``lag-monthly-check``: the day after the reporting deadline
+  (``TRACKER["REPORTING_DEADLINE_DAY"]`` + 1, i.e. the 6th) at ``CHECK_HOUR`` (09:00),
+  checks the month whose reports just fell due.
+- ``milestone-check``: same time; acts only when the plan names a milestone in that
+  month (3, 6, 9, 11, 12 and any other month the plan names), and catches up earlier
+  milestone months.
+- ``lag-catch-up``: every day at 09:30, re-runs any month of the year never checked
+  (beat or workers were down) or whose figures were corrected since its check.
+- ``delivery-retry``: every 5 minutes, queues notification deliveries due for a retry.
+
+The month is computed by beat when it sends the task (``BeatLazyFunc``), as the latest
+month whose reporting deadline has passed, and passed in as "YYYY-MM"; a run sent
+late (after an outage) therefore still checks the right month, and the task catches up
+the months before it.
 """
 
 import os
 
 from celery import Celery
+from celery.beat import BeatLazyFunc
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("tracker")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def due_month_arg() -> str:
+    """The month to check now, "YYYY-MM" (evaluated by beat at send time)."""
+    from tracker.months import format_month
+    from tracker.services.lag import due_month
+
+    return format_month(due_month())
+
+
+def beat_schedule() -> dict:
+    from django.conf import settings
+
+    conf = settings.TRACKER
+    hour = int(conf.get("CHECK_HOUR", 9))
+    day = min(int(conf.get("REPORTING_DEADLINE_DAY", 5)) + 1, 28)
+    month = (BeatLazyFunc(due_month_arg),)
+    return {
+        "lag-monthly-check": {
+            "task": "tracker.check_lag",
+            "schedule": crontab(minute=0, hour=hour, day_of_month=day),
+            "args": month,
+        },
+        "milestone-check": {
+            "task": "tracker.check_milestones",
+            "schedule": crontab(minute=0, hour=hour, day_of_month=day),
+            "args": month,
+        },
+        "lag-catch-up": {
+            "task": "tracker.check_lag",
+            "schedule": crontab(minute=30, hour=hour),
+            "args": month,
+        },
+        "delivery-retry": {
+            "task": "tracker.retry_deliveries",
+            "schedule": crontab(minute="*/5"),
+        },
+    }
+
+
+@app.on_after_configure.connect
+def _install_beat_schedule(sender, **kwargs):
+    sender.conf.beat_schedule = beat_schedule()

@@ -126,12 +126,13 @@ elif REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     CELERY_BROKER_URL = "filesystem://"
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
         "data_folder_processed": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
     }
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
@@ -164,6 +165,31 @@ SPECTACULAR_SETTINGS = {
 TRACKER = {
     # Monthly reports are due by this day of the following month (未按时填报 after it).
     "REPORTING_DEADLINE_DAY": int(os.environ.get("TRACKER_REPORTING_DEADLINE_DAY", "5")),
+    # Lag thresholds (tracker.services.lag). For cumulative targets the gap is the expected
+    # minus the actual share of the district's quota, in percentage points (落后序时进度):
+    # at least YELLOW → 黄 (behind), more than RED → 红 (seriously behind). At a checkpoint
+    # month (a numeric milestone or the deadline) a gap of YELLOW or more is already 红.
+    "LAG_YELLOW_POINTS": float(os.environ.get("TRACKER_LAG_YELLOW_POINTS", "10")),
+    "LAG_RED_POINTS": float(os.environ.get("TRACKER_LAG_RED_POINTS", "30")),
+    # Rates (保障率, 开通率) compare levels: the gap is expected minus actual level, in points.
+    "LEVEL_YELLOW_POINTS": float(os.environ.get("TRACKER_LEVEL_YELLOW_POINTS", "1")),
+    "LEVEL_RED_POINTS": float(os.environ.get("TRACKER_LEVEL_RED_POINTS", "3")),
+    # Forecast: pace of the last N months, extrapolated to the project's deadline. A
+    # district on track whose forecast misses its quota is flagged at risk; an alert
+    # (提示, shown but not mailed) is raised when its recent pace is also more than this
+    # many percent below the plan's own pace over the same months.
+    "FORECAST_WINDOW_MONTHS": 3,
+    "AT_RISK_PACE_SHORTFALL_PCT": 10,
+    # Consecutive problem months before an alert goes to the lead agency, then to the
+    # supervision office (督查室) with the 挂牌督办 flag.
+    "ESCALATE_TO_AGENCY_AFTER": 2,
+    "ESCALATE_TO_SUPERVISION_AFTER": 3,
+    # Scheduled checks run at this local hour (Asia/Shanghai).
+    "CHECK_HOUR": 9,
+    # Notification deliveries: attempts before giving up, first retry delay (doubling).
+    "DELIVERY_MAX_ATTEMPTS": 5,
+    "DELIVERY_RETRY_SECONDS": 60,
+    "WEBHOOK_TIMEOUT_SECONDS": 10,
 }
 
 LOGGING = {
