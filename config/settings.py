@@ -165,6 +165,13 @@ SPECTACULAR_SETTINGS = {
 TRACKER = {
     # Monthly reports are due by this day of the following month (未按时填报 after it).
     "REPORTING_DEADLINE_DAY": int(os.environ.get("TRACKER_REPORTING_DEADLINE_DAY", "5")),
+    # A cumulative value above this multiple of the district's quota needs an explicit
+    # confirmation (确认超额) before it is saved (tracker.services.progress).
+    "OVER_QUOTA_CONFIRM_RATIO": float(os.environ.get("TRACKER_OVER_QUOTA_CONFIRM_RATIO", "3")),
+    # Excel import limits (tracker.services.excel): upload size, unpacked size, data rows.
+    "IMPORT_MAX_BYTES": 2 * 1024 * 1024,
+    "IMPORT_MAX_UNPACKED_BYTES": 20 * 1024 * 1024,
+    "IMPORT_MAX_ROWS": 1000,
     # Lag thresholds (tracker.services.lag). For cumulative targets the gap is the expected
     # minus the actual share of the district's quota, in percentage points (落后序时进度):
     # at least YELLOW → 黄 (behind), more than RED → 红 (seriously behind). At a checkpoint

@@ -40,6 +40,16 @@ class Personas:
     outsider: object
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Tests create many users; the production hasher would spend seconds on each."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hashers
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+
+
 @pytest.fixture
 def personas(db):
     agency_a = AgencyFactory(name="市民政局")

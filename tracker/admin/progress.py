@@ -1,35 +1,166 @@
 """Progress entry in the admin, scoped to what the user may report.
 
+Every write goes through ``tracker.services.progress`` (the same rules as the API and
+the Excel import). Screens:
+
+- 月度填报 (``grid/``): pick an indicator and a month, fill a grid of the districts in
+  the user's scope (quota, previous cumulative value, this month's value, note,
+  correction and reason, confirmation of an over-quota value). All rows or none.
+- 节点填报 (``milestonecompletion/grid/``): a qualitative milestone's completion per
+  district (done / date / note).
+- Excel: download the 任务分解表 with progress, a template per indicator and month, and
+  import a filled template (all-or-nothing, every bad row named).
+- The plain change form for one cell carries the row's version, so of two people
+  editing the same cell the second is told instead of silently overwriting.
+
 Lead agencies enter every district of the projects they lead; districts their own
 district only; only 督查室 deletes (and the deletion stays in history).
 """
 
-from django import forms
-from django.contrib import admin
+from __future__ import annotations
 
-from tracker.models import District, MilestoneCompletion, ProgressReport
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from tracker.models import (
+    District,
+    Indicator,
+    Milestone,
+    MilestoneCompletion,
+    PlanYear,
+    ProgressReport,
+    Quota,
+)
+from tracker.months import first_of_month, format_month, months_of_year, parse_month
 from tracker.scoping import scope_for
+from tracker.services import excel
+from tracker.services import progress as progress_service
+from tracker.services.numbers import plain
+from tracker.services.progress import Entry, ProgressRejected
 
 from .base import ScopedAdmin
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-class ScopedEntryForm(forms.ModelForm):
-    """Refuses a row the user may not report, whatever was POSTed."""
+
+def _xlsx_response(data: bytes, filename: str) -> HttpResponse:
+    from urllib.parse import quote
+
+    response = HttpResponse(data, content_type=XLSX)
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return response
+
+
+def reportable_indicators(user):
+    """Numeric indicators of the projects the user may report on."""
+    return (
+        Indicator.objects.for_user(user)
+        .exclude(kind=Indicator.Kind.QUALITATIVE)
+        .select_related("project")
+        .order_by("-project__plan_year__year", "project__seq", "order")
+    )
+
+
+def plan_months(year: int) -> list[date]:
+    """Months of the plan year that may be reported now (none in the future)."""
+    current = first_of_month(timezone.localdate())
+    return [m for m in months_of_year(year) if m <= current]
+
+
+class IndicatorMonthForm(forms.Form):
+    indicator = forms.ModelChoiceField(queryset=Indicator.objects.none(), label="量化目标")
+    month = forms.CharField(label="月份", help_text="YYYY-MM")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["indicator"].queryset = reportable_indicators(user)
+        self.fields["indicator"].label_from_instance = lambda i: (
+            f"{i.project.seq}. {i.project.name} — {i.label}（{i.unit or '%'}）"
+        )
+
+    def clean_month(self):
+        try:
+            return parse_month(self.cleaned_data["month"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+# --- the single-cell form ------------------------------------------------------------
+
+
+class ProgressReportForm(forms.ModelForm):
+    """One cell; validation and the write are the progress service's."""
+
+    month = forms.CharField(label="月份", help_text="YYYY-MM，数值为截至该月底的累计值")
+    value = forms.CharField(label="累计完成", help_text="只填数字；比率填百分数，如 83")
+    confirmed = forms.BooleanField(
+        label="确认超额", required=False, help_text="数值超过任务数 3 倍时须确认"
+    )
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = ProgressReport
+        fields = ("indicator", "district", "month", "value", "note", "is_correction",
+                  "correction_reason")  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["month"] = format_month(self.instance.month)
+            self.initial["value"] = plain(self.instance.value)
+            self.initial["expected_version"] = self.instance.version
+        else:
+            self.initial.setdefault("expected_version", 0)
+
+    def clean_month(self):
+        text = self.cleaned_data["month"].strip()
+        try:
+            if len(text) == 10:  # a date in the month, e.g. 2024-06-30
+                return first_of_month(date.fromisoformat(text))
+            return parse_month(text)
+        except ValueError as exc:
+            message = f"月份格式应为 YYYY-MM，例如 2024-06，收到「{text}」"
+            raise forms.ValidationError(message) from exc
+
+    def entry(self) -> Entry:
+        data = self.cleaned_data
+        return Entry(
+            indicator_id=data["indicator"].pk if data.get("indicator") else None,
+            district_id=data["district"].pk if data.get("district") else None,
+            month=data.get("month"),
+            value=data.get("value"),
+            note=data.get("note", ""),
+            is_correction=data.get("is_correction", False),
+            correction_reason=data.get("correction_reason", ""),
+            expected_version=data.get("expected_version"),
+            confirmed=data.get("confirmed", False),
+        )
 
     def clean(self):
         cleaned = super().clean()
-        district = cleaned.get("district")
-        indicator, milestone = cleaned.get("indicator"), cleaned.get("milestone")
-        project = indicator.project if indicator else milestone.project if milestone else None
-        scope = scope_for(self.request_user)
-        if district and project and not scope.can_report_project(project, district):
-            raise forms.ValidationError("您无权填报该区、县(市)在此项目上的进度")
+        if self.errors:
+            return cleaned
+        for error in progress_service.validate(self.request_user, [self.entry()]):
+            name = error.field if error.field in self.fields else None
+            self.add_error(name, error.message)
         return cleaned
+
+    def _post_clean(self):
+        # The model instance is built by the service, not by ModelForm.
+        pass
 
 
 class EntryAdmin(ScopedAdmin):
-    form = ScopedEntryForm
-
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         form.request_user = request.user
@@ -39,6 +170,12 @@ class EntryAdmin(ScopedAdmin):
         scope = scope_for(request.user)
         if db_field.name == "district" and scope.is_district:
             kwargs["queryset"] = District.objects.filter(pk=scope.district_id)
+        if db_field.name == "indicator":
+            kwargs["queryset"] = reportable_indicators(request.user)
+        if db_field.name == "milestone":
+            kwargs["queryset"] = Milestone.objects.for_user(request.user).filter(
+                kind=Milestone.Kind.QUALITATIVE
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_add_permission(self, request):
@@ -50,26 +187,425 @@ class EntryAdmin(ScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return scope_for(request.user).is_supervision and self._in_scope(request, obj)
 
-    def save_model(self, request, obj, form, change):
-        obj.reported_by = request.user
-        super().save_model(request, obj, form, change)
-
 
 @admin.register(ProgressReport)
 class ProgressReportAdmin(EntryAdmin):
-    list_display = ("indicator", "district", "month", "value", "is_correction", "reported_by")
-    list_filter = ("month", "district", "indicator__project__category")
+    form = ProgressReportForm
+    list_display = ("indicator", "district", "month_label", "value", "is_correction",
+                    "reported_by", "reported_at", "version")  # fmt: skip
+    list_filter = ("month", "district", "indicator__project__category", "is_correction")
     list_select_related = ("indicator__project", "district", "reported_by")
     search_fields = ("indicator__label", "indicator__project__name")
     date_hierarchy = "month"
-    fields = ("indicator", "district", "month", "value", "note", "is_correction",
-              "correction_reason")  # fmt: skip
     ordering = ("-month", "indicator__project__seq", "district__order")
+    change_list_template = "admin/tracker/progressreport/change_list.html"
+
+    @admin.display(description="月份", ordering="month")
+    def month_label(self, obj):
+        return format_month(obj.month)
+
+    # -- single cell --
+
+    def save_model(self, request, obj, form, change):
+        try:
+            result = progress_service.submit(request.user, [form.entry()])
+        except ProgressRejected as exc:  # lost a race after the form was validated
+            request._progress_rejected = exc
+            return
+        saved = result.reports[0]
+        for f in ProgressReport._meta.concrete_fields:  # the admin goes on with ``obj``
+            setattr(obj, f.attname, getattr(saved, f.attname))
+        obj._state.adding, obj._state.db = False, saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def _rejected(self, request):
+        exc = getattr(request, "_progress_rejected", None)
+        if exc is None:
+            return None
+        for error in exc.errors:
+            self.message_user(request, f"未保存：{error}", messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._rejected(request) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._rejected(request) or super().response_change(request, obj)
+
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "_progress_rejected", None):
+            return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_progress_rejected", None):
+            return super().log_change(request, obj, message)
+
+    def delete_model(self, request, obj):
+        progress_service.delete_report(request.user, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            progress_service.delete_report(request.user, obj)
+
+    # -- extra screens --
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("grid/", view(self.grid_view), name="tracker_progressreport_grid"),
+            path("export/", view(self.export_view), name="tracker_progressreport_export"),
+            path("template/", view(self.template_view), name="tracker_progressreport_template"),
+            path("import/", view(self.import_view), name="tracker_progressreport_import"),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request, title, **extra):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            **extra,
+        }
+
+    def grid_view(self, request):
+        """月度填报: one indicator, one month, every district in the user's scope."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        picker = IndicatorMonthForm(request.GET or None, user=request.user)
+        rows, errors, general = [], {}, []
+        indicator = month = None
+        if picker.is_bound and picker.is_valid():
+            indicator, month = picker.cleaned_data["indicator"], picker.cleaned_data["month"]
+            if request.method == "POST":
+                entries = grid_entries(request.POST, indicator, month)
+                if not entries:
+                    general.append("没有填写任何数值")
+                else:
+                    try:
+                        result = progress_service.submit(request.user, entries)
+                    except ProgressRejected as exc:
+                        for error in exc.errors:
+                            if error.row is None:
+                                general.append(error.message)
+                            else:
+                                errors.setdefault(error.row, []).append(error.message)
+                    else:
+                        self.message_user(
+                            request,
+                            f"已保存：新增 {len(result.created)} 条，"
+                            f"修改 {len(result.updated)} 条，未变 {len(result.unchanged)} 条",
+                            messages.SUCCESS,
+                        )
+                        return HttpResponseRedirect(request.get_full_path())
+            rows = grid_rows(request.user, indicator, month, request.POST or None, errors)
+            shown = {row.key for row in rows}
+            general += [m for key, ms in errors.items() if key not in shown for m in ms]
+        year = indicator.project.plan_year.year if indicator else None
+        return TemplateResponse(
+            request,
+            "admin/tracker/progressreport/grid.html",
+            self._context(
+                request,
+                "月度填报",
+                picker=picker,
+                indicator=indicator,
+                month=month,
+                month_text=format_month(month) if month else "",
+                rows=rows,
+                general_errors=general,
+                has_errors=bool(errors or general),
+                months=[format_month(m) for m in plan_months(year)] if year else [],
+                unit="%"
+                if indicator and indicator.is_level
+                else (indicator.unit if indicator else ""),
+            ),
+        )
+
+    def export_view(self, request):
+        """任务分解表 with each district's quota, cumulative value and rate for a month."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            month = parse_month(request.GET.get("month", ""))
+        except ValueError:
+            month = first_of_month(timezone.localdate())
+        plan_year = PlanYear.objects.filter(year=month.year).first()
+        if plan_year is None:
+            self.message_user(request, f"{month.year}年没有计划数据", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:tracker_progressreport_changelist"))
+        data = excel.export_breakdown(request.user, plan_year, month)
+        return _xlsx_response(data, f"任务分解表_{format_month(month)}.xlsx")
+
+    def template_view(self, request):
+        """The fill-in template of one indicator and month."""
+        picker = IndicatorMonthForm(request.GET or None, user=request.user)
+        if not picker.is_valid():
+            self.message_user(request, "请先选择量化目标和月份", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:tracker_progressreport_grid"))
+        indicator, month = picker.cleaned_data["indicator"], picker.cleaned_data["month"]
+        data = excel.export_template(request.user, indicator, month)
+        name = f"填报模板_序号{indicator.project.seq}-{indicator.order}_{format_month(month)}.xlsx"
+        return _xlsx_response(data, name)
+
+    def import_view(self, request):
+        """Upload a filled template: all rows land, or none and every problem is listed."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        errors = []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            max_bytes = excel._limits()[0]
+            data = upload.read(max_bytes + 1)
+            try:
+                result = excel.import_template(request.user, data)
+            except excel.ImportRejected as exc:
+                errors = [str(e) for e in exc.errors]
+            else:
+                self.message_user(
+                    request,
+                    f"导入成功：「{result.indicator.label}」{format_month(result.month)}，"
+                    f"新增 {result.created} 条，修改 {result.updated} 条，"
+                    f"未变 {result.unchanged} 条",
+                    messages.SUCCESS,
+                )
+                query = urlencode(
+                    {"indicator": result.indicator.pk, "month": format_month(result.month)}
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:tracker_progressreport_grid") + "?" + query
+                )
+        return TemplateResponse(
+            request,
+            "admin/tracker/progressreport/import.html",
+            self._context(request, "导入填报模板", form=form, import_errors=errors),
+        )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="填好的模板（.xlsx）")
+
+
+@dataclass
+class GridRow:
+    district: District
+    quota: Decimal | None
+    previous: Decimal | None
+    previous_month: date | None
+    report: ProgressReport | None
+    posted: dict
+    errors: list
+
+    @property
+    def key(self) -> int:
+        return self.district.pk
+
+    def posted_or(self, name, default=""):
+        return self.posted.get(name, default) if self.posted else default
+
+
+def grid_rows(user, indicator, month, post, errors) -> list[GridRow]:
+    """The grid's rows: districts the user may report, in table order (4 queries)."""
+    scope = scope_for(user)
+    if indicator.scope == Indicator.Scope.CITY:
+        pairs = [(d, indicator.target_value) for d in District.objects.filter(kind="city")]
+    else:
+        pairs = [
+            (q.district, q.value)
+            for q in Quota.objects.filter(indicator=indicator)
+            .select_related("district")
+            .order_by("district__order")
+        ]
+    pairs = [(d, q) for d, q in pairs if scope.can_report(indicator, d)]
+    reports = {}
+    for r in ProgressReport.objects.filter(
+        indicator=indicator, district__in=[d for d, _ in pairs], month__lte=month
+    ).order_by("month"):
+        reports.setdefault(r.district_id, []).append(r)
+    rows = []
+    for district, quota in pairs:
+        history = reports.get(district.pk, [])
+        current = next((r for r in history if r.month == month), None)
+        earlier = [r for r in history if r.month < month]
+        posted = {}
+        if post is not None:
+            k = district.pk
+            posted = {
+                "value": post.get(f"value-{k}", ""),
+                "note": post.get(f"note-{k}", ""),
+                "is_correction": bool(post.get(f"correction-{k}")),
+                "reason": post.get(f"reason-{k}", ""),
+                "confirmed": bool(post.get(f"confirm-{k}")),
+            }
+        rows.append(
+            GridRow(
+                district=district,
+                quota=quota,
+                previous=earlier[-1].value if earlier else None,
+                previous_month=earlier[-1].month if earlier else None,
+                report=current,
+                posted=posted,
+                errors=errors.get(district.pk, []),
+            )
+        )
+    return rows
+
+
+def grid_entries(post, indicator, month) -> list[Entry]:
+    """Entries for the rows with a value typed in; the row key is the district id."""
+    entries = []
+    for key in post:
+        if not key.startswith("value-"):
+            continue
+        raw = post.get(key, "").strip()
+        try:
+            district_id = int(key.removeprefix("value-"))
+        except ValueError:
+            continue
+        if not raw:
+            continue
+        version = post.get(f"version-{district_id}", "")
+        entries.append(
+            Entry(
+                indicator_id=indicator.pk,
+                district_id=district_id,
+                month=month,
+                value=raw,
+                note=post.get(f"note-{district_id}", ""),
+                is_correction=bool(post.get(f"correction-{district_id}")),
+                correction_reason=post.get(f"reason-{district_id}", ""),
+                expected_version=int(version) if version.isdigit() else None,
+                confirmed=bool(post.get(f"confirm-{district_id}")),
+                row=district_id,
+            )
+        )
+    return entries
+
+
+# --- qualitative milestones ----------------------------------------------------------
+
+
+class MilestoneCompletionForm(forms.ModelForm):
+    class Meta:
+        model = MilestoneCompletion
+        fields = ("milestone", "district", "done", "done_on", "note")
+
+    def clean(self):
+        cleaned = super().clean()
+        milestone, district = cleaned.get("milestone"), cleaned.get("district")
+        if milestone and district:
+            scope = scope_for(self.request_user)
+            if not scope.can_report_project(milestone.project, district):
+                raise forms.ValidationError("您无权填报该区、县(市)在此项目上的节点完成情况")
+            if cleaned.get("done") and not cleaned.get("done_on"):
+                self.add_error("done_on", "已完成的节点须填写完成日期")
+            done_on = cleaned.get("done_on")
+            if done_on and done_on > timezone.localdate():
+                self.add_error("done_on", "完成日期不能晚于今天")
+        return cleaned
 
 
 @admin.register(MilestoneCompletion)
 class MilestoneCompletionAdmin(EntryAdmin):
+    form = MilestoneCompletionForm
     list_display = ("milestone", "district", "done", "done_on", "reported_by")
     list_filter = ("done", "district")
     list_select_related = ("milestone__project", "district", "reported_by")
-    fields = ("milestone", "district", "done", "done_on", "note")
+    change_list_template = "admin/tracker/milestonecompletion/change_list.html"
+
+    def save_model(self, request, obj, form, change):
+        obj.reported_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("grid/", view(self.grid_view), name="tracker_milestonecompletion_grid"),
+            *super().get_urls(),
+        ]
+
+    def grid_view(self, request):
+        """节点填报: a qualitative milestone's completion, district by district."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        choices = (
+            Milestone.objects.for_user(request.user)
+            .filter(kind=Milestone.Kind.QUALITATIVE)
+            .select_related("project")
+            .order_by("project__seq", "due_date", "order")
+        )
+        milestone = None
+        if request.GET.get("milestone", "").isdigit():
+            milestone = choices.filter(pk=int(request.GET["milestone"])).first()
+        rows, errors = [], []
+        if milestone is not None:
+            scope = scope_for(request.user)
+            districts = [
+                d
+                for d in District.objects.filter(
+                    quotas__indicator__project=milestone.project
+                ).distinct()
+                if scope.can_report_project(milestone.project, d)
+            ] or [
+                d
+                for d in District.objects.filter(kind="city")
+                if scope.can_report_project(milestone.project, d)
+            ]
+            districts.sort(key=lambda d: d.order)
+            done = {c.district_id: c for c in milestone.completions.all()}
+            if request.method == "POST":
+                errors = self._save_grid(request, milestone, districts)
+                if not errors:
+                    self.message_user(request, "节点完成情况已保存", messages.SUCCESS)
+                    return HttpResponseRedirect(request.get_full_path())
+            rows = [(d, done.get(d.pk)) for d in districts]
+        return TemplateResponse(
+            request,
+            "admin/tracker/milestonecompletion/grid.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "节点填报",
+                "choices": choices,
+                "milestone": milestone,
+                "rows": rows,
+                "grid_errors": errors,
+            },
+        )
+
+    def _save_grid(self, request, milestone, districts) -> list[str]:
+        from django.db import transaction
+
+        errors = []
+        parsed = []
+        for d in districts:
+            done = bool(request.POST.get(f"done-{d.pk}"))
+            raw = request.POST.get(f"date-{d.pk}", "").strip()
+            note = request.POST.get(f"note-{d.pk}", "")
+            try:
+                done_on = date.fromisoformat(raw) if raw else None
+            except ValueError:
+                errors.append(f"{d.name}：完成日期「{raw}」格式应为 YYYY-MM-DD")
+                continue
+            parsed.append((d, done, done_on, note))
+        if errors:
+            return errors
+        with transaction.atomic():
+            for d, done, done_on, note in parsed:
+                existing = milestone.completions.filter(district=d).first()
+                if existing is None and not done and not note:
+                    continue
+                try:
+                    progress_service.record_milestone(
+                        request.user, milestone, d, done=done, done_on=done_on, note=note
+                    )
+                except ProgressRejected as exc:
+                    errors.extend(f"{d.name}：{e.message}" for e in exc.errors)
+            if errors:
+                transaction.set_rollback(True)
+        return errors
+
+
+__all__ = ["MilestoneCompletionAdmin", "ProgressReportAdmin"]

@@ -98,6 +98,11 @@ class Indicator(models.Model):
         return f"{self.project.seq}-{self.order} {self.label}"
 
     @property
+    def is_level(self) -> bool:
+        """A rate or level (保障率 83%): compared as a level, never summed."""
+        return self.kind == self.Kind.LEVEL
+
+    @property
     def is_additive(self) -> bool:
         """District quotas of a cumulative, district-split target should add up to it."""
         return self.kind == self.Kind.CUMULATIVE and self.scope == self.Scope.DISTRICTS

@@ -1,0 +1,450 @@
+"""Entering monthly progress: the one validation and write path for admin, API and Excel.
+
+``submit(user, entries)`` checks every entry, then writes all of them or none
+(``ProgressRejected`` carries every problem, each with its row and a Chinese message
+that says what to fix). Checks, in order, per entry:
+
+- the indicator and district exist, and the user may report that district on that
+  project (``Scope.can_report``): lead agencies every district of their projects,
+  districts their own district only;
+- the indicator has numbers (qualitative targets are reported as milestone completion);
+- the district has a quota for the indicator (city-wide indicators such as 序号12 are
+  reported on 市本级 only);
+- the month lies in the plan year and is not in the future (the current month is
+  allowed: a figure as of today);
+- the value is a number (a unit, if typed, must be the indicator's unit), non-negative,
+  and for rates (保障率, 开通率) within 0–100;
+- cumulative counts never decrease: not below the latest earlier month, not above the
+  next later month already reported, unless marked as a correction with a reason;
+- a value above ``OVER_QUOTA_CONFIRM_RATIO`` × quota (default 3) needs ``confirmed``;
+- concurrency: an entry carrying ``expected_version`` (0 = "the cell was empty when I
+  loaded it") is refused if the stored row changed since; the rows are locked
+  (``select_for_update``) for the check so the second of two writers is told, never
+  silently overwritten.
+
+Writes go through simple_history's bulk helpers, so every created or changed row gets a
+history record with the acting user and a reason (the source: 管理后台, API, Excel 导入).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from tracker.models import District, Indicator, MilestoneCompletion, ProgressReport, Quota
+from tracker.months import first_of_month, parse_month
+from tracker.scoping import scope_for
+from tracker.services.numbers import plain
+from tracker.services.quantities import QuantityError, parse_quantity
+
+MAX_VALUE = Decimal("999999999999")  # fits DecimalField(max_digits=16, decimal_places=4)
+HUNDRED = Decimal(100)
+
+
+class Source:
+    ADMIN = "管理后台填报"
+    API = "API 填报"
+    EXCEL = "Excel 导入"
+
+
+@dataclass
+class Entry:
+    """One cell to write: a district's cumulative value of an indicator as of a month end."""
+
+    indicator_id: int | None
+    district_id: int | None
+    month: date | str | None
+    value: object
+    note: str = ""
+    is_correction: bool = False
+    correction_reason: str = ""
+    expected_version: int | None = None
+    confirmed: bool = False
+    row: int | None = None  # the caller's row number, for messages (Excel row, form row)
+
+
+@dataclass(frozen=True)
+class EntryError:
+    row: int | None
+    field: str
+    message: str
+    code: str = "invalid"
+
+    def __str__(self):
+        return self.message if self.row is None else f"第 {self.row} 行：{self.message}"
+
+
+class ProgressRejected(Exception):
+    """Nothing was written; ``errors`` says why, entry by entry."""
+
+    def __init__(self, errors: list[EntryError]):
+        self.errors = errors
+        super().__init__("；".join(str(e) for e in errors))
+
+    @property
+    def needs_confirmation_only(self) -> bool:
+        return bool(self.errors) and all(e.code == "confirm" for e in self.errors)
+
+
+@dataclass
+class SubmitResult:
+    created: list[ProgressReport] = field(default_factory=list)
+    updated: list[ProgressReport] = field(default_factory=list)
+    unchanged: list[ProgressReport] = field(default_factory=list)
+
+    @property
+    def reports(self) -> list[ProgressReport]:
+        return self.created + self.updated + self.unchanged
+
+
+def over_quota_ratio() -> Decimal:
+    return Decimal(str(settings.TRACKER.get("OVER_QUOTA_CONFIRM_RATIO", 3)))
+
+
+def parse_value(raw, indicator: Indicator) -> Decimal:
+    """A number, or a number with the indicator's own unit (「120 个」, 「83%」)."""
+    if isinstance(raw, bool) or raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise ValueError("请填写数值")
+    if isinstance(raw, int | Decimal | float):
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation as exc:
+            raise ValueError(f"「{raw}」不是有效数字") from exc
+    else:
+        text = str(raw).strip().replace(",", "").replace("，", "")
+        if text.startswith("-") or text.startswith("－"):
+            raise ValueError("累计值不能为负数")
+        unit = "%" if indicator.kind == Indicator.Kind.LEVEL else indicator.unit
+        try:
+            quantity = parse_quantity(text, unit or None)
+        except QuantityError as exc:
+            raise ValueError(f"{exc}；只能填写数字") from exc
+        if quantity.is_split:
+            raise ValueError(f"「{text}」请填写一个累计数，不要用括号拆分")
+        value = quantity.value
+    if not value.is_finite():
+        raise ValueError(f"「{raw}」不是有效数字")
+    if value < 0:
+        raise ValueError("累计值不能为负数")
+    if value > MAX_VALUE:
+        raise ValueError(f"数值 {plain(value)} 过大")
+    if value != value.quantize(Decimal("0.0001")):
+        raise ValueError("最多保留 4 位小数")
+    return value
+
+
+def _label(month: date) -> str:
+    return f"{month.year}年{month.month}月"
+
+
+class _Context:
+    """Everything the checks need, read in a fixed number of queries."""
+
+    def __init__(self, entries: list[Entry], *, lock: bool):
+        indicator_ids = {e.indicator_id for e in entries if isinstance(e.indicator_id, int)}
+        district_ids = {e.district_id for e in entries if isinstance(e.district_id, int)}
+        self.indicators = Indicator.objects.select_related(
+            "project__plan_year", "project__lead_agency"
+        ).in_bulk(indicator_ids)
+        self.districts = District.objects.in_bulk(district_ids)
+        self.quotas = {
+            (q.indicator_id, q.district_id): q.value
+            for q in Quota.objects.filter(indicator_id__in=indicator_ids).only(
+                "indicator_id", "district_id", "value"
+            )
+        }
+        reports = ProgressReport.objects.filter(
+            indicator_id__in=indicator_ids, district_id__in=district_ids
+        ).select_related("reported_by")
+        if lock:
+            reports = reports.select_for_update(of=("self",))
+        self.reports: dict[tuple[int, int], dict[date, ProgressReport]] = defaultdict(dict)
+        for report in reports:
+            self.reports[(report.indicator_id, report.district_id)][report.month] = report
+
+
+def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[list, list]:
+    """Return (errors, [(entry, indicator, district, month, value)] for valid entries)."""
+    errors: list[EntryError] = []
+    valid = []
+    seen: dict[tuple, int | None] = {}
+    current_month = first_of_month(today)
+    for entry in entries:
+        row = entry.row
+
+        def fail(field_name, message, code="invalid", row=row):
+            errors.append(EntryError(row, field_name, message, code))
+
+        indicator = ctx.indicators.get(entry.indicator_id)
+        district = ctx.districts.get(entry.district_id)
+        if indicator is None:
+            fail("indicator", "量化目标不存在，请从列表中选择")
+            continue
+        if district is None:
+            fail("district", "未知的区、县(市)，请从列表中选择")
+            continue
+        project = indicator.project
+        if not scope.can_report(indicator, district):
+            fail("district", f"您无权填报{district.name}在「{project.name}」上的进度")
+            continue
+        if indicator.kind == Indicator.Kind.QUALITATIVE:
+            fail("indicator", f"「{indicator.label}」为定性目标，没有数值进度，请填报节点完成情况")
+            continue
+        if indicator.scope == Indicator.Scope.CITY:
+            if district.kind != District.Kind.CITY:
+                fail("district", f"「{indicator.label}」不分解到区、县(市)，只能按市本级填报")
+                continue
+            quota = indicator.target_value
+        else:
+            quota = ctx.quotas.get((indicator.pk, district.pk))
+            if quota is None:
+                fail("district", f"{district.name}在「{indicator.label}」上没有分解任务，不能填报")
+                continue
+        try:
+            month = entry.month if isinstance(entry.month, date) else parse_month(entry.month)
+            month = first_of_month(month)
+        except (ValueError, TypeError):
+            fail("month", f"月份格式应为 YYYY-MM，例如 2024-06，收到「{entry.month}」")
+            continue
+        year = project.plan_year.year
+        if month.year != year:
+            fail("month", f"{_label(month)}不在{year}年计划年度内，请填报{year}年1—12月")
+            continue
+        if month > current_month:
+            fail("month", f"不能填报未来月份（{_label(month)}），当前为{_label(current_month)}")
+            continue
+        key = (indicator.pk, district.pk, month)
+        if key in seen:
+            where = f"（与第 {seen[key]} 行重复）" if seen[key] else ""
+            fail("month", f"{district.name}{_label(month)}的「{indicator.label}」重复填报{where}")
+            continue
+        seen[key] = row
+        try:
+            value = parse_value(entry.value, indicator)
+        except ValueError as exc:
+            fail("value", str(exc))
+            continue
+        unit = "%" if indicator.kind == Indicator.Kind.LEVEL else f" {indicator.unit}"
+        if indicator.kind == Indicator.Kind.LEVEL and value > HUNDRED:
+            fail("value", f"「{indicator.label}」是比率，应在 0—100 之间，收到 {plain(value)}")
+            continue
+        if entry.is_correction and not (entry.correction_reason or "").strip():
+            fail("correction_reason", "标记为更正时须填写更正原因")
+            continue
+        existing = ctx.reports[(indicator.pk, district.pk)].get(month)
+        if entry.expected_version is not None:
+            stored = existing.version if existing else 0
+            if stored != entry.expected_version:
+                if existing is None:
+                    fail("version", "该数据已被删除，请刷新后重新填报", "conflict")
+                else:
+                    who = existing.reported_by or "他人"
+                    when = timezone.localtime(existing.reported_at).strftime("%Y-%m-%d %H:%M")
+                    fail(
+                        "version",
+                        f"{district.name}{_label(month)}的数据已被{who}于{when}修改为 "
+                        f"{plain(existing.value)}，请刷新后重新填报",
+                        "conflict",
+                    )
+                continue
+        valid.append((entry, indicator, district, month, value, quota, unit))
+    # Cumulative counts never go down, judged on the stored values with this batch applied.
+    merged: dict[tuple[int, int], dict[date, Decimal]] = {}
+    for _entry, indicator, district, month, value, _quota, _unit in valid:
+        cell = (indicator.pk, district.pk)
+        if cell not in merged:
+            merged[cell] = {m: r.value for m, r in ctx.reports[cell].items()}
+        merged[cell][month] = value
+    for entry, indicator, district, month, value, quota, unit in valid:
+        if indicator.kind == Indicator.Kind.CUMULATIVE and not entry.is_correction:
+            series = merged[(indicator.pk, district.pk)]
+            before = [m for m in series if m < month]
+            after = [m for m in series if m > month]
+            hint = "；如确需更正，请勾选「更正」并填写原因"
+            if before and series[max(before)] > value:
+                m = max(before)
+                errors.append(
+                    EntryError(
+                        entry.row,
+                        "value",
+                        f"累计值 {plain(value)}{unit} 小于{_label(m)}已填报的 "
+                        f"{plain(series[m])}{unit}，累计数不能减少{hint}",
+                        "decrease",
+                    )
+                )
+                continue
+            if after and series[min(after)] < value:
+                m = min(after)
+                errors.append(
+                    EntryError(
+                        entry.row,
+                        "value",
+                        f"累计值 {plain(value)}{unit} 大于{_label(m)}已填报的 "
+                        f"{plain(series[m])}{unit}，累计数不能减少{hint}",
+                        "decrease",
+                    )
+                )
+                continue
+        ratio = over_quota_ratio()
+        if (
+            indicator.kind == Indicator.Kind.CUMULATIVE
+            and quota
+            and value > quota * ratio
+            and not entry.confirmed
+        ):
+            errors.append(
+                EntryError(
+                    entry.row,
+                    "value",
+                    f"{district.name}填报 {plain(value)}{unit}，超过任务数 {plain(quota)}{unit} 的 "
+                    f"{plain(ratio)} 倍，请核实；确认无误请勾选「确认超额」后再提交",
+                    "confirm",
+                )
+            )
+    errors.sort(key=lambda e: -1 if e.row is None else e.row)
+    return errors, [v[:5] for v in valid]
+
+
+def validate(user, entries: list[Entry], *, today: date | None = None) -> list[EntryError]:
+    """Every problem with ``entries`` (empty when all may be written). Writes nothing."""
+    today = today or timezone.localdate()
+    errors, _ = _check(scope_for(user), entries, _Context(entries, lock=False), today)
+    return errors
+
+
+def submit(
+    user,
+    entries: list[Entry],
+    *,
+    source: str = Source.ADMIN,
+    today: date | None = None,
+) -> SubmitResult:
+    """Validate and write ``entries`` all-or-nothing; raise ``ProgressRejected`` otherwise."""
+    if not entries:
+        raise ProgressRejected([EntryError(None, "entries", "没有可提交的数据")])
+    today = today or timezone.localdate()
+    scope = scope_for(user)
+    result = SubmitResult()
+    try:
+        with transaction.atomic():
+            ctx = _Context(entries, lock=True)
+            errors, ok = _check(scope, entries, ctx, today)
+            if errors:
+                raise ProgressRejected(errors)
+            now = timezone.now()
+            actor = user if getattr(user, "is_authenticated", False) else None
+            fields = {"value", "note", "is_correction", "correction_reason"}
+            for entry, indicator, district, month, value in ok:
+                report = ctx.reports[(indicator.pk, district.pk)].get(month)
+                values = {
+                    "value": value,
+                    "note": (entry.note or "").strip(),
+                    "is_correction": bool(entry.is_correction),
+                    "correction_reason": (entry.correction_reason or "").strip()
+                    if entry.is_correction
+                    else "",
+                }
+                if report is None:
+                    result.created.append(
+                        ProgressReport(
+                            indicator=indicator,
+                            district=district,
+                            month=month,
+                            reported_by=actor,
+                            version=1,
+                            **values,
+                        )
+                    )
+                elif any(getattr(report, k) != v for k, v in values.items()):
+                    for name, v in values.items():
+                        setattr(report, name, v)
+                    report.version += 1
+                    report.reported_by = actor
+                    report.reported_at = now
+                    result.updated.append(report)
+                else:
+                    result.unchanged.append(report)
+            if result.created:
+                bulk_create_with_history(
+                    result.created,
+                    ProgressReport,
+                    default_user=actor,
+                    default_change_reason=source,
+                )
+            if result.updated:
+                bulk_update_with_history(
+                    result.updated,
+                    ProgressReport,
+                    sorted(fields | {"version", "reported_by", "reported_at"}),
+                    default_user=actor,
+                    default_change_reason=source,
+                )
+    except IntegrityError as exc:
+        # Another writer created the same cell between our check and our insert.
+        raise ProgressRejected(
+            [EntryError(None, "version", "数据已被他人同时填报，请刷新后重新填报", "conflict")]
+        ) from exc
+    return result
+
+
+def delete_report(user, report: ProgressReport, *, reason: str = "") -> None:
+    """Only the supervision office deletes progress; the deletion stays in history."""
+    if not scope_for(user).is_supervision:
+        raise ProgressRejected([EntryError(None, "report", "只有市政府督查室可以删除进度数据")])
+    report._history_user = user
+    report._change_reason = reason or "删除"
+    report.delete()
+
+
+# --- qualitative milestones -----------------------------------------------------------
+
+
+def record_milestone(
+    user,
+    milestone,
+    district,
+    *,
+    done: bool,
+    done_on: date | None = None,
+    note: str = "",
+    today: date | None = None,
+    source: str = Source.ADMIN,
+) -> MilestoneCompletion:
+    """Record that ``district`` has (or has not) completed a qualitative milestone."""
+    today = today or timezone.localdate()
+    errors = []
+    project = milestone.project
+    if not scope_for(user).can_report_project(project, district):
+        errors.append(f"您无权填报{district.name}在「{project.name}」上的节点完成情况")
+    if done and done_on is None:
+        errors.append("已完成的节点须填写完成日期")
+    if done_on is not None:
+        if isinstance(done_on, datetime):
+            done_on = done_on.date()
+        if done_on > today:
+            errors.append(f"完成日期 {done_on:%Y-%m-%d} 不能晚于今天")
+        elif done_on.year != project.plan_year.year:
+            errors.append(f"完成日期应在{project.plan_year.year}年内")
+    if not done and done_on is not None:
+        errors.append("未完成的节点不应填写完成日期")
+    if errors:
+        raise ProgressRejected([EntryError(None, "milestone", e) for e in errors])
+    with transaction.atomic():
+        completion = (
+            MilestoneCompletion.objects.select_for_update()
+            .filter(milestone=milestone, district=district)
+            .first()
+        ) or MilestoneCompletion(milestone=milestone, district=district)
+        completion.done, completion.done_on, completion.note = done, done_on, note.strip()
+        completion.reported_by = user
+        completion._history_user = user
+        completion._change_reason = source
+        completion.save()
+    return completion
