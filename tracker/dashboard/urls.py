@@ -1,2 +1,17 @@
+from django.urls import path
+
+from . import views
+
 app_name = "dashboard"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("matrix/", views.matrix, name="matrix"),
+    path("matrix/<int:indicator_id>/<int:district_id>/", views.cell, name="cell"),
+    path("ranking/", views.ranking, name="ranking"),
+    path("districts/<slug:code>/", views.district, name="district"),
+    path("projects/<int:seq>/", views.project, name="project"),
+    path("my/", views.my_work, name="my_work"),
+    path("notice/<str:month>/", views.notice, name="notice"),
+    path("notice/<str:month>/xlsx/", views.notice_xlsx, name="notice_xlsx"),
+    path("notice/<str:month>/pdf/", views.notice_pdf, name="notice_pdf"),
+]

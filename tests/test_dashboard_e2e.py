@@ -1,0 +1,81 @@
+"""End to end in a real headless Chromium (Debian's package, driven by Selenium).
+
+Logs in through the login page, opens the overview and the matrix, clicks 淳安县's red
+cell, waits for the ECharts canvas and saves a screenshot under ``var/screenshots``.
+Skipped, with the reason, only where Chromium or ChromeDriver is not installed
+(``scripts/test.sh`` installs them in CI).
+"""
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.factories import make_user
+from tracker.models import Role
+from tracker.services.simulation import simulate_year
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser():
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("未安装 Chromium / ChromeDriver（apt-get install chromium chromium-driver）")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                "--disable-dev-shm-usage"):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_supervisor_logs_in_and_drills_into_a_red_cell(live_server, browser, plan_2024):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    simulate_year(2024, seed=7, through=date(2024, 9, 1))
+    user = make_user("dcs", Role.SUPERVISION)
+    user.set_password("e2e-pass-123")
+    user.save()
+
+    browser.get(live_server.url + "/")
+    assert "/admin/login/" in browser.current_url  # sent to log in first
+    browser.find_element(By.NAME, "username").send_keys("dcs")
+    browser.find_element(By.NAME, "password").send_keys("e2e-pass-123")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".kpis")))
+    assert "2024年民生实事项目总览" in browser.page_source
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr.project")) == 48
+
+    browser.find_element(By.LINK_TEXT, "区县×指标").click()
+    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "matrix")))
+    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.district")]
+    column = headers.index("淳安县")
+    first_row = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0]
+    cell = first_row.find_elements(By.CSS_SELECTOR, "td")[column]
+    assert "red" in cell.get_attribute("class")
+    cell.find_element(By.TAG_NAME, "a").click()
+
+    WebDriverWait(browser, 15).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "#chart[data-rendered='1'] canvas"))
+    )
+    assert "淳安县 · 序号1 新增老年助餐服务点" in browser.page_source
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SHOTS / "cell-chunan-seq1.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
