@@ -170,7 +170,8 @@ TRACKER = {
     "OVER_QUOTA_CONFIRM_RATIO": float(os.environ.get("TRACKER_OVER_QUOTA_CONFIRM_RATIO", "3")),
     # Published read-only mode: anonymous visitors may read plan data and the summaries
     # (dashboard overview, ranking, monthly notice; the API's plan and summary endpoints).
-    "PUBLIC_READ_ONLY": os.environ.get("TRACKER_PUBLIC_READ_ONLY", "").lower() in ("1", "true", "yes"),
+    "PUBLIC_READ_ONLY": os.environ.get("TRACKER_PUBLIC_READ_ONLY", "").lower()
+    in ("1", "true", "yes"),
     # Excel import limits (tracker.services.excel): upload size, unpacked size, data rows.
     "IMPORT_MAX_BYTES": 2 * 1024 * 1024,
     "IMPORT_MAX_UNPACKED_BYTES": 20 * 1024 * 1024,
