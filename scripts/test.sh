@@ -18,8 +18,11 @@ start_services() {
 }
 install_chromium() {
   # The dashboard's end-to-end test drives Debian's Chromium (no browser download).
-  if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+  # A CJK font so the notice PDF and screenshots show Chinese, not boxes.
+  if ! { command -v chromium && command -v chromedriver && fc-list :lang=zh | grep -q .; } >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei) \
       >/dev/null 2>&1 || echo "(could not install chromium: the browser test will be skipped)"
   fi
 }

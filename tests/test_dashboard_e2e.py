@@ -79,3 +79,13 @@ def test_supervisor_logs_in_and_drills_into_a_red_cell(live_server, browser, pla
     shot = SHOTS / "cell-chunan-seq1.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+
+
+def test_notice_pdf_is_printed_by_chromium(plan_2024, client):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("未安装 Chromium：PDF 由浏览器打印")
+    simulate_year(2024, seed=7, through=date(2024, 3, 1))
+    client.force_login(make_user("dcs", Role.SUPERVISION))
+    response = client.get("/notice/2024-03/pdf/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
