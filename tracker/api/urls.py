@@ -1,1 +1,30 @@
-urlpatterns: list = []
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("plan-years", views.PlanYearViewSet, basename="planyear")
+router.register("categories", views.CategoryViewSet, basename="category")
+router.register("agencies", views.AgencyViewSet, basename="agency")
+router.register("districts", views.DistrictViewSet, basename="district")
+router.register("projects", views.ProjectViewSet, basename="project")
+router.register("indicators", views.IndicatorViewSet, basename="indicator")
+router.register("quotas", views.QuotaViewSet, basename="quota")
+router.register("progress", views.ProgressReportViewSet, basename="progress")
+router.register("alerts", views.LagAlertViewSet, basename="alert")
+
+app_name = "api"
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("v1/auth/token/", views.TokenView.as_view(), name="token"),
+    path("v1/summary/overview/", views.OverviewView.as_view(), name="summary-overview"),
+    path("v1/summary/ranking/", views.RankingView.as_view(), name="summary-ranking"),
+    path(
+        "v1/summary/districts/<slug:code>/", views.ScorecardView.as_view(), name="summary-district"
+    ),
+    path("health/", views.health, name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

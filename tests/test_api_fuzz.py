@@ -1,0 +1,35 @@
+"""Schema-based fuzzing with schemathesis: no endpoint answers 5xx to any input.
+
+Every operation of ``/api/schema/`` is called with generated parameters and bodies (valid
+and invalid), as an authenticated supervisor (who may reach everything) over WSGI.
+"""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from config.wsgi import application
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def token(personas):
+    from tracker.api.auth import make_token
+
+    return make_token(personas.supervisor)[0]
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.filter_too_much],
+)  # fmt: skip
+@pytest.mark.django_db
+def test_no_server_errors(case, token):
+    response = case.call(headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])

@@ -1,0 +1,24 @@
+"""Who may call the API: a user with a role; anonymous reads of public views when the
+published read-only mode (``TRACKER["PUBLIC_READ_ONLY"]``) is on."""
+
+from django.conf import settings
+from rest_framework import permissions
+
+from tracker.scoping import scope_for
+
+
+def public_mode() -> bool:
+    return bool(settings.TRACKER.get("PUBLIC_READ_ONLY", False))
+
+
+class TrackerPermission(permissions.BasePermission):
+    message = "请先登录，且账号须分配角色（督查室、牵头单位或区、县(市)）"
+
+    def has_permission(self, request, view):
+        if request.user and request.user.is_authenticated:
+            return scope_for(request.user).role is not None
+        return (
+            getattr(view, "public", False)
+            and public_mode()
+            and request.method in permissions.SAFE_METHODS
+        )

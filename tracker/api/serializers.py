@@ -1,0 +1,305 @@
+"""API representations. Writes of progress go through ``tracker.services.progress``."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from tracker.models import (
+    Agency,
+    Category,
+    District,
+    Indicator,
+    LagAlert,
+    Milestone,
+    PlanYear,
+    ProgressReport,
+    Project,
+    Quota,
+)
+from tracker.months import format_month
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2024-06"})
+class MonthField(serializers.Field):
+    """A month as ``"YYYY-MM"``."""
+
+    default_error_messages = {"invalid": "月份格式应为 YYYY-MM，例如 2024-06"}
+
+    def to_representation(self, value):
+        return format_month(value)
+
+    def to_internal_value(self, data):
+        from tracker.months import parse_month
+
+        try:
+            return parse_month(str(data))
+        except ValueError:
+            self.fail("invalid")
+
+
+class PlanYearSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PlanYear
+        fields = ("id", "year", "title", "document_number", "source", "published_on")
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    year = serializers.IntegerField(source="plan_year.year", read_only=True)
+
+    class Meta:
+        model = Category
+        fields = ("id", "year", "order", "name")
+
+
+class AgencySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Agency
+        fields = ("id", "name", "full_name")
+
+
+class DistrictSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = District
+        fields = ("id", "code", "name", "kind", "order")
+
+
+class QuotaSerializer(serializers.ModelSerializer):
+    district_name = serializers.CharField(source="district.name", read_only=True)
+
+    class Meta:
+        model = Quota
+        fields = ("id", "indicator", "district", "district_name", "value", "new_value",
+                  "upgrade_value", "published_text")  # fmt: skip
+
+
+class MilestoneSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Milestone
+        fields = ("id", "indicator", "district", "due_date", "kind", "value", "value_text",
+                  "text")  # fmt: skip
+
+
+class IndicatorSerializer(serializers.ModelSerializer):
+    project_seq = serializers.IntegerField(source="project.seq", read_only=True)
+
+    class Meta:
+        model = Indicator
+        fields = ("id", "project", "project_seq", "order", "label", "unit", "target_value",
+                  "target_text", "kind", "scope")  # fmt: skip
+
+
+class IndicatorWithQuotasSerializer(IndicatorSerializer):
+    quotas = QuotaSerializer(many=True, read_only=True, source="scoped_quotas")
+
+    class Meta(IndicatorSerializer.Meta):
+        fields = (*IndicatorSerializer.Meta.fields, "quotas")
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    year = serializers.IntegerField(source="plan_year.year", read_only=True)
+    category_name = serializers.CharField(source="category.name", read_only=True)
+    lead_agency_name = serializers.CharField(source="lead_agency.name", read_only=True)
+
+    class Meta:
+        model = Project
+        fields = ("id", "year", "seq", "name", "category", "category_name", "lead_agency",
+                  "lead_agency_name", "city_leader", "lead_agency_leader", "deadline")  # fmt: skip
+
+
+class ProjectDetailSerializer(ProjectSerializer):
+    cooperating_agencies = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="name"
+    )
+    indicators = IndicatorWithQuotasSerializer(many=True, read_only=True)
+    milestones = MilestoneSerializer(many=True, read_only=True)
+
+    class Meta(ProjectSerializer.Meta):
+        fields = (*ProjectSerializer.Meta.fields, "work_plan", "cooperating_agencies",
+                  "indicators", "milestones")  # fmt: skip
+
+
+class ProgressReportSerializer(serializers.ModelSerializer):
+    """Read: the stored cell. Write: validated and saved by the progress service."""
+
+    month = MonthField()
+    value = serializers.CharField(help_text="累计值：数字，或带本指标单位，如「120 个」「83%」")
+    version = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="修改时填读取到的版本（新建填 0）；与库中不一致时返回 409，防止覆盖他人的修改",
+    )
+    confirmed = serializers.BooleanField(
+        write_only=True, required=False, default=False, help_text="确认超过任务数 3 倍的数值"
+    )
+    reported_by = serializers.CharField(source="reported_by.username", read_only=True, default="")
+
+    class Meta:
+        model = ProgressReport
+        fields = ("id", "indicator", "district", "month", "value", "note", "is_correction",
+                  "correction_reason", "version", "confirmed", "reported_by", "reported_at",
+                  "created_at")  # fmt: skip
+        read_only_fields = ("reported_at", "created_at")
+        validators = []  # uniqueness and everything else: the progress service
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["value"] = str(instance.value.normalize()) if instance.value is not None else None
+        return data
+
+
+class BulkRowSerializer(serializers.Serializer):
+    district = serializers.PrimaryKeyRelatedField(queryset=District.objects.all())
+    value = serializers.CharField()
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    is_correction = serializers.BooleanField(required=False, default=False)
+    correction_reason = serializers.CharField(required=False, allow_blank=True, default="")
+    version = serializers.IntegerField(required=False, min_value=0)
+    confirmed = serializers.BooleanField(required=False, default=False)
+
+
+class BulkSubmitSerializer(serializers.Serializer):
+    indicator = serializers.PrimaryKeyRelatedField(queryset=Indicator.objects.all())
+    month = MonthField()
+    rows = BulkRowSerializer(many=True, allow_empty=False, max_length=500)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    reports = ProgressReportSerializer(many=True)
+
+
+class EntryErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True)
+    field = serializers.CharField()
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
+class RejectedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = EntryErrorSerializer(many=True)
+
+
+class LagAlertSerializer(serializers.ModelSerializer):
+    month = MonthField(read_only=True)
+    project_seq = serializers.IntegerField(source="indicator.project.seq", read_only=True)
+    indicator_label = serializers.CharField(source="indicator.label", read_only=True)
+    district_name = serializers.CharField(source="district.name", read_only=True)
+
+    class Meta:
+        model = LagAlert
+        fields = ("id", "indicator", "indicator_label", "project_seq", "district",
+                  "district_name", "month", "kind", "severity", "status", "level", "supervised",
+                  "streak", "quota", "expected", "actual", "gap_points", "forecast",
+                  "message", "created_at", "updated_at", "acknowledged_at",
+                  "acknowledgement_note")  # fmt: skip
+        read_only_fields = fields
+
+
+class AcknowledgeSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class TrajectoryPointSerializer(serializers.Serializer):
+    month = serializers.CharField()
+    expected = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    actual = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    is_checkpoint = serializers.BooleanField()
+    milestone = serializers.CharField(allow_blank=True)
+
+
+class TrajectorySerializer(serializers.Serializer):
+    indicator = serializers.IntegerField()
+    district = serializers.IntegerField(allow_null=True)
+    unit = serializers.CharField()
+    target = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    points = TrajectoryPointSerializer(many=True)
+
+
+class IndicatorStatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    unit = serializers.CharField()
+    status = serializers.CharField()
+    completion_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    completion_uncapped_pct = serializers.DecimalField(
+        max_digits=12, decimal_places=2, allow_null=True
+    )
+    pace_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    counts = serializers.DictField(child=serializers.IntegerField())
+    open_alerts = serializers.IntegerField()
+
+
+class ProjectStatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    name = serializers.CharField()
+    lead_agency = serializers.CharField()
+    status = serializers.CharField()
+    completion_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    pace_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    open_alerts = serializers.IntegerField()
+    indicators = IndicatorStatusSerializer(many=True)
+
+
+class CategoryStatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    open_alerts = serializers.IntegerField()
+    projects = ProjectStatusSerializer(many=True)
+
+
+class OverviewSerializer(serializers.Serializer):
+    month = MonthField()
+    categories = CategoryStatusSerializer(many=True)
+
+
+class RankingRowSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    previous_rank = serializers.IntegerField(allow_null=True)
+    change = serializers.IntegerField(allow_null=True)
+    district = DistrictSerializer()
+    due = serializers.IntegerField()
+    on_track = serializers.IntegerField()
+    behind = serializers.IntegerField()
+    seriously_behind = serializers.IntegerField()
+    not_reported = serializers.IntegerField()
+    share_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class ScorecardLineSerializer(serializers.Serializer):
+    indicator = serializers.IntegerField(source="indicator_id")
+    project_seq = serializers.IntegerField(source="indicator.project.seq")
+    label = serializers.CharField(source="indicator.label")
+    status = serializers.CharField()
+    quota = serializers.DecimalField(max_digits=20, decimal_places=4)
+    expected = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    actual = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    completion_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    gap_points = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    forecast = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    needed_pace = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    at_risk = serializers.BooleanField()
+
+
+class ScorecardSerializer(serializers.Serializer):
+    month = MonthField()
+    district = DistrictSerializer()
+    rank = serializers.IntegerField(allow_null=True)
+    indicators = ScorecardLineSerializer(many=True)

@@ -1,0 +1,600 @@
+"""REST API v1: thin views over the one scoping rule and the services.
+
+Every queryset starts from ``Model.objects.for_user(request.user)``; in published
+read-only mode (``TRACKER["PUBLIC_READ_ONLY"]``) anonymous visitors read plan data and
+summaries city-wide, nothing else. Progress writes go through
+``tracker.services.progress`` (same rules and history as the admin): a refusal is 400
+with every problem listed, a concurrent edit 409.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Prefetch
+from django.http import JsonResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action, api_view, permission_classes, throttle_classes
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from tracker.models import (
+    Agency,
+    Category,
+    District,
+    Indicator,
+    LagAlert,
+    Milestone,
+    PlanYear,
+    ProgressReport,
+    Project,
+    Quota,
+)
+from tracker.months import format_month, parse_month
+from tracker.scoping import scope_for
+from tracker.services import progress as progress_service
+from tracker.services import summary
+from tracker.services.progress import Entry, ProgressRejected, Source
+from tracker.services.trajectory import expected_curve, load_indicator_plans
+
+from . import serializers as s
+from .auth import login, make_token
+from .permissions import public_mode
+
+REJECTED = OpenApiResponse(s.RejectedSerializer, description="未通过校验，未写入任何数据")
+CONFLICT = OpenApiResponse(s.RejectedSerializer, description="数据已被他人修改，请刷新后重试")
+FORBIDDEN = OpenApiResponse(description="未登录或无权访问")
+NOT_FOUND = OpenApiResponse(description="不存在或不在您的职责范围内")
+MONTH = OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM；默认为最近检查的月份")
+
+
+def scoped(queryset, request):
+    """The one scoping rule; anonymous (published mode) sees the unscoped plan."""
+    if request.user.is_authenticated:
+        return queryset.for_user(request.user)
+    return queryset
+
+
+def _rejected(exc: ProgressRejected) -> Response:
+    conflict = any(e.code == "conflict" for e in exc.errors)
+    body = {
+        "detail": "数据已被他人修改，请刷新后重试" if conflict else "未通过校验，未写入任何数据",
+        "errors": [
+            {"row": e.row, "field": e.field, "message": e.message, "code": e.code}
+            for e in exc.errors
+        ],
+    }
+    return Response(body, status=status.HTTP_409_CONFLICT if conflict else 400)
+
+
+def _month_param(request, default=None):
+    text = request.query_params.get("month")
+    if not text:
+        return default
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise ValidationError({"month": str(exc)}) from exc
+
+
+# --- reference and plan ----------------------------------------------------------------
+
+
+@extend_schema(responses={403: FORBIDDEN})
+class PlanYearViewSet(viewsets.ReadOnlyModelViewSet):
+    public = True
+    serializer_class = s.PlanYearSerializer
+    queryset = PlanYear.objects.order_by("year")
+    filterset_fields = ("year",)
+
+    def get_queryset(self):
+        if not self.request.user.is_authenticated and not public_mode():
+            return PlanYear.objects.none()
+        return super().get_queryset()
+
+
+@extend_schema(responses={403: FORBIDDEN})
+class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
+    public = True
+    serializer_class = s.CategorySerializer
+    queryset = Category.objects.select_related("plan_year").order_by("plan_year__year", "order")
+    filterset_fields = {"plan_year__year": ["exact"]}
+
+
+@extend_schema(responses={403: FORBIDDEN})
+class AgencyViewSet(viewsets.ReadOnlyModelViewSet):
+    public = True
+    serializer_class = s.AgencySerializer
+    queryset = Agency.objects.order_by("name")
+    filterset_fields = ("name",)
+
+
+@extend_schema(responses={403: FORBIDDEN})
+class DistrictViewSet(viewsets.ReadOnlyModelViewSet):
+    public = True
+    serializer_class = s.DistrictSerializer
+    queryset = District.objects.order_by("order")
+    filterset_fields = ("code", "kind")
+
+
+class ProjectFilter(filters.FilterSet):
+    year = filters.NumberFilter(field_name="plan_year__year")
+    category = filters.NumberFilter(field_name="category_id")
+    lead_agency = filters.NumberFilter(field_name="lead_agency_id")
+    search = filters.CharFilter(field_name="name", lookup_expr="icontains", label="名称包含")
+
+    class Meta:
+        model = Project
+        fields = ("year", "category", "lead_agency", "seq")
+
+
+@extend_schema(responses={403: FORBIDDEN, 404: NOT_FOUND})
+class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
+    public = True
+    filterset_class = ProjectFilter
+
+    def get_serializer_class(self):
+        return s.ProjectDetailSerializer if self.action == "retrieve" else s.ProjectSerializer
+
+    def get_queryset(self):
+        qs = scoped(Project.objects, self.request).select_related(
+            "plan_year", "category", "lead_agency"
+        )
+        if self.action == "retrieve":
+            quotas = scoped(Quota.objects, self.request).select_related("district")
+            qs = qs.prefetch_related(
+                "cooperating_agencies",
+                Prefetch(
+                    "indicators",
+                    queryset=Indicator.objects.select_related("project").prefetch_related(
+                        Prefetch("quotas", queryset=quotas, to_attr="scoped_quotas")
+                    ),
+                ),
+                Prefetch("milestones", queryset=Milestone.objects.order_by("due_date", "order")),
+            )
+        return qs.order_by("plan_year__year", "seq")
+
+
+class IndicatorFilter(filters.FilterSet):
+    year = filters.NumberFilter(field_name="project__plan_year__year")
+    project = filters.NumberFilter(field_name="project_id")
+    seq = filters.NumberFilter(field_name="project__seq")
+
+    class Meta:
+        model = Indicator
+        fields = ("year", "project", "seq", "kind", "scope")
+
+
+@extend_schema(responses={403: FORBIDDEN, 404: NOT_FOUND})
+class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
+    public = True
+    serializer_class = s.IndicatorSerializer
+    filterset_class = IndicatorFilter
+
+    def get_queryset(self):
+        return (
+            scoped(Indicator.objects, self.request)
+            .select_related("project")
+            .order_by("project__plan_year__year", "project__seq", "order")
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("district", OpenApiTypes.INT, description="区、县(市) id；不填为全市")
+        ],
+        responses={200: s.TrajectorySerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"])
+    def trajectory(self, request, pk=None):
+        """序时进度 (expected) vs reported cumulative value, month by month."""
+        indicator = self.get_object()
+        district_id = request.query_params.get("district")
+        scope = scope_for(request.user)
+        if district_id is not None:
+            if not str(district_id).isdigit():
+                raise ValidationError({"district": "应为区、县(市) id"})
+            district_id = int(district_id)
+        if scope.is_district and district_id not in (None, scope.district_id):
+            raise NotFound("不在您的职责范围内")
+        if scope.is_district and district_id is None:
+            district_id = scope.district_id
+        plan = load_indicator_plans(indicator_ids=[indicator.pk]).get(indicator.pk)
+        if plan is None:
+            raise NotFound("不存在")
+        if district_id is None or plan.is_city_only:
+            curve = expected_curve(plan)
+        else:
+            if district_id not in plan.quotas:
+                raise NotFound("该区、县(市)没有此指标的分解任务")
+            curve = expected_curve(plan, district_id)
+        reports = scoped(ProgressReport.objects, request).filter(indicator=indicator)
+        if district_id is not None and not plan.is_city_only:
+            reports = reports.filter(district_id=district_id)
+        actual = _cumulative_by_month(
+            reports.values_list("district_id", "month", "value"), plan.year, plan.is_level
+        )
+        points = [
+            {
+                "month": format_month(p.month),
+                "expected": p.value,
+                "actual": actual.get(p.month),
+                "is_checkpoint": p.is_checkpoint,
+                "milestone": p.text,
+            }
+            for p in curve
+        ]
+        body = {
+            "indicator": indicator.pk,
+            "district": district_id,
+            "unit": "%" if plan.is_level else plan.unit,
+            "target": plan.quotas.get(district_id, plan.target) if district_id else plan.target,
+            "points": points,
+        }
+        return Response(s.TrajectorySerializer(body).data)
+
+
+def _cumulative_by_month(rows, year: int, level: bool) -> dict:
+    """Sum (rates: mean) of each district's latest report up to each month end."""
+    from datetime import date
+    from decimal import Decimal
+
+    by_district: dict[int, dict] = {}
+    for district_id, month, value in rows:
+        by_district.setdefault(district_id, {})[month] = value
+    out = {}
+    for m in range(1, 13):
+        month = date(year, m, 1)
+        values = []
+        for series in by_district.values():
+            known = [k for k in series if k <= month]
+            if known:
+                values.append(series[max(known)])
+        if values:
+            total = sum(values, Decimal(0))
+            out[month] = total / len(values) if level else total
+    return out
+
+
+class QuotaFilter(filters.FilterSet):
+    year = filters.NumberFilter(field_name="indicator__project__plan_year__year")
+
+    class Meta:
+        model = Quota
+        fields = ("year", "indicator", "district")
+
+
+@extend_schema(responses={403: FORBIDDEN, 404: NOT_FOUND})
+class QuotaViewSet(viewsets.ReadOnlyModelViewSet):
+    public = True
+    serializer_class = s.QuotaSerializer
+    filterset_class = QuotaFilter
+
+    def get_queryset(self):
+        return (
+            scoped(Quota.objects, self.request)
+            .select_related("district")
+            .order_by("indicator__project__seq", "indicator__order", "district__order")
+        )
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+class ProgressFilter(filters.FilterSet):
+    month = filters.CharFilter(method="filter_month", label="月份 YYYY-MM")
+    year = filters.NumberFilter(field_name="indicator__project__plan_year__year")
+
+    class Meta:
+        model = ProgressReport
+        fields = ("indicator", "district", "month", "year", "is_correction")
+
+    def filter_month(self, queryset, name, value):
+        try:
+            return queryset.filter(month=parse_month(value))
+        except ValueError as exc:
+            raise ValidationError({"month": str(exc)}) from exc
+
+
+@extend_schema(responses={403: FORBIDDEN, 404: NOT_FOUND})
+class ProgressReportViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Monthly cumulative figures. Writes: same validation and history as the admin."""
+
+    serializer_class = s.ProgressReportSerializer
+    filterset_class = ProgressFilter
+
+    def get_queryset(self):
+        return (
+            ProgressReport.objects.for_user(self.request.user)
+            .select_related("reported_by")
+            .order_by("-month", "indicator__project__seq", "indicator__order", "district__order")
+        )
+
+    def _submit(self, data, expected_version, request):
+        entry = Entry(
+            indicator_id=data["indicator"].pk,
+            district_id=data["district"].pk,
+            month=data["month"],
+            value=data["value"],
+            note=data.get("note", ""),
+            is_correction=data.get("is_correction", False),
+            correction_reason=data.get("correction_reason", ""),
+            expected_version=expected_version,
+            confirmed=data.get("confirmed", False),
+        )
+        return progress_service.submit(request.user, [entry], source=Source.API).reports[0]
+
+    @extend_schema(responses={201: s.ProgressReportSerializer, 400: REJECTED, 409: CONFLICT})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            report = self._submit(data, data.get("version", 0), request)
+        except ProgressRejected as exc:
+            return _rejected(exc)
+        return Response(self.get_serializer(report).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: s.ProgressReportSerializer, 400: REJECTED, 409: CONFLICT})
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        report = self.get_object()
+        serializer = self.get_serializer(report, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = {
+            "indicator": report.indicator,
+            "district": report.district,
+            "month": report.month,
+            "value": report.value,
+            "note": report.note,
+            "is_correction": report.is_correction,
+            "correction_reason": report.correction_reason,
+            **serializer.validated_data,
+        }
+        moved = [
+            name
+            for name in ("indicator", "district", "month")
+            if getattr(data[name], "pk", data[name]) != getattr(report, name + "_id", report.month)
+        ]
+        if moved:
+            raise ValidationError(
+                {name: ["不能修改已填报数据的量化目标、区县或月份；请新建一条"] for name in moved}
+            )
+        try:
+            report = self._submit(data, data.get("version", report.version), request)
+        except ProgressRejected as exc:
+            return _rejected(exc)
+        return Response(self.get_serializer(report).data)
+
+    @extend_schema(responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND})
+    def destroy(self, request, *args, **kwargs):
+        report = self.get_object()
+        if not scope_for(request.user).is_supervision:
+            raise PermissionDenied("只有市政府督查室可以删除进度数据")
+        progress_service.delete_report(request.user, report)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=s.BulkSubmitSerializer,
+        responses={200: s.BulkResultSerializer, 400: REJECTED, 409: CONFLICT},
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """One indicator-month for many districts in one request: all rows or none."""
+        serializer = s.BulkSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        entries = [
+            Entry(
+                indicator_id=data["indicator"].pk,
+                district_id=row["district"].pk,
+                month=data["month"],
+                value=row["value"],
+                note=row.get("note", ""),
+                is_correction=row.get("is_correction", False),
+                correction_reason=row.get("correction_reason", ""),
+                expected_version=row.get("version"),
+                confirmed=row.get("confirmed", False),
+                row=number,
+            )
+            for number, row in enumerate(data["rows"], start=1)
+        ]
+        try:
+            result = progress_service.submit(request.user, entries, source=Source.API)
+        except ProgressRejected as exc:
+            return _rejected(exc)
+        body = {
+            "created": len(result.created),
+            "updated": len(result.updated),
+            "unchanged": len(result.unchanged),
+            "reports": s.ProgressReportSerializer(result.reports, many=True).data,
+        }
+        return Response(body)
+
+
+# --- alerts ---------------------------------------------------------------------------
+
+
+class AlertFilter(filters.FilterSet):
+    month = filters.CharFilter(method="filter_month", label="月份 YYYY-MM")
+    agency = filters.NumberFilter(field_name="indicator__project__lead_agency_id")
+
+    class Meta:
+        model = LagAlert
+        fields = ("status", "severity", "kind", "district", "indicator", "agency", "month",
+                  "supervised")  # fmt: skip
+
+    def filter_month(self, queryset, name, value):
+        try:
+            return queryset.filter(month=parse_month(value))
+        except ValueError as exc:
+            raise ValidationError({"month": str(exc)}) from exc
+
+
+@extend_schema(responses={403: FORBIDDEN, 404: NOT_FOUND})
+class LagAlertViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.LagAlertSerializer
+    filterset_class = AlertFilter
+
+    def get_queryset(self):
+        return (
+            LagAlert.objects.for_user(self.request.user)
+            .select_related("indicator__project", "district")
+            .order_by("-month", "indicator__project__seq", "district__order", "kind")
+        )
+
+    @extend_schema(
+        request=s.AcknowledgeSerializer,
+        responses={200: s.LagAlertSerializer, 400: OpenApiResponse(description="已解除的预警")},
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        """A responsible person has seen the alert; the note is kept with it."""
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        alert = self.get_object()
+        note = s.AcknowledgeSerializer(data=request.data)
+        note.is_valid(raise_exception=True)
+        try:
+            alert.acknowledge(request.user, note.validated_data["note"])
+        except DjangoValidationError as exc:
+            raise ValidationError({"detail": exc.messages}) from exc
+        return Response(self.get_serializer(alert).data)
+
+
+# --- summaries ------------------------------------------------------------------------
+
+
+def _viewer(request):
+    return request.user if request.user.is_authenticated else None
+
+
+def _summary_month(request):
+    month = _month_param(request) or summary.latest_month(_viewer(request))
+    if month is None:
+        raise NotFound("还没有进度检查结果")
+    return month
+
+
+class OverviewView(APIView):
+    public = True
+
+    @extend_schema(parameters=[MONTH], responses={200: s.OverviewSerializer, 404: NOT_FOUND})
+    def get(self, request):
+        """Per category and project: the city's completion vs expected pace, and status."""
+        month = _summary_month(request)
+        data = summary.overview(_viewer(request), month)
+        return Response(s.OverviewSerializer(data).data)
+
+
+class RankingView(APIView):
+    public = True
+
+    @extend_schema(parameters=[MONTH], responses={200: s.RankingRowSerializer(many=True)})
+    def get(self, request):
+        """晾晒: districts by share of due indicators on track, with rank change."""
+        month = _summary_month(request)
+        return Response(s.RankingRowSerializer(summary.ranking(month), many=True).data)
+
+
+class ScorecardView(APIView):
+    public = True
+
+    @extend_schema(parameters=[MONTH], responses={200: s.ScorecardSerializer, 404: NOT_FOUND})
+    def get(self, request, code: str):
+        """One district's indicators with status, numbers and forecast."""
+        district = District.objects.filter(code=code).first()
+        viewer = _viewer(request)
+        scope = scope_for(viewer) if viewer else None
+        if district is None or (scope and scope.is_district and scope.district_id != district.pk):
+            raise NotFound("不存在或不在您的职责范围内")
+        month = _summary_month(request)
+        lines = summary.district_scorecard(viewer, district, month)
+        place = next((r for r in summary.ranking(month) if r.district.pk == district.pk), None)
+        body = {
+            "month": month,
+            "district": district,
+            "rank": place.rank if place else None,
+            "indicators": lines,
+        }
+        return Response(s.ScorecardSerializer(body).data)
+
+
+# --- auth and health ------------------------------------------------------------------
+
+
+class TokenView(APIView):
+    """POST username and password → a bearer token (see ``tracker.api.auth``)."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=s.TokenRequestSerializer,
+        responses={
+            200: s.TokenSerializer,
+            401: OpenApiResponse(description="用户名或密码错误"),
+            429: OpenApiResponse(description="失败次数过多，账号暂时锁定"),
+        },
+    )
+    def post(self, request):
+        data = s.TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = login(request, data.validated_data["username"], data.validated_data["password"])
+        token, max_age = make_token(user)
+        return Response({"token": token, "token_type": "Bearer", "expires_in": max_age})
+
+
+@extend_schema(
+    responses={
+        200: OpenApiResponse(description="数据库与消息队列正常"),
+        503: OpenApiResponse(description="数据库或消息队列不可用"),
+    }
+)
+@api_view(["GET"])
+@permission_classes([permissions.AllowAny])
+@throttle_classes([])
+def health(request):
+    """Database and broker status, for monitors (no login needed, no data revealed)."""
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    healthy = all(c["ok"] for c in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": checks},
+        status=200 if healthy else 503,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def _check_database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True, "backend": connection.vendor}
+    except Exception as exc:  # any failure means unhealthy
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _check_broker() -> dict:
+    from kombu import Connection
+
+    url = settings.CELERY_BROKER_URL
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    try:
+        with Connection(url, transport_options=options, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return {"ok": True, "transport": url.split(":", 1)[0]}
+    except Exception as exc:  # unreachable, refused, timed out
+        return {"ok": False, "transport": url.split(":", 1)[0], "error": type(exc).__name__}
