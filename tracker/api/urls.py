@@ -1,3 +1,5 @@
+import os
+
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
@@ -28,3 +30,13 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
+
+if os.environ.get("TRACKER_BENCH_FLOOR") == "1":  # bench_api's floor views only
+    from . import floor
+
+    urlpatterns += [
+        path("floor/overview/", floor.overview),
+        path("floor/ranking/", floor.ranking),
+        path("floor/progress/", floor.progress),
+        path("floor/trajectory/<int:pk>/", floor.trajectory),
+    ]
