@@ -246,13 +246,25 @@ def test_token_auth_expiry_revocation_and_lockout(world, settings):
     assert right.status_code == 429  # still locked, even with the right password
 
 
-def test_page_size_is_capped(world):
+def test_page_size_is_capped(world, monkeypatch):
     p, _ = world
-    response = api(p.supervisor).get("/api/v1/districts/", {"page_size": 100000})
-    assert response.status_code == 200
     from tracker.api.pagination import Pagination
 
-    assert Pagination.max_page_size == 500
+    client = api(p.supervisor)
+    assert len(client.get("/api/v1/progress/", {"page_size": 3}).json()["results"]) == 3
+    monkeypatch.setattr(Pagination, "max_page_size", 2)
+    capped = client.get("/api/v1/progress/", {"page_size": 100000}).json()
+    assert capped["count"] == 4 and len(capped["results"]) == 2
+
+
+def test_requests_are_throttled(world, monkeypatch):
+    from rest_framework.throttling import UserRateThrottle
+
+    p, _ = world
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/min"})
+    client = api(p.supervisor)
+    statuses = [client.get("/api/v1/districts/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
 
 
 def test_health_reports_database_and_broker(db, settings):
