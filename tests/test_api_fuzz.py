@@ -15,6 +15,21 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def _keep_test_connection():
+    """Calls go straight to the WSGI app, not through Django's test client, so stop the
+    end-of-request hook from closing the connection that holds the test's transaction
+    (what the test client does too; on PostgreSQL it would abort the test)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.fixture
 def token(personas):
     from tracker.api.auth import make_token
