@@ -298,3 +298,23 @@ def test_check_deploy_is_clean_with_production_settings():
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("who", PERSONAS)
+def test_detail_endpoints_are_scoped(world, who):
+    """Project, indicator, quota, trajectory and scorecard of 民政局's indicator in 上城区."""
+    p, _ = world
+    client = api(getattr(p, who))
+    quota = p.indicator_a.quotas.get(district=p.district_a)
+    reads_plan = who != "agency_b_user"  # districts read the whole plan; agencies their own
+    reads_cell = who in ("supervisor", "agency_a_user", "district_a_user")
+    expect = {
+        f"/api/v1/projects/{p.project_a.pk}/": reads_plan,
+        f"/api/v1/indicators/{p.indicator_a.pk}/": reads_plan,
+        f"/api/v1/quotas/{quota.pk}/": reads_cell,
+        f"/api/v1/indicators/{p.indicator_a.pk}/trajectory/?district={p.district_a.pk}": reads_cell,
+    }
+    for url, allowed in expect.items():
+        assert client.get(url).status_code == (200 if allowed else 404), url
+    card = client.get("/api/v1/summary/districts/shangcheng/", {"month": "2024-06"})
+    assert card.status_code == (404 if who == "district_b_user" else 200)

@@ -104,3 +104,30 @@ def test_two_workers_racing_for_a_delivery_send_it_once(world):
     sent = [o for o in outcomes if o is not None]
     assert len(sent) == 1 and sent[0].status == Delivery.Status.SENT
     assert len(mail.outbox) == 1
+
+
+def test_two_people_saving_the_same_cell_at_once_one_wins_the_other_is_told(personas):
+    """Both read version 1 and save together: the row lock makes the second see version 2."""
+    from tracker.models import ProgressReport
+    from tracker.services.progress import Entry, ProgressRejected, submit
+
+    p = personas
+    cell = dict(indicator_id=p.indicator_a.pk, district_id=p.district_a.pk, month="2024-06")
+    submit(p.agency_a_user, [Entry(value=10, **cell)], today=date(2024, 7, 20))
+
+    def save(user, value):
+        def call():
+            try:
+                submit(user, [Entry(value=value, expected_version=1, **cell)],
+                       today=date(2024, 7, 20))  # fmt: skip
+                return "saved"
+            except ProgressRejected as exc:
+                return exc.errors[0].code
+
+        return call
+
+    outcomes = in_parallel(save(p.agency_a_user, 11), save(p.district_a_user, 12))
+    assert sorted(outcomes) == ["conflict", "saved"]
+    report = ProgressReport.objects.get()
+    assert report.version == 2 and report.value in (11, 12)
+    assert report.history.count() == 2  # the create and the one winning change
