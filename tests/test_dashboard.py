@@ -1,172 +1,319 @@
 """Dashboard pages on the published 2024 plan with a simulated year through September.
 
 The simulation makes 淳安县 lag by design (about half of pace), so it must show red in
-the matrix, sit last in the ranking and appear on the monthly notice.
+the matrix, sit last in the ranking and appear on the monthly notice. The year is built
+once for the module (see ``tests.dashboard_helpers``).
 """
 
 import io
-from datetime import date
+import re
 
 import pytest
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from tests.dashboard_helpers import SEPT, simulated_year
 from tests.factories import make_user
+from tracker.dashboard import views
 from tracker.models import District, Indicator, LagEvaluation, LagStatus, Project, Role
-from tracker.services import summary
-from tracker.services.simulation import SimulationError, simulate_year
 
-SEPT = "2024-09"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def year(django_db_setup, django_db_blocker, plan_2024_data):
+    yield from simulated_year(django_db_blocker, plan_2024_data)
 
 
 @pytest.fixture
-def year(plan_2024):
-    result = simulate_year(2024, seed=7, through=date(2024, 9, 1))
-    chunan = District.objects.get(name="淳安县")
-    xihu = District.objects.get(name="西湖区")
-    seq1 = Project.objects.get(plan_year=plan_2024, seq=1)
-    return {
-        "result": result,
-        "chunan": chunan,
-        "seq1": seq1,
-        "supervisor": make_user("dcs", Role.SUPERVISION),
-        "agency": make_user("mz", Role.AGENCY, agency=seq1.lead_agency),
-        "chunan_user": make_user("ca", Role.DISTRICT, district=chunan),
-        "xihu_user": make_user("xh", Role.DISTRICT, district=xihu),
-        "outsider": make_user("nobody"),
-    }
+def seq1_indicator(year):
+    return Indicator.objects.get(project=year.seq1)
 
 
-def test_simulated_year_is_deterministic_and_lags_where_designed(year):
-    first = sorted(
-        LagEvaluation.objects.filter(month="2024-09-01").values_list(
-            "indicator_id", "district_id", "status"
-        )
+def get(client, name, *args, **params):
+    response = client.get(reverse(f"dashboard:{name}", args=args), params)
+    assert response.status_code == 200, response.content[:500]
+    return response
+
+
+# --- login and access -----------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_the_chinese_login_page(year, client):
+    response = client.get(reverse("dashboard:matrix"))
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/matrix/"
+    page = client.get(response["Location"]).content.decode()
+    assert "民生实事 · 进度看板" in page and "用户名" in page and "密码" in page
+
+    make_user("dcs2", Role.SUPERVISION, password="pw-12345-abc")
+    login = client.post(
+        "/accounts/login/",
+        {"username": "dcs2", "password": "pw-12345-abc", "next": "/matrix/"},
     )
-    assert year["result"].months_checked == 9 and year["result"].corrections == 2
-    simulate_year(2024, seed=7, through=date(2024, 9, 1))
-    again = sorted(
-        LagEvaluation.objects.filter(month="2024-09-01").values_list(
-            "indicator_id", "district_id", "status"
-        )
-    )
-    assert again == first
-    statuses = LagEvaluation.objects.filter(month="2024-09-01", district=year["chunan"])
-    due = statuses.exclude(status=LagStatus.NOT_DUE)
-    assert due.filter(status=LagStatus.SERIOUSLY_BEHIND).count() > due.count() * 0.8
-    late = LagEvaluation.objects.filter(month="2024-07-01", district__name="建德市")
-    assert late.filter(status=LagStatus.NOT_REPORTED).exists()
+    assert login.status_code == 302 and login["Location"] == "/matrix/"
+    assert client.get("/matrix/").status_code == 200
+
+    client.post("/accounts/logout/")
+    assert client.get("/").status_code == 302
+    bad = client.post("/accounts/login/", {"username": "dcs2", "password": "wrong"})
+    assert "用户名或密码不正确" in bad.content.decode()
 
 
-def test_simulation_refuses_to_overwrite_real_progress(year):
-    from tracker.models import ProgressReport
-
-    report = ProgressReport.objects.first()
-    report.reported_by = year["agency"]
-    report.save()
-    with pytest.raises(SimulationError, match="已有人工填报"):
-        simulate_year(2024, seed=7, through=date(2024, 9, 1))
+def test_a_user_without_a_role_sees_nothing(year, client):
+    client.force_login(year.outsider)
+    for url in ("/", "/matrix/", "/ranking/", "/my/", f"/notice/{SEPT}/"):
+        response = client.get(url)
+        assert response.status_code == 403 and "无权查看" in response.content.decode()
 
 
-def test_matrix_shows_the_lagging_district_in_red(year, client, django_assert_max_num_queries):
-    client.force_login(year["supervisor"])
-    with django_assert_max_num_queries(12):
-        response = client.get(reverse("dashboard:matrix"), {"month": SEPT})
+# --- overview -------------------------------------------------------------------------
+
+
+def test_overview_shows_categories_projects_and_alerts(year, client, django_assert_max_num_queries):
+    client.force_login(year.supervisor)
+    with django_assert_max_num_queries(10):
+        response = get(client, "overview", month=SEPT)
+    data = response.context["overview"]
+    assert len(data.categories) == 10 and len(data.projects) == 48
+    assert data.categories[0].name == "“幸福助老”在杭州"
+    assert data.open_alerts > 0 and sum(data.project_counts.values()) == 48
     html = response.content.decode()
-    m = response.context["matrix"]
-    assert [d.name for d in m.districts][:2] == ["市本级", "上城区"] and len(m.districts) == 15
-    col = [d.name for d in m.districts].index("淳安县")
-    seq1 = Indicator.objects.get(project=year["seq1"])
-    row = next(r for r in m.rows if r.indicator.pk == seq1.pk)
-    assert row.cells[col].status == LagStatus.SERIOUSLY_BEHIND
-    url = reverse("dashboard:cell", args=[seq1.pk, year["chunan"].pk])
-    assert (
-        f'<td class="cell red" data-status="seriously_behind" title="严重滞后（红）"><a href="{url}'
-        in html
+    assert html.count('<tr class="project"') == 48
+    first = data.projects[0]
+    assert first.seq == 1 and first.indicators[0].label == "新增老年助餐服务点"
+    # 淳安县 is red on 序号1 even when the city total is not.
+    assert first.indicators[0].counts["seriously_behind"] >= 1
+    assert f'data-seq="1" data-status="{first.status}"' in html
+    # the default month is the latest checked one
+    assert get(client, "overview").context["month_text"] == SEPT
+
+
+def test_overview_is_scoped_for_an_agency(year, client):
+    client.force_login(year.agency)
+    data = get(client, "overview", month=SEPT).context["overview"]
+    expected = set(
+        Project.objects.filter(lead_agency=year.seq1.lead_agency).values_list("seq", flat=True)
     )
+    assert {p.seq for p in data.projects} == expected
 
 
-def test_cell_page_has_the_chart_data_and_alert_history(year, client):
-    client.force_login(year["chunan_user"])
-    seq1 = Indicator.objects.get(project=year["seq1"])
-    response = client.get(reverse("dashboard:cell", args=[seq1.pk, year["chunan"].pk]))
+# --- matrix and cells -----------------------------------------------------------------
+
+
+def test_matrix_shows_the_lagging_district_in_red(
+    year, client, seq1_indicator, django_assert_max_num_queries
+):
+    client.force_login(year.supervisor)
+    with django_assert_max_num_queries(10):
+        response = get(client, "matrix", month=SEPT)
+    m = response.context["matrix"]
+    names = [d.name for d in m.districts]
+    assert names[:2] == ["市本级", "上城区"] and len(names) == 15
+    col = names.index("淳安县")
+    row = next(r for r in m.rows if r.indicator.pk == seq1_indicator.pk)
+    assert row.cells[col].status == LagStatus.SERIOUSLY_BEHIND
+    stored = LagEvaluation.objects.filter(month="2024-09-01", district=year.chunan)
+    due = stored.exclude(status=LagStatus.NOT_DUE)
+    red = sum(1 for r in m.rows if r.cells[col] and r.cells[col].status == "seriously_behind")
+    assert red == due.filter(status=LagStatus.SERIOUSLY_BEHIND).count() > due.count() * 0.8
+    html = response.content.decode()
+    url = reverse("dashboard:cell", args=[seq1_indicator.pk, year.chunan.pk])
+    assert re.search(
+        rf'<td class="cell red[^"]*" data-status="seriously_behind" title="严重滞后（红）">'
+        rf'<a href="{url}\?month={SEPT}"',
+        html,
+    )
+    assert m.column_counts[col]["seriously_behind"] == red
+
+
+def test_matrix_filters(year, client):
+    client.force_login(year.supervisor)
+    full = get(client, "matrix", month=SEPT).context["matrix"]
+    problems = get(client, "matrix", month=SEPT, problems="1").context["matrix"]
+    assert 0 < len(problems.rows) <= len(full.rows)
+    assert all(any(c and c.status in ("behind", "seriously_behind", "not_reported")
+                   for c in r.cells) for r in problems.rows)  # fmt: skip
+    category = year.seq1.category
+    only = get(client, "matrix", month=SEPT, category=category.pk).context["matrix"]
+    assert {r.indicator.project.category_id for r in only.rows} == {category.pk}
+
+
+def test_matrix_is_scoped(year, client):
+    client.force_login(year.xihu_user)
+    m = get(client, "matrix", month=SEPT).context["matrix"]
+    assert [d.name for d in m.districts] == ["西湖区"]
+    assert all(len(r.cells) == 1 for r in m.rows)
+
+    client.force_login(year.agency)
+    m = get(client, "matrix", month=SEPT).context["matrix"]
+    assert {r.indicator.project.lead_agency_id for r in m.rows} == {year.seq1.lead_agency_id}
+    assert len(m.districts) > 1
+
+
+def test_cell_page_has_the_chart_data_and_alert_history(
+    year, client, seq1_indicator, django_assert_max_num_queries
+):
+    client.force_login(year.chunan_user)
+    with django_assert_max_num_queries(16):
+        response = get(client, "cell", seq1_indicator.pk, year.chunan.pk, month=SEPT)
     detail = response.context["detail"]
-    quota = seq1.quotas.get(district=year["chunan"]).value
+    quota = seq1_indicator.quotas.get(district=year.chunan).value
     # 序号1: nothing expected before the last qualitative step; the whole quota by 11月.
     assert detail.expected[3] == 0 and detail.expected[10] == float(quota)
     assert detail.actual[8] is not None and detail.actual[8] < detail.expected[8] * 0.7
+    assert detail.statuses[8] == LagStatus.SERIOUSLY_BEHIND
     assert detail.alerts and "淳安县 新增老年助餐服务点：截至2024年" in detail.alerts[0].message
-    assert "echarts-5.6.0.min.js" in response.content.decode()
+    assert [e.month.month for e in detail.evaluations] == list(range(1, 10))
+    assert any(m["qualitative"] for m in detail.plan_milestones)
+    html = response.content.decode()
+    assert "echarts-5.6.0.min.js" in html and 'id="chart"' in html and "预警记录" in html
+    assert response.context["current"].month.month == 9
     other = District.objects.get(name="萧山区")
-    assert client.get(reverse("dashboard:cell", args=[seq1.pk, other.pk])).status_code == 404
+    url = reverse("dashboard:cell", args=[seq1_indicator.pk, other.pk])
+    assert client.get(url).status_code == 404
 
 
-def test_overview_ranking_and_notice(year, client, django_assert_max_num_queries):
-    client.force_login(year["supervisor"])
-    with django_assert_max_num_queries(12):
-        overview = client.get(reverse("dashboard:overview"), {"month": SEPT})
-    data = overview.context["overview"]
-    assert len(data.categories) == 10 and len(data.projects) == 48
-    assert data.categories[0].name == "“幸福助老”在杭州"
-    assert data.open_alerts > 0
+def test_agency_cannot_open_cells_of_other_agencies(year, client):
+    client.force_login(year.agency)
+    foreign = Indicator.objects.exclude(project__lead_agency=year.seq1.lead_agency).first()
+    url = reverse("dashboard:cell", args=[foreign.pk, year.chunan.pk])
+    assert client.get(url).status_code == 404
 
-    with django_assert_max_num_queries(12):
-        ranking = client.get(reverse("dashboard:ranking"), {"month": SEPT})
-    rows = ranking.context["rows"]
+
+# --- ranking, district, project -------------------------------------------------------
+
+
+def test_ranking_puts_the_lagging_district_last(year, client, django_assert_max_num_queries):
+    client.force_login(year.xihu_user)  # the ranking is published to every district
+    with django_assert_max_num_queries(8):
+        response = get(client, "ranking", month=SEPT)
+    rows = response.context["rows"]
     assert len(rows) == 14  # 13 districts + 西湖风景名胜区; 市本级 is not ranked
     assert rows[-1].district.name == "淳安县" and rows[-1].seriously_behind > 30
     assert [r.rank for r in rows] == list(range(1, 15))
-
-    with django_assert_max_num_queries(15):
-        notice = client.get(reverse("dashboard:notice", args=[SEPT]))
-    html = notice.content.decode()
-    assert "民生实事项目推进情况通报" in html and "（2024年第9期）" in html
-    red = notice.context["notice"].red_items
-    assert any(e.district.name == "淳安县" for e in red)
-    assert '<td class="text-red">淳安县</td>' in html
-    xlsx = client.get(reverse("dashboard:notice_xlsx", args=[SEPT]))
-    ws = load_workbook(io.BytesIO(xlsx.content)).active
-    assert ws["A1"].value == "2024年9月民生实事项目推进情况通报"
-    assert any(row[1] == "淳安县" for row in ws.iter_rows(values_only=True))
+    assert all(r.previous_rank is not None for r in rows)
+    assert rows[0].share_pct > rows[-1].share_pct
+    html = response.content.decode()
+    assert '<tr data-district="chunan"><td>14</td>' in html
 
 
-def test_pages_are_scoped_like_the_admin(year, client):
-    client.force_login(year["xihu_user"])
-    m = client.get(reverse("dashboard:matrix"), {"month": SEPT}).context["matrix"]
-    assert [d.name for d in m.districts] == ["西湖区"]
-    assert client.get(reverse("dashboard:district", args=["chunan"])).status_code == 404
-    mine = client.get(reverse("dashboard:my_work"), {"month": SEPT}).context["rows"]
+def test_district_scorecard(year, client, django_assert_max_num_queries):
+    client.force_login(year.supervisor)
+    with django_assert_max_num_queries(10):
+        response = get(client, "district", "chunan", month=SEPT)
+    card = response.context["card"]
+    stored = LagEvaluation.objects.filter(month="2024-09-01", district=year.chunan)
+    assert len(card) == stored.count() and card.rank == 14
+    assert card.counts["seriously_behind"] == stored.filter(status="seriously_behind").count()
+    assert "晾晒第 14 名" in response.content.decode()
+
+    client.force_login(year.chunan_user)
+    assert client.get(reverse("dashboard:district", args=["chunan"])).status_code == 200
+    assert client.get(reverse("dashboard:district", args=["xihu"])).status_code == 404
+
+
+def test_project_page_shows_its_districts(year, client):
+    client.force_login(year.supervisor)
+    response = get(client, "project", 1, month=SEPT)
+    m = response.context["matrix"]
+    assert len(m.rows) == 1 and "淳安县" in [d.name for d in m.districts]
+    assert "新增老年助餐服务点" in response.content.decode()
+    client.force_login(year.agency)
+    other = Project.objects.exclude(lead_agency=year.seq1.lead_agency).first()
+    assert client.get(reverse("dashboard:project", args=[other.seq])).status_code == 404
+
+
+# --- my work ----------------------------------------------------------------------------
+
+
+def test_my_work_lists_what_is_behind_in_scope(year, client, django_assert_max_num_queries):
+    client.force_login(year.chunan_user)
+    with django_assert_max_num_queries(10):
+        response = get(client, "my_work", month=SEPT)
+    rows = response.context["rows"]
+    assert rows and {e.district.name for e in rows} == {"淳安县"}
+    assert rows[0].status == LagStatus.SERIOUSLY_BEHIND
+    assert all(e.status in ("behind", "seriously_behind", "not_reported") or e.at_risk
+               for e in rows)  # fmt: skip
+    assert any(e.needed_pace is not None and e.forecast is not None for e in rows)
+    assert "此后每月需完成" in response.content.decode()
+
+    client.force_login(year.xihu_user)
+    mine = get(client, "my_work", month=SEPT).context["rows"]
     assert {e.district.name for e in mine} <= {"西湖区"}
 
-    client.force_login(year["agency"])
-    m = client.get(reverse("dashboard:matrix"), {"month": SEPT}).context["matrix"]
-    agency_projects = {r.indicator.project.lead_agency_id for r in m.rows}
-    assert agency_projects == {year["seq1"].lead_agency_id}
-    mine = client.get(reverse("dashboard:my_work"), {"month": SEPT}).context["rows"]
+    client.force_login(year.agency)
+    mine = get(client, "my_work", month=SEPT).context["rows"]
+    assert {e.indicator.project.lead_agency_id for e in mine} == {year.seq1.lead_agency_id}
     assert any(e.district.name == "淳安县" for e in mine)
 
-    client.force_login(year["outsider"])
-    assert client.get(reverse("dashboard:overview")).status_code == 403
-    client.logout()
-    assert client.get(reverse("dashboard:overview")).status_code == 302
+
+# --- the monthly notice ---------------------------------------------------------------
+
+
+def test_notice_page(year, client, django_assert_max_num_queries):
+    client.force_login(year.supervisor)
+    with django_assert_max_num_queries(14):
+        response = get(client, "notice", SEPT)
+    html = response.content.decode()
+    assert "民生实事项目推进情况通报" in html and "（2024年第9期）" in html
+    notice = response.context["notice"]
+    assert notice.cells_due == notice.on_track + notice.behind + notice.seriously_behind + (
+        notice.not_reported
+    )
+    assert notice.ranking[-1].district.name == "淳安县"
+    assert any(e.district.name == "淳安县" for e in notice.red_items)
+    assert notice.red_districts[0][0] == "淳安县"
+    assert '<td class="text-red">淳安县</td>' in html
+    assert notice.supervised and "挂牌督办建议" in html
+    with open(views.finders.find("tracker/dashboard.css"), encoding="utf-8") as css:
+        assert "@media print" in css.read()
+    # the month picker's ?month= goes to that month's notice
+    moved = client.get(reverse("dashboard:notice", args=[SEPT]), {"month": "2024-08"})
+    assert moved.status_code == 302 and moved["Location"] == "/notice/2024-08/"
+    assert client.get("/notice/")["Location"] == f"/notice/{SEPT}/"
+
+
+def test_notice_xlsx(year, client):
+    seq1 = Indicator.objects.get(project=year.seq1)
+    seq1.label = "=HYPERLINK(1)"  # a hostile label must not become a formula
+    seq1.save()
+    client.force_login(year.supervisor)
+    response = get(client, "notice_xlsx", SEPT)
+    assert response["Content-Disposition"].startswith("attachment; filename*=UTF-8''")
+    ws = load_workbook(io.BytesIO(response.content)).active
+    assert ws["A1"].value == "2024年9月民生实事项目推进情况通报"
+    values = list(ws.iter_rows(values_only=True))
+    assert any(row[1] == "淳安县" for row in values)
+    assert any(row[2] == "'=HYPERLINK(1)" for row in values)
+    assert not any(isinstance(v, str) and v.startswith("=") for row in values for v in row)
+
+
+def test_notice_pdf_without_chromium_says_how_to_print(year, client, monkeypatch):
+    monkeypatch.setattr(views, "chromium_binary", lambda: None)
+    client.force_login(year.supervisor)
+    response = client.get(reverse("dashboard:notice_pdf", args=[SEPT]))
+    assert response.status_code == 503 and "另存为 PDF" in response.content.decode()
+
+
+# --- published read-only mode ---------------------------------------------------------
 
 
 def test_public_read_only_mode_shows_only_the_public_parts(year, client, settings):
     settings.TRACKER = {**settings.TRACKER, "PUBLIC_READ_ONLY": True}
-    assert client.get(reverse("dashboard:overview"), {"month": SEPT}).status_code == 200
-    assert client.get(reverse("dashboard:ranking"), {"month": SEPT}).status_code == 200
-    assert client.get(reverse("dashboard:notice", args=[SEPT])).status_code == 200
-    assert client.get(reverse("dashboard:matrix")).status_code == 302
-    assert client.get(reverse("dashboard:my_work")).status_code == 302
+    overview = get(client, "overview", month=SEPT)
+    assert len(overview.context["overview"].projects) == 48
+    assert "公开只读" in overview.content.decode()
+    assert "/matrix/" not in overview.content.decode()  # no links to the private pages
+    assert get(client, "ranking", month=SEPT).context["rows"][-1].district.name == "淳安县"
+    assert get(client, "notice", SEPT).status_code == 200
+    assert get(client, "notice_xlsx", SEPT).status_code == 200
+    for url in ("/matrix/", "/my/", "/districts/chunan/", "/projects/1/"):
+        assert client.get(url).status_code == 302, url
 
 
-def test_summary_totals_are_capped_per_district(year):
-    seq1 = Indicator.objects.get(project=year["seq1"])
-    rows = list(
-        LagEvaluation.objects.filter(month="2024-09-01", indicator=seq1).values("quota", "actual")
-    )
-    ov = summary.overview(year["supervisor"], date(2024, 9, 1))
-    line = next(i for p in ov.projects for i in p.indicators if i.id == seq1.pk)
-    capped = sum(min(r["actual"], r["quota"]) for r in rows if r["actual"] is not None)
-    assert line.actual_capped == capped
-    assert line.completion_pct <= line.completion_uncapped_pct
+def test_public_parts_need_a_login_when_read_only_mode_is_off(year, client, settings):
+    settings.TRACKER = {**settings.TRACKER, "PUBLIC_READ_ONLY": False}
+    for url in ("/", "/ranking/", f"/notice/{SEPT}/", f"/notice/{SEPT}/xlsx/"):
+        assert client.get(url).status_code == 302, url

@@ -1,9 +1,9 @@
 """End to end in a real headless Chromium (Debian's package, driven by Selenium).
 
 Logs in through the login page, opens the overview and the matrix, clicks 淳安县's red
-cell, waits for the ECharts canvas and saves a screenshot under ``var/screenshots``.
+cell, waits for the ECharts canvas and saves screenshots under ``var/screenshots``.
 Skipped, with the reason, only where Chromium or ChromeDriver is not installed
-(``scripts/test.sh`` installs them in CI).
+(``apt-get install chromium chromium-driver``; no browser is ever downloaded).
 """
 
 import shutil
@@ -19,26 +19,41 @@ from tracker.services.simulation import simulate_year
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+MISSING = (
+    "未安装 Chromium / ChromeDriver，跳过浏览器测试（apt-get install chromium chromium-driver）"
+    " / Chromium or ChromeDriver not installed: browser test skipped"
+)
 
 pytestmark = pytest.mark.slow
 
 
+def have_chromium() -> bool:
+    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+
+
 @pytest.fixture
 def browser():
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("未安装 Chromium / ChromeDriver（apt-get install chromium chromium-driver）")
+    if not have_chromium():
+        pytest.skip(MISSING)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-                "--disable-dev-shm-usage"):  # fmt: skip
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1440,1000",
+                "--disable-dev-shm-usage", "--lang=zh-CN"):  # fmt: skip
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
+    driver.implicitly_wait(2)
     yield driver
     driver.quit()
+
+
+def shot(browser, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    browser.save_screenshot(str(path))
+    return path
 
 
 @pytest.mark.django_db(transaction=True)
@@ -48,44 +63,54 @@ def test_supervisor_logs_in_and_drills_into_a_red_cell(live_server, browser, pla
     from selenium.webdriver.support.ui import WebDriverWait
 
     simulate_year(2024, seed=7, through=date(2024, 9, 1))
-    user = make_user("dcs", Role.SUPERVISION)
-    user.set_password("e2e-pass-123")
-    user.save()
+    make_user("dcs", Role.SUPERVISION, password="e2e-pass-123")
+    wait = WebDriverWait(browser, 15)
 
     browser.get(live_server.url + "/")
-    assert "/admin/login/" in browser.current_url  # sent to log in first
+    assert "/accounts/login/" in browser.current_url  # sent to log in first
     browser.find_element(By.NAME, "username").send_keys("dcs")
     browser.find_element(By.NAME, "password").send_keys("e2e-pass-123")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".kpis")))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".kpis")))
     assert "2024年民生实事项目总览" in browser.page_source
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.project")) == 48
+    assert browser.find_elements(By.CSS_SELECTOR, "section.category")[0].is_displayed()
+    assert shot(browser, "overview.png").stat().st_size > 10_000
 
     browser.find_element(By.LINK_TEXT, "区县×指标").click()
-    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "matrix")))
-    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "th.district")]
+    wait.until(ec.presence_of_element_located((By.ID, "matrix")))
+    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#matrix th.district")]
     column = headers.index("淳安县")
     first_row = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")[0]
+    assert "新增老年助餐服务点" in first_row.text
     cell = first_row.find_elements(By.CSS_SELECTOR, "td")[column]
     assert "red" in cell.get_attribute("class")
+    shot(browser, "matrix.png")
     cell.find_element(By.TAG_NAME, "a").click()
 
-    WebDriverWait(browser, 15).until(
+    wait.until(
         ec.presence_of_element_located((By.CSS_SELECTOR, "#chart[data-rendered='1'] canvas"))
     )
+    canvas = browser.find_element(By.CSS_SELECTOR, "#chart canvas")
+    assert canvas.size["width"] > 300 and canvas.size["height"] > 200
     assert "淳安县 · 序号1 新增老年助餐服务点" in browser.page_source
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SHOTS / "cell-chunan-seq1.png"
-    browser.save_screenshot(str(shot))
-    assert shot.stat().st_size > 10_000
+    assert browser.find_elements(By.CSS_SELECTOR, "#alerts li")  # the alert history
+    path = shot(browser, "cell-chunan-seq1.png")
+    assert path.stat().st_size > 10_000
+
+    browser.find_element(By.LINK_TEXT, "月度通报").click()
+    wait.until(ec.presence_of_element_located((By.ID, "red-items")))
+    red = browser.find_elements(By.CSS_SELECTOR, "#red-items td.text-red")
+    assert any(td.text == "淳安县" for td in red)
+    shot(browser, "notice.png")
 
 
 def test_notice_pdf_is_printed_by_chromium(plan_2024, client):
     if not Path(CHROMIUM).exists():
-        pytest.skip("未安装 Chromium：PDF 由浏览器打印")
+        pytest.skip("未安装 Chromium：PDF 由浏览器打印 / Chromium not installed")
     simulate_year(2024, seed=7, through=date(2024, 3, 1))
     client.force_login(make_user("dcs", Role.SUPERVISION))
     response = client.get("/notice/2024-03/pdf/")
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
-    assert response.content.startswith(b"%PDF")
+    assert response.content.startswith(b"%PDF") and len(response.content) > 5_000

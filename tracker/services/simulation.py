@@ -13,23 +13,32 @@ performance factor, never decreasing:
 - two corrections: a district's figure for a month is lowered afterwards with
   ``is_correction`` and a reason.
 
-Reports are filed (``created_at`` and history dates) on the 2nd–4th of the following
-month, late ones on the 9th, so the lag engine's as-of logic sees what it would have seen.
+Reports are filed (``created_at``, ``reported_at`` and their history rows' dates) on the
+2nd–4th of the following month, late ones on the 9th, so the lag engine's as-of logic sees
+what it would have seen. History rows are written for every report, correction and
+milestone completion (user ``simulate_year``, reason 「模拟数据」/「更正」).
 Qualitative milestones are marked done in their month by all but 淳安县, which finishes a
 month late. After writing, the lag check and the milestone check run month by month, each
 as of 09:00 on the day after the reporting deadline, as beat would have run them.
 
-Running it again replaces the year's simulated data. It refuses to touch a year holding
-progress entered by anyone else unless ``force`` is given.
+Running it again replaces the year's simulated data: it deletes the year's progress
+reports, milestone completions, statuses, alerts, their notifications and check runs, then
+writes everything afresh (history rows of deleted reports stay, as deletions). It refuses
+to touch a year holding progress entered by anyone else unless ``force`` is given.
+
+``through`` defaults to December, or for the current year the latest month whose
+reporting deadline has passed (``services.lag.due_month``). Checks never run for a month
+whose deadline is still ahead.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -51,7 +60,7 @@ from tracker.models import (
 from tracker.months import add_months, month_end, months_of_year
 
 from .alerts import run_lag_check, run_milestone_check
-from .lag import reporting_deadline
+from .lag import due_month, reporting_deadline
 from .trajectory import expected_curve, load_indicator_plans
 
 SIM_USERNAME = "simulate_year"
@@ -88,6 +97,27 @@ def _check_time(month: date) -> datetime:
     return timezone.make_aware(datetime.combine(deadline.date() + timedelta(days=1), time(9)))
 
 
+def default_through(year: int, now: datetime | None = None) -> date:
+    """December of ``year``, or for a year still running the latest month already due."""
+    return min(date(year, 12, 1), due_month(now))
+
+
+@contextmanager
+def _dated(model, *names: str) -> Iterator[None]:
+    """Let bulk writes keep the dates set on the objects (``auto_now``/``auto_now_add``
+    would stamp them with now): the simulated filing dates must reach the rows and
+    their history rows alike."""
+    fields = [model._meta.get_field(name) for name in names]
+    saved = [(f.auto_now, f.auto_now_add) for f in fields]
+    for f in fields:
+        f.auto_now = f.auto_now_add = False
+    try:
+        yield
+    finally:
+        for f, (auto_now, auto_now_add) in zip(fields, saved, strict=True):
+            f.auto_now, f.auto_now_add = auto_now, auto_now_add
+
+
 def simulate_year(
     year: int,
     *,
@@ -100,9 +130,9 @@ def simulate_year(
     plan_year = PlanYear.objects.filter(year=year).first()
     if plan_year is None:
         raise SimulationError(f"{year}年计划尚未导入，请先运行 load_plan")
-    through = through or date(year, 12, 1)
+    through = through or default_through(year)
     if through.year != year:
-        raise SimulationError(f"--through 应在{year}年内")
+        raise SimulationError(f"--through 应在{year}年内（{year}年尚无到期的月份时无法模拟）")
     user, _ = get_user_model().objects.get_or_create(
         username=SIM_USERNAME, defaults={"is_active": False, "first_name": "模拟数据"}
     )
@@ -120,10 +150,10 @@ def simulate_year(
 
     with transaction.atomic():
         _clear(plan_year)
-        by_month: dict[date, list[ProgressReport]] = {m: [] for m in months}
-        filed: dict[int, datetime] = {}
+        batch: list[ProgressReport] = []
         for plan in plans.values():
             if not plan.is_tracked:
+                step("进度", 1)
                 continue
             if plan.is_city_only:
                 cells = [(city, plan.target, expected_curve(plan))] if city else []
@@ -149,54 +179,50 @@ def simulate_year(
                         continue  # a month skipped entirely
                     value = _next_value(plan.is_level, point.value, quota, factor, value, rng)
                     late = district.name == LATE_REPORTER and month.month in LATE_MONTHS
+                    filed = _filed_at(month, rng, late=late)
                     report = ProgressReport(
                         indicator_id=plan.indicator_id,
                         district=district,
                         month=month,
                         value=value,
                         reported_by=user,
+                        created_at=filed,
+                        reported_at=filed,
                     )
-                    by_month[month].append(report)
-                    filed[id(report)] = _filed_at(month, rng, late=late)
+                    report._history_date = filed
+                    batch.append(report)
             step("进度", 1)
-        count = 0
-        for month, batch in by_month.items():
-            if not batch:
-                continue
+        with _dated(ProgressReport, "created_at", "reported_at"):
             bulk_create_with_history(
                 batch,
                 ProgressReport,
                 batch_size=500,
                 default_user=user,
                 default_change_reason="模拟数据",
-                default_date=_filed_at(month, random.Random(0), late=False),
             )
-            for report in batch:
-                report.created_at = report.reported_at = filed[id(report)]
-            ProgressReport.objects.bulk_update(batch, ["created_at", "reported_at"], batch_size=500)
-            count += len(batch)
-        corrections = _corrections(by_month, months, user, rng)
+            corrections = _corrections(batch, months, user, rng)
         completions = _milestones(plan_year, months, districts, user, rng)
-    alerts = 0
+    checked = 0
     for month in months:
-        if timezone.now() < _check_time(month):
+        at = _check_time(month)
+        if timezone.now() < at:
             break  # its reports are not due yet
-        result = run_lag_check(month, as_of=_check_time(month), deliver=False)
-        run_milestone_check(month, as_of=_check_time(month), deliver=False)
-        alerts = len(result.changes.created)
+        run_lag_check(month, as_of=at, deliver=False)
+        run_milestone_check(month, as_of=at, deliver=False)
+        checked += 1
         step("检查", 1)
     return SimulationResult(
-        reports=count,
+        reports=len(batch),
         corrections=corrections,
         completions=completions,
-        months_checked=LagRun.objects.filter(month__year=year).count(),
-        alerts=LagAlert.objects.filter(month__year=year).count() or alerts,
+        months_checked=checked,
+        alerts=LagAlert.objects.filter(indicator__project__plan_year=plan_year).count(),
     )
 
 
 def work_units(year: int, through: date | None = None) -> int:
     """Steps the progress bar will count: one per indicator, one per month checked."""
-    months = (through or date(year, 12, 1)).month
+    months = (through or default_through(year)).month
     return Indicator.objects.filter(project__plan_year__year=year).count() + months
 
 
@@ -229,31 +255,34 @@ def _next_value(level, expected, quota, factor, previous, rng) -> Decimal:
         value = min(Decimal(100), expected - shortfall + noise * 10)
     else:
         value = min(quota * Decimal("1.15"), expected * (factor + noise))
-        value = value.quantize(Decimal(1)) if quota >= 20 else value.quantize(Decimal("0.1"))
+        # whole quotas (助餐点, 床位, 人) are counted in whole units; 26.9 万人 in tenths
+        whole = quota == quota.to_integral_value()
+        value = value.quantize(Decimal(1) if whole else Decimal("0.1"), rounding=ROUND_HALF_UP)
     return max(previous, max(value, Decimal(0))).quantize(Q)
 
 
-def _corrections(by_month, months, user, rng) -> int:
-    """Two figures corrected downwards afterwards, with a reason."""
+def _corrections(reports: list[ProgressReport], months, user, rng) -> int:
+    """Two figures of the month before last corrected downwards three weeks after they
+    were filed, with a reason (version 2, ``is_correction``); never below the district's
+    earlier figures."""
     if len(months) < 3:
         return 0
     month = months[-2]
-    candidates = [r for r in by_month[month] if r.value > 10]
+    candidates = [r for r in reports if r.month == month and r.value > 10]
+    earlier: dict[tuple[int, int], Decimal] = {}
+    for r in reports:
+        if r.month < month:
+            key = (r.indicator_id, r.district_id)
+            earlier[key] = max(earlier.get(key, Decimal(0)), r.value)
     fixed = []
     for report in rng.sample(candidates, min(2, len(candidates))):
-        earlier = [
-            r.value
-            for m in months
-            if m < month
-            for r in by_month[m]
-            if (r.indicator_id, r.district_id) == (report.indicator_id, report.district_id)
-        ]
-        floor = max(earlier, default=Decimal(0))
+        floor = earlier.get((report.indicator_id, report.district_id), Decimal(0))
         report.value = max(floor, (report.value * Decimal("0.9")).quantize(Decimal(1)))
         report.is_correction = True
         report.correction_reason = "核查发现重复统计，更正为实际完成数"
         report.version += 1
-        report.reported_at = report.reported_at + timedelta(days=20)
+        report.reported_at = report.created_at + timedelta(days=20)
+        report._history_date = report.reported_at
         fixed.append(report)
     if fixed:
         bulk_update_with_history(
@@ -281,28 +310,31 @@ def _milestones(plan_year, months, districts, user, rng) -> int:
         project__plan_year=plan_year, kind=Milestone.Kind.QUALITATIVE, district__isnull=True
     ):
         due = milestone.due_date
-        for district_id in sorted(project_districts.get(milestone.project_id, ())):
+        owed = sorted(
+            project_districts.get(milestone.project_id, ()), key=lambda d: districts[d].order
+        )
+        for district_id in owed:
             district = districts[district_id]
             done_on = due - timedelta(days=rng.randint(0, 20))
             if district.name == SERIOUS_LAGGARD:
                 done_on = month_end(add_months(due.replace(day=1), 1))
             if last is None or done_on > month_end(last):
                 continue
-            rows.append(
-                MilestoneCompletion(
-                    milestone=milestone,
-                    district=district,
-                    done=True,
-                    done_on=done_on,
-                    reported_by=user,
-                )
+            reported_at = timezone.make_aware(datetime.combine(done_on, time(18)))
+            row = MilestoneCompletion(
+                milestone=milestone,
+                district=district,
+                done=True,
+                done_on=done_on,
+                reported_by=user,
+                reported_at=reported_at,
             )
+            row._history_date = reported_at
+            rows.append(row)
     if rows:
-        bulk_create_with_history(
-            rows, MilestoneCompletion, batch_size=500, default_user=user,
-            default_change_reason="模拟数据",
-        )  # fmt: skip
-        for row in rows:
-            row.reported_at = timezone.make_aware(datetime.combine(row.done_on, time(18)))
-        MilestoneCompletion.objects.bulk_update(rows, ["reported_at"], batch_size=500)
+        with _dated(MilestoneCompletion, "reported_at"):
+            bulk_create_with_history(
+                rows, MilestoneCompletion, batch_size=500, default_user=user,
+                default_change_reason="模拟数据",
+            )  # fmt: skip
     return len(rows)

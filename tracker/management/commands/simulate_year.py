@@ -15,9 +15,11 @@ class Command(BaseCommand):
     help = "模拟一年的月度进度（确定性，可指定随机种子），并逐月运行进度检查以生成预警"
 
     def add_arguments(self, parser):
-        parser.add_argument("year", type=int)
-        parser.add_argument("--seed", type=int, default=2024)
-        parser.add_argument("--through", help="模拟到哪个月（YYYY-MM），默认全年")
+        parser.add_argument("year", type=int, help="计划年度，例如 2024")
+        parser.add_argument("--seed", type=int, default=2024, help="随机种子（默认 2024）")
+        parser.add_argument(
+            "--through", help="模拟到哪个月（YYYY-MM）；默认12月，当年则为已过填报截止日的最近月份"
+        )
         parser.add_argument("--force", action="store_true", help="覆盖人工填报的数据")
         parser.add_argument("--quiet", action="store_true", help="不显示进度条")
 
