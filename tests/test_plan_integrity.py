@@ -72,7 +72,7 @@ def test_missing_or_malformed_file_is_a_clear_error(db, tmp_path):
         load_plan(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("projects: [unclosed", encoding="utf-8")
-    with pytest.raises(PlanFileError, match="不是有效的 UTF-8 YAML"):
+    with pytest.raises(PlanFileError, match=r"bad.yaml .*不是有效的 YAML.*请检查缩进"):
         load_plan(bad)
     with pytest.raises(CommandError, match="找不到计划文件"):
         call_command("load_plan", str(tmp_path / "nope.yaml"))
