@@ -83,10 +83,7 @@ def test_the_workbook_is_laid_out_as_published():
 def test_the_committed_workbook_is_rebuilt_from_the_gazette_text(tmp_path):
     tables = parse_gazette_text(GAZETTE_TEXT.read_text(encoding="utf-8"))
     rebuilt = write_workbook(tables, tmp_path / "rebuilt.xlsx")
-    assert read_workbook(rebuilt) == read_workbook(PUBLISHED_XLSX)
-    for sheet in ("责任清单", "任务分解表"):
-        a, b = load_workbook(rebuilt)[sheet], load_workbook(PUBLISHED_XLSX)[sheet]
-        assert sorted(map(str, a.merged_cells.ranges)) == sorted(map(str, b.merged_cells.ranges))
+    assert rebuilt.read_bytes() == PUBLISHED_XLSX.read_bytes()  # reproducible, byte for byte
 
 
 def test_import_command_writes_a_loadable_file_and_the_review(db, tmp_path, capsys):

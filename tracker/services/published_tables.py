@@ -18,7 +18,9 @@ knows nothing about what the cells mean.
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -160,8 +162,28 @@ def write_workbook(tables: PublishedTables, path) -> Path:
     _write_responsibility(wb.active, tables)
     _write_breakdown(wb.create_sheet(BREAKDOWN_SHEET), tables)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    path.write_bytes(_reproducible_zip(buffer.getvalue()))
     return path
+
+
+def _reproducible_zip(data: bytes) -> bytes:
+    """The same workbook gives the same bytes: zip entries get a fixed timestamp."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_TIMESTAMP.timetuple()[:6])
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            content = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps 「modified」 on save
+                content = re.sub(
+                    rb"(<dcterms:modified[^>]*>)[^<]*",
+                    rb"\g<1>" + FIXED_TIMESTAMP.strftime("%Y-%m-%dT%H:%M:%SZ").encode(),
+                    content,
+                )
+            dst.writestr(fixed, content)
+    return out.getvalue()
 
 
 def _merge_down(ws, col, blocks):
