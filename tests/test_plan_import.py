@@ -16,7 +16,7 @@ from tests.plan_helpers import (
 )
 from tracker.models import Milestone, PlanYear, Quota
 from tracker.services.plan_import import Registry, import_tables
-from tracker.services.plan_loader import load_plan
+from tracker.services.plan_loader import PlanFileError, load_plan
 from tracker.services.published_tables import (
     BREAKDOWN_SHEET,
     parse_gazette_text,
@@ -130,3 +130,22 @@ def test_a_workbook_without_the_tables_is_refused(db, tmp_path):
 def test_written_plan_is_plain_yaml(imported):
     text = yaml.safe_dump(imported.plan, allow_unicode=True, sort_keys=False)
     assert yaml.safe_load(text) == imported.plan
+
+
+def test_swapped_header_in_a_workbook_is_caught_on_load(plan_2024, tmp_path):
+    """Two unit headers swapped (numbers not): the import keeps the printed order and the
+    header check refuses to load it over the plan already loaded."""
+    wb = load_workbook(PUBLISHED_XLSX)
+    ws = wb[BREAKDOWN_SHEET]
+    for row in range(1, ws.max_row + 1):
+        if ws.cell(row, 6).value == "上城区":
+            ws.cell(row, 6).value, ws.cell(row, 7).value = "拱墅区", "上城区"
+    wb.save(tmp_path / "swapped.xlsx")
+    result = import_tables(
+        read_workbook(tmp_path / "swapped.xlsx"), year=2024, registry=Registry.build()
+    )
+    assert [d["code"] for d in result.plan["districts"][1:3]] == ["gongshu", "shangcheng"]
+    before = list(Quota.objects.values_list("pk", "value"))
+    with pytest.raises(PlanFileError, match=r"列序与已载入的计划不同.*第2列 原为「上城区」"):
+        load_plan(result.plan)
+    assert list(Quota.objects.values_list("pk", "value")) == before
