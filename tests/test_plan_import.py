@@ -149,3 +149,20 @@ def test_swapped_header_in_a_workbook_is_caught_on_load(plan_2024, tmp_path):
     with pytest.raises(PlanFileError, match=r"列序与已载入的计划不同.*第2列 原为「上城区」"):
         load_plan(result.plan)
     assert list(Quota.objects.values_list("pk", "value")) == before
+
+
+def test_unknown_columns_get_placeholder_codes_and_guessed_kinds_in_review():
+    """With nothing registered, every column and agency spelling is a review item."""
+    result = import_tables(
+        read_workbook(PUBLISHED_XLSX), year=2024, registry=Registry.build(use_db=False)
+    )
+    columns = result.plan["districts"]
+    assert columns[0] == {"code": "unit-1", "name": "市本级", "kind": "city"}
+    assert [c["kind"] for c in columns[11:]] == ["county", "county", "county_city", "scenic_area"]
+    review = "\n".join(result.review)
+    assert "第15列「杭州西湖风景名胜区」：不是已登记的单位，已暂填代码 unit-15" in review
+    assert "序号19：附件1 牵头单位「市住房管局」与附件2「市住保房管局」写法不同" in review
+    with pytest.raises(PlanFileError, match="请在 agencies 中登记别名"):
+        quota_cells(result.plan)  # until the reviewer adds the alias
+    result.plan["agencies"] = [{"name": "市住保房管局", "aliases": ["市住房管局"]}]
+    assert len(quota_cells(result.plan)) == 643

@@ -295,6 +295,29 @@ class Registry:
         return self.aliases.get(name, name)
 
 
+KIND_SUFFIXES = (
+    ("风景名胜区", "scenic_area"),
+    ("开发区", "development_zone"),
+    ("新区", "development_zone"),
+    ("科技城", "development_zone"),
+    ("园区", "development_zone"),
+    ("示范区", "development_zone"),
+    ("街道", "subdistrict"),
+    ("镇", "township"),
+    ("乡", "township"),
+    ("区", "district"),
+    ("县", "county"),
+    ("市", "county_city"),
+)
+
+
+def guess_kind(label: str) -> str:
+    """A unit kind from how its name ends: 「临空经济示范区」 开发区, 「北山街道」 街道 …"""
+    if label.startswith("市本级") or label in ("市级", "市直"):
+        return "city"
+    return next((kind for suffix, kind in KIND_SUFFIXES if label.endswith(suffix)), "district")
+
+
 def _deadline(text: str, year: int) -> str | None:
     m = DEADLINE_RE.search(text or "")
     if not m:
@@ -331,12 +354,14 @@ def import_tables(tables: PublishedTables, *, year: int, registry: Registry) -> 
         known = registry.units.get(label)
         if known is None:
             near = [k for k in registry.units if label in k or k in label]
-            code = f"unit-{i}"
+            kind = guess_kind(label)
             hint = f"（相近的已登记单位：{'、'.join(near)}）" if near else ""
             review.add(
-                f"第{i}列「{label}」", f"不是已登记的单位{hint}，请填写代码 code 和类型 kind"
+                f"第{i}列「{label}」",
+                f"不是已登记的单位{hint}，已暂填代码 unit-{i}、类型 {kind}（按名称推测），"
+                "请改为正式代码并核对类型",
             )
-            columns.append({"code": code, "name": label, "kind": "district"})
+            columns.append({"code": f"unit-{i}", "name": label, "kind": kind})
             continue
         entry = {"code": known["code"], "name": known["name"], "kind": known["kind"]}
         if known["name"] != label:
