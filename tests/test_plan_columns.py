@@ -139,7 +139,10 @@ def test_a_district_plan_and_a_2025_plan_load_beside_2024(plan_2024, plan_2024_d
         "杭州西湖风景名胜区",
     ]
     assert District.objects.get(code="xihu-scenic").name == "杭州西湖风景名胜区"
-    assert District.objects.get(code="linkong").kind == District.Kind.DEVELOPMENT_ZONE
+    linkong = District.objects.get(code="linkong")
+    assert linkong.kind == District.Kind.DEVELOPMENT_ZONE
+    assert plan_2025.column_order()[linkong.pk] == 14  # last column of 2025, absent in 2024
+    assert linkong.pk not in plan_2024.column_order()
     q = Quota.objects.get(indicator__project__plan_year=plan_2025, indicator__project__seq=1,
                           district__code="linkong")  # fmt: skip
     assert q.value == 5
@@ -160,6 +163,8 @@ def test_the_district_plan_expresses_what_the_city_format_could_not(plan_2024, t
     ]
     merged = PlanColumn.objects.get(plan=plan, label="西溪、灵隐")
     assert [d.name for d in merged.merged_units.all()] == ["灵隐街道"]
+    order = {District.objects.get(pk=pk).code: i for pk, i in plan.column_order().items()}
+    assert order == {"xh-beishan": 0, "xh-xixi": 1, "xh-lingyin": 1, "xh-sandun": 2, "xh-zjg": 3}
     shared = Quota.objects.get(indicator__project__plan_year=plan, indicator__order=1,
                                district__code="xh-xixi")  # fmt: skip
     assert shared.value == 4 and [d.code for d in shared.shared_with.all()] == ["xh-lingyin"]

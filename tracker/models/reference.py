@@ -58,6 +58,18 @@ class PlanYear(models.Model):
         """This plan's reporting columns, in the order the plan prints them."""
         return self.columns.select_related("district").prefetch_related("merged_units")
 
+    def column_order(self) -> dict[int, int]:
+        """district id → this plan's column position; merged units share their column's.
+
+        The read side should sort a plan's units by this, not by ``District.order``.
+        """
+        order = {}
+        for column in self.columns_in_order():
+            order[column.district_id] = column.order
+            for unit in column.merged_units.all():
+                order.setdefault(unit.pk, column.order)
+        return order
+
 
 class Category(models.Model):
     plan_year = models.ForeignKey(

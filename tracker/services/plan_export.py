@@ -44,18 +44,8 @@ MILESTONE_COLUMNS = ["seq", "indicator", "month", "kind", "value", "expected", "
 BREAKDOWN_NAME_PREFIX = "附件2 单列为："
 
 
-def column_order(plan_year: PlanYear) -> dict[int, int]:
-    """district id → this plan's column position (merged units share their column's)."""
-    order = {}
-    for column in plan_year.columns.prefetch_related("merged_units"):
-        order[column.district_id] = column.order
-        for unit in column.merged_units.all():
-            order.setdefault(unit.pk, column.order)
-    return order
-
-
 def quota_rows(plan_year: PlanYear):
-    order = column_order(plan_year)
+    order = plan_year.column_order()
     quotas = sorted(
         Quota.objects.filter(indicator__project__plan_year=plan_year)
         .select_related("indicator__project", "district")
