@@ -132,3 +132,8 @@ def test_month_out_of_range_is_chinese(db, data):
         "序号6 字段「deadline」（预计完成时间）",
     )
     assert "month must be" not in message
+
+
+def test_duplicate_column(db, data):
+    data["districts"][14] = dict(data["districts"][13])  # 建德市 twice, 西湖风景名胜区 gone
+    refused(data, "第15列「建德市」：代码 jiande 与第14列重复", "请删除重复的列")
