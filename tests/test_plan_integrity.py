@@ -72,7 +72,7 @@ def test_missing_or_malformed_file_is_a_clear_error(db, tmp_path):
         load_plan(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("projects: [unclosed", encoding="utf-8")
-    with pytest.raises(PlanFileError, match="不是有效的 UTF-8 YAML"):
+    with pytest.raises(PlanFileError, match=r"bad.yaml .*不是有效的 YAML.*请检查缩进"):
         load_plan(bad)
     with pytest.raises(CommandError, match="找不到计划文件"):
         call_command("load_plan", str(tmp_path / "nope.yaml"))
@@ -106,3 +106,15 @@ def test_export_csv_is_diffable_against_the_publication(plan_2024, tmp_path):
     qualitative = rows[("1", "", "2024-03", "qualitative")]
     assert (qualitative["value"], qualitative["expected"]) == ("", "")
     assert len(milestones) == Milestone.objects.count()
+
+
+def test_a_target_with_its_own_deadline_is_checked_against_it(db, plan_2024_data):
+    """序号15's second target ends in September here: its November milestone is late."""
+    data = copy.deepcopy(plan_2024_data)
+    projects = {p["seq"]: p for p in data["projects"]}
+    projects[15]["indicators"][1]["deadline"] = "2024-09"
+    load_plan(data)
+    plan_year = PlanYear.objects.get(year=2024)
+    [late] = unacknowledged(check_plan(plan_year))
+    assert (late.seq, late.indicator, late.check) == (15, 2, Check.MILESTONE_AFTER_DEADLINE)
+    assert "晚于预计完成时间 2024年09月底" in late.message

@@ -10,7 +10,7 @@ from .alerts import (
 from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
 from .progress import MilestoneCompletion, ProgressReport
-from .reference import Agency, Category, District, PlanYear
+from .reference import Agency, Category, District, PlanColumn, PlanYear
 
 __all__ = [
     "Agency",
@@ -26,6 +26,7 @@ __all__ = [
     "Milestone",
     "MilestoneCompletion",
     "Notification",
+    "PlanColumn",
     "PlanYear",
     "ProgressReport",
     "Project",

@@ -21,19 +21,33 @@ class Project(models.Model):
     name_in_breakdown = models.CharField(
         "任务分解表中的名称", max_length=300, blank=True, help_text="与附件1 写法不同时记录"
     )
-    city_leader = models.CharField("分管市领导", max_length=50)
+    city_leader = models.CharField("分管市领导", max_length=100, help_text="多人以「、」分隔")
     lead_agency = models.ForeignKey(
         Agency, on_delete=models.PROTECT, related_name="led_projects", verbose_name="牵头单位"
     )
-    lead_agency_leader = models.CharField("牵头单位分管领导", max_length=50)
+    co_lead_agencies = models.ManyToManyField(
+        Agency,
+        related_name="co_led_projects",
+        blank=True,
+        verbose_name="其他牵头单位",
+        help_text="有多个牵头单位时，lead_agency 为列第一位的单位，其余在此",
+    )
+    lead_agency_leader = models.CharField(
+        "牵头单位分管领导", max_length=100, help_text="多人以「、」分隔"
+    )
     cooperating_agencies = models.ManyToManyField(
         Agency, related_name="cooperating_projects", blank=True, verbose_name="配合单位"
     )
     cooperating_text = models.TextField("配合单位（原文）", blank=True)
     deadline = models.DateField("预计完成时间", help_text="月末日期")
+    deadline_assumed = models.BooleanField(
+        "完成时间系推定",
+        default=False,
+        help_text="原文未写预计完成时间，按年末载入，需人工核对",
+    )
     work_plan = models.TextField("工作计划和进度安排")
     notes = models.TextField("整理说明", blank=True)
-    history = HistoricalRecords(m2m_fields=[cooperating_agencies])
+    history = HistoricalRecords(m2m_fields=[cooperating_agencies, co_lead_agencies])
 
     scope_agency_path = "lead_agency"
     scope_district_path = None  # every district reads the whole plan
@@ -79,6 +93,9 @@ class Indicator(models.Model):
         "分解方式", max_length=20, choices=Scope.choices, default=Scope.DISTRICTS
     )
     breakdown_note = models.TextField("分解说明（原文）", blank=True)
+    deadline = models.DateField(
+        "本目标完成时间", null=True, blank=True, help_text="为空表示与项目的预计完成时间相同"
+    )
     history = HistoricalRecords()
 
     scope_agency_path = "project__lead_agency"
@@ -96,6 +113,11 @@ class Indicator(models.Model):
 
     def __str__(self):
         return f"{self.project.seq}-{self.order} {self.label}"
+
+    @property
+    def due(self):
+        """This target's deadline: its own if printed, else the project's."""
+        return self.deadline or self.project.deadline
 
     @property
     def is_level(self) -> bool:
@@ -125,7 +147,17 @@ class Quota(models.Model):
         "其中提升", max_digits=16, decimal_places=4, null=True, blank=True
     )
     published_text = models.CharField("原文", max_length=50, blank=True)
-    history = HistoricalRecords()
+    shared_with = models.ManyToManyField(
+        District,
+        related_name="shared_quotas",
+        blank=True,
+        verbose_name="共同承担的其他单位",
+        help_text=(
+            "合并列（如「海曙、江东、江北」共用一个数）：一个分解任务，"
+            "由 district 与这些单位共同承担"
+        ),
+    )
+    history = HistoricalRecords(m2m_fields=[shared_with])
 
     scope_agency_path = "indicator__project__lead_agency"
     scope_district_path = "district"

@@ -1,15 +1,32 @@
-"""Reference data: plan years, categories, agencies and districts.
+"""Reference data: plans, their columns, categories, agencies and reporting units.
 
-Districts and agencies outlive a plan year and are shared by every year's plan;
-categories belong to one year.
+Reporting units (``District``: 市本级, districts, 开发区, 街道, 乡镇 …) and agencies
+outlive a plan and keep a stable identity through their code / name; a plan
+(``PlanYear``: issuer + year) lists its own columns (``PlanColumn``) in its own
+order with the label it printed, so one year's columns never change another's.
+Categories belong to one plan.
 """
 
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+DEFAULT_ISSUER = "杭州市人民政府"
+
 
 class PlanYear(models.Model):
-    year = models.PositiveSmallIntegerField("年度", unique=True)
+    """One published plan, identified by its issuer and year.
+
+    The city's plan and a district government's own plan can exist for the same
+    year; ``year`` alone identifies the plan while only one issuer has one.
+    """
+
+    issuer = models.CharField(
+        "发布机关",
+        max_length=100,
+        default=DEFAULT_ISSUER,
+        help_text="例如 杭州市人民政府、西湖区人民政府",
+    )
+    year = models.PositiveSmallIntegerField("年度")
     title = models.CharField("名称", max_length=200)
     document_number = models.CharField("文号", max_length=100, blank=True)
     source = models.CharField("出处", max_length=300, blank=True)
@@ -21,15 +38,37 @@ class PlanYear(models.Model):
         blank=True,
         help_text="完整性检查中已核对并按原文载入的问题：[{seq, check, reason}]",
     )
+    format_version = models.PositiveSmallIntegerField("计划文件格式版本", default=1)
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["-year"]
+        ordering = ["-year", "issuer"]
         verbose_name = "计划年度"
         verbose_name_plural = "计划年度"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "year"], name="planyear_unique_issuer_year"),
+        ]
 
     def __str__(self):
-        return f"{self.year}年 {self.title}"
+        if self.issuer == DEFAULT_ISSUER:
+            return f"{self.year}年 {self.title}"
+        return f"{self.issuer} {self.year}年 {self.title}"
+
+    def columns_in_order(self):
+        """This plan's reporting columns, in the order the plan prints them."""
+        return self.columns.select_related("district").prefetch_related("merged_units")
+
+    def column_order(self) -> dict[int, int]:
+        """district id → this plan's column position; merged units share their column's.
+
+        The read side should sort a plan's units by this, not by ``District.order``.
+        """
+        order = {}
+        for column in self.columns_in_order():
+            order[column.district_id] = column.order
+            for unit in column.merged_units.all():
+                order.setdefault(unit.pk, column.order)
+        return order
 
 
 class Category(models.Model):
@@ -75,7 +114,13 @@ class Agency(models.Model):
 
 
 class District(models.Model):
-    """市本级, the 13 districts/counties/cities and 西湖风景名胜区, in 附件2's column order."""
+    """A reporting unit (填报单位): 市本级, a district/county/city, a scenic area,
+    a development zone, a 街道 or a 乡镇.
+
+    ``code`` is its identity across plans; ``name`` its registered name (a plan may
+    print another label, kept on ``PlanColumn.label``); ``order`` only a default
+    display order — each plan's own column order is ``PlanColumn.order``.
+    """
 
     class Kind(models.TextChoices):
         CITY = "city", "市本级"
@@ -83,11 +128,14 @@ class District(models.Model):
         COUNTY = "county", "县"
         COUNTY_CITY = "county_city", "县级市"
         SCENIC_AREA = "scenic_area", "风景名胜区"
+        DEVELOPMENT_ZONE = "development_zone", "开发区"
+        SUBDISTRICT = "subdistrict", "街道"
+        TOWNSHIP = "township", "乡镇"
 
     code = models.SlugField("代码", max_length=40, unique=True)
     name = models.CharField("名称", max_length=50, unique=True)
     kind = models.CharField("类型", max_length=20, choices=Kind.choices)
-    order = models.PositiveSmallIntegerField("列序", unique=True)
+    order = models.PositiveSmallIntegerField("默认显示顺序", default=0)
     history = HistoricalRecords()
 
     class Meta:
@@ -97,3 +145,37 @@ class District(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class PlanColumn(models.Model):
+    """A reporting column of one plan, in that plan's order, with its printed label.
+
+    A merged column (「海曙、江东、江北」 sharing one number) has a primary unit
+    (``district``) and the others in ``merged_units``; its quota is one ``Quota``
+    on the primary unit whose ``shared_with`` lists the same others.
+    """
+
+    plan = models.ForeignKey(
+        PlanYear, on_delete=models.CASCADE, related_name="columns", verbose_name="计划"
+    )
+    district = models.ForeignKey(
+        District, on_delete=models.PROTECT, related_name="plan_columns", verbose_name="填报单位"
+    )
+    order = models.PositiveSmallIntegerField("列序")
+    label = models.CharField("表头（原文）", max_length=100)
+    merged_units = models.ManyToManyField(
+        District, related_name="merged_plan_columns", blank=True, verbose_name="合并列中的其他单位"
+    )
+    history = HistoricalRecords(m2m_fields=[merged_units])
+
+    class Meta:
+        ordering = ["plan", "order"]
+        verbose_name = "计划列"
+        verbose_name_plural = "计划列"
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "order"], name="plancolumn_unique_order"),
+            models.UniqueConstraint(fields=["plan", "district"], name="plancolumn_unique_unit"),
+        ]
+
+    def __str__(self):
+        return f"{self.plan.year} {self.order}. {self.label}"

@@ -1,8 +1,16 @@
-"""Write the loaded plan as CSV so anyone can diff it against the publication.
+"""Write a loaded plan out: CSV to diff against the publication, or the two
+published tables as a workbook (``export_plan --xlsx``) that ``import_plan`` reads
+back.
 
 ``quotas.csv``: seq, indicator, label, unit, district, quota, new, upgrade — one
-row per printed quota cell; amounts in the indicator's base unit (「15万平方米」
-→ 150000); ``new``/``upgrade`` only for split cells like 「5(4)个」.
+row per printed quota cell, in the plan's own column order; amounts in the
+indicator's base unit (「15万平方米」→ 150000); ``new``/``upgrade`` only for split
+cells like 「5(4)个」; a quota shared by a merged column names all its units
+(「海曙区、江东区、江北区」).
+
+``targets.csv``: seq, indicator, label, unit, kind, scope, target, target_text,
+deadline, note — one row per quantified target, *including* city-wide targets
+(「不分解区、县(市)目标任务」) and qualitative ones, which have no quota rows.
 
 ``milestones.csv``: seq, indicator, month, kind, value, expected, text — one row
 per milestone and target; ``value`` is the amount as published (「不少于100个」,
@@ -16,31 +24,67 @@ qualitative milestone.
 import csv
 from pathlib import Path
 
-from tracker.models import Milestone, PlanYear, Quota
+from tracker.models import Indicator, Milestone, PlanYear, Project, Quota
 
 from .numbers import plain
+from .published_tables import (
+    DEFAULT_GROUP_HEADER,
+    BreakdownRow,
+    PublishedTables,
+    ResponsibilityRow,
+    write_workbook,
+)
 
 QUOTA_COLUMNS = ["seq", "indicator", "label", "unit", "district", "quota", "new", "upgrade"]
+TARGET_COLUMNS = [
+    "seq", "indicator", "label", "unit", "kind", "scope",
+    "target", "target_text", "deadline", "note",
+]  # fmt: skip
 MILESTONE_COLUMNS = ["seq", "indicator", "month", "kind", "value", "expected", "text"]
+BREAKDOWN_NAME_PREFIX = "附件2 单列为："
 
 
 def quota_rows(plan_year: PlanYear):
-    quotas = (
+    order = plan_year.column_order()
+    quotas = sorted(
         Quota.objects.filter(indicator__project__plan_year=plan_year)
         .select_related("indicator__project", "district")
-        .order_by("indicator__project__seq", "indicator__order", "district__order")
+        .prefetch_related("shared_with"),
+        key=lambda q: (
+            q.indicator.project.seq,
+            q.indicator.order,
+            order.get(q.district_id, 10_000 + q.district.order),
+        ),
     )
     for q in quotas:
         ind = q.indicator
+        units = [q.district, *sorted(q.shared_with.all(), key=lambda d: order.get(d.pk, 0))]
         yield {
             "seq": ind.project.seq,
             "indicator": ind.order,
             "label": ind.label,
             "unit": ind.unit,
-            "district": q.district.name,
+            "district": "、".join(d.name for d in units),
             "quota": plain(q.value),
             "new": plain(q.new_value),
             "upgrade": plain(q.upgrade_value),
+        }
+
+
+def target_rows(plan_year: PlanYear):
+    indicators = Indicator.objects.filter(project__plan_year=plan_year).select_related("project")
+    for ind in indicators.order_by("project__seq", "order"):
+        yield {
+            "seq": ind.project.seq,
+            "indicator": ind.order,
+            "label": ind.label,
+            "unit": ind.unit,
+            "kind": ind.kind,
+            "scope": ind.scope,
+            "target": plain(ind.target_value),
+            "target_text": ind.target_text,
+            "deadline": f"{ind.due:%Y-%m-%d}",
+            "note": ind.breakdown_note,
         }
 
 
@@ -68,6 +112,7 @@ def export_plan_csv(plan_year: PlanYear, directory) -> list[Path]:
     written = []
     for name, columns, rows in (
         ("quotas.csv", QUOTA_COLUMNS, quota_rows(plan_year)),
+        ("targets.csv", TARGET_COLUMNS, target_rows(plan_year)),
         ("milestones.csv", MILESTONE_COLUMNS, milestone_rows(plan_year)),
     ):
         path = directory / name
@@ -77,3 +122,83 @@ def export_plan_csv(plan_year: PlanYear, directory) -> list[Path]:
             writer.writerows(rows)
         written.append(path)
     return written
+
+
+# --- the published layout -----------------------------------------------------------
+
+
+def published_tables(plan_year: PlanYear) -> PublishedTables:
+    """The plan as the gazette prints it (附件1 and 附件2), cell texts as published."""
+    columns = list(plan_year.columns.select_related("district").order_by("order"))
+    city = []
+    for c in columns:
+        if c.district.kind != "city" or len(city) != columns.index(c):
+            break
+        city.append(c)
+    units = columns[len(city) :]
+    tables = PublishedTables(
+        responsibility_title=f"{plan_year.title}责任清单",
+        breakdown_title=f"{plan_year.title}任务分解表",
+        city_labels=[c.label for c in city],
+        unit_labels=[c.label for c in units],
+        group_header=DEFAULT_GROUP_HEADER,
+    )
+    projects = (
+        Project.objects.filter(plan_year=plan_year)
+        .select_related("category", "lead_agency")
+        .prefetch_related("co_lead_agencies", "indicators__quotas")
+        .order_by("seq")
+    )
+    for p in projects:
+        leads = [p.lead_agency.name, *sorted(a.name for a in p.co_lead_agencies.all())]
+        deadline = "" if p.deadline_assumed else f"{p.deadline.month}月底"
+        tables.responsibility.append(
+            ResponsibilityRow(
+                [
+                    str(p.category.order),
+                    p.category.name,
+                    p.name,
+                    p.city_leader,
+                    "、".join(leads),
+                    p.lead_agency_leader,
+                    p.cooperating_text,
+                    deadline,
+                    p.work_plan,
+                ]
+            )
+        )
+        for i, ind in enumerate(p.indicators.all()):
+            note_lines = ind.breakdown_note.splitlines()
+            own_name = next(
+                (
+                    n[len(BREAKDOWN_NAME_PREFIX) :]
+                    for n in note_lines
+                    if n.startswith(BREAKDOWN_NAME_PREFIX)
+                ),
+                "",
+            )
+            note = "\n".join(n for n in note_lines if not n.startswith(BREAKDOWN_NAME_PREFIX))
+            name = (p.name_in_breakdown or p.name) if i == 0 else own_name
+            row = BreakdownRow(
+                str(p.seq) if i == 0 else "",
+                name,
+                ind.target_text or "—",
+                leads[0] if i == 0 else "",
+                [],
+            )
+            if ind.scope == Indicator.Scope.CITY or ind.kind == Indicator.Kind.QUALITATIVE:
+                if note:
+                    row.note = note
+                else:
+                    row.cells = ["—"] * len(columns)
+            else:
+                by_unit = {
+                    q.district_id: q.published_text or plain(q.value) for q in ind.quotas.all()
+                }
+                row.cells = [by_unit.get(c.district_id, "—") for c in columns]
+            tables.breakdown.append(row)
+    return tables
+
+
+def export_plan_xlsx(plan_year: PlanYear, path) -> Path:
+    return write_workbook(published_tables(plan_year), path)

@@ -13,7 +13,8 @@ Checks:
 - ``milestone_exceeds_target``: a checkpoint (or the sum of monthly amounts)
   above the annual target;
 - ``milestone_backwards``: a later checkpoint lower than an earlier one;
-- ``milestone_after_deadline``: a milestone dated after 预计完成时间.
+- ``milestone_after_deadline``: a milestone dated after 预计完成时间 (its target's own
+  deadline when the plan gives one, else the project's).
 """
 
 from collections import defaultdict
@@ -77,14 +78,15 @@ def check_plan(plan_year: PlanYear) -> list[Finding]:
     for m in milestones:
         if m.indicator_id:
             by_indicator[m.indicator_id].append(m)
-        if m.due_date > m.project.deadline:
+        deadline = (m.indicator.deadline if m.indicator_id else None) or m.project.deadline
+        if m.due_date > deadline:
             findings.append(
                 Finding(
                     Check.MILESTONE_AFTER_DEADLINE,
                     m.project.seq,
                     m.indicator.order if m.indicator_id else None,
                     f"进度节点「{m.text}」日期 {m.due_date:%Y-%m-%d} 晚于预计完成时间 "
-                    f"{m.project.deadline:%Y年%m月}底",
+                    f"{deadline:%Y年%m月}底",
                 )
             )
     for ind in indicators:

@@ -1,4 +1,17 @@
-"""Load a year's plan from its reviewed YAML fixture (``fixtures/plan_<year>.yaml``).
+"""Load a plan from its reviewed YAML file (``fixtures/plan_<year>.yaml``).
+
+A plan is identified by its issuer and year (``issuer`` defaults to 杭州市人民政府),
+and owns its columns: the file's ``districts`` list is *this plan's* header, in
+its order. Loading it never renames, re-kinds or re-orders a unit another plan
+uses: units keep their identity through ``code``; a plan printing another label
+says so with ``label``; a name that only approximately matches a registered unit
+is refused (a typo such as 拱墅县 for 拱墅区) unless ``new_unit: true`` says it is
+a new unit. Reloading a plan whose columns come in another order is refused
+unless ``reorder=True`` (a header check against swapped columns).
+
+The file is validated against ``tracker/schemas/plan.schema.json`` first:
+unknown keys (a misspelled ``cooperatng``), missing fields and wrong types are
+refused with a Chinese message naming the project and the field.
 
 The fixture keeps the published text beside the structured numbers (quota cells
 exactly as printed, milestone sentences verbatim) so it can be read against the
@@ -17,13 +30,17 @@ gazette; this module turns it into rows.
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
+import jsonschema
 import yaml
 from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -34,10 +51,12 @@ from tracker.models import (
     District,
     Indicator,
     Milestone,
+    PlanColumn,
     PlanYear,
     Project,
     Quota,
 )
+from tracker.models.reference import DEFAULT_ISSUER
 from tracker.months import month_end
 
 from .quantities import QuantityError, is_empty, parse_quantity
@@ -47,6 +66,8 @@ DISTRICT_GOVERNMENT_RE = re.compile(
     r"(各区、县\(市\)政府|相关区、县\(市\)政府|相关区\(市\)政府|各区政府\(管委会\)|各区政府|相关区政府)"
 )
 MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})(?:-(\d{1,2}))?$")
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
+CURRENT_FORMAT_VERSION = 2
 
 
 class PlanFileError(Exception):
@@ -63,6 +84,7 @@ class LoadSummary:
     created: Counter = field(default_factory=Counter)
     updated: Counter = field(default_factory=Counter)
     deleted: Counter = field(default_factory=Counter)
+    warnings: list = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -86,18 +108,193 @@ class LoadSummary:
 def read_plan_file(path) -> dict:
     path = Path(path)
     if not path.exists():
-        raise PlanFileError([f"找不到计划文件：{path}"])
+        raise PlanFileError([f"找不到计划文件：{path}。请检查路径。"])
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PlanFileError([f"计划文件不是有效的 UTF-8 YAML：{exc}"]) from exc
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        hint = ""
+        try:
+            raw.decode("gb18030")
+            hint = "（看起来是 GBK/GB18030 编码）"
+        except UnicodeDecodeError:
+            pass
+        raise PlanFileError(
+            [
+                f"计划文件 {path.name} 不是 UTF-8 编码{hint}，第 {exc.start + 1} 个字节无法读取。"
+                "请在编辑器中以「UTF-8」另存后再载入。"
+            ]
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列" if mark else ""
+        raise PlanFileError(
+            [
+                f"计划文件 {path.name} {where}不是有效的 YAML（{getattr(exc, 'problem', '')}）。"
+                "请检查缩进、冒号和引号：含逗号或冒号的文字请加引号。"
+            ]
+        ) from exc
     if not isinstance(data, dict):
         raise PlanFileError(["计划文件的顶层应为映射（plan_year、projects 等字段）"])
     return data
 
 
-def normalize_person(text: str) -> str:
-    """「方 毅」→「方毅」 (a typesetting gap); 「漆宪忠 邓伟民」→「漆宪忠、邓伟民」 (two people)."""
+# --- the JSON Schema, with errors in Chinese -----------------------------------
+
+FIELD_LABELS = {
+    "format_version": "格式版本",
+    "plan_year": "年度",
+    "issuer": "发布机关",
+    "title": "名称",
+    "districts": "列（填报单位）",
+    "categories": "类别",
+    "projects": "项目",
+    "seq": "序号",
+    "category": "类别",
+    "name": "名称",
+    "code": "代码",
+    "kind": "类型",
+    "label": "表头",
+    "merged": "合并列",
+    "city_leader": "分管市领导",
+    "lead_agency": "牵头单位",
+    "lead_agency_leader": "牵头单位分管领导",
+    "cooperating": "配合单位",
+    "deadline": "预计完成时间",
+    "work_plan": "工作计划和进度安排",
+    "indicators": "量化目标",
+    "milestones": "进度节点",
+    "target": "年度目标",
+    "quotas": "分解任务",
+    "unit": "单位",
+    "scope": "分解方式",
+    "due": "节点日期",
+    "text": "原文",
+    "targets": "节点数值",
+    "value": "数值",
+    "indicator": "量化目标序次",
+}
+
+
+@cache
+def plan_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _plain_data(value):
+    """YAML turns unquoted 2024-05-18 into a date; the schema speaks JSON."""
+    if isinstance(value, dict):
+        return {str(k) if k is not None else "null": _plain_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_data(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _where(data: dict, path) -> str:
+    """「序号3 第1个量化目标」 for a path inside the file."""
+    parts = []
+    path = list(path)
+    node = data
+    i = 0
+    while i < len(path):
+        key = path[i]
+        if key == "projects" and i + 1 < len(path) and isinstance(path[i + 1], int):
+            project = node["projects"][path[i + 1]]
+            seq = project.get("seq") if isinstance(project, dict) else None
+            parts.append(f"序号{seq}" if seq is not None else f"第{path[i + 1] + 1}个项目")
+            node = project
+            i += 2
+            continue
+        if key == "districts" and i + 1 < len(path) and isinstance(path[i + 1], int):
+            parts.append(f"第{path[i + 1] + 1}列")
+            node = node["districts"][path[i + 1]]
+            i += 2
+            continue
+        if key in ("indicators", "milestones", "targets") and i + 1 < len(path):
+            label = {"indicators": "量化目标", "milestones": "进度节点", "targets": "节点数值"}[key]
+            parts.append(f"第{path[i + 1] + 1}个{label}")
+            node = node[key][path[i + 1]]
+            i += 2
+            continue
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        i += 1
+    return " ".join(parts) or "文件顶层"
+
+
+def _field_path(path) -> str:
+    keys = [k for k in path if isinstance(k, str)]
+    if not keys:
+        return ""
+    key = keys[-1]
+    return f"字段「{key}」（{FIELD_LABELS[key]}）" if key in FIELD_LABELS else f"字段「{key}」"
+
+
+def schema_problems(data) -> list[str]:
+    """Every way ``data`` breaks the plan-file schema, as Chinese sentences."""
+    plain = _plain_data(data)
+    validator = jsonschema.Draft202012Validator(plan_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(plain), key=lambda e: list(map(str, e.path))):
+        where = _where(plain, error.path)
+        field_name = _field_path(error.path)
+        kind = error.validator
+        if kind == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            extra = [k for k in error.instance if k not in allowed]
+            for key in extra:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                tip = f"是否想写「{close[0]}」？" if close else ""
+                problems.append(
+                    f"{where}：未知字段「{key}」。{tip}请改为以下字段之一："
+                    f"{'、'.join(allowed)}；计划文件不接受其他字段（含逗号的文字请加引号）。"
+                )
+        elif kind == "required":
+            missing = re.findall(r"'([^']+)' is a required property", error.message)
+            for key in missing:
+                label = FIELD_LABELS.get(key, key)
+                problems.append(f"{where}：缺少必填字段「{key}」（{label}）。请补上后再载入。")
+        elif kind in ("enum", "const"):
+            options = error.validator_value if kind == "enum" else [error.validator_value]
+            problems.append(
+                f"{where} {field_name}：取值「{error.instance}」无效。"
+                f"请改为 {'、'.join(map(str, options))} 之一。"
+            )
+        elif kind == "pattern":
+            hint = (
+                "YYYY-MM 或 YYYY-MM-DD"
+                if "\\d{4}" in error.validator_value
+                else ("小写字母、数字和连字符")
+            )
+            problems.append(f"{where} {field_name}：「{error.instance}」格式不对，请写成 {hint}。")
+        elif kind in ("type", "oneOf"):
+            problems.append(
+                f"{where} {field_name}：「{error.instance}」的类型不对。"
+                "请按 README「计划文件格式」填写（文字、数字或列表）。"
+            )
+        elif kind in ("minItems", "minLength"):
+            problems.append(f"{where} {field_name}：不能为空。请填写内容。")
+        else:
+            problems.append(
+                f"{where} {field_name}：不符合计划文件格式（{kind}）。"
+                "请对照 README「计划文件格式」修改。"
+            )
+    return problems
+
+
+def normalize_person(text) -> str:
+    """「方 毅」→「方毅」 (a typesetting gap); 「漆宪忠 邓伟民」→「漆宪忠、邓伟民」 (two people).
+
+    A list of people is joined with 「、」.
+    """
+    if isinstance(text, list):
+        return "、".join(normalize_person(t) for t in text)
     parts = str(text or "").split()
     if len(parts) > 1 and all(len(p) == 1 for p in parts):
         return "".join(parts)
@@ -121,7 +318,12 @@ def parse_due(value, year: int) -> date:
     y, m, d = int(match.group(1)), int(match.group(2)), match.group(3)
     if y != year:
         raise ValueError(f"日期「{value}」不在 {year} 年度内")
-    return date(y, m, int(d)) if d else month_end(date(y, m, 1))
+    if not 1 <= m <= 12:
+        raise ValueError(f"日期「{value}」的月份应在 1—12 之间")
+    try:
+        return date(y, m, int(d)) if d else month_end(date(y, m, 1))
+    except ValueError:
+        raise ValueError(f"日期「{value}」不存在（{m}月没有{d}日）") from None
 
 
 @dataclass
@@ -129,27 +331,64 @@ class _Spec:
     """The validated, normalised content of one plan file."""
 
     year: int
+    issuer: str
     plan_fields: dict
-    districts: list[dict]
+    columns: list[dict]  # {code, name, kind, label, new_unit, merged: [unit, ...]}
     agencies: dict  # canonical name -> {"aliases": [...], "full_name": ...}
     categories: list[str]
     projects: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+    def units(self):
+        """Every unit the file names: column units first, then merged ones."""
+        for column in self.columns:
+            yield column
+            yield from column["merged"]
+
+
+def _columns_spec(raw_columns, problems) -> list[dict]:
+    columns, seen_codes, seen_labels = [], {}, {}
+    for i, d in enumerate(raw_columns, start=1):
+        merged = [
+            {"code": u["code"], "name": u["name"].strip(), "kind": u["kind"],
+             "new_unit": bool(u.get("new_unit")), "label": u["name"].strip()}
+            for u in d.get("merged") or []
+        ]  # fmt: skip
+        column = {
+            "code": d["code"],
+            "name": d["name"].strip(),
+            "kind": d["kind"],
+            "label": str(d.get("label") or d["name"]).strip(),
+            "new_unit": bool(d.get("new_unit")),
+            "merged": merged,
+        }
+        for unit in (column, *merged):
+            if unit["code"] in seen_codes:
+                problems.append(
+                    f"第{i}列「{column['label']}」：代码 {unit['code']} 与"
+                    f"第{seen_codes[unit['code']]}列重复。每个填报单位在一个计划中只能出现一次，请删除重复的列。"
+                )
+            seen_codes[unit["code"]] = i
+        if column["label"] in seen_labels:
+            problems.append(
+                f"第{i}列「{column['label']}」：表头与第{seen_labels[column['label']]}列重复。"
+                "请核对表头。"
+            )
+        seen_labels[column["label"]] = i
+        columns.append(column)
+    return columns
 
 
 def _build_spec(data: dict) -> _Spec:
-    problems: list[str] = []
-    year = data.get("plan_year")
-    if not isinstance(year, int):
-        raise PlanFileError(["缺少 plan_year（年度，例如 2024）"])
-
-    districts = data.get("districts") or []
-    district_names = [d.get("name") for d in districts]
-    if not districts:
-        problems.append("缺少 districts（区、县(市)列表，按任务分解表列序）")
-    kinds = {k for k, _ in District.Kind.choices}
-    for d in districts:
-        if d.get("kind") not in kinds:
-            problems.append(f"区、县(市)「{d.get('name')}」的类型「{d.get('kind')}」无效")
+    problems = schema_problems(data)
+    if problems:
+        raise PlanFileError(problems)
+    year = data["plan_year"]
+    issuer = str(data.get("issuer") or DEFAULT_ISSUER).strip()
+    columns = _columns_spec(data["districts"], problems)
+    labels = [c["label"] for c in columns]
+    codes = [c["code"] for c in columns]
+    warnings: list[str] = []
 
     alias_to_name: dict[str, str] = {}
     agencies: dict[str, dict] = {}
@@ -174,26 +413,40 @@ def _build_spec(data: dict) -> _Spec:
         seq = p.get("seq")
         where = f"序号{seq}"
         if seq in seen_seq:
-            problems.append(f"{where}：序号重复")
+            problems.append(f"{where}：序号重复。每个项目的序号应唯一，请改正。")
         seen_seq.add(seq)
-        if not (isinstance(p.get("category"), int) and 1 <= p["category"] <= len(categories)):
-            problems.append(f"{where}：类别「{p.get('category')}」不在 categories 列表中")
-        try:
-            deadline = parse_due(p.get("deadline"), year)
-        except ValueError as exc:
-            problems.append(f"{where}：预计完成时间{exc}")
-            deadline = None
-        lead = agency_name(p.get("lead_agency", ""))
+        if not 1 <= p["category"] <= len(categories):
+            problems.append(
+                f"{where} 字段「category」（类别）：{p['category']} 不在 categories 列表中"
+                f"（共 {len(categories)} 个类别）。请填写类别的序次。"
+            )
+        if p.get("deadline") in (None, ""):
+            deadline = date(year, 12, 31)
+            deadline_assumed = True
+            warnings.append(f"{where}：原文未写预计完成时间，按 {year} 年底载入，请核对。")
+        else:
+            deadline_assumed = False
+            try:
+                deadline = parse_due(p.get("deadline"), year)
+            except ValueError as exc:
+                problems.append(f"{where} 字段「deadline」（预计完成时间）：{exc}。请改正。")
+                deadline = None
+        leads = p["lead_agency"] if isinstance(p["lead_agency"], list) else [p["lead_agency"]]
+        lead_names = []
+        for raw in leads:
+            name = agency_name(raw)
+            if name not in lead_names:
+                lead_names.append(name)
         if p.get("lead_agency_in_breakdown"):
             lead2 = agency_name(p["lead_agency_in_breakdown"])
-            if lead2 != lead:
+            if lead2 not in lead_names:
                 problems.append(
-                    f"{where}：附件1 牵头单位「{lead}」与附件2「{lead2}」不是同一单位"
-                    "（如为同一单位的不同写法，请在 agencies 中登记别名）"
+                    f"{where} 字段「lead_agency」（牵头单位）：附件1「{lead_names[0]}」与附件2"
+                    f"「{lead2}」不是同一单位。如为同一单位的不同写法，请在 agencies 中登记别名。"
                 )
         indicators = []
         for order, ind in enumerate(p.get("indicators") or [], start=1):
-            indicators.append(_indicator_spec(ind, order, where, district_names, problems))
+            indicators.append(_indicator_spec(ind, order, where, labels, codes, year, problems))
         milestones = _milestone_specs(p, indicators, year, where, problems)
         projects.append(
             {
@@ -202,11 +455,13 @@ def _build_spec(data: dict) -> _Spec:
                 "name": str(p.get("name", "")).strip(),
                 "name_in_breakdown": str(p.get("name_in_breakdown", "") or "").strip(),
                 "city_leader": normalize_person(p.get("city_leader", "")),
-                "lead_agency": lead,
+                "lead_agency": lead_names[0],
+                "co_lead_agencies": lead_names[1:],
                 "lead_agency_leader": normalize_person(p.get("lead_agency_leader", "")),
                 "cooperating_text": str(p.get("cooperating", "") or "").strip(),
                 "cooperating": [agency_name(n) for n in split_cooperating(p.get("cooperating"))],
                 "deadline": deadline,
+                "deadline_assumed": deadline_assumed,
                 "work_plan": str(p.get("work_plan", "")).strip(),
                 "notes": str(p.get("notes", "") or "").strip(),
                 "indicators": indicators,
@@ -222,54 +477,61 @@ def _build_spec(data: dict) -> _Spec:
         "published_on": data.get("published_on") or None,
         "notes": str(data.get("notes", "") or "").strip(),
         "acknowledged_findings": list(data.get("acknowledged") or []),
+        "format_version": data.get("format_version", 1),
     }
     if isinstance(plan_fields["published_on"], str):
         plan_fields["published_on"] = date.fromisoformat(plan_fields["published_on"])
-    return _Spec(year, plan_fields, districts, agencies, categories, projects)
+    return _Spec(year, issuer, plan_fields, columns, agencies, categories, projects, warnings)
 
 
-def _indicator_spec(ind, order, where, district_names, problems) -> dict:
+def _indicator_spec(ind, order, where, labels, codes, year, problems) -> dict:
     where = f"{where} 第{order}个量化目标「{ind.get('label')}」"
     unit = str(ind.get("unit", "") or "")
     kind = ind.get("kind")
     scope = ind.get("scope", Indicator.Scope.DISTRICTS)
-    if kind not in Indicator.Kind.values:
-        problems.append(f"{where}：类型「{kind}」无效，应为 {'/'.join(Indicator.Kind.values)}")
-    if scope not in Indicator.Scope.values:
-        problems.append(f"{where}：分解方式「{scope}」无效")
+    deadline = None
+    if ind.get("deadline"):
+        try:
+            deadline = parse_due(ind["deadline"], year)
+        except ValueError as exc:
+            problems.append(f"{where} 字段「deadline」（本目标完成时间）：{exc}。请改正。")
     target_text = str(ind.get("target", "") or "").strip()
     target = None
     if kind != Indicator.Kind.QUALITATIVE:
         try:
             target = parse_quantity(target_text, unit).value
         except QuantityError as exc:
-            problems.append(f"{where}：年度目标{exc}")
+            problems.append(f"{where} 字段「target」（年度目标）：{exc}")
     quotas = {}
     cells = ind.get("quotas")
     if scope == Indicator.Scope.DISTRICTS and kind != Indicator.Kind.QUALITATIVE:
-        if not isinstance(cells, list) or len(cells) != len(district_names):
+        if not isinstance(cells, list) or len(cells) != len(labels):
             problems.append(
-                f"{where}：quotas 应按列序列出 {len(district_names)} 个单元格"
-                f"（{'、'.join(map(str, district_names))}），实际 "
-                f"{len(cells) if isinstance(cells, list) else 0} 个"
+                f"{where} 字段「quotas」（分解任务）：应按列序列出 {len(labels)} 个单元格"
+                f"（{'、'.join(map(str, labels))}），实际 "
+                f"{len(cells) if isinstance(cells, list) else 0} 个。"
+                "请补齐或删去多余的单元格（空白写「—」），并核对列表 districts 与各行是否一致。"
             )
             cells = []
-        for name, cell in zip(district_names, cells, strict=False):
+        for label, code, cell in zip(labels, codes, cells, strict=False):
             if is_empty(cell):
                 continue
             try:
                 quantity = parse_quantity(cell, unit)
             except QuantityError as exc:
-                problems.append(f"{where} {name}：{exc}")
+                problems.append(f"{where} 字段「quotas」（分解任务）{label}：{exc}")
                 continue
-            quotas[name] = {
+            quotas[code] = {
                 "value": quantity.value,
                 "new_value": quantity.first,
                 "upgrade_value": quantity.second,
                 "published_text": str(cell).strip(),
             }
-    elif cells:
-        problems.append(f"{where}：全市整体完成或定性的目标不应有分解任务")
+    elif cells and not all(is_empty(c) for c in cells):
+        problems.append(
+            f"{where} 字段「quotas」（分解任务）：全市整体完成或定性的目标不应有分解任务。"
+            "请删去 quotas，或把 scope 改为 districts。"
+        )
     if any(q["upgrade_value"] is not None for q in quotas.values()):
         # 序号26: 「5(4)个」 is 5 new + 4 upgraded; a plain 「6个」 in the same row is all new.
         for q in quotas.values():
@@ -287,6 +549,7 @@ def _indicator_spec(ind, order, where, district_names, problems) -> dict:
         "target_value": target,
         "target_text": target_text,
         "breakdown_note": note,
+        "deadline": deadline,
         "quotas": quotas,
     }
 
@@ -299,7 +562,9 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
         try:
             due = parse_due(m.get("due"), year)
         except ValueError as exc:
-            problems.append(f"{where} 进度节点{index + 1}：{exc}")
+            problems.append(
+                f"{where} 第{index + 1}个进度节点 字段「due」（节点日期）：{exc}。请改正。"
+            )
             continue
         text = str(m.get("text", "")).strip()
         if not text:
@@ -308,7 +573,10 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
         if not targets:
             ind = m.get("indicator")
             if ind is not None and ind not in by_order:
-                problems.append(f"{where} 进度节点「{text}」：没有第{ind}个量化目标")
+                problems.append(
+                    f"{where} 进度节点「{text}」字段「indicator」："
+                    f"没有第{ind}个量化目标。请改正序次。"
+                )
             rows.append(
                 {
                     "order": index * 100,
@@ -331,13 +599,16 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
             for ref in refs:
                 ind = by_order.get(ref)
                 if ind is None:
-                    problems.append(f"{where} 进度节点「{text}」：没有第{ref}个量化目标")
+                    problems.append(
+                        f"{where} 进度节点「{text}」字段「targets」："
+                        f"没有第{ref}个量化目标。请改正序次。"
+                    )
                     continue
                 value_text = str(t.get("value", "")).strip()
                 try:
                     value = _milestone_value(value_text, kind, ind["unit"])
                 except QuantityError as exc:
-                    problems.append(f"{where} 进度节点「{text}」：{exc}")
+                    problems.append(f"{where} 进度节点「{text}」字段「value」（数值）：{exc}")
                     continue
                 rows.append(
                     {
@@ -363,14 +634,121 @@ def _milestone_value(text: str, kind: str, unit: str) -> Decimal:
 # --- writing -------------------------------------------------------------------
 
 
-def load_plan(source, *, user=None) -> LoadSummary:
-    """Load (or update in place) the plan in ``source`` (a path or a parsed dict)."""
+def load_plan(source, *, user=None, reorder=False) -> LoadSummary:
+    """Load (or update in place) the plan in ``source`` (a path or a parsed dict).
+
+    ``reorder`` allows reloading an existing plan with its columns in another order.
+    """
     data = source if isinstance(source, dict) else read_plan_file(source)
     spec = _build_spec(data)
-    summary = LoadSummary()
+    summary = LoadSummary(warnings=list(spec.warnings))
     with transaction.atomic():
+        problems = unit_problems(spec) + column_order_problems(spec, reorder=reorder)
+        if problems:
+            raise PlanFileError(problems)
         _Writer(spec, summary, user).run()
     return summary
+
+
+def _approximately(a: str, b: str) -> bool:
+    """「拱墅县」~「拱墅区」, 「西湖风景名胜区」~「杭州西湖风景名胜区」; 「西湖区」 is not
+    approximately 「西湖风景名胜区」."""
+    if a == b:
+        return False
+    if a in b or b in a:
+        return True
+    if len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) <= 1:
+        return True
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
+def unit_problems(spec: _Spec) -> list[str]:
+    """A file's units against the registered ones: codes keep names; no near-miss names."""
+    registered = {d.code: d for d in District.objects.all()}
+    by_name = {d.name: d for d in registered.values()}
+    problems = []
+    for i, column in enumerate(spec.columns, start=1):
+        for unit in (column, *column["merged"]):
+            where = f"第{i}列「{column['label']}」"
+            known = registered.get(unit["code"])
+            if known is not None:
+                if known.name != unit["name"]:
+                    problems.append(
+                        f"{where} 字段「name」：代码 {unit['code']} 已登记为「{known.name}」，"
+                        f"文件写作「{unit['name']}」。如是笔误请改回「{known.name}」；如本计划表头"
+                        f"另有印法，请写 name: {known.name} 并加 label: {unit['name']}。"
+                        "载入一个计划不会改动其他计划的单位名称。"
+                    )
+                if known.kind != unit["kind"]:
+                    problems.append(
+                        f"{where} 字段「kind」：代码 {unit['code']} 已登记为类型"
+                        f"「{known.get_kind_display()}」，文件写作「{unit['kind']}」。请改正。"
+                    )
+                continue
+            same = by_name.get(unit["name"])
+            if same is not None:
+                problems.append(
+                    f"{where} 字段「code」：名称「{unit['name']}」已登记为代码 {same.code}，"
+                    f"文件写作 {unit['code']}。请改用代码 {same.code}。"
+                )
+                continue
+            near = [d for d in registered.values() if _approximately(unit["name"], d.name)]
+            if near and not unit["new_unit"]:
+                names = "、".join(f"「{d.name}」（代码 {d.code}）" for d in near)
+                problems.append(
+                    f"{where} 字段「name」：「{unit['name']}」与已登记的{names}相近但不相同。"
+                    "如是同一单位，请用其代码和登记名称（表头印法写在 label）；"
+                    "如确为新单位，请加 new_unit: true。"
+                )
+    return problems
+
+
+def column_order_problems(spec: _Spec, *, reorder=False) -> list[str]:
+    """Header check: reloading a plan must keep its column order (swapped columns)."""
+    if reorder:
+        return []
+    plan = PlanYear.objects.filter(issuer=spec.issuer, year=spec.year).first()
+    if plan is None:
+        return []
+    stored = list(plan.columns.order_by("order").values_list("district__code", "label"))
+    wanted = [c["code"] for c in spec.columns]
+    if not stored or [c for c, _ in stored] == wanted:
+        return []
+    if sorted(c for c, _ in stored) != sorted(wanted):
+        return []  # columns added or dropped: a deliberate edit, checked cell by cell
+    moved = [
+        f"第{i}列 原为「{label}」，文件为「{spec.columns[i - 1]['label']}」"
+        for i, (code, label) in enumerate(stored, start=1)
+        if code != wanted[i - 1]
+    ]
+    return [
+        f"{spec.year}年计划（{spec.issuer}）字段「districts」：列序与已载入的计划不同（"
+        + "；".join(moved)
+        + "）。分解任务按列序读取，列对调会让数字移到别的单位。请核对表头与各行单元格；"
+        "若原表确实调整了列序，请用 load_plan --reorder 载入。"
+    ]
+
+
+def find_plan(year: int, issuer: str | None = None) -> PlanYear:
+    """The plan for ``year`` (and ``issuer``).
+
+    Without an issuer: the only plan of that year, else the city's (杭州市人民政府)
+    if it is among them; otherwise it refuses to guess.
+    """
+    plans = PlanYear.objects.filter(year=year)
+    if issuer:
+        plans = plans.filter(issuer=issuer)
+    plans = list(plans)
+    if not plans:
+        who = f"{issuer} " if issuer else ""
+        raise PlanFileError([f"尚未载入 {who}{year} 年度计划。请先运行 load_plan。"])
+    city = [p for p in plans if p.issuer == DEFAULT_ISSUER]
+    if len(plans) > 1 and not issuer and city:
+        return city[0]
+    if len(plans) > 1:
+        issuers = "、".join(p.issuer for p in plans)
+        raise PlanFileError([f"{year} 年有多个计划（{issuers}）。请用 --issuer 指定发布机关。"])
+    return plans[0]
 
 
 class _Writer:
@@ -384,6 +762,7 @@ class _Writer:
         agencies = self._agencies()
         plan_year = self._plan_year()
         self.summary.plan_year = plan_year
+        self._columns(plan_year, districts)
         categories = self._categories(plan_year)
         projects = self._projects(plan_year, categories, agencies)
         indicators = self._indicators(projects)
@@ -423,20 +802,53 @@ class _Writer:
             self.summary.deleted[label] += count
 
     def _districts(self) -> dict[str, District]:
+        """Register the file's new units; registered units are never changed here.
+
+        A new unit's default display order follows the registered ones (on an empty
+        database: the file's column order).
+        """
         existing = {d.code: d for d in District.objects.all()}
-        wanted = {
-            d["code"]: {"name": d["name"], "kind": d["kind"], "order": i}
-            for i, d in enumerate(self.spec.districts)
+        top = max((d.order for d in existing.values()), default=-1)
+        new = {}
+        for unit in self.spec.units():
+            if unit["code"] not in existing and unit["code"] not in new:
+                top += 1
+                new[unit["code"]] = {"name": unit["name"], "kind": unit["kind"], "order": top}
+        self._sync(District, {}, new, lambda k, v: District(code=k, **v), "填报单位")
+        return {d.code: d for d in District.objects.all()}
+
+    def _columns(self, plan, districts):
+        existing = {
+            c.district.code: c
+            for c in plan.columns.select_related("district").prefetch_related("merged_units")
         }
+        wanted = {
+            c["code"]: {"order": i, "label": c["label"], "district_id": districts[c["code"]].pk}
+            for i, c in enumerate(self.spec.columns)
+        }
+        stale = [c.pk for k, c in existing.items() if k not in wanted]
+        if stale:
+            self._delete(PlanColumn.objects.filter(pk__in=stale), "计划列")
         # Move orders out of the way first so reordering never trips the unique index.
-        moving = [d for c, d in existing.items() if c in wanted and d.order != wanted[c]["order"]]
-        if moving:
-            top = max(d.order for d in existing.values()) + 1
-            for offset, d in enumerate(moving):
-                District.objects.filter(pk=d.pk).update(order=top + offset + 1000)
-                d.order = top + offset + 1000
-        self._sync(District, existing, wanted, lambda k, v: District(code=k, **v), "区、县(市)")
-        return {d.name: d for d in District.objects.all()}
+        moving = [c for k, c in existing.items() if k in wanted and c.order != wanted[k]["order"]]
+        for offset, c in enumerate(moving):
+            PlanColumn.objects.filter(pk=c.pk).update(order=1000 + offset)
+            c.order = 1000 + offset
+        self._sync(
+            PlanColumn,
+            {k: c for k, c in existing.items() if k in wanted},
+            wanted,
+            lambda k, v: PlanColumn(plan=plan, **v),
+            "计划列",
+        )
+        for spec in self.spec.columns:
+            want = {districts[u["code"]].pk for u in spec["merged"]}
+            column = existing.get(spec["code"])
+            have = {d.pk for d in column.merged_units.all()} if column else set()
+            if have != want:
+                column = column or plan.columns.get(district__code=spec["code"])
+                column.merged_units.set(want)
+                self.summary.updated["合并列"] += 1
 
     def _agencies(self) -> dict[str, Agency]:
         existing = {a.name: a for a in Agency.objects.all()}
@@ -450,10 +862,17 @@ class _Writer:
         return {a.name: a for a in Agency.objects.filter(name__in=wanted)}
 
     def _plan_year(self) -> PlanYear:
-        existing = {p.year: p for p in PlanYear.objects.filter(year=self.spec.year)}
-        wanted = {self.spec.year: self.spec.plan_fields}
-        self._sync(PlanYear, existing, wanted, lambda k, v: PlanYear(year=k, **v), "年度")
-        return PlanYear.objects.get(year=self.spec.year)
+        spec = self.spec
+        existing = {p.year: p for p in PlanYear.objects.filter(year=spec.year, issuer=spec.issuer)}
+        wanted = {spec.year: spec.plan_fields}
+        self._sync(
+            PlanYear,
+            existing,
+            wanted,
+            lambda k, v: PlanYear(year=k, issuer=spec.issuer, **v),
+            "年度",
+        )
+        return PlanYear.objects.get(year=spec.year, issuer=spec.issuer)
 
     def _categories(self, plan_year) -> dict[int, Category]:
         existing = {c.order: c for c in plan_year.categories.all()}
@@ -486,6 +905,7 @@ class _Writer:
                 "lead_agency_leader": p["lead_agency_leader"],
                 "cooperating_text": p["cooperating_text"],
                 "deadline": p["deadline"],
+                "deadline_assumed": p["deadline_assumed"],
                 "work_plan": p["work_plan"],
                 "notes": p["notes"],
             }
@@ -499,13 +919,20 @@ class _Writer:
         stale = plan_year.projects.exclude(seq__in=wanted)
         self._refuse_if_reported(Indicator.objects.filter(project__in=stale), "项目")
         self._delete(stale, "项目")
-        projects = {p.seq: p for p in plan_year.projects.prefetch_related("cooperating_agencies")}
+        projects = {
+            p.seq: p
+            for p in plan_year.projects.prefetch_related("cooperating_agencies", "co_lead_agencies")
+        }
         for p in self.spec.projects:
             project = projects[p["seq"]]
             want = {agencies[n].pk for n in p["cooperating"]}
             if {a.pk for a in project.cooperating_agencies.all()} != want:
                 project.cooperating_agencies.set(want)
                 self.summary.updated["配合单位"] += 1
+            want = {agencies[n].pk for n in p["co_lead_agencies"]}
+            if {a.pk for a in project.co_lead_agencies.all()} != want:
+                project.co_lead_agencies.set(want)
+                self.summary.updated["其他牵头单位"] += 1
         return projects
 
     def _indicators(self, projects) -> dict[tuple[int, int], Indicator]:
@@ -521,7 +948,7 @@ class _Writer:
                 wanted[(p["seq"], ind["order"])] = {
                     k: ind[k]
                     for k in ("label", "unit", "kind", "scope", "target_value", "target_text")
-                } | {"breakdown_note": ind["breakdown_note"]}
+                } | {"breakdown_note": ind["breakdown_note"], "deadline": ind["deadline"]}
         self._sync(
             Indicator,
             existing,
@@ -545,12 +972,17 @@ class _Writer:
             (q.indicator_id, q.district_id): q
             for q in Quota.objects.filter(indicator__in=indicators.values())
         }
-        wanted = {}
+        wanted, shared = {}, {}
+        merged = {
+            c["code"]: [districts[u["code"]].pk for u in c["merged"]] for c in self.spec.columns
+        }
         for p in self.spec.projects:
             for ind in p["indicators"]:
                 indicator = indicators[(p["seq"], ind["order"])]
-                for name, q in ind["quotas"].items():
-                    wanted[(indicator.pk, districts[name].pk)] = q
+                for code, q in ind["quotas"].items():
+                    key = (indicator.pk, districts[code].pk)
+                    wanted[key] = q
+                    shared[key] = set(merged[code])
         self._sync(
             Quota,
             existing,
@@ -561,6 +993,20 @@ class _Writer:
         stale = [q.pk for key, q in existing.items() if key not in wanted]
         if stale:
             self._delete(Quota.objects.filter(pk__in=stale), "分解任务")
+        if (
+            any(shared.values())
+            or Quota.shared_with.through.objects.filter(
+                quota__indicator__in=indicators.values()
+            ).exists()
+        ):
+            quotas = Quota.objects.filter(indicator__in=indicators.values()).prefetch_related(
+                "shared_with"
+            )
+            for q in quotas:
+                want = shared.get((q.indicator_id, q.district_id), set())
+                if {d.pk for d in q.shared_with.all()} != want:
+                    q.shared_with.set(want)
+                    self.summary.updated["合并列分解任务"] += 1
 
     def _milestones(self, projects, indicators):
         existing = {

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker.models import PlanYear
 from tracker.services.plan_integrity import check_plan, unacknowledged
+from tracker.services.plan_loader import PlanFileError, find_plan
 
 
 class Command(BaseCommand):
@@ -9,11 +9,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("year", type=int)
+        parser.add_argument("--issuer", help="发布机关（同一年度有多个计划时必填）")
 
-    def handle(self, *args, year, **options):
-        plan_year = PlanYear.objects.filter(year=year).first()
-        if plan_year is None:
-            raise CommandError(f"尚未载入 {year} 年度计划")
+    def handle(self, *args, year, issuer=None, **options):
+        try:
+            plan_year = find_plan(year, issuer)
+        except PlanFileError as exc:
+            raise CommandError(str(exc)) from exc
         findings = check_plan(plan_year)
         for finding in findings:
             self.stdout.write(str(finding))

@@ -1,19 +1,31 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker.models import PlanYear
-from tracker.services.plan_export import export_plan_csv
+from tracker.services.plan_export import export_plan_csv, export_plan_xlsx
+from tracker.services.plan_loader import PlanFileError, find_plan
 
 
 class Command(BaseCommand):
-    help = "把已载入的计划导出为 quotas.csv 和 milestones.csv，便于与公报原文逐项核对。"
+    help = (
+        "导出已载入的计划：--csv 目录 写 quotas.csv、targets.csv、milestones.csv，"
+        "便于与公报逐项核对；"
+        "--xlsx 文件 按公报版式写「责任清单」「任务分解表」，可再用 import_plan 读回。"
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("year", type=int)
-        parser.add_argument("--csv", dest="directory", required=True, help="输出目录")
+        parser.add_argument("--issuer", help="发布机关（同一年度有多个计划时必填）")
+        parser.add_argument("--csv", dest="directory", help="CSV 输出目录")
+        parser.add_argument("--xlsx", dest="workbook", help="按公报版式输出的 .xlsx 路径")
 
-    def handle(self, *args, year, directory, **options):
-        plan_year = PlanYear.objects.filter(year=year).first()
-        if plan_year is None:
-            raise CommandError(f"尚未载入 {year} 年度计划")
-        for path in export_plan_csv(plan_year, directory):
-            self.stdout.write(f"已写入 {path}")
+    def handle(self, *args, year, issuer=None, directory=None, workbook=None, **options):
+        if not directory and not workbook:
+            raise CommandError("请指定 --csv 目录 或 --xlsx 文件（可同时指定）。")
+        try:
+            plan_year = find_plan(year, issuer)
+        except PlanFileError as exc:
+            raise CommandError(str(exc)) from exc
+        if directory:
+            for path in export_plan_csv(plan_year, directory):
+                self.stdout.write(f"已写入 {path}")
+        if workbook:
+            self.stdout.write(f"已写入 {export_plan_xlsx(plan_year, workbook)}")

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import yaml
+from django.core.management.base import BaseCommand, CommandError
+
+from tracker.services.plan_import import Registry, guessed_year, import_tables
+from tracker.services.plan_loader import PlanFileError, read_plan_file
+from tracker.services.published_tables import TableError, read_workbook
+
+
+class Command(BaseCommand):
+    help = (
+        "从按公报版式排列的工作簿（「责任清单」「任务分解表」两张表）生成待审核的计划文件，"
+        "并列出无法识别或推测的句子、单元格。审核修改后再用 load_plan 载入。"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="工作簿 .xlsx")
+        parser.add_argument("-o", "--output", help="计划文件输出路径（默认与工作簿同名 .yaml）")
+        parser.add_argument("--year", type=int, help="年度（默认取表格标题中的年份）")
+        parser.add_argument("--issuer", help="发布机关（默认 杭州市人民政府）")
+        parser.add_argument(
+            "--reference", help="参考计划文件：沿用其中填报单位的代码、表头和单位别名"
+        )
+
+    def handle(self, *args, path, output=None, year=None, issuer=None, reference=None, **opts):
+        try:
+            tables = read_workbook(path)
+        except (OSError, TableError, ValueError) as exc:
+            raise CommandError(f"无法读取工作簿 {path}：{exc}") from exc
+        year = year or guessed_year(tables)
+        if year is None:
+            raise CommandError("表格标题中没有年份，请用 --year 指定年度。")
+        try:
+            ref = read_plan_file(reference) if reference else None
+        except PlanFileError as exc:
+            raise CommandError(str(exc)) from exc
+        result = import_tables(tables, year=year, registry=Registry.build(ref))
+        if issuer:
+            result.plan = {"format_version": 2, "issuer": issuer} | result.plan
+        out = Path(output or Path(path).with_suffix(".yaml"))
+        header = "# 由 import_plan 生成，待审核。审核清单：\n" + "".join(
+            f"# - {item}\n" for item in result.review
+        )
+        out.write_text(
+            header + yaml.safe_dump(result.plan, allow_unicode=True, sort_keys=False, width=1000),
+            encoding="utf-8",
+        )
+        self.stdout.write(f"已写入 {out}（{len(result.plan['projects'])} 个项目）")
+        self.stdout.write(f"待审核 {len(result.review)} 项：")
+        for item in result.review:
+            self.stdout.write(f"  - {item}")
