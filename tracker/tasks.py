@@ -22,11 +22,8 @@ from tracker.services import alerts, notifications
 def check_lag(month: str) -> list[dict]:
     """The lag check of ``month`` ("YYYY-MM"), catching up missed or changed earlier
     months of the year first, then any milestone month never checked (the daily
-    catch-up covers both)."""
-    up_to = parse_month(month)
-    results = alerts.run_due_checks(up_to)
-    results += alerts.run_due_milestone_checks(up_to)
-    return [r.summary() for r in results]
+    catch-up covers both); one digest per recipient with the news of both."""
+    return [r.summary() for r in alerts.run_catch_up(parse_month(month))]
 
 
 @shared_task(name="tracker.check_milestones", soft_time_limit=600, time_limit=660)

@@ -699,20 +699,55 @@ def stale_months(up_to: date) -> list[date]:
 
 
 def run_due_checks(
-    up_to: date, *, as_of: datetime | None = None, deliver: bool = True
+    up_to: date, *, as_of: datetime | None = None, deliver: bool = True, notify: bool = True
 ) -> list[CheckResult]:
     """Catch up: run the check of every stale month up to ``up_to``, oldest first. Only
-    the last run records digests, so recipients hear the current state once, not each
-    month's replay."""
+    the last run records digests (none with ``notify=False``), so recipients hear the
+    current state once, not each month's replay."""
     up_to = first_of_month(up_to)
     if not PlanYear.objects.filter(year=up_to.year).exists():
         return []
     months = stale_months(up_to)
     results = [
-        run_lag_check(m, as_of=as_of, only_if_stale=True, notify=m == months[-1], deliver=deliver)
+        run_lag_check(
+            m,
+            as_of=as_of,
+            only_if_stale=True,
+            notify=notify and m == months[-1],
+            deliver=deliver,
+        )
         for m in months
     ]
     return [r for r in results if not r.skipped]
+
+
+def notify_news(month: date, *, deliver: bool = True) -> list:
+    """Record the digests of whatever news the episodes hold, as a run of ``month``
+    (under its lock, so two catch-ups never record the same news twice)."""
+    month = first_of_month(month)
+    with transaction.atomic():
+        run = lock_month(month)
+        if not LagAlert.objects.with_news().filter(month__year=month.year).exists():
+            return []
+        run.run_count += 1
+        notes = create_digests(month, run.run_count, enqueue=deliver)
+        run.save(update_fields=["run_count"])
+    return notes
+
+
+def run_catch_up(up_to: date, *, as_of: datetime | None = None) -> list[CheckResult]:
+    """The daily catch-up (and the monthly check): every stale month's lag check, then
+    every milestone month never checked, then one digest per recipient with the news of
+    both."""
+    up_to = first_of_month(up_to)
+    if not PlanYear.objects.filter(year=up_to.year).exists():
+        return []
+    results = run_due_checks(up_to, as_of=as_of, notify=False)
+    results += run_due_milestone_checks(up_to, as_of=as_of, notify=False)
+    notes = notify_news(up_to)
+    if results and notes:
+        results[-1].notifications = notes
+    return results
 
 
 # --- qualitative milestones -------------------------------------------------------------
@@ -842,7 +877,7 @@ def run_milestone_check(
 
 
 def run_due_milestone_checks(
-    up_to: date, *, as_of: datetime | None = None, deliver: bool = True
+    up_to: date, *, as_of: datetime | None = None, deliver: bool = True, notify: bool = True
 ) -> list[CheckResult]:
     """Catch up milestone months up to ``up_to`` never checked (beat or workers were
     down), oldest first, each as of the time its scheduled check was due, so an outage
@@ -859,10 +894,10 @@ def run_due_milestone_checks(
             "month", flat=True
         )
     )
+    todo = [(m, min(milestone_due_at(m), now)) for m in months if m not in checked]
+    todo.append((months[-1], now))
     results = [
-        run_milestone_check(m, as_of=min(milestone_due_at(m), now), deliver=deliver)
-        for m in months
-        if m not in checked
+        run_milestone_check(m, as_of=at, deliver=deliver, notify=notify and i == len(todo) - 1)
+        for i, (m, at) in enumerate(todo)
     ]
-    results.append(run_milestone_check(months[-1], as_of=now, deliver=deliver))
     return [r for r in results if r is not None]

@@ -316,19 +316,23 @@ def queue_deliveries(delivery_ids) -> int:
     from tracker.tasks import deliver_notification
 
     delivery_ids = list(delivery_ids)
-    for done, pk in enumerate(delivery_ids):
-        try:
-            deliver_notification.apply_async((pk,), retry=False)
-        except Exception as exc:  # broker unreachable; the beat sweep will retry
-            left = len(delivery_ids) - done
-            logger.warning(
-                "消息队列不可用（%s: %s），%d 条通知保持待发送，将由定时重试发送",
-                type(exc).__name__,
-                str(exc).splitlines()[0] if str(exc) else "",
-                left,
-            )
-            return done
-    return len(delivery_ids)
+    if not delivery_ids:
+        return 0
+    done = 0
+    try:
+        with deliver_notification.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)  # one try, not kombu's backoff
+            for pk in delivery_ids:
+                deliver_notification.apply_async((pk,), connection=connection, retry=False)
+                done += 1
+    except Exception as exc:  # broker unreachable; the beat sweep will retry
+        logger.warning(
+            "消息队列不可用（%s: %s），%d 条通知保持待发送，将由定时重试发送",
+            type(exc).__name__,
+            (str(exc).splitlines() or [""])[0],
+            len(delivery_ids) - done,
+        )
+    return done
 
 
 # --- sending -----------------------------------------------------------------------------
