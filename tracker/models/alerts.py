@@ -150,12 +150,12 @@ class LagAlertQuerySet(ScopedQuerySet):
 
     def with_news(self):
         """Episodes whose current state differs from what recipients were last told:
-        opened and never announced, escalated above the announced level, or closed
-        after being announced open. 提示 (info) episodes are never mailed."""
+        opened (or reopened) and not announced as open, escalated above the announced
+        level, or closed after being announced open. 提示 (info) episodes are never mailed."""
         told_open = models.Q(notified_state=LagAlert.Told.OPEN)
         active = models.Q(status__in=LagAlert.ACTIVE)
         return self.exclude(severity=LagAlert.Severity.INFO).filter(
-            (active & models.Q(notified_state=LagAlert.Told.NOTHING))
+            (active & ~told_open)  # never told, or told closed and reopened since
             | (active & told_open & models.Q(level__gt=models.F("notified_level")))
             | (~active & told_open)
         )
@@ -293,6 +293,11 @@ class LagAlert(models.Model):
     def __str__(self):
         return f"{self.month:%Y-%m}起 {self.get_kind_display()} {self.message[:40]}"
 
+    def save(self, *args, **kwargs):
+        if self.last_month is None:  # an episode made by hand starts and ends in a month
+            self.last_month = self.month
+        super().save(*args, **kwargs)
+
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
@@ -390,7 +395,7 @@ class LagAlert(models.Model):
         if self.severity == self.Severity.INFO:
             return None
         if self.is_active:
-            if self.notified_state == self.Told.NOTHING:
+            if self.notified_state != self.Told.OPEN:  # never told, or reopened
                 return "opened"
             if self.notified_state == self.Told.OPEN and self.level > self.notified_level:
                 return "escalated"

@@ -462,6 +462,7 @@ def sync_alerts(evaluation: MonthEvaluation, *, now: datetime | None = None) -> 
                 out.watch(alert)
                 alert.month = run.start
                 out.flip(alert.update(run.last.month, now=now, **numbers))
+                alert.last_month = run.last.month  # a correction may have shortened it
                 if run.end is None:
                     out.flip(alert.reopen(run.last.month, now=now))
                 elif alert.is_active:
