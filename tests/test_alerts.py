@@ -34,6 +34,7 @@ from tracker.services.trajectory import IndicatorPlan
 
 D = Decimal
 Status, Kind, Level = LagAlert.Status, LagAlert.Kind, LagAlert.Level
+QUERIES_PER_CHECK = 30  # 28 on SQLite, with 2 or 14 districts
 
 
 def check(month: int, **kw):
@@ -460,3 +461,22 @@ def test_at_risk_episode_when_the_recent_pace_falls_far_short(world):
     )
     assert result.notifications == []
     assert not Delivery.objects.exists()
+
+
+@pytest.mark.parametrize("extra", [0, 12])
+def test_a_check_makes_the_same_queries_whatever_the_number_of_districts(
+    world, extra, django_assert_max_num_queries
+):
+    """Set-based: evaluating, syncing episodes (with flips and history) and recording
+    digests take a fixed number of statements, not one per cell."""
+    from tests.lag_helpers import add_districts
+
+    p = world
+    for d in [p.district_a, p.district_b, *add_districts(p.indicator_a, extra)]:
+        Contact.objects.create(name=f"{d.name}办", role=Role.DISTRICT, district=d, email="x@x.cn")
+        report(p.indicator_a, d, "2024-07", 2)  # all behind: one episode each
+    with django_assert_max_num_queries(QUERIES_PER_CHECK):
+        result = check(7)
+    assert len(result.changes.created) == 2 + extra
+    # one digest per district contact (the world's two and one each here), one for the agency
+    assert Notification.objects.count() == Contact.objects.filter(role=Role.DISTRICT).count() + 1
