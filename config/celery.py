@@ -16,6 +16,10 @@ Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
   (beat or workers were down) or whose figures were corrected since its check.
 - ``delivery-retry``: every 5 minutes, queues notification deliveries due for a retry.
 
+Queues: checks on the default ``celery`` queue, ``tracker.deliver_notification`` on its
+own ``deliveries`` queue (``task_routes`` below), so a slow mailbox never delays a
+check; a worker must consume both (``-Q celery,deliveries``).
+
 The month is computed by beat when it sends the task (``BeatLazyFunc``), as the latest
 month whose reporting deadline has passed, and passed in as "YYYY-MM"; a run sent
 late (after an outage) therefore still checks the right month, and the task catches up
@@ -32,6 +36,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("tracker")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_routes = {"tracker.deliver_notification": {"queue": "deliveries"}}
 app.autodiscover_tasks()
 
 

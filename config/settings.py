@@ -238,7 +238,9 @@ TRACKER = {
     # Notification deliveries: attempts before giving up, first retry delay (doubling).
     "DELIVERY_MAX_ATTEMPTS": 5,
     "DELIVERY_RETRY_SECONDS": 60,
-    "WEBHOOK_TIMEOUT_SECONDS": 10,
+    "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("TRACKER_WEBHOOK_TIMEOUT", "10")),
+    # Where digests link to for the alerts still open (我的待办 is SITE_URL + /my/).
+    "SITE_URL": os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000"),
 }
 
 LOGGING = {
@@ -250,3 +252,6 @@ LOGGING = {
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tracker@localhost")
+# Seconds before a mail server that accepts and never answers fails the attempt
+# (below the delivery task's soft time limit).
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "10"))

@@ -1,4 +1,5 @@
-"""Notifications: one digest per recipient per run, delivered once, retried, visible."""
+"""Notifications: one digest of news per recipient per run, delivered once, retried,
+visible; email, generic JSON and robot (钉钉/浙政钉, 企业微信) webhooks; no redirects."""
 
 import json
 import threading
@@ -12,7 +13,7 @@ from django.core import mail
 from django.urls import reverse
 
 from tests.lag_helpers import local, percent_plan, report
-from tracker.models import Contact, Delivery, LagAlert, Notification, Role
+from tracker.models import Contact, Delivery, LagAlert, Notification, Role, WebhookFormat
 from tracker.services import notifications
 from tracker.services.alerts import run_lag_check
 
@@ -72,12 +73,32 @@ def test_one_digest_per_recipient_per_run(world):
         "xs@example.cn",
     ]
     agency_mail = next(m for m in mail.outbox if m.to == ["mz@example.cn"])
-    assert agency_mail.subject == "【民生实事】2024年7月进度预警：红色 1 项、黄色 1 项"
+    assert agency_mail.subject == "【民生实事】2024年7月进度预警变化：新增预警 2 项"
     assert (
         "1. 【红色·进度滞后】序号1 上城区 新增老年助餐服务点：截至2024年7月底累计 4 个"
         in agency_mail.body
     )
     assert "萧山区 新增老年助餐服务点" in agency_mail.body
+    assert "目前仍未解除的预警共 2 项（不再逐条重复），详见 http://" in agency_mail.body
+
+
+def test_still_open_episodes_are_a_count_not_repeated(world, settings):
+    """August: 上城区 is still behind (no news: escalation is set later here), 萧山区
+    catches up (news: resolved). The agency's digest lists the resolution only and counts
+    the one still open."""
+    settings.TRACKER = {**settings.TRACKER, "ESCALATE_TO_AGENCY_AFTER": 5}
+    p = world
+    both_behind(p)
+    july_check()
+    report(p.indicator_a, p.district_a, "2024-08", 5)
+    report(p.indicator_a, p.district_b, "2024-08", 25)
+    with time_machine.travel(local(2024, 9, 6, 9), tick=False):
+        august = run_lag_check(date(2024, 8, 1), deliver=False)
+    digests = {n.contact.name: n for n in august.notifications}
+    assert set(digests) == {"萧山区民政局", "市民政局"}  # 上城区 has no news
+    body = digests["市民政局"].body
+    assert "已解除（1 项）" in body and "萧山区" in body and "上城区" not in body
+    assert "目前仍未解除的预警共 1 项" in body and digests["市民政局"].open_count == 1
 
 
 def test_a_second_run_sends_nothing(world):
@@ -118,13 +139,24 @@ def test_escalated_alerts_reach_the_supervision_office(world):
 
 class Receiver(BaseHTTPRequestHandler):
     status = 200
+    answer: dict | None = None
+    location = ""
     received: list
+    paths: list
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.paths.append((self.path, body))
         self.received.append((dict(self.headers), json.loads(body)))
         self.send_response(self.status)
+        if self.location:
+            self.send_header("Location", self.location)
+        data = json.dumps(self.answer).encode() if self.answer is not None else b""
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST
 
     def log_message(self, *args):
         pass
@@ -136,6 +168,7 @@ def webhook():
 
     class Handler(Receiver):
         received = []
+        paths = []
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -158,7 +191,9 @@ def test_webhook_receives_the_digest_as_json(world, webhook):
     [(headers, payload)] = handler.received
     assert headers["Idempotency-Key"] == f"tracker-delivery-{hook.pk}"
     assert payload["type"] == "minsheng.lag_digest" and payload["month"] == "2024-07"
+    assert payload["still_open"] == 1 and payload["link"].endswith("/my/")
     [item] = payload["alerts"]
+    assert (item["news"], item["since"]) == ("opened", "2024-07")
     assert (item["district"], item["severity"], item["actual"], item["expected"]) == (
         "萧山区",
         "yellow",
@@ -194,6 +229,73 @@ def test_failed_webhook_retries_with_backoff_then_gives_up(world, webhook, setti
     hook.refresh_from_db()
     assert hook.attempts == 3 and "HTTP Error 500" in hook.last_error
     assert len(handler.received) == 3
+
+
+def test_the_last_error_stays_visible_after_a_later_success(world, webhook):
+    server, handler = webhook
+    handler.status = 503
+    Contact.objects.filter(name="萧山区民政局").update(
+        email="", webhook_url=f"http://127.0.0.1:{server.server_port}/hook"
+    )
+    report(world.indicator_a, world.district_b, "2024-07", 14)
+    july_check()
+    hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
+    with time_machine.travel(NOW, tick=False):
+        assert notifications.deliver(hook.pk).status == Delivery.Status.RETRYING
+    handler.status = 200
+    with time_machine.travel(NOW + timedelta(minutes=2), tick=False):
+        assert notifications.deliver(hook.pk).status == Delivery.Status.SENT
+    hook.refresh_from_db()
+    assert (hook.status, hook.attempts) == (Delivery.Status.SENT, 2)
+    assert "HTTP Error 503" in hook.last_error and hook.last_error_at is not None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "key"), [(WebhookFormat.DINGTALK, "text"), (WebhookFormat.WECOM, "content")]
+)
+def test_robot_webhooks_get_the_digest_as_markdown(world, webhook, fmt, key):
+    """钉钉/浙政钉 and 企业微信 group robots: ``{"msgtype": "markdown", …}``; a robot's
+    non-zero ``errcode`` (e.g. a wrong keyword) is a failure."""
+    server, handler = webhook
+    handler.answer = {"errcode": 0, "errmsg": "ok"}
+    Contact.objects.filter(name="萧山区民政局").update(
+        email="", webhook_url=f"http://127.0.0.1:{server.server_port}/robot", webhook_format=fmt
+    )
+    report(world.indicator_a, world.district_b, "2024-07", 14)
+    july_check()
+    hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
+    with time_machine.travel(NOW, tick=False):
+        assert notifications.deliver(hook.pk).status == Delivery.Status.SENT
+    [(_headers, payload)] = handler.received
+    assert payload["msgtype"] == "markdown"
+    text = payload["markdown"][key]
+    assert text.startswith("### 【民生实事】2024年7月进度预警变化：新增预警 1 项")
+    assert "- **黄色·进度滞后** 序号1 萧山区 新增老年助餐服务点" in text
+    assert "[查看详情](http://" in text
+
+    handler.answer = {"errcode": 310000, "errmsg": "keywords not in content"}
+    Delivery.objects.filter(pk=hook.pk).update(status=Delivery.Status.PENDING)
+    with time_machine.travel(NOW, tick=False):
+        assert notifications.deliver(hook.pk).status == Delivery.Status.RETRYING
+    hook.refresh_from_db()
+    assert "310000" in hook.last_error
+
+
+def test_a_webhook_that_redirects_is_not_followed(world, webhook):
+    server, handler = webhook
+    handler.status = 302
+    handler.location = f"http://127.0.0.1:{server.server_port}/elsewhere"
+    Contact.objects.filter(name="萧山区民政局").update(
+        email="", webhook_url=f"http://127.0.0.1:{server.server_port}/hook"
+    )
+    report(world.indicator_a, world.district_b, "2024-07", 14)
+    july_check()
+    hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
+    with time_machine.travel(NOW, tick=False):
+        assert notifications.deliver(hook.pk).status == Delivery.Status.RETRYING
+    assert [path for path, _ in handler.paths] == ["/hook"]  # /elsewhere never requested
+    hook.refresh_from_db()
+    assert "重定向" in hook.last_error and "未跟随" in hook.last_error
 
 
 def test_stuck_deliveries_are_failed_not_resent_and_due_ones_are_found(world):

@@ -18,6 +18,7 @@ from tracker.models import (
     ProgressReport,
     Role,
 )
+from tracker.services.lag import PROBLEM_STATUSES
 from tracker.services.simulation import (
     LATE_REPORTER,
     SERIOUS_LAGGARD,
@@ -153,13 +154,45 @@ def test_command(plan_2024):
 
 
 @pytest.mark.slow
-def test_a_whole_year_is_fast(plan_2024):
-    started = timezone.now()
+def test_a_whole_year_shows_one_open_alert_per_problem_cell_and_delivers_nothing(plan_2024):
+    """Scenarios 2 and the counts of issue 12: with contacts configured (mailboxes and
+    webhooks for a district, an agency and 督查室), the demo year and then the delivery
+    sweep and a catch-up send nothing; open alerts are episodes, one per problem cell."""
+    from django.core import mail
+
+    from tracker import tasks
+    from tracker.models import Agency, Contact, Delivery, District, Notification
+    from tracker.services.alerts import run_catch_up
+
+    hook = "http://127.0.0.1:9/never-called"
+    Contact.objects.create(name="督查室", role=Role.SUPERVISION, email="d@x.cn", webhook_url=hook)
+    Contact.objects.create(
+        name="淳安", role=Role.DISTRICT, district=District.objects.get(name=SERIOUS_LAGGARD),
+        email="ca@x.cn", webhook_url=hook,
+    )  # fmt: skip
+    for agency in Agency.objects.all():
+        Contact.objects.create(name=agency.name, role=Role.AGENCY, agency=agency, email="a@x.cn")
+
     result = simulate_year(2024)
     assert result.months_checked == 12
-    assert (timezone.now() - started).total_seconds() < 60
     dec = LagEvaluation.objects.filter(month="2024-12-01")
-    assert (
-        dec.exists()
-        and dec.filter(district__name=SERIOUS_LAGGARD).exclude(status=S.ON_TRACK).exists()
+    assert dec.filter(district__name=SERIOUS_LAGGARD).exclude(status=S.ON_TRACK).exists()
+
+    assert not Notification.objects.exists() and not Delivery.objects.exists()
+    with time_machine.travel(timezone.make_aware(datetime(2025, 1, 6, 9, 35)), tick=False):
+        assert tasks.retry_deliveries() == 0  # the 5-minute sweep
+        run_catch_up(date(2024, 12, 1))  # and the daily catch-up
+    assert mail.outbox == [] and not Delivery.objects.exists()
+
+    problem_cells = set(
+        dec.filter(status__in=PROBLEM_STATUSES).values_list("indicator_id", "district_id")
     )
+    open_checks = list(
+        LagAlert.objects.open_as_of(date(2024, 12, 1))
+        .filter(kind__in=(LagAlert.Kind.LAG, LagAlert.Kind.NOT_REPORTED))
+        .values_list("indicator_id", "district_id")
+    )
+    assert len(open_checks) == len(set(open_checks)) == len(problem_cells)
+    assert set(open_checks) == problem_cells
+    keys = list(LagAlert.objects.active().values_list("indicator_id", "district_id", "kind"))
+    assert len(keys) == len(set(keys))  # at most one open episode per cell and kind

@@ -203,7 +203,8 @@ def test_my_work_is_worst_first_with_alerts(august):
     p = august
     ev(p.indicator_a, p.district_a, JUL, S.ON_TRACK)  # another month: not listed
     alert(p.indicator_a, p.district_b, AUG, supervised=True)
-    alert(p.indicator_a, p.district_b, JUL)
+    # one open episode per cell and kind (issue 12): the cell's second one is a milestone's
+    alert(p.indicator_a, p.district_b, JUL, kind=LagAlert.Kind.MILESTONE)
     rows = summary.my_work(p.supervisor, AUG)
     assert [(e.label, e.district.name, e.status) for e in rows] == [
         (p.indicator_a.label, "萧山区", S.SERIOUSLY_BEHIND),

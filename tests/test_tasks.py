@@ -1,8 +1,13 @@
-"""Celery tasks and beat: the month beat computes, catch-up, idempotency, queueing."""
+"""Celery tasks and beat: the month beat computes, catch-up, idempotency, queues and
+time limits, real deliveries through the task (locmem mail outbox, a loopback HTTP
+server), a broker outage."""
 
-from datetime import date, timedelta
+import json
+import logging
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from io import StringIO
-from unittest import mock
 
 import pytest
 import time_machine
@@ -11,8 +16,7 @@ from django.core.management import CommandError, call_command
 from config.celery import app, due_month_arg
 from tests.lag_helpers import local, percent_plan, report
 from tracker import tasks
-from tracker.models import Contact, Delivery, LagAlert, LagRun, Notification, Role
-from tracker.services.notifications import Outcome
+from tracker.models import Contact, Delivery, LagAlert, LagRun, Role
 
 
 def test_beat_schedule_runs_the_checks_at_nine_after_the_deadline():
@@ -59,14 +63,34 @@ def world(personas):
     return personas
 
 
+def test_every_task_has_time_limits_and_deliveries_have_their_own_queue():
+    """Nothing can hang a worker; a slow mailbox never delays a check."""
+    from django.conf import settings
+
+    for name in ("check_lag", "check_milestones", "deliver_notification", "retry_deliveries"):
+        task = getattr(tasks, name)
+        assert 0 < task.soft_time_limit < task.time_limit, name
+    assert tasks.deliver_notification.soft_time_limit > max(
+        settings.EMAIL_TIMEOUT, settings.TRACKER["WEBHOOK_TIMEOUT_SECONDS"]
+    )
+    route = app.amqp.router.route({}, "tracker.deliver_notification")
+    assert route["queue"].name == "deliveries"
+    assert app.amqp.router.route({}, "tracker.check_lag")["queue"].name == "celery"
+
+
 def test_check_catches_up_missed_months_in_order_and_is_idempotent(world):
     with time_machine.travel(local(2024, 8, 6, 9), tick=False):
         first = tasks.check_lag("2024-07")
         again = tasks.check_lag("2024-07")
-    assert [s["month"] for s in first] == [f"2024-{m:02d}" for m in range(1, 8)]
-    assert again == []
+    lag = [s["month"] for s in first if s["kind"] == "lag"]
+    assert lag == [f"2024-{m:02d}" for m in range(1, 8)]
+    # the daily catch-up covers milestone months too: March missed by both districts
+    milestone_runs = [s["month"] for s in first if s["kind"] == "milestone"]
+    assert milestone_runs == ["2024-03", "2024-06", "2024-06"]  # missed ones, then as of now
+    assert [s for s in again if s["kind"] == "lag"] == []
+    assert all(s["notifications"] == 0 for s in again)
     assert LagRun.objects.filter(completed_at__isnull=False).count() == 7
-    july = LagAlert.objects.get(month=date(2024, 7, 1), district=world.district_a)
+    july = LagAlert.objects.get(kind=LagAlert.Kind.LAG, district=world.district_a)
     assert july.streak == 3 and july.supervised  # behind May to July: escalated by catch-up
 
 
@@ -79,54 +103,110 @@ def test_check_of_a_year_without_a_plan_returns_quietly(db):
 def test_milestone_check_covers_every_milestone_month_so_far(world):
     with time_machine.travel(local(2024, 7, 6, 9), tick=False):
         results = tasks.check_milestones("2024-06")
-    assert [r["month"] for r in results] == ["2024-03", "2024-06"]
+    assert [r["month"] for r in results] == ["2024-03", "2024-06", "2024-06"]  # then as of now
     assert LagAlert.objects.filter(kind=LagAlert.Kind.MILESTONE).count() == 2  # 3月底, 2 districts
 
 
-def test_deliveries_are_queued_after_commit(world, django_capture_on_commit_callbacks):
-    with (
-        mock.patch.object(tasks.deliver_notification, "delay") as delay,
-        time_machine.travel(local(2024, 8, 6, 9), tick=False),
-    ):
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            tasks.check_lag("2024-07")
-        assert delay.call_count == 0  # nothing leaves before the transaction commits
-        for callback in callbacks:
-            callback()
-    ids = set(Delivery.objects.values_list("pk", flat=True))
-    assert {c.args[0] for c in delay.call_args_list} == ids and len(ids) >= 1
+class Hook(BaseHTTPRequestHandler):
+    """A webhook receiver on loopback: answers ``status`` and records each body."""
+
+    status = 200
+    received: list
+
+    def do_POST(self):
+        self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(self.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
-def test_a_broker_outage_leaves_deliveries_pending_for_the_sweep(
-    world, django_capture_on_commit_callbacks
+@pytest.fixture
+def hook():
+    class Handler(Hook):
+        received = []
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server, Handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def eager():
+    """Tasks run in-process as the worker would run them (``task_always_eager``)."""
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_the_check_task_delivers_real_mail_and_webhook_posts_and_retries(
+    world, hook, eager, django_capture_on_commit_callbacks
 ):
+    """The check queues its deliveries after commit; the delivery task sends the email
+    (Django's locmem outbox) and POSTs the webhook (a real server on 127.0.0.1). The
+    webhook fails first: the task retries through Celery and the sweep sends it later,
+    keeping the first error visible."""
+    from django.core import mail
+
+    server, handler = hook
+    handler.status = 500
+    Contact.objects.create(
+        name="上城区民政局", role=Role.DISTRICT, district=world.district_a,
+        webhook_url=f"http://127.0.0.1:{server.server_port}/hook",
+    )  # fmt: skip
     with (
-        mock.patch.object(tasks.deliver_notification, "delay", side_effect=OSError("down")),
         time_machine.travel(local(2024, 8, 6, 9), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
         tasks.check_lag("2024-07")
-    assert Notification.objects.exists()
+    [agency_mail] = mail.outbox
+    assert agency_mail.to == ["mz@example.cn"] and "上城区 新增老年助餐服务点" in agency_mail.body
+    assert len(handler.received) == 1
+    webhook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
+    assert webhook.status == Delivery.Status.RETRYING and "HTTP Error 500" in webhook.last_error
+
+    handler.status = 200
+    with time_machine.travel(local(2024, 8, 6, 9, 5), tick=False):
+        assert tasks.retry_deliveries() == 1
+    webhook.refresh_from_db()
+    assert webhook.status == Delivery.Status.SENT and "HTTP Error 500" in webhook.last_error
+    assert len(handler.received) == 2 and handler.received[1]["alerts"][0]["district"] == "上城区"
+    assert len(mail.outbox) == 1  # the email was not sent again
+
+
+@pytest.fixture
+def broker_down():
+    """The broker refuses connections (nothing listens on port 1)."""
+    before = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    yield
+    app.conf.broker_url = before
+
+
+def test_a_broker_outage_is_one_warning_and_pending_deliveries(
+    world, broker_down, caplog, django_capture_on_commit_callbacks
+):
+    Contact.objects.create(name="市政府督查室", role=Role.SUPERVISION, email="dcs@example.cn")
+    Contact.objects.create(
+        name="上城区民政局", role=Role.DISTRICT, district=world.district_a, email="sc@example.cn"
+    )
+    out = StringIO()
+    with (
+        caplog.at_level(logging.WARNING),
+        time_machine.travel(local(2024, 8, 6, 9), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        call_command("check_lag", "--month", "2024-07", "--catch-up", stdout=out)
+    assert Delivery.objects.count() >= 3
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.PENDING}
-    with (
-        mock.patch.object(tasks.deliver_notification, "delay") as delay,
-        time_machine.travel(local(2024, 8, 6, 9, 5), tick=False),
-    ):
-        assert tasks.retry_deliveries() == Delivery.objects.count()
-    assert delay.call_count == Delivery.objects.count()
-
-
-def test_failed_delivery_task_schedules_its_retry():
-    with (
-        mock.patch.object(
-            tasks.notifications, "deliver", return_value=Outcome(Delivery.Status.RETRYING, 120)
-        ),
-        mock.patch.object(tasks.deliver_notification, "apply_async") as apply_async,
-    ):
-        assert tasks.deliver_notification(7) == "retrying"
-    apply_async.assert_called_once_with((7,), countdown=120)
-    with mock.patch.object(tasks.notifications, "deliver", return_value=None):
-        assert tasks.deliver_notification(7) is None
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and not warnings[0].exc_info
+    assert "消息队列不可用" in warnings[0].getMessage()
+    assert f"{Delivery.objects.count()} 条通知保持待发送" in warnings[0].getMessage()
 
 
 def test_check_lag_command_prints_a_summary_table(world):
@@ -146,7 +226,7 @@ def test_check_lag_command_prints_a_summary_table(world):
         call_command("check_lag", "--month", "2024-07", "--milestones", stdout=out)
     assert "预警：新增 " in out.getvalue()
     assert "7月计划中没有进度节点" in out.getvalue()
-    assert LagAlert.objects.filter(month=date(2024, 7, 1)).exists()
+    assert LagAlert.objects.filter(last_month="2024-07-01").exists()
 
 
 def test_check_lag_command_refuses_bad_input(world):

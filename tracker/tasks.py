@@ -2,43 +2,60 @@
 
 Every task is idempotent: checks run under a per-month lock and only notify news;
 deliveries are claimed before sending. Beat computes the month and passes it in
-(see ``config.celery``).
+(see ``config.celery``). Every task has a soft and a hard time limit (in its
+decorator; a delivery's soft limit is above the email and webhook timeouts, so a
+silent server fails the attempt first), so nothing can hang a worker: a check that
+overruns is stopped and its transaction rolled back, a delivery that overruns is left
+*sending* and the sweep
+reports it. Deliveries run on their own ``deliveries`` queue (routed in
+``config.celery``), so a slow mailbox never delays a check.
 """
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from tracker.months import parse_month
 from tracker.services import alerts, notifications
 
 
-@shared_task(name="tracker.check_lag")
+@shared_task(name="tracker.check_lag", soft_time_limit=600, time_limit=660)
 def check_lag(month: str) -> list[dict]:
-    """The monthly lag check of ``month`` ("YYYY-MM"), catching up missed or corrected
-    earlier months of the year first."""
-    return [r.summary() for r in alerts.run_due_checks(parse_month(month))]
+    """The lag check of ``month`` ("YYYY-MM"), catching up missed or changed earlier
+    months of the year first, then any milestone month never checked (the daily
+    catch-up covers both); one digest per recipient with the news of both."""
+    return [r.summary() for r in alerts.run_catch_up(parse_month(month))]
 
 
-@shared_task(name="tracker.check_milestones")
+@shared_task(name="tracker.check_milestones", soft_time_limit=600, time_limit=660)
 def check_milestones(month: str) -> list[dict]:
     """The milestone check after ``month`` and any missed milestone month before it;
     does nothing when the plan names no milestone up to ``month``."""
     return [r.summary() for r in alerts.run_due_milestone_checks(parse_month(month))]
 
 
-@shared_task(name="tracker.deliver_notification")
-def deliver_notification(delivery_id: int) -> str | None:
-    """Send one delivery (claimed first); on failure schedule the retry with backoff."""
-    outcome = notifications.deliver(delivery_id)
+@shared_task(
+    bind=True,
+    name="tracker.deliver_notification",
+    soft_time_limit=60,
+    time_limit=90,
+    max_retries=None,  # the service counts attempts (DELIVERY_MAX_ATTEMPTS)
+)
+def deliver_notification(self, delivery_id: int) -> str | None:
+    """Send one delivery (claimed first); on failure retry with Celery's own retry after
+    the backoff the service computed."""
+    try:
+        outcome = notifications.deliver(delivery_id)
+    except SoftTimeLimitExceeded:  # left *sending*; the sweep marks it for a person
+        return "timeout"
     if outcome is None:
         return None
     if outcome.retry_in is not None:
-        deliver_notification.apply_async((delivery_id,), countdown=outcome.retry_in)
+        raise self.retry(countdown=outcome.retry_in)
     return str(outcome.status)
 
 
-@shared_task(name="tracker.retry_deliveries")
+@shared_task(name="tracker.retry_deliveries", soft_time_limit=60, time_limit=90)
 def retry_deliveries() -> int:
     """Sweep: queue deliveries due for a retry (and any whose task was lost)."""
     ids = notifications.due_deliveries()
-    notifications.queue_deliveries(ids)
-    return len(ids)
+    return notifications.queue_deliveries(ids)

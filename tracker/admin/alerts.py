@@ -15,6 +15,7 @@ from tracker.models import (
     Contact,
     Delivery,
     LagAlert,
+    LagAlertFlip,
     LagEvaluation,
     LagRun,
     Notification,
@@ -54,10 +55,28 @@ class ReadOnlyMixin:
         return False
 
 
+class FlipInline(admin.TabularInline):
+    """The episode's status changes, oldest first (read-only)."""
+
+    model = LagAlertFlip
+    extra = 0
+    can_delete = False
+    fields = ("month", "old_status", "new_status", "at", "why")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(LagAlert)
 class LagAlertAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
+    inlines = [FlipInline]
     list_display = (
         "month_label",
+        "last_month_label",
         "project_seq",
         "indicator",
         "district",
@@ -78,7 +97,7 @@ class LagAlertAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
         f.name for f in LagAlert._meta.fields if f.name not in ("acknowledgement_note",)
     ]
     fields = (
-        ("month", "kind", "severity", "status"),
+        ("month", "last_month", "kind", "severity", "status"),
         ("indicator", "district"),
         ("level", "supervised", "streak"),
         ("quota", "expected", "actual", "gap_points", "forecast"),
@@ -86,7 +105,7 @@ class LagAlertAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
         ("created_at", "updated_at", "closed_at", "closed_in_month"),
         ("acknowledged_by", "acknowledged_at"),
         "acknowledgement_note",
-        ("revision", "notified_revision"),
+        ("notified_state", "notified_level", "notified_at"),
     )
 
     def has_add_permission(self, request):
@@ -99,9 +118,13 @@ class LagAlertAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
         """Saving the form is acknowledging with a note."""
         obj.acknowledge(request.user, form.cleaned_data.get("acknowledgement_note", ""))
 
-    @admin.display(description="月份", ordering="month")
+    @admin.display(description="开始月份", ordering="month")
     def month_label(self, obj):
         return f"{obj.month:%Y-%m}"
+
+    @admin.display(description="最近评估", ordering="last_month")
+    def last_month_label(self, obj):
+        return f"{obj.last_month:%Y-%m}"
 
     @admin.display(description="序号", ordering="indicator__project__seq")
     def project_seq(self, obj):
@@ -163,7 +186,10 @@ class LagRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
-    list_display = ("name", "role", "agency", "district", "email", "webhook_url", "is_active")
+    list_display = (
+        "name", "role", "agency", "district", "email", "webhook_url", "webhook_format",
+        "is_active",
+    )  # fmt: skip
     list_filter = ("role", "is_active")
     search_fields = ("name", "email")
     list_select_related = ("agency", "district")
@@ -197,6 +223,7 @@ class DeliveryInline(admin.TabularInline):
         "next_attempt_at",
         "sent_at",
         "last_error",
+        "last_error_at",
     )
     readonly_fields = fields
 
@@ -212,7 +239,10 @@ class NotificationAdmin(ScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ("contact",)
     inlines = [DeliveryInline]
     exclude = ("alerts",)
-    readonly_fields = ("contact", "month", "run_number", "subject", "body", "payload", "created_at")
+    readonly_fields = (
+        "contact", "month", "run_number", "subject", "body", "open_count", "payload",
+        "created_at",
+    )  # fmt: skip
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("deliveries")
@@ -235,6 +265,7 @@ class DeliveryAdmin(ScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         "next_attempt_at",
         "sent_at",
         "last_error",
+        "last_error_at",
     )
     list_filter = ("status", "channel")
     search_fields = ("address", "last_error", "notification__subject")

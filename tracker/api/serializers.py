@@ -11,6 +11,7 @@ from tracker.models import (
     District,
     Indicator,
     LagAlert,
+    LagAlertFlip,
     Milestone,
     PlanYear,
     ProgressReport,
@@ -183,8 +184,23 @@ class RejectedSerializer(serializers.Serializer):
     errors = EntryErrorSerializer(many=True)
 
 
-class LagAlertSerializer(serializers.ModelSerializer):
+class LagAlertFlipSerializer(serializers.ModelSerializer):
     month = MonthField(read_only=True)
+
+    class Meta:
+        model = LagAlertFlip
+        fields = ("month", "old_status", "new_status", "at", "why")
+        read_only_fields = fields
+
+
+class LagAlertSerializer(serializers.ModelSerializer):
+    """An alert episode: ``month`` is when it opened, ``last_month`` the month its
+    numbers are from, ``closed_in_month`` when it was resolved or superseded."""
+
+    month = MonthField(read_only=True)
+    last_month = MonthField(read_only=True)
+    closed_in_month = MonthField(read_only=True, allow_null=True)
+    flips = LagAlertFlipSerializer(many=True, read_only=True)
     project_seq = serializers.IntegerField(source="indicator.project.seq", read_only=True)
     indicator_label = serializers.CharField(source="indicator.label", read_only=True)
     district_name = serializers.CharField(source="district.name", read_only=True)
@@ -192,10 +208,11 @@ class LagAlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = LagAlert
         fields = ("id", "indicator", "indicator_label", "project_seq", "district",
-                  "district_name", "month", "kind", "severity", "status", "level", "supervised",
-                  "streak", "quota", "expected", "actual", "gap_points", "forecast",
-                  "message", "created_at", "updated_at", "acknowledged_at",
-                  "acknowledgement_note")  # fmt: skip
+                  "district_name", "month", "last_month", "closed_in_month", "kind",
+                  "severity", "status", "level", "supervised", "streak", "quota", "expected",
+                  "actual", "gap_points", "forecast", "message", "created_at", "updated_at",
+                  "closed_at", "acknowledged_at", "acknowledgement_note",
+                  "flips")  # fmt: skip
         read_only_fields = fields
 
 

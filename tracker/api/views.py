@@ -427,7 +427,9 @@ class ProgressReportViewSet(
 
 
 class AlertFilter(filters.FilterSet):
-    month = filters.CharFilter(method="filter_month", label="月份 YYYY-MM")
+    """``month``: the episodes open at the end of that month (``open_as_of``)."""
+
+    month = filters.CharFilter(method="filter_month", label="该月底未解除的预警 YYYY-MM")
     agency = filters.NumberFilter(field_name="indicator__project__lead_agency_id")
 
     class Meta:
@@ -437,7 +439,7 @@ class AlertFilter(filters.FilterSet):
 
     def filter_month(self, queryset, name, value):
         try:
-            return queryset.filter(month=parse_month(value))
+            return queryset.open_as_of(parse_month(value))
         except ValueError as exc:
             raise ValidationError({"month": str(exc)}) from exc
 
@@ -451,6 +453,7 @@ class LagAlertViewSet(viewsets.ReadOnlyModelViewSet):
         return (
             LagAlert.objects.for_user(self.request.user)
             .select_related("indicator__project", "district")
+            .prefetch_related("flips")
             .order_by("-month", "indicator__project__seq", "district__order", "kind")
         )
 

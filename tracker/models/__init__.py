@@ -2,10 +2,12 @@ from .alerts import (
     Contact,
     Delivery,
     LagAlert,
+    LagAlertFlip,
     LagEvaluation,
     LagRun,
     LagStatus,
     Notification,
+    WebhookFormat,
 )
 from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
@@ -20,6 +22,7 @@ __all__ = [
     "District",
     "Indicator",
     "LagAlert",
+    "LagAlertFlip",
     "LagEvaluation",
     "LagRun",
     "LagStatus",
@@ -33,4 +36,5 @@ __all__ = [
     "Quota",
     "Role",
     "UserProfile",
+    "WebhookFormat",
 ]

@@ -1,28 +1,35 @@
-"""Alerts from a month's evaluation, and the checks that produce them.
+"""Alert episodes from the months' evaluations, and the checks that produce them.
 
 ``run_lag_check(month)`` is the whole monthly check, the one thing tasks and the
 ``check_lag`` command call: under a per-month lock it evaluates the month
-(``services.lag``), stores the statuses, brings the month's ``LagAlert`` rows in line
-and records one digest per recipient (``services.notifications``), all in one
-transaction. ``run_due_checks(month)`` catches up: it (re)runs, in order, every month
-of the year up to ``month`` that was never checked or whose figures changed since.
-``run_milestone_check(month)`` checks qualitative milestones (确定点位, 开展招标 …)
-of a milestone month against the districts' completions.
+(``services.lag``), stores the statuses, brings the alert episodes in line
+(``sync_alerts``) and records one digest per recipient with the news
+(``services.notifications``), all in one transaction. ``run_due_checks(month)`` catches
+up: it (re)runs, in order, every month of the year up to ``month`` that was never
+checked or whose figures changed since (a report filed, corrected or deleted), and
+notifies once, at the end. ``run_milestone_check(month)`` checks qualitative milestones
+(确定点位, 开展招标 …) due by a milestone month; ``run_due_milestone_checks`` catches up
+milestone months never checked, each as of the time its check was due.
 
-Lifecycle of an alert, keyed on (indicator, district, month, kind):
+An alert is an **episode** per (indicator, district, kind) (``LagAlert``):
 
-- created open; re-evaluating the month updates it in place (numbers, message);
-- a district behind for consecutive months escalates: after
-  ``ESCALATE_TO_AGENCY_AFTER`` months to the lead agency, after
-  ``ESCALATE_TO_SUPERVISION_AFTER`` to the supervision office with 挂牌督办;
-- a later month in which the district has caught up resolves the earlier alerts;
-- re-evaluating a month after a corrected figure supersedes the alerts that no longer
-  hold (they stay visible with status 已撤销);
-- acknowledging (``LagAlert.acknowledge``) is done by people.
-
-Each notable change (new, escalated, more severe, reopened) bumps ``revision``; a
-digest carries every alert whose revision has not been notified yet, so a second run
-or a second worker finds nothing new to send.
+- The episodes of a cell are *derived* from the stored statuses of every evaluated month
+  of the year: each run of consecutive problem months (``PROBLEM_STATUSES``) is one
+  episode, 进度滞后 (any problem status other than 未按时填报; a month not reported
+  inside a lag run continues it) or 未按时填报. It is open while the run reaches the
+  latest evaluated month, otherwise resolved in the first month after the run.
+- ``sync_alerts`` reconciles the stored episodes with that derivation through the model's
+  transitions: open, update (latest numbers, streak), escalate (streak ≥
+  ``ESCALATE_TO_AGENCY_AFTER``: lead agency; ≥ ``ESCALATE_TO_SUPERVISION_AFTER``: 督查室
+  with 挂牌督办), resolve, reopen, supersede (a correction removed the cause: a stored
+  episode that overlaps no derived run). Each status change is a flip.
+- Because the derivation looks at the whole year, re-evaluating a past month (a
+  correction, a late filing, a deletion) changes only what the months' statuses really
+  change; an episode resolved by a later month stays resolved.
+- 提示 (at risk) episodes follow the latest evaluated month only; they are never mailed.
+- Notifying is separate (``LagAlert.objects.with_news()``): what recipients were last told
+  is kept on the episode, so an alert already delivered is never delivered again.
+- Acknowledging (``LagAlert.acknowledge``) is done by people.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -42,6 +49,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from tracker.models import (
     District,
     LagAlert,
+    LagAlertFlip,
+    LagEvaluation,
     LagRun,
     Milestone,
     MilestoneCompletion,
@@ -51,17 +60,29 @@ from tracker.models import (
 from tracker.months import add_months, first_of_month, month_end
 from tracker.services.numbers import plain
 
-from .lag import Cell, LagStatus, MonthEvaluation, city_district_id, evaluate_month, save_evaluation
+from .lag import (
+    PROBLEM_STATUSES,
+    Cell,
+    LagStatus,
+    MonthEvaluation,
+    city_district_id,
+    evaluate_month,
+    reporting_deadline,
+    save_evaluation,
+)
 from .notifications import create_digests
 from .trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 
 logger = logging.getLogger(__name__)
 
 Kind, Severity, Status, Level = LagAlert.Kind, LagAlert.Severity, LagAlert.Status, LagAlert.Level
-CHECK_KINDS = (Kind.LAG, Kind.NOT_REPORTED, Kind.AT_RISK)
+CHECK_KINDS = (Kind.LAG, Kind.NOT_REPORTED)  # derived from the months' statuses
 CHANGE_REASON = "进度检查"
 BATCH = 500
+FAR = date.max
 TRACKED_FIELDS = (
+    "month",
+    "last_month",
     "severity",
     "status",
     "level",
@@ -73,8 +94,6 @@ TRACKED_FIELDS = (
     "gap_points",
     "forecast",
     "message",
-    "revision",
-    "updated_at",
     "closed_at",
     "closed_in_month",
 )
@@ -174,7 +193,7 @@ def _red_points(plan: IndicatorPlan) -> Decimal:
     return Decimal(str(settings.TRACKER.get(key, 30)))
 
 
-# --- what the alerts of a month should be ----------------------------------------------
+# --- episodes from the months' statuses ------------------------------------------------
 
 
 def escalation(streak: int) -> tuple[int, bool]:
@@ -187,46 +206,84 @@ def escalation(streak: int) -> tuple[int, bool]:
     return Level.DISTRICT, False
 
 
-def desired_alerts(evaluation: MonthEvaluation, district_names: dict[int, str]) -> dict:
-    """``{(indicator_id, district_id, kind): fields}`` the evaluation calls for."""
-    wanted = {}
-    for cell in evaluation.cells:
-        if cell.status in (LagStatus.BEHIND, LagStatus.SERIOUSLY_BEHIND):
-            kind = Kind.LAG
-            severity = (
-                Severity.RED if cell.status == LagStatus.SERIOUSLY_BEHIND else Severity.YELLOW
-            )
-        elif cell.status == LagStatus.NOT_REPORTED:
-            kind, severity = Kind.NOT_REPORTED, Severity.YELLOW
-        elif _needs_risk_alert(cell):
-            kind, severity = Kind.AT_RISK, Severity.INFO
-        else:
+def kind_for(status: str) -> str:
+    """The episode kind a problem status belongs to: 未按时填报, or 进度滞后 for every
+    other problem status (黄, 红 and any status later added to ``PROBLEM_STATUSES``)."""
+    return Kind.NOT_REPORTED if status == LagStatus.NOT_REPORTED else Kind.LAG
+
+
+def severity_for(status: str) -> str:
+    """黄 for 滞后（黄） and 未按时填报; 红 for every other problem status."""
+    if status in (LagStatus.BEHIND, LagStatus.NOT_REPORTED):
+        return Severity.YELLOW
+    return Severity.RED
+
+
+@dataclass(slots=True)
+class Row:
+    """A stored problem status of one cell in one month (from ``LagEvaluation``)."""
+
+    month: date
+    status: str
+    streak: int
+    quota: Decimal | None = None
+    expected: Decimal | None = None
+    actual: Decimal | None = None
+    gap_points: Decimal | None = None
+    forecast: Decimal | None = None
+
+
+@dataclass
+class Run:
+    """A derived episode: consecutive problem months of one kind."""
+
+    kind: str
+    start: date
+    last: Row
+    severity: str
+    end: date | None = None  # the first month after the run (resolved in it)
+
+
+def derive_runs(months: list[date], rows: dict[date, Row]) -> list[Run]:
+    """The episodes of one cell, given the evaluated months (in order) and the cell's
+    problem rows. A month not reported inside a lag run continues it (not reporting is
+    no recovery); a lag month after a not-reported run resolves that run (a report came)
+    and opens a lag episode."""
+    runs: list[Run] = []
+    current: Run | None = None
+    for month in months:
+        row = rows.get(month)
+        if row is None:
+            if current is not None:
+                current.end = month
+                runs.append(current)
+                current = None
             continue
-        plan = evaluation.plans[cell.indicator_id]
-        level, supervised = escalation(cell.streak) if kind != Kind.AT_RISK else (0, False)
-        wanted[(cell.indicator_id, cell.district_id, kind)] = {
-            "severity": severity,
-            "level": level,
-            "supervised": supervised,
-            "streak": cell.streak,
-            "quota": cell.quota,
-            "expected": cell.expected,
-            "actual": cell.actual,
-            "gap_points": cell.gap_points,
-            "forecast": cell.forecast.at_deadline,
-            "message": explain(
-                kind, cell, plan, district_names.get(cell.district_id, ""), evaluation.month
-            ),
-        }
-    return wanted
+        kind = kind_for(row.status)
+        if current is not None and current.kind == Kind.NOT_REPORTED and kind == Kind.LAG:
+            current.end = month
+            runs.append(current)
+            current = None
+        if current is None:
+            current = Run(kind, month, row, severity_for(row.status))
+        else:
+            current.last = row
+            if kind == current.kind:
+                current.severity = severity_for(row.status)
+    if current is not None:
+        runs.append(current)
+    return runs
 
 
-def _needs_risk_alert(cell: Cell) -> bool:
-    """At risk (on track, forecast short of the quota) *and* slower than the plan itself
-    over the same months by more than ``AT_RISK_PACE_SHORTFALL_PCT`` percent: a slow
-    start the plan foresees is no news."""
-    tolerance = Decimal(str(settings.TRACKER.get("AT_RISK_PACE_SHORTFALL_PCT", 10)))
-    return cell.at_risk and cell.forecast.slower_than_plan(tolerance)
+def brief(kind: str, row: Row, label: str, district_name: str) -> str:
+    """A short explanation from a stored row (months re-derived without their ``Cell``)."""
+    head = f"{district_name} {label}："
+    if kind == Kind.NOT_REPORTED:
+        return head + f"{row.month.year}年{row.month.month}月进度未按时填报"
+    return head + (
+        f"截至{_month_label(row.month)}累计 {fmt(row.actual)}，应达 {fmt(row.expected)}"
+        f"（{LagStatus(row.status).label}）"
+    )
 
 
 @dataclass
@@ -236,7 +293,6 @@ class AlertChanges:
     escalated: list[LagAlert] = field(default_factory=list)
     resolved: list[LagAlert] = field(default_factory=list)
     superseded: list[LagAlert] = field(default_factory=list)
-    news: list[LagAlert] = field(default_factory=list)  # to be notified
 
     def counts(self) -> dict[str, int]:
         return {
@@ -248,148 +304,259 @@ class AlertChanges:
         }
 
 
-def _apply(
-    month: date,
-    kinds,
-    indicator_ids,
-    wanted: dict,
-    *,
-    vanished: str,
-    now: datetime,
-    changes: AlertChanges,
-) -> None:
-    """Make the month's alerts of ``kinds`` match ``wanted`` (bulk writes with history)."""
-    existing = {
-        (a.indicator_id, a.district_id, a.kind): a
-        for a in LagAlert.objects.filter(
-            month=month, kind__in=kinds, indicator_id__in=list(indicator_ids)
-        )
-    }
-    new, changed, fields, closing = [], [], set(), []
-    for (indicator_id, district_id, kind), values in wanted.items():
-        alert = existing.get((indicator_id, district_id, kind))
-        if alert is None:
-            alert = LagAlert(
-                indicator_id=indicator_id,
-                district_id=district_id,
-                month=month,
-                kind=kind,
-                status=Status.ESCALATED if values["level"] > Level.DISTRICT else Status.OPEN,
-                created_at=now,
-                updated_at=now,
-                revision=1,
-                **values,
+class _Writer:
+    """Collects the episodes and flips of a sync and writes them in bulk (with history)."""
+
+    def __init__(self, now: datetime, changes: AlertChanges):
+        self.now, self.changes = now, changes
+        self.new: list[LagAlert] = []
+        self.changed: list[LagAlert] = []
+        self.flips: list[LagAlertFlip] = []
+        self._before: dict[int, tuple] = {}
+
+    def watch(self, alert: LagAlert) -> None:
+        self._before[id(alert)] = tuple(getattr(alert, f) for f in TRACKED_FIELDS)
+
+    def flip(self, flip: LagAlertFlip | None) -> None:
+        if flip is None:
+            return
+        self.flips.append(flip)
+        to = flip.new_status
+        if to == Status.RESOLVED:
+            self.changes.resolved.append(flip.alert)
+        elif to == Status.SUPERSEDED:
+            self.changes.superseded.append(flip.alert)
+        elif to == Status.ESCALATED and flip.old_status:
+            self.changes.escalated.append(flip.alert)
+
+    def created(self, alert: LagAlert, flip: LagAlertFlip) -> None:
+        self.new.append(alert)
+        self.flips.append(flip)
+        self.changes.created.append(alert)
+
+    def done(self, alert: LagAlert) -> None:
+        """Queue ``alert`` for saving if a tracked field changed."""
+        before = self._before.pop(id(alert))
+        if tuple(getattr(alert, f) for f in TRACKED_FIELDS) != before:
+            alert.updated_at = self.now
+            self.changed.append(alert)
+            self.changes.updated.append(alert)
+
+    def write(self) -> None:
+        if self.new:
+            bulk_create_with_history(
+                self.new, LagAlert, batch_size=BATCH, default_change_reason=CHANGE_REASON
             )
-            new.append(alert)
-            continue
-        before = {f: getattr(alert, f) for f in TRACKED_FIELDS}
-        news = False
-        if not alert.is_active:
-            alert.status = Status.ESCALATED if values["level"] > Level.DISTRICT else Status.OPEN
-            alert.closed_at = alert.closed_in_month = None
-            news = True
-        if values["level"] > alert.level:
-            alert.status = Status.ESCALATED
-            changes.escalated.append(alert)
-            news = True
-        rank = LagAlert.SEVERITY_RANK
-        if rank[values["severity"]] > rank[alert.severity]:
-            news = True
-        for name, value in values.items():
-            if name == "level":
-                value = max(value, alert.level)
-            elif name == "supervised":
-                value = value or alert.supervised
-            setattr(alert, name, value)
-        if news:
-            alert.revision += 1
-        diff = [f for f in TRACKED_FIELDS if getattr(alert, f) != before[f]]
-        if diff:
-            alert.updated_at = now
-            fields.update(diff, ["updated_at"])
-            changed.append(alert)
-            changes.updated.append(alert)
-    for key, alert in existing.items():
-        if key not in wanted and alert.is_active:
-            closing.append(alert)
-    if new:
-        bulk_create_with_history(
-            new, LagAlert, batch_size=BATCH, default_change_reason=CHANGE_REASON
-        )
-    if changed:
-        bulk_update_with_history(
-            changed,
-            LagAlert,
-            sorted(fields),
-            batch_size=BATCH,
-            default_change_reason=CHANGE_REASON,
-        )
-    _close(closing, vanished, month, now)
-    target = changes.superseded if vanished == Status.SUPERSEDED else changes.resolved
-    target.extend(closing)
-    changes.created.extend(new)
-    changes.news.extend(a for a in [*new, *changed] if a.revision > a.notified_revision)
+            if any(a.pk is None for a in self.new):  # backends that return no ids
+                self._fetch_ids()
+        if self.changed:
+            bulk_update_with_history(
+                self.changed,
+                LagAlert,
+                [*TRACKED_FIELDS, "updated_at"],
+                batch_size=BATCH,
+                default_change_reason=CHANGE_REASON,
+            )
+        for flip in self.flips:
+            flip.alert_id = flip.alert.pk
+        LagAlertFlip.objects.bulk_create(self.flips, batch_size=BATCH)
+
+    def _fetch_ids(self) -> None:  # pragma: no cover - PostgreSQL and SQLite return ids
+        ids = {
+            (a.indicator_id, a.district_id, a.kind, a.month, a.created_at): a.pk
+            for a in LagAlert.objects.filter(created_at=self.now)
+        }
+        for a in self.new:
+            a.pk = ids[(a.indicator_id, a.district_id, a.kind, a.month, a.created_at)]
 
 
-def _close(alerts: list[LagAlert], status: str, month: date, now: datetime) -> None:
-    """Resolve or supersede alerts: one UPDATE and their history rows."""
-    if not alerts:
-        return
-    for alert in alerts:
-        alert.status = status
-        alert.closed_at = alert.updated_at = now
-        alert.closed_in_month = month
-    for i in range(0, len(alerts), BATCH):
-        chunk = alerts[i : i + BATCH]
-        LagAlert.objects.filter(pk__in=[a.pk for a in chunk]).update(
-            status=status, closed_at=now, closed_in_month=month, updated_at=now
+def _numbers(run: Run, cell: Cell | None, plan: IndicatorPlan, name: str, month: date) -> dict:
+    """The fields an episode takes from the last month of its run: from the evaluated
+    ``Cell`` when that month is the one being checked, otherwise from the stored row."""
+    row = run.last
+    values = {
+        "severity": run.severity,
+        "streak": row.streak,
+        "level": escalation(row.streak)[0],
+    }
+    if cell is not None:
+        values.update(
+            quota=cell.quota,
+            expected=cell.expected,
+            actual=cell.actual,
+            gap_points=cell.gap_points,
+            forecast=cell.forecast.at_deadline,
+            message=explain(kind_for(cell.status), cell, plan, name, month),
         )
-    LagAlert.history.bulk_history_create(
-        alerts, batch_size=BATCH, update=True, default_change_reason=CHANGE_REASON
-    )
+    else:
+        values.update(
+            quota=row.quota,
+            expected=row.expected,
+            actual=row.actual,
+            gap_points=row.gap_points,
+            forecast=row.forecast,
+        )
+    return values
+
+
+def _overlaps(alert: LagAlert, run: Run) -> bool:
+    return alert.month < (run.end or FAR) and run.start < (alert.closed_in_month or FAR)
 
 
 def sync_alerts(evaluation: MonthEvaluation, *, now: datetime | None = None) -> AlertChanges:
-    """Bring the month's lag alerts in line with ``evaluation``; resolve caught-up ones."""
+    """Bring the year's episodes of the evaluated indicators in line with the stored
+    statuses of every evaluated month (``evaluation`` has just been stored); see the
+    module docstring. Bounded queries: the year's problem rows, the evaluated months, the
+    stored episodes, then bulk writes."""
     now = now or timezone.now()
     changes = AlertChanges()
     if not evaluation.plans:
         return changes
-    names = dict(District.objects.values_list("pk", "name"))
-    wanted = desired_alerts(evaluation, names)
-    _apply(
-        evaluation.month,
-        CHECK_KINDS,
-        evaluation.plans,
-        wanted,
-        vanished=Status.SUPERSEDED,
-        now=now,
-        changes=changes,
-    )
-    # Earlier months: a district that has caught up resolves what was raised before.
-    cells = {(c.indicator_id, c.district_id): c for c in evaluation.cells}
-    resolved = []
-    for alert in LagAlert.objects.filter(
-        month__lt=evaluation.month,
-        month__gte=evaluation.month.replace(month=1),
-        status__in=LagAlert.ACTIVE,
-        kind__in=CHECK_KINDS,
-        indicator_id__in=list(evaluation.plans),
+    month = evaluation.month
+    ids = list(evaluation.plans)
+    year = LagEvaluation.objects.filter(month__year=month.year, indicator_id__in=ids)
+    months = sorted(set(year.order_by().values_list("month", flat=True).distinct()))
+    rows: dict[tuple[int, int], dict[date, Row]] = defaultdict(dict)
+    for i, d, m, *rest in year.filter(status__in=PROBLEM_STATUSES).values_list(
+        "indicator_id", "district_id", "month", "status", "streak",
+        "quota", "expected", "actual", "gap_points", "forecast",
+    ):  # fmt: skip
+        rows[(i, d)][m] = Row(m, *rest)
+    stored: dict[tuple, list[LagAlert]] = defaultdict(list)
+    for alert in (
+        LagAlert.objects.filter(month__year=month.year, indicator_id__in=ids)
+        .exclude(status=Status.SUPERSEDED)
+        .order_by("month", "pk")
     ):
-        cell = cells.get((alert.indicator_id, alert.district_id))
-        if cell is not None and _caught_up(alert.kind, cell):
-            resolved.append(alert)
-    _close(resolved, Status.RESOLVED, evaluation.month, now)
-    changes.resolved.extend(resolved)
+        stored[(alert.indicator_id, alert.district_id, alert.kind)].append(alert)
+    names = dict(District.objects.values_list("pk", "name"))
+    cells = {(c.indicator_id, c.district_id): c for c in evaluation.cells}
+    out = _Writer(now, changes)
+
+    keys = set(rows) | {(i, d) for (i, d, k) in stored if k in CHECK_KINDS}
+    for indicator_id, district_id in sorted(keys):
+        plan = evaluation.plans[indicator_id]
+        name = "全市" if plan.is_city_only else names.get(district_id, "")
+        runs = derive_runs(months, rows.get((indicator_id, district_id), {}))
+        cell = cells.get((indicator_id, district_id))
+        for kind in CHECK_KINDS:
+            episodes = stored.get((indicator_id, district_id, kind), [])
+            matched: set[int] = set()
+            for run in (r for r in runs if r.kind == kind):
+                current = cell if run.last.month == month else None
+                numbers = _numbers(run, current, plan, name, month)
+                alert = next(
+                    (a for a in episodes if id(a) not in matched and _overlaps(a, run)), None
+                )
+                if alert is None:
+                    numbers.setdefault("message", brief(kind, run.last, plan.label, name))
+                    alert, flip = LagAlert.open(
+                        indicator_id, district_id, kind, run.start, now=now, **numbers
+                    )
+                    alert.last_month = run.last.month
+                    out.created(alert, flip)
+                    if run.end is not None:
+                        out.flip(alert.resolve(run.end, now=now))
+                    continue
+                matched.add(id(alert))
+                out.watch(alert)
+                alert.month = run.start
+                out.flip(alert.update(run.last.month, now=now, **numbers))
+                alert.last_month = run.last.month  # a correction may have shortened it
+                if run.end is None:
+                    out.flip(alert.reopen(run.last.month, now=now))
+                elif alert.is_active:
+                    out.flip(alert.resolve(run.end, now=now))
+                elif alert.status == Status.RESOLVED:
+                    alert.closed_in_month = run.end
+                out.done(alert)
+            for alert in episodes:
+                if id(alert) not in matched:
+                    out.watch(alert)
+                    out.flip(alert.supersede(month, now=now))
+                    out.done(alert)
+    if months and month == months[-1]:
+        _sync_at_risk(evaluation, stored, names, out)
+    out.write()
     return changes
 
 
-def _caught_up(kind: str, cell: Cell) -> bool:
-    if kind == Kind.LAG:
-        return cell.status in (LagStatus.ON_TRACK, LagStatus.NOT_DUE)
-    if kind == Kind.NOT_REPORTED:
-        return cell.status != LagStatus.NOT_REPORTED
-    return not _needs_risk_alert(cell)  # AT_RISK
+def _sync_at_risk(evaluation: MonthEvaluation, stored: dict, names: dict, out: _Writer) -> None:
+    """提示 episodes follow the latest evaluated month: open while at risk."""
+    month, now = evaluation.month, out.now
+    wanted = {}
+    for cell in evaluation.cells:
+        if _needs_risk_alert(cell):
+            wanted[(cell.indicator_id, cell.district_id)] = cell
+    for (i, d, kind), episodes in stored.items():
+        if kind != Kind.AT_RISK:
+            continue
+        for alert in episodes:
+            if not alert.is_active:
+                continue
+            out.watch(alert)
+            cell = wanted.pop((i, d), None)
+            if cell is None:
+                out.flip(alert.resolve(month, now=now, why="预计可按期完成"))
+            else:
+                out.flip(alert.update(month, now=now, **_risk_numbers(evaluation, cell, names)))
+            out.done(alert)
+    for (i, d), cell in wanted.items():
+        alert, flip = LagAlert.open(
+            i, d, Kind.AT_RISK, month, now=now, why="预计难以按期完成",
+            **_risk_numbers(evaluation, cell, names),
+        )  # fmt: skip
+        out.created(alert, flip)
+
+
+def _risk_numbers(evaluation: MonthEvaluation, cell: Cell, names: dict) -> dict:
+    plan = evaluation.plans[cell.indicator_id]
+    return {
+        "severity": Severity.INFO,
+        "streak": 0,
+        "quota": cell.quota,
+        "expected": cell.expected,
+        "actual": cell.actual,
+        "gap_points": cell.gap_points,
+        "forecast": cell.forecast.at_deadline,
+        "message": explain(
+            Kind.AT_RISK, cell, plan, names.get(cell.district_id, ""), evaluation.month
+        ),
+    }
+
+
+def _needs_risk_alert(cell: Cell) -> bool:
+    """At risk (on track, forecast short of the quota) *and* slower than the plan itself
+    over the same months by more than ``AT_RISK_PACE_SHORTFALL_PCT`` percent: a slow
+    start the plan foresees is no news."""
+    tolerance = Decimal(str(settings.TRACKER.get("AT_RISK_PACE_SHORTFALL_PCT", 10)))
+    return cell.at_risk and cell.forecast.slower_than_plan(tolerance)
+
+
+def preview_alerts(evaluation: MonthEvaluation) -> list[LagAlert]:
+    """What the month alone calls for (a dry run): one unsaved episode per problem or
+    at-risk cell, with its explanation."""
+    names = dict(District.objects.values_list("pk", "name"))
+    out = []
+    for cell in evaluation.cells:
+        if cell.status in PROBLEM_STATUSES:
+            kind, severity = kind_for(cell.status), severity_for(cell.status)
+        elif _needs_risk_alert(cell):
+            kind, severity = Kind.AT_RISK, Severity.INFO
+        else:
+            continue
+        plan = evaluation.plans[cell.indicator_id]
+        level, supervised = escalation(cell.streak) if kind != Kind.AT_RISK else (0, False)
+        out.append(
+            LagAlert(
+                indicator_id=cell.indicator_id, district_id=cell.district_id, kind=kind,
+                month=evaluation.month, last_month=evaluation.month, severity=severity,
+                level=level, supervised=supervised, streak=cell.streak,
+                message=explain(kind, cell, plan, names.get(cell.district_id, ""),
+                                evaluation.month),
+            )
+        )  # fmt: skip
+    return out
 
 
 # --- the checks ---------------------------------------------------------------------------
@@ -432,23 +599,18 @@ def run_lag_check(
     deliver: bool = True,
     only_if_stale: bool = False,
 ) -> CheckResult:
-    """The monthly check of ``month``: evaluate, store, alert, record digests.
+    """The monthly check of ``month``: evaluate, store, sync episodes, record digests.
 
     ``dry_run`` evaluates and reports what the alerts would be, writing nothing.
-    ``notify=False`` records no digests; ``deliver=False`` records them without queueing
-    their sending (benchmarks). ``only_if_stale`` (catch-up) skips the month when, once
-    the lock is held, another run has already brought it up to date.
+    ``notify=False`` records no digests (the news stays pending for the next check that
+    notifies); ``deliver=False`` records them without queueing their sending.
+    ``only_if_stale`` (catch-up) skips the month when, once the lock is held, another
+    run has already brought it up to date.
     """
     month = first_of_month(month)
     if dry_run:
         evaluation = evaluate_month(month, as_of=as_of)
-        names = dict(District.objects.values_list("pk", "name"))
-        changes = AlertChanges()
-        wanted = desired_alerts(evaluation, names)
-        changes.created = [
-            LagAlert(indicator_id=i, district_id=d, month=month, kind=k, **v)
-            for (i, d, k), v in wanted.items()
-        ]
+        changes = AlertChanges(created=preview_alerts(evaluation))
         return CheckResult(month, None, evaluation, changes, dry_run=True)
     with transaction.atomic():
         run = lock_month(month)
@@ -459,9 +621,7 @@ def run_lag_check(
         evaluation = evaluate_month(month, as_of=as_of)
         save_evaluation(evaluation, run.run_count)
         changes = sync_alerts(evaluation, now=started)
-        notes = (
-            create_digests(month, run.run_count, changes.news, enqueue=deliver) if notify else []
-        )
+        notes = create_digests(month, run.run_count, enqueue=deliver) if notify else []
         result = CheckResult(month, run.run_count, evaluation, changes, notes)
         run.started_at = started
         run.completed_at = timezone.now()
@@ -472,15 +632,37 @@ def run_lag_check(
     return result
 
 
+def _last_changes(start: date, end: date) -> dict[date, datetime]:
+    """``{month: latest change}`` of the reports of ``start``..``end``: filed, corrected
+    (``reported_at``) or deleted (the deletion's history row)."""
+    changed = dict(
+        ProgressReport.objects.filter(month__gte=start, month__lte=end)
+        .order_by()
+        .values("month")
+        .annotate(last=Max("reported_at"))
+        .values_list("month", "last")
+    )
+    deleted = (
+        ProgressReport.history.filter(history_type="-", month__gte=start, month__lte=end)
+        .order_by()
+        .values("month")
+        .annotate(last=Max("history_date"))
+        .values_list("month", "last")
+    )
+    for month, last in deleted:
+        if month not in changed or last > changed[month]:
+            changed[month] = last
+    return changed
+
+
 def _is_fresh(run: LagRun) -> bool:
-    """Checked, with no report for it or before it changed since, and the month before
-    not re-checked since (what ``stale_months`` decides, for one locked month)."""
+    """Checked, with no report for it or before it filed, changed or deleted since, and
+    the month before not re-checked since (what ``stale_months`` decides, for one
+    locked month)."""
     if run.completed_at is None:
         return False
     start = run.month.replace(month=1)
-    changed = ProgressReport.objects.filter(
-        month__gte=start, month__lte=run.month, reported_at__gt=run.started_at
-    ).exists()
+    changed = any(t > run.started_at for t in _last_changes(start, run.month).values())
     previous = (
         run.month > start
         and LagRun.objects.filter(
@@ -494,19 +676,13 @@ def stale_months(up_to: date) -> list[date]:
     """Months of ``up_to``'s year, up to it, that need (re)checking, in order.
 
     A month needs it when it was never checked, or when a report for it or an earlier
-    month was filed or changed after its last check started (a correction); every
-    month after a stale one is stale too (its streaks and resolutions depend on it).
+    month was filed, changed or deleted after its last check started (a correction);
+    every month after a stale one is stale too (its streaks depend on it).
     """
     up_to = first_of_month(up_to)
     months = [date(up_to.year, m, 1) for m in range(1, up_to.month + 1)]
     runs = {r.month: r for r in LagRun.objects.filter(month__in=months)}
-    changed = dict(
-        ProgressReport.objects.filter(month__gte=months[0], month__lte=up_to)
-        .order_by()
-        .values("month")
-        .annotate(last=Max("reported_at"))
-        .values_list("month", "last")
-    )
+    changed = _last_changes(months[0], up_to)
     stale, latest_change = [], None
     for month in months:
         last = changed.get(month)
@@ -523,23 +699,65 @@ def stale_months(up_to: date) -> list[date]:
     return stale
 
 
-def run_due_checks(up_to: date, *, as_of: datetime | None = None) -> list[CheckResult]:
-    """Catch up: run the check of every stale month up to ``up_to``, oldest first."""
+def run_due_checks(
+    up_to: date, *, as_of: datetime | None = None, deliver: bool = True, notify: bool = True
+) -> list[CheckResult]:
+    """Catch up: run the check of every stale month up to ``up_to``, oldest first. Only
+    the last run records digests (none with ``notify=False``), so recipients hear the
+    current state once, not each month's replay."""
     up_to = first_of_month(up_to)
     if not PlanYear.objects.filter(year=up_to.year).exists():
         return []
+    months = stale_months(up_to)
     results = [
-        run_lag_check(month, as_of=as_of, only_if_stale=True) for month in stale_months(up_to)
+        run_lag_check(
+            m,
+            as_of=as_of,
+            only_if_stale=True,
+            notify=notify and m == months[-1],
+            deliver=deliver,
+        )
+        for m in months
     ]
     return [r for r in results if not r.skipped]
+
+
+def notify_news(month: date, *, deliver: bool = True) -> list:
+    """Record the digests of whatever news the episodes hold, as a run of ``month``
+    (under its lock, so two catch-ups never record the same news twice)."""
+    month = first_of_month(month)
+    with transaction.atomic():
+        run = lock_month(month)
+        if not LagAlert.objects.with_news().filter(month__year=month.year).exists():
+            return []
+        run.run_count += 1
+        notes = create_digests(month, run.run_count, enqueue=deliver)
+        run.save(update_fields=["run_count"])
+    return notes
+
+
+def run_catch_up(up_to: date, *, as_of: datetime | None = None) -> list[CheckResult]:
+    """The daily catch-up (and the monthly check): every stale month's lag check, then
+    every milestone month never checked, then one digest per recipient with the news of
+    both."""
+    up_to = first_of_month(up_to)
+    if not PlanYear.objects.filter(year=up_to.year).exists():
+        return []
+    results = run_due_checks(up_to, as_of=as_of, notify=False)
+    results += run_due_milestone_checks(up_to, as_of=as_of, notify=False)
+    notes = notify_news(up_to)
+    if results and notes:
+        results[-1].notifications = notes
+    return results
 
 
 # --- qualitative milestones -------------------------------------------------------------
 
 
 def milestone_alerts(month: date, plans: dict[int, IndicatorPlan], as_of: datetime) -> dict:
-    """``{(indicator_id, district_id, MILESTONE): fields}`` for qualitative milestones of
-    ``month`` that a district has not marked done by ``as_of``.
+    """``{(indicator_id, district_id): (first due month, message)}`` for qualitative
+    milestones due by the end of ``month`` (this year) that a district has not marked
+    done by ``as_of``.
 
     A district owes a milestone when it has a quota on an indicator it concerns (the
     city district for indicators done by the city as a whole); a district-specific
@@ -550,11 +768,11 @@ def milestone_alerts(month: date, plans: dict[int, IndicatorPlan], as_of: dateti
         Milestone.objects.filter(
             project_id__in={p.project_id for p in plans.values()},
             kind=Milestone.Kind.QUALITATIVE,
-            due_date__gte=month,
+            due_date__gte=month.replace(month=1),
             due_date__lte=month_end(month),
         )
         .select_related("project")
-        .order_by("project__seq", "order")
+        .order_by("due_date", "project__seq", "order")
     )
     if not milestones:
         return {}
@@ -586,32 +804,36 @@ def milestone_alerts(month: date, plans: dict[int, IndicatorPlan], as_of: dateti
                     owing.add(city)
         for district_id in owing:
             if (m.pk, district_id) not in done:
-                missing[(anchor, district_id, Kind.MILESTONE)].append(m)
+                missing[(anchor, district_id)].append(m)
     wanted = {}
     for key, items in missing.items():
         project = items[0].project
-        texts = "；".join(f"「{m.text}」" for m in items)
-        wanted[key] = {
-            "severity": Severity.RED,
-            "level": Level.DISTRICT,
-            "supervised": False,
-            "streak": 0,
-            "quota": None,
-            "expected": None,
-            "actual": None,
-            "gap_points": None,
-            "forecast": None,
-            "message": f"{names.get(key[1], '')} {project.name}："
-            f"{month.month}月底前应完成的节点未完成：{texts}",
-        }
+        texts = "；".join(f"「{m.text}」（{m.due_date.month}月底）" for m in items)
+        wanted[key] = (
+            first_of_month(items[0].due_date),
+            f"{names.get(key[1], '')} {project.name}：应完成的节点未完成：{texts}",
+        )
     return wanted
 
 
+def milestone_due_at(month: date) -> datetime:
+    """When the scheduled milestone check of ``month`` runs: the day after the
+    reporting deadline at ``CHECK_HOUR`` (what a catch-up uses as ``as_of``)."""
+    hour = int(settings.TRACKER.get("CHECK_HOUR", 9))
+    deadline = timezone.localtime(reporting_deadline(month))
+    return (deadline + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
 def run_milestone_check(
-    month: date, *, as_of: datetime | None = None, deliver: bool = True
+    month: date, *, as_of: datetime | None = None, deliver: bool = True, notify: bool = True
 ) -> CheckResult | None:
-    """Check the qualitative milestones of ``month``; None if the plan names no milestone
-    in that month (the beat entry runs monthly and this decides)."""
+    """Check the qualitative milestones due by ``month`` (or by the latest milestone
+    month already checked, if later: checking an earlier month by hand never reopens
+    what a later check closed); None if the plan names no milestone in ``month``.
+
+    One 节点未完成 episode per (indicator, district): opened when something is overdue,
+    its message updated while it stays so, resolved when everything due is done.
+    """
     month = first_of_month(month)
     as_of = as_of or timezone.now()
     plans = load_indicator_plans(year=month.year)
@@ -621,28 +843,62 @@ def run_milestone_check(
         run = lock_month(month)
         started = timezone.now()
         run.run_count += 1
-        changes = AlertChanges()
-        wanted = milestone_alerts(month, plans, as_of)
-        _apply(
-            month,
-            (Kind.MILESTONE,),
-            plans,
-            wanted,
-            vanished=Status.RESOLVED,
-            now=started,
-            changes=changes,
+        latest = (
+            LagRun.objects.filter(
+                month__year=month.year, milestones_checked_at__isnull=False
+            ).aggregate(m=Max("month"))["m"]
+            or month
         )
-        notes = create_digests(month, run.run_count, changes.news, enqueue=deliver)
+        through = max(month, latest)
+        wanted = milestone_alerts(through, plans, as_of)
+        changes = AlertChanges()
+        out = _Writer(started, changes)
+        for alert in LagAlert.objects.filter(
+            kind=Kind.MILESTONE, month__year=month.year, indicator_id__in=list(plans)
+        ).filter(status__in=LagAlert.ACTIVE):
+            out.watch(alert)
+            want = wanted.pop((alert.indicator_id, alert.district_id), None)
+            if want is None:
+                out.flip(alert.resolve(through, now=started, why="节点已完成"))
+            else:
+                out.flip(alert.update(through, now=started, message=want[1]))
+            out.done(alert)
+        for (indicator_id, district_id), (due, message) in wanted.items():
+            alert, flip = LagAlert.open(
+                indicator_id, district_id, Kind.MILESTONE, due, now=started,
+                why="节点未按时完成", severity=Severity.RED, streak=0, message=message,
+            )  # fmt: skip
+            alert.last_month = through
+            out.created(alert, flip)
+        out.write()
+        notes = create_digests(month, run.run_count, enqueue=deliver) if notify else []
         run.milestones_checked_at = timezone.now()
         run.save(update_fields=["run_count", "milestones_checked_at"])
     return CheckResult(month, run.run_count, None, changes, notes, kind="milestone")
 
 
-def run_due_milestone_checks(up_to: date, *, as_of: datetime | None = None) -> list[CheckResult]:
-    """Every milestone month of the year up to ``up_to``, oldest first: missed ones are
-    caught up and milestones completed late resolve their alerts."""
+def run_due_milestone_checks(
+    up_to: date, *, as_of: datetime | None = None, deliver: bool = True, notify: bool = True
+) -> list[CheckResult]:
+    """Catch up milestone months up to ``up_to`` never checked (beat or workers were
+    down), oldest first, each as of the time its scheduled check was due, so an outage
+    raises the same alerts a punctual run would have; then re-check the latest milestone
+    month as of now so milestones completed since resolve their alerts."""
     up_to = first_of_month(up_to)
+    now = as_of or timezone.now()
     plans = load_indicator_plans(year=up_to.year)
     months = sorted(m for m in milestone_months(plans.values()) if m <= up_to)
-    results = [run_milestone_check(m, as_of=as_of) for m in months]
+    if not months:
+        return []
+    checked = set(
+        LagRun.objects.filter(month__in=months, milestones_checked_at__isnull=False).values_list(
+            "month", flat=True
+        )
+    )
+    todo = [(m, min(milestone_due_at(m), now)) for m in months if m not in checked]
+    todo.append((months[-1], now))
+    results = [
+        run_milestone_check(m, as_of=at, deliver=deliver, notify=notify and i == len(todo) - 1)
+        for i, (m, at) in enumerate(todo)
+    ]
     return [r for r in results if r is not None]

@@ -1,33 +1,41 @@
-"""Telling people: one digest per recipient per run, delivered once, retried with backoff.
+"""Telling people: one digest of news per recipient, delivered once, retried by Celery.
 
-1. ``create_digests`` (inside the check's transaction) gathers the alerts with news
-   (``revision > notified_revision``), groups them by recipient — the district's
-   contacts, the lead agency's contacts, and the supervision office's for alerts
-   escalated to it — and records one ``Notification`` per recipient with one
-   ``Delivery`` per channel (email, webhook). The alerts are then marked notified, so a
-   repeated run has nothing to send. Sending is queued only after commit. 提示-level
-   alerts (at risk: on track but the forecast misses the quota) are not mailed; they
-   show in the admin, API and dashboard.
+1. ``create_digests`` (inside the check's transaction) takes the episodes with news —
+   ``LagAlert.objects.with_news()``: opened and never announced, escalated above the
+   announced level, or closed after being announced open — and groups them by
+   recipient: the district's contacts, the lead agency's contacts, and the supervision
+   office's for episodes escalated to it. Each recipient gets one ``Notification`` with
+   the news in sections (新增 / 升级 / 解除 / 撤销) and the episodes still open in its
+   scope as a count with a link (``TRACKER["SITE_URL"]`` + ``/my/``), and one
+   ``Delivery`` per channel. The episodes are then marked told (``notified_state``,
+   ``notified_level``), so re-running or re-evaluating a month re-sends nothing that
+   did not change. Sending is queued only after commit. 提示-level episodes are not
+   mailed; they show in the admin, API and dashboard.
 2. ``deliver(delivery_id)`` claims the delivery with a compare-and-set
    (``filter(pk=…, status__in=(pending, retrying), next_attempt_at__lte=now)
    .update(status=sending) == 1``) before sending: two workers or a redelivered task
-   cannot both send it. A failure is recorded and retried after
-   ``DELIVERY_RETRY_SECONDS`` × 2^(attempt−1) until ``DELIVERY_MAX_ATTEMPTS``; then the
-   delivery is marked failed and shows in the admin.
+   cannot both send it. A failure is recorded (``last_error`` and ``last_error_at``
+   stay after a later success) and the task retries with ``self.retry(countdown=…)``
+   after ``DELIVERY_RETRY_SECONDS`` × 2^(attempt−1) until ``DELIVERY_MAX_ATTEMPTS``;
+   then the delivery is marked failed and shows in the admin.
 3. ``due_deliveries`` (run every few minutes by beat) finds deliveries due for a retry
    and marks deliveries stuck in *sending* (a worker died mid-send) as failed for a
    person to check — they are never resent blindly.
 
-Email goes through Django's email backend; the webhook is a JSON POST carrying an
-``Idempotency-Key`` so receivers can drop repeats.
+Channels: email through Django's email backend (``EMAIL_TIMEOUT`` bounds a mail server
+that never answers); webhooks as a POST with ``WEBHOOK_TIMEOUT_SECONDS``, in the
+contact's format: generic JSON (with an ``Idempotency-Key`` header), or the markdown
+message of a 钉钉/浙政钉 or 企业微信 group robot. A webhook that answers with a redirect
+is a failure: redirects are never followed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import urllib.error
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
@@ -36,24 +44,28 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
-from tracker.models import Contact, Delivery, LagAlert, Notification, Role
+from tracker.models import Contact, Delivery, LagAlert, Notification, Role, WebhookFormat
 from tracker.services.numbers import plain
 
 logger = logging.getLogger(__name__)
 
 STUCK_AFTER = timedelta(minutes=15)
 SEVERITY_LABEL = {"red": "红色", "yellow": "黄色", "info": "提示"}
+NEWS_ORDER = ("opened", "escalated", "resolved", "superseded")
+NEWS_LABEL = {"opened": "新增预警", "escalated": "预警升级", "resolved": "已解除",
+              "superseded": "已撤销（数据更正）"}  # fmt: skip
+WECOM_MAX_BYTES = 4000  # 企业微信 markdown content: at most 4096 bytes
 
 
 # --- recording -----------------------------------------------------------------------
 
 
 class Recipients:
-    """Who hears about an alert: its district's contacts, the project's lead agency's
-    and, once the alert is escalated to it, the supervision office's."""
+    """Who hears about an episode: its district's contacts, the project's lead agency's
+    and, once it is (or was announced as) escalated to it, the supervision office's."""
 
     def __init__(self, contacts):
         self.by_district: dict[int, list[Contact]] = defaultdict(list)
@@ -71,48 +83,66 @@ class Recipients:
         out = self.by_district.get(alert.district_id, []) + self.by_agency.get(
             alert.indicator.project.lead_agency_id, []
         )
-        if alert.level >= LagAlert.Level.SUPERVISION:
+        if max(alert.level, alert.notified_level) >= LagAlert.Level.SUPERVISION:
             out += self.supervision
         return out
 
 
-def create_digests(
-    month: date, run_number: int, alerts: list[LagAlert], *, enqueue: bool = True
-) -> list[Notification]:
-    """Record one digest per recipient for the alerts that have news (bounded queries)."""
-    ids = [a.pk for a in alerts if a.revision > a.notified_revision]
-    if not ids:
-        return []
-    fresh = list(
-        LagAlert.objects.filter(pk__in=ids)
-        .exclude(severity=LagAlert.Severity.INFO)
+def open_counts(year: int) -> tuple[Counter, Counter, int]:
+    """Episodes still open (not 提示) by district, by lead agency, and escalated to 督查室
+    (3 queries)."""
+    active = (
+        LagAlert.objects.active().filter(month__year=year).exclude(severity=LagAlert.Severity.INFO)
+    )
+    by_district = Counter(
+        dict(active.order_by().values_list("district_id").annotate(n=Count("pk")))
+    )
+    by_agency = Counter(
+        dict(
+            active.order_by()
+            .values_list("indicator__project__lead_agency_id")
+            .annotate(n=Count("pk"))
+        )
+    )
+    supervision = active.filter(level__gte=LagAlert.Level.SUPERVISION).count()
+    return by_district, by_agency, supervision
+
+
+def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> list[Notification]:
+    """Record one digest per recipient for the episodes of ``month``'s year with news,
+    and mark them told (bounded queries whatever the number of episodes)."""
+    news = list(
+        LagAlert.objects.with_news()
+        .filter(month__year=month.year)
         .select_related("indicator__project", "district")
         .order_by("indicator__project__seq", "indicator__order", "district__order", "kind")
     )
+    if not news:
+        return []
     contacts = list(Contact.objects.filter(is_active=True).order_by("pk"))
     recipients = Recipients(contacts)
     by_contact: dict[int, list[LagAlert]] = defaultdict(list)
     contact_of = {c.pk: c for c in contacts}
-    for alert in fresh:
+    for alert in news:
+        alert.news_kind = alert.news()
         for contact in recipients(alert):
             by_contact[contact.pk].append(alert)
     now = timezone.now()
     notifications = []
+    counts = open_counts(month.year) if by_contact else (Counter(), Counter(), 0)
     for contact_id, items in by_contact.items():
         contact = contact_of[contact_id]
         items.sort(key=_digest_order)
-        subject, body = render_digest(contact, month, items)
+        still_open = _open_for(contact, counts)
+        subject, body = render_digest(contact, month, items, still_open)
+        payload = digest_payload(contact, month, run_number, items, still_open)
+        payload["markdown"] = render_markdown(subject, contact, month, items, still_open)
         notifications.append(
             Notification(
-                contact=contact,
-                month=month,
-                run_number=run_number,
-                subject=subject,
-                body=body,
-                payload=digest_payload(contact, month, run_number, items),
-                created_at=now,
+                contact=contact, month=month, run_number=run_number, subject=subject,
+                body=body, payload=payload, open_count=still_open, created_at=now,
             )
-        )
+        )  # fmt: skip
     Notification.objects.bulk_create(notifications)
     Through = Notification.alerts.through
     Through.objects.bulk_create(
@@ -138,16 +168,41 @@ def create_digests(
                 )
             )
     Delivery.objects.bulk_create(deliveries)
-    LagAlert.objects.filter(pk__in=ids).update(notified_revision=F("revision"))
+    mark_told(LagAlert.objects.filter(pk__in=[a.pk for a in news]), now=now)
     if enqueue and deliveries:
         delivery_ids = [d.pk for d in deliveries]
         transaction.on_commit(lambda: queue_deliveries(delivery_ids))
     return notifications
 
 
+def mark_told(alerts, *, now: datetime | None = None) -> int:
+    """Record that recipients know the current state of ``alerts`` (a queryset): what
+    ``create_digests`` does after recording, and what the demo year does instead of
+    notifying. Two UPDATEs."""
+    now = now or timezone.now()
+    told = LagAlert.Told
+    n = alerts.filter(status__in=LagAlert.ACTIVE).update(
+        notified_state=told.OPEN, notified_level=F("level"), notified_at=now
+    )
+    n += alerts.exclude(status__in=LagAlert.ACTIVE).update(
+        notified_state=told.CLOSED, notified_level=F("level"), notified_at=now
+    )
+    return n
+
+
+def _open_for(contact: Contact, counts) -> int:
+    by_district, by_agency, supervision = counts
+    if contact.role == Role.DISTRICT:
+        return by_district.get(contact.district_id, 0)
+    if contact.role == Role.AGENCY:
+        return by_agency.get(contact.agency_id, 0)
+    return supervision
+
+
 def _digest_order(alert: LagAlert):
     rank = LagAlert.SEVERITY_RANK
     return (
+        NEWS_ORDER.index(alert.news_kind),
         -alert.level,
         -rank[alert.severity],
         alert.indicator.project.seq,
@@ -156,34 +211,64 @@ def _digest_order(alert: LagAlert):
     )
 
 
-def render_digest(contact: Contact, month: date, alerts: list[LagAlert]) -> tuple[str, str]:
-    """Subject and plain-text body of a digest, in Chinese."""
-    counts = defaultdict(int)
-    for a in alerts:
-        counts[a.severity] += 1
-    summary = "、".join(
-        f"{SEVERITY_LABEL[s]} {counts[s]} 项" for s in ("red", "yellow", "info") if counts[s]
-    )
-    subject = f"【民生实事】{month.year}年{month.month}月进度预警：{summary}"
-    lines = [
-        f"{contact.name}：",
+def site_link() -> str:
+    """Where recipients read the still-open alerts (我的待办)."""
+    return settings.TRACKER.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/") + "/my/"
+
+
+def _tags(a: LagAlert) -> str:
+    tags = [SEVERITY_LABEL[a.severity], a.get_kind_display()]
+    if a.supervised:
+        tags.insert(0, "挂牌督办")
+    elif a.level > LagAlert.Level.DISTRICT:
+        tags.append(f"已升级至{a.get_level_display()}")
+    return "·".join(tags)
+
+
+def _sections(alerts: list[LagAlert]):
+    for kind in NEWS_ORDER:
+        items = [a for a in alerts if a.news_kind == kind]
+        if items:
+            yield kind, items
+
+
+def render_digest(
+    contact: Contact, month: date, alerts: list[LagAlert], still_open: int = 0
+) -> tuple[str, str]:
+    """Subject and plain-text body of a digest, in Chinese: the news, then the count of
+    episodes still open with a link."""
+    counts = Counter(a.news_kind for a in alerts)
+    summary = "、".join(f"{NEWS_LABEL[k]} {counts[k]} 项" for k in NEWS_ORDER if counts[k])
+    subject = f"【民生实事】{month.year}年{month.month}月进度预警变化：{summary}"
+    lines = [f"{contact.name}：", "", f"根据截至{month.year}年{month.month}月底的进度："]
+    for kind, items in _sections(alerts):
+        lines += ["", f"{NEWS_LABEL[kind]}（{len(items)} 项）："]
+        for i, a in enumerate(items, start=1):
+            lines.append(f"{i}. 【{_tags(a)}】序号{a.indicator.project.seq} {a.message}")
+    lines += [
         "",
-        f"根据截至{month.year}年{month.month}月底的进度，以下 {len(alerts)} 项需要关注：",
-        "",
+        f"目前仍未解除的预警共 {still_open} 项（不再逐条重复），详见 {site_link()}",
+        "请登录民生实事跟踪系统查看详情，并在预警中确认处理情况。",
     ]
-    for i, a in enumerate(alerts, start=1):
-        tags = [SEVERITY_LABEL[a.severity], a.get_kind_display()]
-        if a.supervised:
-            tags.insert(0, "挂牌督办")
-        elif a.level > LagAlert.Level.DISTRICT:
-            tags.append(f"已升级至{a.get_level_display()}")
-        lines.append(f"{i}. 【{'·'.join(tags)}】序号{a.indicator.project.seq} {a.message}")
-    lines += ["", "请登录民生实事跟踪系统查看详情，并在预警中确认处理情况。"]
     return subject, "\n".join(lines)
 
 
-def digest_payload(contact: Contact, month: date, run_number: int, alerts: list[LagAlert]):
-    """The webhook body: the same digest as structured data."""
+def render_markdown(
+    subject: str, contact: Contact, month: date, alerts: list[LagAlert], still_open: int
+) -> str:
+    """The digest as robot-webhook markdown (钉钉/浙政钉, 企业微信)."""
+    lines = [f"### {subject}", f"{contact.name}："]
+    for kind, items in _sections(alerts):
+        lines.append(f"#### {NEWS_LABEL[kind]}（{len(items)} 项）")
+        lines += [f"- **{_tags(a)}** 序号{a.indicator.project.seq} {a.message}" for a in items]
+    lines.append(f"> 目前仍未解除 {still_open} 项，[查看详情]({site_link()})")
+    return "\n\n".join(lines)
+
+
+def digest_payload(
+    contact: Contact, month: date, run_number: int, alerts: list[LagAlert], still_open: int = 0
+):
+    """The generic webhook body: the same digest as structured data."""
 
     def num(v):
         return None if v is None else plain(v)
@@ -193,9 +278,12 @@ def digest_payload(contact: Contact, month: date, run_number: int, alerts: list[
         "month": f"{month:%Y-%m}",
         "run": run_number,
         "recipient": {"id": contact.pk, "name": contact.name, "role": contact.role},
+        "still_open": still_open,
+        "link": site_link(),
         "alerts": [
             {
                 "id": a.pk,
+                "news": a.news_kind,
                 "project_seq": a.indicator.project.seq,
                 "project": a.indicator.project.name,
                 "indicator": a.indicator.label,
@@ -204,6 +292,7 @@ def digest_payload(contact: Contact, month: date, run_number: int, alerts: list[
                 "kind": a.kind,
                 "severity": a.severity,
                 "status": a.status,
+                "since": f"{a.month:%Y-%m}",
                 "level": a.get_level_display(),
                 "supervised": a.supervised,
                 "streak": a.streak,
@@ -219,16 +308,31 @@ def digest_payload(contact: Contact, month: date, run_number: int, alerts: list[
     }
 
 
-def queue_deliveries(delivery_ids) -> None:
-    """Queue the sending tasks (after commit). A broker that is down is logged, not
-    raised: the deliveries stay pending and the retry sweep picks them up."""
+def queue_deliveries(delivery_ids) -> int:
+    """Queue the sending tasks (after commit) on the ``deliveries`` queue; returns how
+    many were queued. A broker that is down is one warning line, not a traceback per
+    delivery: the rest are not tried, they stay pending and the beat sweep
+    (``retry_deliveries``) picks them up."""
     from tracker.tasks import deliver_notification
 
-    for pk in delivery_ids:
-        try:
-            deliver_notification.delay(pk)
-        except Exception:  # broker unreachable; the beat sweep will retry
-            logger.exception("could not queue delivery %s", pk)
+    delivery_ids = list(delivery_ids)
+    if not delivery_ids:
+        return 0
+    done = 0
+    try:
+        with deliver_notification.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)  # one try, not kombu's backoff
+            for pk in delivery_ids:
+                deliver_notification.apply_async((pk,), connection=connection, retry=False)
+                done += 1
+    except Exception as exc:  # broker unreachable; the beat sweep will retry
+        logger.warning(
+            "消息队列不可用（%s: %s），%d 条通知保持待发送，将由定时重试发送",
+            type(exc).__name__,
+            (str(exc).splitlines() or [""])[0],
+            len(delivery_ids) - done,
+        )
+    return done
 
 
 # --- sending -----------------------------------------------------------------------------
@@ -239,6 +343,7 @@ class WebhookError(Exception):
 
 
 def send_email(delivery: Delivery) -> None:
+    """Send by Django's email backend; ``EMAIL_TIMEOUT`` bounds a silent mail server."""
     n = delivery.notification
     EmailMessage(
         subject=n.subject,
@@ -249,10 +354,40 @@ def send_email(delivery: Delivery) -> None:
     ).send(fail_silently=False)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook URL that redirects is refused, never followed (it could point the
+    digest anywhere)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise WebhookError(f"Webhook 地址返回重定向 HTTP {code}（{newurl}），未跟随；请更正地址")
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def webhook_body(delivery: Delivery) -> dict:
+    """The body for the contact's webhook format: generic JSON, or the markdown message
+    of a 钉钉/浙政钉 or 企业微信 group robot."""
+    n = delivery.notification
+    payload = dict(n.payload)
+    markdown = payload.pop("markdown", "") or n.body
+    fmt = n.contact.webhook_format
+    if fmt == WebhookFormat.DINGTALK:
+        return {"msgtype": "markdown", "markdown": {"title": n.subject, "text": markdown}}
+    if fmt == WebhookFormat.WECOM:
+        data = markdown.encode("utf-8")
+        if len(data) > WECOM_MAX_BYTES:
+            tail = f"\n\n> 内容过长，[请在系统中查看]({site_link()})"
+            keep = WECOM_MAX_BYTES - len(tail.encode("utf-8"))
+            markdown = data[:keep].decode("utf-8", errors="ignore") + tail
+        return {"msgtype": "markdown", "markdown": {"content": markdown}}
+    return payload
+
+
 def send_webhook(delivery: Delivery) -> None:
     if urlsplit(delivery.address).scheme not in ("http", "https"):
         raise WebhookError(f"Webhook 地址只支持 http/https：{delivery.address}")
-    body = json.dumps(delivery.notification.payload, ensure_ascii=False, cls=DjangoJSONEncoder)
+    body = json.dumps(webhook_body(delivery), ensure_ascii=False, cls=DjangoJSONEncoder)
     request = urllib.request.Request(
         delivery.address,
         data=body.encode("utf-8"),
@@ -265,9 +400,18 @@ def send_webhook(delivery: Delivery) -> None:
         },
     )
     timeout = float(settings.TRACKER.get("WEBHOOK_TIMEOUT_SECONDS", 10))
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with _opener.open(request, timeout=timeout) as response:
         if not 200 <= response.status < 300:
             raise WebhookError(f"Webhook 返回 HTTP {response.status}")
+        answer = response.read(65536)
+    if delivery.notification.contact.webhook_format != WebhookFormat.JSON:
+        # robots answer 200 with {"errcode": 0, "errmsg": "ok"}; anything else failed
+        try:
+            result = json.loads(answer or b"{}")
+        except ValueError as exc:
+            raise WebhookError("机器人返回的不是 JSON") from exc
+        if result.get("errcode", 0) != 0:
+            raise WebhookError(f"机器人返回错误 {result.get('errcode')}：{result.get('errmsg')}")
 
 
 SENDERS = {Delivery.Channel.EMAIL: send_email, Delivery.Channel.WEBHOOK: send_webhook}
@@ -277,6 +421,7 @@ SENDERS = {Delivery.Channel.EMAIL: send_email, Delivery.Channel.WEBHOOK: send_we
 class Outcome:
     status: str
     retry_in: int | None = None
+    error: str = ""
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -287,7 +432,9 @@ def backoff_seconds(attempt: int) -> int:
 
 def deliver(delivery_id: int, *, now: datetime | None = None) -> Outcome | None:
     """Claim and send one delivery; None when it is not ours to send (gone, already
-    claimed or sent, or not yet due)."""
+    claimed or sent, or not yet due). A failure is recorded with its time and the
+    delivery waits for its retry (``retry_in`` seconds) or is marked failed; the last
+    error stays visible after a later success."""
     now = now or timezone.now()
     claimed = Delivery.objects.filter(
         pk=delivery_id,
@@ -303,19 +450,21 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Outcome | None:
         logger.warning("delivery %s failed: %s", delivery_id, exc)
         max_attempts = int(settings.TRACKER.get("DELIVERY_MAX_ATTEMPTS", 5))
         error = f"{type(exc).__name__}: {exc}"[:2000]
+        failed_at = timezone.now()
         if delivery.attempts >= max_attempts:
-            outcome = Outcome(Delivery.Status.FAILED)
-            next_at = now
+            outcome = Outcome(Delivery.Status.FAILED, error=error)
+            next_at = failed_at
         else:
             delay = backoff_seconds(delivery.attempts)
-            outcome = Outcome(Delivery.Status.RETRYING, delay)
-            next_at = now + timedelta(seconds=delay)
+            outcome = Outcome(Delivery.Status.RETRYING, delay, error)
+            next_at = failed_at + timedelta(seconds=delay)
         Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
-            status=outcome.status, next_attempt_at=next_at, last_error=error
-        )
+            status=outcome.status, next_attempt_at=next_at, last_error=error,
+            last_error_at=failed_at,
+        )  # fmt: skip
         return outcome
     Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
-        status=Delivery.Status.SENT, sent_at=timezone.now(), last_error=""
+        status=Delivery.Status.SENT, sent_at=timezone.now()
     )
     return Outcome(Delivery.Status.SENT)
 

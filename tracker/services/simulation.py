@@ -20,6 +20,8 @@ milestone completion (user ``simulate_year``, reason 「模拟数据」/「更�
 Qualitative milestones are marked done in their month by all but 淳安县, which finishes a
 month late. After writing, the lag check and the milestone check run month by month, each
 as of 09:00 on the day after the reporting deadline, as beat would have run them.
+Demo data is never delivered: the checks record no digests, whatever contacts exist,
+and the year's alert episodes are marked told, so no later check or sweep sends them.
 
 Running it again replaces the year's simulated data: it deletes the year's progress
 reports, milestone completions, statuses, alerts, their notifications and check runs, then
@@ -61,6 +63,7 @@ from tracker.months import add_months, month_end, months_of_year
 
 from .alerts import run_lag_check, run_milestone_check
 from .lag import due_month, reporting_deadline
+from .notifications import mark_told
 from .trajectory import expected_curve, load_indicator_plans
 
 SIM_USERNAME = "simulate_year"
@@ -207,10 +210,13 @@ def simulate_year(
         at = _check_time(month)
         if timezone.now() < at:
             break  # its reports are not due yet
-        run_lag_check(month, as_of=at, deliver=False)
-        run_milestone_check(month, as_of=at, deliver=False)
+        run_lag_check(month, as_of=at, notify=False)
+        run_milestone_check(month, as_of=at, notify=False)
         checked += 1
         step("检查", 1)
+    # Demo data is never delivered: no digests were recorded, and the episodes count as
+    # told, so no later check announces the made-up year to real contacts.
+    mark_told(LagAlert.objects.filter(indicator__project__plan_year=plan_year))
     return SimulationResult(
         reports=len(batch),
         corrections=corrections,

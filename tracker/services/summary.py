@@ -1029,7 +1029,7 @@ def notice(month: date) -> Notice:
             message=a.message,
             status=a.get_status_display(),
         )
-        for a in LagAlert.objects.filter(open_alerts_q(month), month=month, supervised=True)
+        for a in LagAlert.objects.filter(open_alerts_q(month), supervised=True)
         .select_related("indicator__project__lead_agency", "district")
         .order_by("indicator__project__seq", "indicator__order", "district__order", "kind")
     ]
