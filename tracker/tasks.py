@@ -42,3 +42,14 @@ def retry_deliveries() -> int:
     ids = notifications.due_deliveries()
     notifications.queue_deliveries(ids)
     return len(ids)
+
+
+@shared_task(name="tracker.heartbeat", bind=True, ignore_result=True)
+def heartbeat(self, sent_at: str) -> None:
+    """Beat's liveness ping: record when beat sent it and that a worker ran it (read back
+    by ``/api/health/``)."""
+    from datetime import datetime
+
+    from tracker.services.health import record_heartbeat
+
+    record_heartbeat(datetime.fromisoformat(sent_at), hostname=self.request.hostname or "")

@@ -7,6 +7,7 @@ from .alerts import (
     LagStatus,
     Notification,
 )
+from .health import Heartbeat
 from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
 from .progress import MilestoneCompletion, ProgressReport
@@ -18,6 +19,7 @@ __all__ = [
     "Contact",
     "Delivery",
     "District",
+    "Heartbeat",
     "Indicator",
     "LagAlert",
     "LagEvaluation",
