@@ -203,6 +203,8 @@ def test_output_says_where_to_open_and_how_to_log_in(run):
     assert "admin / minsheng-2024" in out
     for process in ("web.1", "worker.1", "beat.1"):  # each visible in the output
         assert re.search(rf"{process}\s+\|", out), process
+    for queue in ("celery", "deliveries"):  # the worker consumes every queue the app uses
+        assert re.search(rf"worker\.1\s+\|\s+\.> {queue}\s+exchange=", out), queue
 
 
 def test_overview_is_styled_by_the_stylesheet(run, logged_in):

@@ -113,3 +113,16 @@ def test_static_files_are_compressed_and_hashed_with_debug_off(tmp_path):
     assert "whitenoise.middleware.WhiteNoiseMiddleware" in setting(
         "MIDDLEWARE", TRACKER_VAR_DIR=str(tmp_path)
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/tracker/dashboard.css", "/static/tracker/vendor/echarts-5.6.0.min.js",
+     "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"],
+)  # fmt: skip
+def test_static_files_are_served_by_the_app_itself(client, path):
+    """WhiteNoise answers /static/ inside the WSGI app, whatever server runs it (runserver
+    with DEBUG off serves none by itself); the ECharts and Swagger UI assets are vendored."""
+    response = client.get(path)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)[:1]
