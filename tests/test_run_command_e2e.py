@@ -53,10 +53,18 @@ def free_port() -> int:
 def clean_copy(dest: Path) -> Path:
     """The repository as a fresh clone would have it (plus uncommitted work), with the
     project's venv linked in so nothing is downloaded."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
-        capture_output=True,
-    ).stdout.decode().split("\0")  # fmt: skip
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+    )  # fmt: skip
+    if listed.returncode == 0:
+        files = listed.stdout.decode().split("\0")
+    else:  # not a git checkout (an unpacked archive): everything but local state
+        local = {".venv", "var", "staticfiles", ".git", ".hypothesis", ".ruff_cache"}
+        files = [
+            str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+            if p.is_file() and not local & set(p.relative_to(ROOT).parts)
+            and "__pycache__" not in p.parts and ".egg-info" not in str(p)
+        ]  # fmt: skip
     for name in filter(None, files):
         source = ROOT / name
         if source.is_file():
