@@ -114,3 +114,29 @@ def test_beat_schedules_the_heartbeat_with_its_send_time(frozen):
     (lazy,) = entry["args"]
     assert datetime.fromisoformat(lazy()) == NOW  # evaluated by beat when it sends
     assert entry["options"]["expires"] == 120
+
+
+def test_database_down_is_503_not_500(staff, monkeypatch):
+    """Even for a logged-in caller, whose session lives in the database that is down."""
+    from django.db import OperationalError
+
+    from tracker.services import health as service
+
+    class Down:
+        vendor = "postgresql"
+
+        def cursor(self):
+            raise OperationalError("connection refused")
+
+    def session_unreachable(self):
+        raise OperationalError("connection refused")
+
+    client = APIClient()
+    client.force_login(staff)
+    monkeypatch.setattr(service, "connection", Down())
+    monkeypatch.setattr(
+        "django.contrib.sessions.backends.db.SessionStore.load", session_unreachable
+    )
+    response = client.get("/api/health/")
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded"}  # not identified: anonymous
