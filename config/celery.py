@@ -15,6 +15,9 @@ Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
 - ``lag-catch-up``: every day at 09:30, re-runs any month of the year never checked
   (beat or workers were down) or whose figures were corrected since its check.
 - ``delivery-retry``: every 5 minutes, queues notification deliveries due for a retry.
+- ``heartbeat``: every ``TRACKER["HEARTBEAT_SECONDS"]`` (60 s), and once when beat starts,
+  sends ``tracker.heartbeat`` stamped with the send time; the worker records it and
+  ``/api/health/`` reads it back (``tracker.services.health``).
 
 Queues: checks on the default ``celery`` queue, ``tracker.deliver_notification`` on its
 own ``deliveries`` queue (``task_routes`` below), so a slow mailbox never delays a
@@ -27,10 +30,12 @@ the months before it.
 """
 
 import os
+from datetime import timedelta
 
 from celery import Celery
 from celery.beat import BeatLazyFunc
 from celery.schedules import crontab
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -46,6 +51,24 @@ def due_month_arg() -> str:
     from tracker.services.lag import due_month
 
     return format_month(due_month())
+
+
+def now_arg() -> str:
+    """Beat's send time, ISO 8601 (evaluated by beat at send time)."""
+    from django.utils import timezone
+
+    return timezone.now().isoformat()
+
+
+def heartbeat_entry(conf: dict) -> dict:
+    seconds = int(conf.get("HEARTBEAT_SECONDS", 60))
+    return {
+        "task": "tracker.heartbeat",
+        "schedule": timedelta(seconds=seconds),
+        "args": (BeatLazyFunc(now_arg),),
+        # A heartbeat queued while no worker ran is worthless later: drop it.
+        "options": {"expires": seconds * 2},
+    }
 
 
 def beat_schedule() -> dict:
@@ -75,9 +98,19 @@ def beat_schedule() -> dict:
             "task": "tracker.retry_deliveries",
             "schedule": crontab(minute="*/5"),
         },
+        "heartbeat": heartbeat_entry(conf),
     }
 
 
 @app.on_after_configure.connect
 def _install_beat_schedule(sender, **kwargs):
     sender.conf.beat_schedule = beat_schedule()
+
+
+@beat_init.connect
+def _heartbeat_on_start(sender, **kwargs):
+    """Beat announces itself at once, so /api/health/ is ok seconds after a start."""
+    from django.conf import settings
+
+    entry = heartbeat_entry(settings.TRACKER)
+    app.send_task(entry["task"], args=(now_arg(),), **entry["options"])

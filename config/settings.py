@@ -1,11 +1,16 @@
 """Settings, read from the environment with safe defaults.
 
-Embedded default (no servers): SQLite file ``var/db.sqlite3`` and kombu's filesystem
-broker under ``var/broker``. Production: set ``DATABASE_URL`` (PostgreSQL) and
-``REDIS_URL`` (or ``CELERY_BROKER_URL``), ``SECRET_KEY``, ``ALLOWED_HOSTS``.
+Embedded default (no servers, ``scripts/run.sh``): SQLite file ``var/db.sqlite3`` and kombu's
+filesystem broker under ``var/broker``; the ``SECRET_KEY`` is generated once into
+``var/secret_key`` and the demo login may be created (``EMBEDDED_DEMO``).
+
+Production is any start with a non-SQLite ``DATABASE_URL`` or ``DJANGO_SECURE=1``: it refuses
+to start without ``SECRET_KEY`` and never creates the demo login. Set ``DATABASE_URL``
+(PostgreSQL), ``REDIS_URL`` (or ``CELERY_BROKER_URL``), ``SECRET_KEY``, ``ALLOWED_HOSTS``.
 """
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -27,18 +32,12 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("TRACKER_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    # Development only: a fixed, clearly marked key. Production sets SECRET_KEY.
-    SECRET_KEY = "insecure-dev-key-set-SECRET_KEY-in-production"
-
+SECURE = env_bool("DJANGO_SECURE", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
 # HTTPS hardening: on with DJANGO_SECURE=1 (production behind TLS); off for the embedded
 # default so `scripts/run.sh` works over plain http://127.0.0.1.
-SECURE = env_bool("DJANGO_SECURE", False)
+# (SECURE is read near the top: it also decides whether this is a production start.)
 SECURE_SSL_REDIRECT = SECURE
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
@@ -58,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",  # runserver serves static files through WhiteNoise too
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -106,13 +107,61 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if SQLITE:
+    # Web, worker and beat are separate processes on one file: WAL lets readers run beside
+    # the one writer, IMMEDIATE takes the write lock when a transaction starts (no lock
+    # upgrade deadlock between two processes), and a writer waits up to 20 s for its turn.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
 # Parallel test runs (helpers, CI) can pick their own test database name.
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Secret key and the embedded demo -------------------------------------------------
+# The embedded demo is SQLite without DJANGO_SECURE; anything else is a production start.
+EMBEDDED_DEMO = SQLITE and not SECURE
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
+
+
+def embedded_secret_key(path: Path) -> str:
+    """The embedded demo's own random key: generated once into ``path`` (mode 600), then
+    read back. Web, worker and beat start together, so the file is written under a temporary
+    name and linked into place: whoever links first wins and everyone reads the same key."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(50))
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink()
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not EMBEDDED_DEMO:
+        raise ImproperlyConfigured(
+            "生产环境（非 SQLite 数据库或 DJANGO_SECURE=1）必须设置环境变量 SECRET_KEY，"
+            "拒绝启动。 / SECRET_KEY must be set for a production start (a non-SQLite "
+            "DATABASE_URL or DJANGO_SECURE=1); refusing to start. Generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = embedded_secret_key(SECRET_KEY_FILE)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -129,6 +178,19 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# WhiteNoise serves /static/ from every server (runserver, gunicorn), DEBUG on or off. With
+# DEBUG off the files are the compressed, hashed copies `collectstatic` puts in STATIC_ROOT
+# (scripts/run.sh and the deploy steps run it); with DEBUG on they come straight from the apps.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # The dashboard's login page (Django's LoginView); the admin keeps its own.
 LOGIN_URL = "dashboard:login"
@@ -165,6 +227,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "tracker.api.errors.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -241,6 +304,11 @@ TRACKER = {
     "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("TRACKER_WEBHOOK_TIMEOUT", "10")),
     # Where digests link to for the alerts still open (我的待办 is SITE_URL + /my/).
     "SITE_URL": os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000"),
+    # Liveness (tracker.services.health): beat sends the heartbeat task this often (and once
+    # when it starts); a worker runs it and records both times. /api/health/ is degraded
+    # (503) when either is older than HEARTBEAT_STALE_MINUTES.
+    "HEARTBEAT_SECONDS": int(os.environ.get("TRACKER_HEARTBEAT_SECONDS", "60")),
+    "HEARTBEAT_STALE_MINUTES": int(os.environ.get("TRACKER_HEARTBEAT_STALE_MINUTES", "5")),
 }
 
 LOGGING = {

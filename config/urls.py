@@ -10,3 +10,8 @@ urlpatterns = [
     path("api/", include("tracker.api.urls")),
     path("", include("tracker.dashboard.urls")),
 ]
+
+# Chinese error pages in the dashboard's look (dashboard and admin), JSON under /api/.
+handler403 = "tracker.errors.permission_denied"
+handler404 = "tracker.errors.page_not_found"
+handler500 = "tracker.errors.server_error"

@@ -37,7 +37,9 @@ env -u DATABASE_URL $PY -m pytest -q -p no:cacheprovider "$@"
 
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "== pytest on PostgreSQL ($PG_URL) =="
-  DATABASE_URL=$PG_URL $PY -m pytest -q -p no:cacheprovider "$@"
+  # A PostgreSQL start is a production start: it refuses to run without SECRET_KEY.
+  DATABASE_URL=$PG_URL SECRET_KEY=${SECRET_KEY:-$($PY -c 'import secrets; print(secrets.token_urlsafe(50))')} \
+    $PY -m pytest -q -p no:cacheprovider "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is required in CI but is not reachable at 127.0.0.1:5432" >&2
   exit 1

@@ -50,6 +50,21 @@ def _fast_password_hashing():
     get_hashers.cache_clear()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_from_the_apps():
+    """Pages render without `collectstatic`: the tests use plain static URLs served from the
+    apps. The hashed, compressed files of a real start are checked by
+    tests/test_run_command_e2e.py, which runs the README's run command itself."""
+    from django.test.utils import override_settings
+
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages, WHITENOISE_USE_FINDERS=True):
+        yield
+
+
 @pytest.fixture
 def personas(db):
     agency_a = AgencyFactory(name="市民政局")

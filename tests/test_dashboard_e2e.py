@@ -6,45 +6,25 @@ Skipped, with the reason, only where Chromium or ChromeDriver is not installed
 (``apt-get install chromium chromium-driver``; no browser is ever downloaded).
 """
 
-import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM, chrome, require_chromium
 from tests.factories import make_user
 from tracker.models import Role
 from tracker.services.simulation import simulate_year
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
-MISSING = (
-    "未安装 Chromium / ChromeDriver，跳过浏览器测试（apt-get install chromium chromium-driver）"
-    " / Chromium or ChromeDriver not installed: browser test skipped"
-)
 
 pytestmark = pytest.mark.slow
 
 
-def have_chromium() -> bool:
-    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
-
-
 @pytest.fixture
 def browser():
-    if not have_chromium():
-        pytest.skip(MISSING)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1440,1000",
-                "--disable-dev-shm-usage", "--lang=zh-CN"):  # fmt: skip
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(2)
+    require_chromium()
+    driver = chrome()
     yield driver
     driver.quit()
 

@@ -59,3 +59,16 @@ def retry_deliveries() -> int:
     """Sweep: queue deliveries due for a retry (and any whose task was lost)."""
     ids = notifications.due_deliveries()
     return notifications.queue_deliveries(ids)
+
+
+@shared_task(
+    name="tracker.heartbeat", bind=True, ignore_result=True, soft_time_limit=20, time_limit=30
+)
+def heartbeat(self, sent_at: str) -> None:
+    """Beat's liveness ping: record when beat sent it and that a worker ran it (read back
+    by ``/api/health/``)."""
+    from datetime import datetime
+
+    from tracker.services.health import record_heartbeat
+
+    record_heartbeat(datetime.fromisoformat(sent_at), hostname=self.request.hostname or "")

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import health, views
 
 router = DefaultRouter()
 router.register("plan-years", views.PlanYearViewSet, basename="planyear")
@@ -26,7 +26,7 @@ urlpatterns = [
     path(
         "v1/summary/districts/<slug:code>/", views.ScorecardView.as_view(), name="summary-district"
     ),
-    path("health/", views.health, name="health"),
+    path("health/", health.health, name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

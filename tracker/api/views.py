@@ -9,15 +9,12 @@ with every problem listed, a concurrent edit 409.
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import connection
 from django.db.models import Prefetch
-from django.http import JsonResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
-from rest_framework.decorators import action, api_view, permission_classes, throttle_classes
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -534,7 +531,7 @@ class ScorecardView(APIView):
         return Response(s.ScorecardSerializer(body).data)
 
 
-# --- auth and health ------------------------------------------------------------------
+# --- auth ------------------------------------------------------------------
 
 
 class TokenView(APIView):
@@ -559,45 +556,3 @@ class TokenView(APIView):
         user = login(request, data.validated_data["username"], data.validated_data["password"])
         token, max_age = make_token(user)
         return Response({"token": token, "token_type": "Bearer", "expires_in": max_age})
-
-
-@extend_schema(
-    responses={
-        200: OpenApiResponse(description="数据库与消息队列正常"),
-        503: OpenApiResponse(description="数据库或消息队列不可用"),
-    }
-)
-@api_view(["GET"])
-@permission_classes([permissions.AllowAny])
-@throttle_classes([])
-def health(request):
-    """Database and broker status, for monitors (no login needed, no data revealed)."""
-    checks = {"database": _check_database(), "broker": _check_broker()}
-    healthy = all(c["ok"] for c in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": checks},
-        status=200 if healthy else 503,
-        json_dumps_params={"ensure_ascii": False},
-    )
-
-
-def _check_database() -> dict:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return {"ok": True, "backend": connection.vendor}
-    except Exception as exc:  # any failure means unhealthy
-        return {"ok": False, "error": type(exc).__name__}
-
-
-def _check_broker() -> dict:
-    from kombu import Connection
-
-    url = settings.CELERY_BROKER_URL
-    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
-    try:
-        with Connection(url, transport_options=options, connect_timeout=2) as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        return {"ok": True, "transport": url.split(":", 1)[0]}
-    except Exception as exc:  # unreachable, refused, timed out
-        return {"ok": False, "transport": url.split(":", 1)[0], "error": type(exc).__name__}

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
     # with pending (deferred) foreign-key trigger events in the same transaction.
     atomic = False
     dependencies = [
-        ("tracker", "0001_initial"),
+        ("tracker", "0002_i16_plans"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,6 +9,7 @@ from .alerts import (
     Notification,
     WebhookFormat,
 )
+from .health import Heartbeat
 from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
 from .progress import MilestoneCompletion, ProgressReport
@@ -20,6 +21,7 @@ __all__ = [
     "Contact",
     "Delivery",
     "District",
+    "Heartbeat",
     "Indicator",
     "LagAlert",
     "LagAlertFlip",

@@ -1,0 +1,294 @@
+"""The README's run command, as a new user runs it, looked at in a real browser.
+
+``scripts/run.sh`` runs from a clean copy of the repository (tracked and new files, no
+``var/``, no collected static files) with the project's venv, on a free port. It must set
+everything up, serve the dashboard through gunicorn + WhiteNoise (hashed, compressed static
+files: ``live_server`` would serve them by itself and hide a broken start), and run a Celery
+worker and beat that prove they are alive through /api/health/. Debian's Chromium then checks
+the stylesheet is applied (computed style of the header) and the trajectory chart is drawn
+(non-blank canvas pixels). Every process started is stopped, also when a test fails.
+
+Runs once, in the SQLite pass: the run command is the embedded default.
+"""
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.browser import chrome, require_chromium
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 420  # seconds: migrate, collectstatic, load the plan, simulate a year
+# Variables of this test run that must not leak into a new user's first run.
+CLEARED = {"DATABASE_URL", "SECRET_KEY", "DJANGO_SECURE", "DEBUG", "TRACKER_VAR_DIR",
+           "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "DJANGO_SETTINGS_MODULE",
+           "STATIC_ROOT", "TEST_DATABASE_NAME", "TRACKER_ADMIN_USER", "TRACKER_ADMIN_PASSWORD",
+           "TRACKER_PUBLIC_READ_ONLY", "CELERY_TASK_ALWAYS_EAGER", "HOST", "PORT"}  # fmt: skip
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+        reason="runs once, in the SQLite pass: the run command is the embedded default",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_copy(dest: Path) -> Path:
+    """The repository as a fresh clone would have it (plus uncommitted work), with the
+    project's venv linked in so nothing is downloaded."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+    )  # fmt: skip
+    if listed.returncode == 0:
+        files = listed.stdout.decode().split("\0")
+    else:  # not a git checkout (an unpacked archive): everything but local state
+        local = {".venv", "var", "staticfiles", ".git", ".hypothesis", ".ruff_cache"}
+        files = [
+            str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+            if p.is_file() and not local & set(p.relative_to(ROOT).parts)
+            and "__pycache__" not in p.parts and ".egg-info" not in str(p)
+        ]  # fmt: skip
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            target.chmod(source.stat().st_mode)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    return dest
+
+
+def _stat(pid) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid`` with its start time (honcho starts its children in their
+    own sessions, so a process group would miss them; the start time tells a reused pid)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(entry.name)
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            fields = _stat(child)
+            if fields and child not in found:
+                found[child] = fields[19]
+                todo.append(child)
+    return found
+
+
+def alive(seen: dict[int, str]) -> set[int]:
+    """Those of ``seen`` still running (not zombies, same start time)."""
+    out = set()
+    for pid, started in seen.items():
+        fields = _stat(pid)
+        if fields and fields[0] != "Z" and fields[19] == started:
+            out.add(pid)
+    return out
+
+
+class Run:
+    def __init__(self, workdir: Path, port: int):
+        self.workdir, self.port = workdir, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = workdir / "run.log"
+        env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+        env.update(HOST="127.0.0.1", PORT=str(port), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            ["scripts/run.sh"], cwd=workdir, env=env, stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.seen: dict[int, str] = {}
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_until_serving(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            self.seen |= descendants(self.proc.pid)
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"run command exited ({self.proc.returncode}):\n{self.output()[-4000:]}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + "/accounts/login/", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(1)
+        pytest.fail(f"not answering after {START_TIMEOUT} s:\n{self.output()[-4000:]}")
+
+    def stop(self) -> set[int]:
+        """Ctrl-C as a user would (SIGINT to the foreground group), then make sure: every
+        process ever seen below the command is gone. Returns those that needed a kill."""
+        self.seen |= descendants(self.proc.pid)
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while alive(self.seen) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        leftover = alive(self.seen)
+        for pid in leftover:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return leftover
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    require_chromium()
+    workdir = clean_copy(tmp_path_factory.mktemp("clean-copy"))
+    started = Run(workdir, free_port())
+    try:
+        started.wait_until_serving()
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(run):
+    driver = chrome()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def logged_in(run, browser):
+    """Logs in with the demo login the run command prints."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    login = re.search(r"登录 log in\s+(\S+) / (\S+?)（", run.output())
+    assert login, run.output()[-2000:]
+    browser.get(run.url + "/")
+    browser.find_element(By.NAME, "username").send_keys(login[1])
+    browser.find_element(By.NAME, "password").send_keys(login[2])
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".kpis")))
+    return browser
+
+
+def test_output_says_where_to_open_and_how_to_log_in(run):
+    out = run.output()
+    assert f"{run.url}/" in out and f"{run.url}/admin/" in out
+    assert "admin / minsheng-2024" in out
+    for process in ("web.1", "worker.1", "beat.1"):  # each visible in the output
+        assert re.search(rf"{process}\s+\|", out), process
+    for queue in ("celery", "deliveries"):  # the worker consumes every queue the app uses
+        assert re.search(rf"worker\.1\s+\|\s+\.> {queue}\s+exchange=", out), queue
+
+
+def test_overview_is_styled_by_the_stylesheet(run, logged_in):
+    """Computed style of the header: the stylesheet's red gradient and white flex bar, not
+    the browser's defaults (which a 404 on /static/ would leave)."""
+    header = logged_in.find_element("css selector", "header.topbar")
+    assert header.value_of_css_property("display") == "flex"
+    assert "linear-gradient" in header.value_of_css_property("background-image")
+    assert header.value_of_css_property("color") in ("rgba(255, 255, 255, 1)", "rgb(255, 255, 255)")
+    css = logged_in.find_element("css selector", "link[rel=stylesheet]").get_attribute("href")
+    assert re.search(r"/static/tracker/dashboard\.[0-9a-f]{12}\.css$", css), css  # hashed
+    request = urllib.request.Request(css, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Encoding"] == "gzip"  # compressed by collectstatic
+        assert "immutable" in response.headers["Cache-Control"]
+
+
+def test_trajectory_chart_on_a_cell_page_is_drawn(run, logged_in):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    logged_in.get(run.url + "/matrix/")
+    link = logged_in.find_element(By.CSS_SELECTOR, "#matrix tbody td a")
+    logged_in.get(link.get_attribute("href"))
+    wait = WebDriverWait(logged_in, 30)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#chart canvas")))
+    script = logged_in.find_element(By.CSS_SELECTOR, "script[src*=echarts]").get_attribute("src")
+    assert re.search(r"echarts-5\.6\.0\.min\.[0-9a-f]{12}\.js$", script), script
+    count_drawn = """
+        const c = document.querySelector('#chart canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2] || d[i + 3] !== d[3]) n++;
+        }
+        return [n, c.width * c.height];"""
+    wait.until(lambda b: b.execute_script(count_drawn)[0] > 0)
+    drawn, area = logged_in.execute_script(count_drawn)
+    assert drawn > area * 0.01, (drawn, area)  # lines, axes and labels, not a blank box
+
+
+def test_swagger_ui_is_served_locally(run, logged_in):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    logged_in.get(run.url + "/api/docs/")
+    WebDriverWait(logged_in, 30).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, ".swagger-ui .information-container"))
+    )
+
+
+def test_worker_and_beat_are_alive(run, logged_in):
+    """Beat's heartbeat, run by the worker, read back by /api/health/ (staff see each check;
+    anonymous callers only the word)."""
+    deadline = time.monotonic() + 120
+    while True:
+        logged_in.get(run.url + "/api/health/")
+        body = json.loads(logged_in.find_element("tag name", "body").text)
+        if body["status"] == "ok" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert body["status"] == "ok", body
+    assert body["checks"]["worker"]["ok"] and body["checks"]["beat"]["ok"], body
+    assert body["checks"]["database"]["backend"] == "sqlite"
+    assert body["checks"]["broker"]["transport"] == "filesystem"
+    with urllib.request.urlopen(run.url + "/api/health/", timeout=10) as response:
+        assert json.loads(response.read()) == {"status": "ok"}
+
+
+def test_one_ctrl_c_stops_every_process(run):
+    run.seen |= descendants(run.proc.pid)
+    assert len(run.seen) >= 3  # web, worker, beat (and their children)
+    leftover = run.stop()
+    assert run.proc.returncode is not None
+    assert not leftover, f"still running after Ctrl-C: {leftover}"
+    with pytest.raises(OSError):
+        urllib.request.urlopen(run.url + "/accounts/login/", timeout=3)

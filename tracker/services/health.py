@@ -1,0 +1,109 @@
+"""Is the tracker working: database, broker, and a worker and beat that are alive.
+
+Liveness comes from a heartbeat: beat sends ``tracker.heartbeat`` every
+``TRACKER["HEARTBEAT_SECONDS"]`` (60 s, and once when beat starts) with the time it sent
+it; the worker that runs it records that time and its own (``Heartbeat``). Each is stale
+when older than ``TRACKER["HEARTBEAT_STALE_MINUTES"]`` (5 minutes); anything stale or
+unreachable makes the report ``degraded``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from tracker.models import Heartbeat
+
+HEARTBEAT = "celery"
+OK, DEGRADED = "ok", "degraded"
+
+
+def stale_after() -> timedelta:
+    return timedelta(minutes=int(settings.TRACKER.get("HEARTBEAT_STALE_MINUTES", 5)))
+
+
+def record_heartbeat(sent_at: datetime, hostname: str = "", now: datetime | None = None) -> None:
+    """Called by the worker running beat's heartbeat task: one row, overwritten."""
+    Heartbeat.objects.update_or_create(
+        name=HEARTBEAT,
+        defaults={
+            "beat_sent_at": sent_at,
+            "worker_ran_at": now or timezone.now(),
+            "worker_hostname": hostname[:200],
+        },
+    )
+
+
+@dataclass
+class Report:
+    checks: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return all(check["ok"] for check in self.checks.values())
+
+    @property
+    def status(self) -> str:
+        return OK if self.healthy else DEGRADED
+
+
+def check_database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True, "backend": connection.vendor}
+    except Exception as exc:  # any failure means unhealthy
+        return {"ok": False, "backend": connection.vendor, "error": type(exc).__name__}
+
+
+def check_broker() -> dict:
+    """Open a connection to the configured broker (no message is sent)."""
+    from kombu import Connection
+
+    url = settings.CELERY_BROKER_URL
+    transport = url.split(":", 1)[0]
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    try:
+        with Connection(url, transport_options=options, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return {"ok": True, "transport": transport}
+    except Exception as exc:  # unreachable, refused, timed out
+        return {"ok": False, "transport": transport, "error": type(exc).__name__}
+
+
+def check_heartbeat(now: datetime | None = None) -> dict[str, dict]:
+    """``{"worker": …, "beat": …}`` from the recorded heartbeat."""
+    now = now or timezone.now()
+    limit = stale_after()
+    try:
+        beat = Heartbeat.objects.filter(name=HEARTBEAT).first()
+    except Exception as exc:  # the database check reports the cause
+        error = {"ok": False, "error": type(exc).__name__}
+        return {"worker": dict(error), "beat": dict(error)}
+    if beat is None:
+        never = {"ok": False, "last_seen": None, "error": "尚无心跳记录"}
+        return {"worker": dict(never), "beat": dict(never)}
+
+    def entry(at: datetime, **extra) -> dict:
+        age = (now - at).total_seconds()
+        out = {"ok": age <= limit.total_seconds(), "last_seen": at.isoformat(), **extra}
+        out["age_seconds"] = round(age)
+        if not out["ok"]:
+            out["error"] = f"超过 {int(limit.total_seconds() // 60)} 分钟无心跳"
+        return out
+
+    return {
+        "worker": entry(beat.worker_ran_at, hostname=beat.worker_hostname),
+        "beat": entry(beat.beat_sent_at),
+    }
+
+
+def report(now: datetime | None = None) -> Report:
+    database = check_database()
+    result = Report({"database": database, "broker": check_broker()})
+    result.checks.update(check_heartbeat(now))
+    return result
