@@ -132,7 +132,7 @@ def test_matrix_filters(year, client):
     full = get(client, "matrix", month=SEPT).context["matrix"]
     problems = get(client, "matrix", month=SEPT, problems="1").context["matrix"]
     assert 0 < len(problems.rows) <= len(full.rows)
-    assert all(any(c and c.status in ("behind", "seriously_behind", "not_reported")
+    assert all(any(c and c.status in ("behind", "seriously_behind", "overdue", "not_reported")
                    for c in r.cells) for r in problems.rows)  # fmt: skip
     category = year.seq1.category
     only = get(client, "matrix", month=SEPT, category=category.pk).context["matrix"]
@@ -233,8 +233,8 @@ def test_my_work_lists_what_is_behind_in_scope(year, client, django_assert_max_n
         response = get(client, "my_work", month=SEPT)
     rows = response.context["rows"]
     assert rows and {e.district.name for e in rows} == {"淳安县"}
-    assert rows[0].status == LagStatus.SERIOUSLY_BEHIND
-    assert all(e.status in ("behind", "seriously_behind", "not_reported") or e.at_risk
+    assert rows[0].status in (LagStatus.OVERDUE, LagStatus.SERIOUSLY_BEHIND)
+    assert all(e.status in ("behind", "seriously_behind", "overdue", "not_reported") or e.at_risk
                for e in rows)  # fmt: skip
     assert any(e.needed_pace is not None and e.forecast is not None for e in rows)
     assert "此后每月需完成" in response.content.decode()

@@ -63,7 +63,7 @@ def test_indicator_totals_are_capped_per_district(august):
     assert (a.completion_pct, a.completion_uncapped_pct, a.pace_pct) == (55, 65, 50)
     assert a.status == S.ON_TRACK and a.colour == "green"
     assert a.counts == {"not_due": 0, "on_track": 1, "behind": 0, "not_reported": 0,
-                        "seriously_behind": 1}  # fmt: skip
+                        "seriously_behind": 1, "overdue": 0}  # fmt: skip
 
 
 def test_project_and_category_take_the_worst_status(august):
@@ -297,7 +297,7 @@ def test_simulated_year_in_numbers(year, db):
     n = summary.notice(SEPT)
     assert n.red_districts[0][0] == "淳安县"
     assert n.cells_due == stored.exclude(status=S.NOT_DUE).count()
-    assert n.seriously_behind == stored.filter(status=S.SERIOUSLY_BEHIND).count()
+    assert n.seriously_behind == stored.filter(status__in=(S.SERIOUSLY_BEHIND, S.OVERDUE)).count()
     chunan = summary.district_scorecard(year.chunan_user, year.chunan, SEPT)
     assert chunan.rank == 14 and chunan.counts["seriously_behind"] > 30
     assert summary.latest_month(year.chunan_user) == SEPT

@@ -59,6 +59,15 @@ from decimal import Decimal
 
 from django.db.models import Count, Max, Q
 
+from tracker.choices import (
+    BADNESS,
+    COLOUR,
+    LABEL,
+    PROBLEM_STATUSES,
+    RED_STATUSES,
+    status_counts,
+    worst,
+)
 from tracker.models import (
     District,
     Indicator,
@@ -76,22 +85,7 @@ from .lag import HUNDRED, Thresholds, classify
 from .trajectory import expected_curve, load_indicator_plans
 
 S = LagStatus
-BADNESS = {
-    S.NOT_DUE: 0,
-    S.ON_TRACK: 1,
-    S.BEHIND: 2,
-    S.NOT_REPORTED: 3,
-    S.SERIOUSLY_BEHIND: 4,
-}
-COLOUR = {
-    S.ON_TRACK: "green",
-    S.BEHIND: "yellow",
-    S.SERIOUSLY_BEHIND: "red",
-    S.NOT_REPORTED: "grey",
-    S.NOT_DUE: "none",
-}
-LABEL = dict(S.choices)
-PROBLEMS = (S.BEHIND, S.SERIOUSLY_BEHIND, S.NOT_REPORTED)
+PROBLEMS = PROBLEM_STATUSES
 TWO = Decimal("0.01")
 
 
@@ -110,18 +104,6 @@ def _scoped(qs, who):
 def _has_role(who) -> bool:
     scope = _scope(who)
     return scope is None or scope.role is not None
-
-
-def worst(statuses) -> str:
-    """The worst of ``statuses`` (see ``BADNESS``); 未到节点 for none."""
-    statuses = list(statuses)
-    return max(statuses, key=BADNESS.__getitem__) if statuses else S.NOT_DUE
-
-
-def status_counts(statuses) -> dict[str, int]:
-    """``{status: n}`` with every status present (zeros included), in badness order."""
-    counts = Counter(statuses)
-    return {str(k): counts.get(k, 0) for k in BADNESS}
 
 
 def _pct(part: Decimal | None, whole: Decimal | None) -> Decimal | None:
@@ -697,7 +679,7 @@ def _rank(tallies: dict[int, Counter], districts: dict[int, District]) -> list[R
                 due=due,
                 on_track=c[S.ON_TRACK],
                 behind=c[S.BEHIND],
-                seriously_behind=c[S.SERIOUSLY_BEHIND],
+                seriously_behind=sum(c[s] for s in RED_STATUSES),
                 not_reported=c[S.NOT_REPORTED],
                 share_pct=_pct(Decimal(c[S.ON_TRACK]), Decimal(due)) if due else None,
                 rank=0,
@@ -1016,7 +998,7 @@ def notice(month: date) -> Notice:
     ):
         counts[status] += n
         indicators.add(indicator_id)
-    red = _lines(LagEvaluation.objects.filter(month=month, status=S.SERIOUSLY_BEHIND))
+    red = _lines(LagEvaluation.objects.filter(month=month, status__in=RED_STATUSES))
     red.sort(key=lambda e: (-(e.gap_points or 0), e.project_seq, e.district.order))
     supervised = [
         SupervisionItem(
@@ -1040,7 +1022,7 @@ def notice(month: date) -> Notice:
         cells_due=sum(n for s, n in counts.items() if s != S.NOT_DUE),
         on_track=counts.get(S.ON_TRACK, 0),
         behind=counts.get(S.BEHIND, 0),
-        seriously_behind=counts.get(S.SERIOUSLY_BEHIND, 0),
+        seriously_behind=sum(counts.get(s, 0) for s in RED_STATUSES),
         not_reported=counts.get(S.NOT_REPORTED, 0),
         not_due=counts.get(S.NOT_DUE, 0),
         open_alerts=LagAlert.objects.filter(open_alerts_q(month)).count(),
