@@ -7,6 +7,7 @@ from .alerts import (
     LagStatus,
     Notification,
 )
+from .notice import NoticeIssue
 from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
 from .progress import MilestoneCompletion, ProgressReport
@@ -25,6 +26,7 @@ __all__ = [
     "LagStatus",
     "Milestone",
     "MilestoneCompletion",
+    "NoticeIssue",
     "Notification",
     "PlanYear",
     "ProgressReport",

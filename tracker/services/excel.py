@@ -25,14 +25,15 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from tracker.domain.cell import completion_pct
 from tracker.models import District, Indicator, ProgressReport, Quota
 from tracker.months import add_months, format_month, parse_month
 from tracker.scoping import scope_for
+from tracker.services.lag import values_as_of
 from tracker.services.progress import Entry, EntryError, ProgressRejected, Source, submit
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -88,26 +89,6 @@ def _reporting_districts(user, indicator: Indicator):
     ]
 
 
-def _latest_values(indicator_ids, district_ids, month: date) -> dict[tuple[int, int], Decimal]:
-    """Each cell's latest cumulative value as of ``month`` (one query)."""
-    latest = (
-        ProgressReport.objects.filter(
-            indicator_id=OuterRef("indicator_id"),
-            district_id=OuterRef("district_id"),
-            month__lte=month,
-        )
-        .order_by("-month")
-        .values("pk")[:1]
-    )
-    rows = ProgressReport.objects.filter(
-        indicator_id__in=indicator_ids,
-        district_id__in=district_ids,
-        month__lte=month,
-        pk=Subquery(latest),
-    ).values_list("indicator_id", "district_id", "value")
-    return {(i, d): v for i, d, v in rows}
-
-
 def export_breakdown(user, plan_year, month: date) -> bytes:
     """任务分解表 layout with each district's quota, cumulative value and completion rate."""
     scope = scope_for(user)
@@ -127,7 +108,7 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
             "indicator_id", "district_id", "value"
         )
     }
-    actual = _latest_values([i.pk for i in indicators], [d.pk for d in districts], month)
+    actual = values_as_of([i.pk for i in indicators], [d.pk for d in districts], month)
 
     wb = Workbook()
     ws = wb.active
@@ -164,9 +145,10 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
             value = actual.get((indicator.pk, district.pk))
             ws.cell(row=row, column=col, value=_num(quota))
             ws.cell(row=row, column=col + 1, value=_num(value))
-            if quota and value is not None and not indicator.is_level:
-                rate = ws.cell(row=row, column=col + 2, value=float(value / quota))
-                rate.number_format = "0.0%"
+            rate = completion_pct(value, quota)  # 完成率 = 累计完成 ÷ 任务数
+            if rate is not None:
+                cell = ws.cell(row=row, column=col + 2, value=float(rate / 100))
+                cell.number_format = "0.0%"
         row += 1
     ws.freeze_panes = "F4"
     for col, width in ((1, 6), (2, 28), (3, 24), (4, 8), (5, 10)):
@@ -177,7 +159,7 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
 def export_template(user, indicator: Indicator, month: date) -> bytes:
     """A sheet to fill in for one indicator and month, one row per reportable district."""
     rows = _reporting_districts(user, indicator)
-    previous = _latest_values([indicator.pk], [d.pk for d, _ in rows], add_months(month, -1))
+    previous = values_as_of([indicator.pk], [d.pk for d, _ in rows], add_months(month, -1))
     current = {
         r.district_id: r
         for r in ProgressReport.objects.filter(

@@ -359,6 +359,32 @@ def city_district_id() -> int | None:
     )
 
 
+def latest_reports(indicator_ref, district_ref, month: date, as_of: datetime | None = None):
+    """The one query rule for "the value of a cell as of ``month``": the reports of the
+    cell for ``month`` or earlier (filed by ``as_of`` when given), newest month first.
+    ``domain.cell.value_as_of`` is the same rule on plain data."""
+    reports = ProgressReport.objects.filter(
+        indicator_id=indicator_ref, district_id=district_ref, month__lte=month
+    )
+    if as_of is not None:
+        reports = reports.filter(created_at__lte=as_of)
+    return reports.order_by("-month")
+
+
+def values_as_of(indicator_ids, district_ids, month: date) -> dict[tuple[int, int], Decimal]:
+    """``{(indicator_id, district_id): value}`` as of ``month`` for every cell that has a
+    report by then (one query). An indicator belongs to one plan year and its reports
+    never leave it, so no year filter is needed."""
+    latest = latest_reports(OuterRef("indicator_id"), OuterRef("district_id"), month)
+    rows = ProgressReport.objects.filter(
+        indicator_id__in=list(indicator_ids),
+        district_id__in=list(district_ids),
+        month__lte=month,
+        pk=Subquery(latest.values("pk")[:1]),
+    ).values_list("indicator_id", "district_id", "value")
+    return {(i, d): v for i, d, v in rows}
+
+
 class _QueryContext:
     """Correlated subqueries giving, per (indicator, district), what the month needs."""
 
@@ -371,7 +397,7 @@ class _QueryContext:
         reports = ProgressReport.objects.filter(
             indicator_id=indicator_ref, district_id=district_ref, created_at__lte=self.as_of
         ).order_by()
-        latest = reports.filter(month__lte=self.month).order_by("-month")
+        latest = latest_reports(indicator_ref, district_ref, self.month, self.as_of)
         if self.base_month is None:
             base = Value(None, output_field=DecimalField())
         else:

@@ -1,0 +1,148 @@
+"""The simulated 2024 year through December: one rule for a cell's status everywhere.
+
+The year is simulated once for the module (``tests.dashboard_helpers``), through December,
+so the months after 预计完成时间 exist: 序号1 is due 「11月底」, 序号41 in May, 序号34 in
+October. Checked here: 临安区 序号1 in November and December, no cell past its deadline
+with the target unmet shown 正常 or 黄 (through the API, month by month), and a
+cross-check of every cell and month: stored evaluation = matrix = API scorecard = notice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.dashboard_helpers import simulated_year
+from tracker import selectors
+from tracker.choices import RED_STATUSES, LagStatus
+from tracker.models import District, Indicator, LagEvaluation
+from tracker.months import format_month, months_of_year
+
+S = LagStatus
+NOV, DEC = date(2024, 11, 1), date(2024, 12, 1)
+MONTHS = months_of_year(2024)
+
+
+@pytest.fixture(scope="module")
+def year(django_db_setup, django_db_blocker, plan_2024_data):
+    yield from simulated_year(django_db_blocker, plan_2024_data, through=DEC)
+
+
+@pytest.fixture(scope="module")
+def api_cards(year, django_db_blocker):
+    """Every district's API scorecard for every month: {(month, code): json}."""
+    client = APIClient()
+    client.force_authenticate(year.supervisor)
+    cards = {}
+    with django_db_blocker.unblock():
+        for district in District.objects.order_by("order"):
+            for month in MONTHS:
+                response = client.get(
+                    f"/api/v1/summary/districts/{district.code}/", {"month": format_month(month)}
+                )
+                assert response.status_code == 200
+                cards[(month, district.code)] = response.json()
+    return cards
+
+
+def test_lin_an_seq1_red_in_november_and_overdue_in_december(year, db, api_cards):
+    """The deadline month (「11月底全面完成」) is a checkpoint: 红. December, with no more
+    progress, is 逾期未完成 (counted red) — never milder than November."""
+    seq1 = Indicator.objects.get(project=year.seq1)
+    linan = District.objects.get(name="临安区")
+    stored = {
+        e.month: e
+        for e in LagEvaluation.objects.filter(indicator=seq1, district=linan, month__gte=NOV)
+    }
+    assert stored[NOV].status == S.SERIOUSLY_BEHIND and stored[NOV].actual < stored[NOV].quota
+    assert stored[DEC].status == S.OVERDUE and stored[DEC].status in RED_STATUSES
+    by_api = {
+        m: next(i for i in api_cards[(m, "linan")]["indicators"] if i["indicator"] == seq1.pk)
+        for m in (NOV, DEC)
+    }
+    assert by_api[NOV]["status"] == "seriously_behind"
+    assert by_api[DEC]["status"] == "overdue" and by_api[DEC]["status_label"] == "逾期未完成"
+    card = selectors.district_scorecard(year.supervisor, linan, DEC)
+    line = next(x for x in card if x.indicator_id == seq1.pk)
+    assert line.shortfall_text.endswith("个") and line.colour == "darkred"
+
+
+def test_no_cell_past_its_deadline_and_unmet_is_green_or_yellow(year, db, api_cards):
+    """Month by month through the API: after 预计完成时间 a target not fully met is never
+    正常 or 黄 (the report found 113 of 162 such cells in December before the fix)."""
+    deadline = {
+        i.pk: (i.project.deadline.replace(day=1), i.kind)
+        for i in Indicator.objects.select_related("project")
+    }
+    past_due_unmet = Counter()
+    for (month, _code), card in api_cards.items():
+        for line in card["indicators"]:
+            due_month, _kind = deadline[line["indicator"]]
+            if month <= due_month or line["actual"] is None:
+                unmet = month > due_month and line["actual"] is None
+            else:
+                unmet = float(line["actual"]) < float(line["quota"])
+            if month > due_month and unmet:
+                past_due_unmet[month] += 1
+                assert line["status"] not in ("on_track", "behind"), (month, line)
+    assert past_due_unmet[DEC] > 50  # the rule is exercised, not vacuous
+
+
+def test_stored_matrix_api_and_notice_agree_on_every_cell_and_month(year, db, api_cards):
+    """The one cross-check: for every month of the year and every cell, the stored
+    evaluation, the matrix, the API scorecard and the notice's lists say the same."""
+    for month in MONTHS:
+        stored = {
+            (e.indicator_id, e.district_id): e.status
+            for e in LagEvaluation.objects.filter(month=month)
+        }
+        assert stored, month
+        grid = selectors.matrix(year.supervisor, month)
+        in_matrix = {
+            (c.indicator_id, c.district_id): c.status for r in grid.rows for c in r.cells if c
+        }
+        assert in_matrix == stored, month
+        by_api = {}
+        for district in District.objects.all():
+            for line in api_cards[(month, district.code)]["indicators"]:
+                by_api[(line["indicator"], district.pk)] = line["status"]
+        assert by_api == stored, month
+        n = selectors.notice(month)
+        red = {k for k, s in stored.items() if s in RED_STATUSES}
+        assert {(e.indicator_id, e.district_id) for e in n.red_items} == red, month
+        listed = {(e.indicator_id, e.district_id) for e in n.candidates}
+        assert listed <= red and len(listed) <= n.cap
+        summarised = sum(d.count for d in n.others_by_district)
+        assert summarised + len(listed) == len(red), month
+        counts = Counter(stored.values())
+        assert n.seriously_behind == sum(counts[s] for s in RED_STATUSES)
+        assert (n.on_track, n.behind, n.not_reported) == (
+            counts[S.ON_TRACK], counts[S.BEHIND], counts[S.NOT_REPORTED]
+        )  # fmt: skip
+        assert n.cells_due == len(stored) - counts[S.NOT_DUE]
+        ranked = {r.district.pk: r for r in n.ranking}
+        for district_id, row in ranked.items():
+            mine = Counter(s for (_i, d), s in stored.items() if d == district_id)
+            assert row.seriously_behind == sum(mine[s] for s in RED_STATUSES)
+            assert row.on_track == mine[S.ON_TRACK]
+
+
+def test_at_risk_share_before_and_after(year, db, capsys):
+    """有逾期风险 respects the plan's curve: far fewer cells are flagged than by the old
+    straight-line rule (on track and the straight-line forecast short of the quota).
+    The figures go into the README."""
+    rows = LagEvaluation.objects.filter(status=S.ON_TRACK).exclude(forecast=None)
+    on_track_total = LagEvaluation.objects.exclude(status=S.NOT_DUE).count()
+    old = sum(1 for e in rows if e.forecast < e.quota)
+    new = LagEvaluation.objects.filter(at_risk=True).count()
+    with capsys.disabled():
+        print(
+            f"\nat risk on the simulated 2024 (seed 7, Jan–Dec): old rule {old} of "
+            f"{on_track_total} due cells ({old * 100 / on_track_total:.1f}%), "
+            f"new rule {new} ({new * 100 / on_track_total:.1f}%)"
+        )
+    assert new < old
+    assert not LagEvaluation.objects.filter(at_risk=True).exclude(status=S.ON_TRACK).exists()
