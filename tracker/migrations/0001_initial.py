@@ -8,6 +8,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -16,2440 +17,791 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="Agency",
+            name='Agency',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=100, unique=True, verbose_name="单位名称")),
-                ("full_name", models.CharField(blank=True, max_length=200, verbose_name="全称")),
-                ("aliases", models.JSONField(blank=True, default=list, verbose_name="别名")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=100, unique=True, verbose_name='单位名称')),
+                ('full_name', models.CharField(blank=True, max_length=200, verbose_name='全称')),
+                ('aliases', models.JSONField(blank=True, default=list, verbose_name='别名')),
             ],
             options={
-                "verbose_name": "单位",
-                "verbose_name_plural": "单位",
-                "ordering": ["name"],
+                'verbose_name': '单位',
+                'verbose_name_plural': '单位',
+                'ordering': ['name'],
             },
         ),
         migrations.CreateModel(
-            name="Category",
+            name='Category',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("order", models.PositiveSmallIntegerField(verbose_name="序号")),
-                ("name", models.CharField(max_length=100, verbose_name="类别")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('order', models.PositiveSmallIntegerField(verbose_name='序号')),
+                ('name', models.CharField(max_length=100, verbose_name='类别')),
             ],
             options={
-                "verbose_name": "类别",
-                "verbose_name_plural": "类别",
-                "ordering": ["plan_year", "order"],
+                'verbose_name': '类别',
+                'verbose_name_plural': '类别',
+                'ordering': ['plan_year', 'order'],
             },
         ),
         migrations.CreateModel(
-            name="District",
+            name='District',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("code", models.SlugField(max_length=40, unique=True, verbose_name="代码")),
-                ("name", models.CharField(max_length=50, unique=True, verbose_name="名称")),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("city", "市本级"),
-                            ("district", "区"),
-                            ("county", "县"),
-                            ("county_city", "县级市"),
-                            ("scenic_area", "风景名胜区"),
-                        ],
-                        max_length=20,
-                        verbose_name="类型",
-                    ),
-                ),
-                ("order", models.PositiveSmallIntegerField(unique=True, verbose_name="列序")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('code', models.SlugField(max_length=40, unique=True, verbose_name='代码')),
+                ('name', models.CharField(max_length=50, unique=True, verbose_name='名称')),
+                ('kind', models.CharField(choices=[('city', '市本级'), ('district', '区'), ('county', '县'), ('county_city', '县级市'), ('scenic_area', '风景名胜区')], max_length=20, verbose_name='类型')),
+                ('order', models.PositiveSmallIntegerField(unique=True, verbose_name='列序')),
             ],
             options={
-                "verbose_name": "区、县(市)",
-                "verbose_name_plural": "区、县(市)",
-                "ordering": ["order"],
+                'verbose_name': '区、县(市)',
+                'verbose_name_plural': '区、县(市)',
+                'ordering': ['order'],
             },
         ),
         migrations.CreateModel(
-            name="Indicator",
+            name='Indicator',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "order",
-                    models.PositiveSmallIntegerField(
-                        help_text="该项目内第几个量化目标（从 1 起）", verbose_name="序次"
-                    ),
-                ),
-                ("label", models.CharField(max_length=200, verbose_name="指标")),
-                ("unit", models.CharField(blank=True, max_length=20, verbose_name="单位")),
-                (
-                    "target_value",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="年度目标",
-                    ),
-                ),
-                (
-                    "target_text",
-                    models.CharField(blank=True, max_length=100, verbose_name="量化目标（原文）"),
-                ),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("cumulative", "累计数量"),
-                            ("level", "比率/水平"),
-                            ("qualitative", "定性"),
-                        ],
-                        max_length=20,
-                        verbose_name="类型",
-                    ),
-                ),
-                (
-                    "scope",
-                    models.CharField(
-                        choices=[("districts", "分解到区、县(市)"), ("city", "全市整体完成")],
-                        default="districts",
-                        max_length=20,
-                        verbose_name="分解方式",
-                    ),
-                ),
-                ("breakdown_note", models.TextField(blank=True, verbose_name="分解说明（原文）")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('order', models.PositiveSmallIntegerField(help_text='该项目内第几个量化目标（从 1 起）', verbose_name='序次')),
+                ('label', models.CharField(max_length=200, verbose_name='指标')),
+                ('unit', models.CharField(blank=True, max_length=20, verbose_name='单位')),
+                ('target_value', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='年度目标')),
+                ('target_text', models.CharField(blank=True, max_length=100, verbose_name='量化目标（原文）')),
+                ('kind', models.CharField(choices=[('cumulative', '累计数量'), ('level', '比率/水平'), ('qualitative', '定性')], max_length=20, verbose_name='类型')),
+                ('scope', models.CharField(choices=[('districts', '分解到区、县(市)'), ('city', '全市整体完成')], default='districts', max_length=20, verbose_name='分解方式')),
+                ('breakdown_note', models.TextField(blank=True, verbose_name='分解说明（原文）')),
             ],
             options={
-                "verbose_name": "量化目标",
-                "verbose_name_plural": "量化目标",
-                "ordering": ["project", "order"],
+                'verbose_name': '量化目标',
+                'verbose_name_plural': '量化目标',
+                'ordering': ['project', 'order'],
             },
         ),
         migrations.CreateModel(
-            name="LagRun",
+            name='LagRun',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "month",
-                    models.DateField(help_text="该月第一天", unique=True, verbose_name="月份"),
-                ),
-                ("run_count", models.PositiveIntegerField(default=0, verbose_name="运行次数")),
-                (
-                    "started_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="最近开始"),
-                ),
-                (
-                    "completed_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="最近完成（进度检查）"
-                    ),
-                ),
-                (
-                    "milestones_checked_at",
-                    models.DateTimeField(
-                        blank=True, null=True, verbose_name="最近完成（节点检查）"
-                    ),
-                ),
-                ("as_of", models.DateTimeField(blank=True, null=True, verbose_name="数据截至")),
-                ("summary", models.JSONField(blank=True, default=dict, verbose_name="结果摘要")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('month', models.DateField(help_text='该月第一天', unique=True, verbose_name='月份')),
+                ('run_count', models.PositiveIntegerField(default=0, verbose_name='运行次数')),
+                ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='最近开始')),
+                ('completed_at', models.DateTimeField(blank=True, null=True, verbose_name='最近完成（进度检查）')),
+                ('milestones_checked_at', models.DateTimeField(blank=True, null=True, verbose_name='最近完成（节点检查）')),
+                ('as_of', models.DateTimeField(blank=True, null=True, verbose_name='数据截至')),
+                ('summary', models.JSONField(blank=True, default=dict, verbose_name='结果摘要')),
             ],
             options={
-                "verbose_name": "预警检查记录",
-                "verbose_name_plural": "预警检查记录",
-                "ordering": ["-month"],
+                'verbose_name': '预警检查记录',
+                'verbose_name_plural': '预警检查记录',
+                'ordering': ['-month'],
             },
         ),
         migrations.CreateModel(
-            name="PlanYear",
+            name='PlanYear',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("year", models.PositiveSmallIntegerField(unique=True, verbose_name="年度")),
-                ("title", models.CharField(max_length=200, verbose_name="名称")),
-                (
-                    "document_number",
-                    models.CharField(blank=True, max_length=100, verbose_name="文号"),
-                ),
-                ("source", models.CharField(blank=True, max_length=300, verbose_name="出处")),
-                ("published_on", models.DateField(blank=True, null=True, verbose_name="印发日期")),
-                ("notes", models.TextField(blank=True, verbose_name="整理说明")),
-                (
-                    "acknowledged_findings",
-                    models.JSONField(
-                        blank=True,
-                        default=list,
-                        help_text="完整性检查中已核对并按原文载入的问题：[{seq, check, reason}]",
-                        verbose_name="已确认的原文不一致",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('year', models.PositiveSmallIntegerField(unique=True, verbose_name='年度')),
+                ('title', models.CharField(max_length=200, verbose_name='名称')),
+                ('document_number', models.CharField(blank=True, max_length=100, verbose_name='文号')),
+                ('source', models.CharField(blank=True, max_length=300, verbose_name='出处')),
+                ('published_on', models.DateField(blank=True, null=True, verbose_name='印发日期')),
+                ('notes', models.TextField(blank=True, verbose_name='整理说明')),
+                ('acknowledged_findings', models.JSONField(blank=True, default=list, help_text='完整性检查中已核对并按原文载入的问题：[{seq, check, reason}]', verbose_name='已确认的原文不一致')),
             ],
             options={
-                "verbose_name": "计划年度",
-                "verbose_name_plural": "计划年度",
-                "ordering": ["-year"],
+                'verbose_name': '计划年度',
+                'verbose_name_plural': '计划年度',
+                'ordering': ['-year'],
             },
         ),
         migrations.CreateModel(
-            name="Contact",
+            name='Contact',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=100, verbose_name="名称")),
-                (
-                    "role",
-                    models.CharField(
-                        choices=[
-                            ("supervision", "市政府督查室"),
-                            ("agency", "牵头单位"),
-                            ("district", "区、县(市)"),
-                        ],
-                        max_length=20,
-                        verbose_name="类别",
-                    ),
-                ),
-                ("email", models.EmailField(blank=True, max_length=254, verbose_name="电子邮箱")),
-                (
-                    "webhook_url",
-                    models.URLField(blank=True, max_length=500, verbose_name="Webhook 地址"),
-                ),
-                ("is_active", models.BooleanField(default=True, verbose_name="启用")),
-                (
-                    "agency",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="contacts",
-                        to="tracker.agency",
-                        verbose_name="单位",
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="contacts",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=100, verbose_name='名称')),
+                ('role', models.CharField(choices=[('supervision', '市政府督查室'), ('agency', '牵头单位'), ('district', '区、县(市)')], max_length=20, verbose_name='类别')),
+                ('email', models.EmailField(blank=True, max_length=254, verbose_name='电子邮箱')),
+                ('webhook_url', models.URLField(blank=True, max_length=500, verbose_name='Webhook 地址')),
+                ('is_active', models.BooleanField(default=True, verbose_name='启用')),
+                ('agency', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='contacts', to='tracker.agency', verbose_name='单位')),
+                ('district', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='contacts', to='tracker.district', verbose_name='区、县(市)')),
             ],
             options={
-                "verbose_name": "预警接收人",
-                "verbose_name_plural": "预警接收人",
-                "ordering": ["role", "name"],
+                'verbose_name': '预警接收人',
+                'verbose_name_plural': '预警接收人',
+                'ordering': ['role', 'name'],
             },
         ),
         migrations.CreateModel(
-            name="HistoricalAgency",
+            name='HistoricalAgency',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(db_index=True, max_length=100, verbose_name="单位名称")),
-                ("full_name", models.CharField(blank=True, max_length=200, verbose_name="全称")),
-                ("aliases", models.JSONField(blank=True, default=list, verbose_name="别名")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('name', models.CharField(db_index=True, max_length=100, verbose_name='单位名称')),
+                ('full_name', models.CharField(blank=True, max_length=200, verbose_name='全称')),
+                ('aliases', models.JSONField(blank=True, default=list, verbose_name='别名')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "historical 单位",
-                "verbose_name_plural": "historical 单位",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 单位',
+                'verbose_name_plural': 'historical 单位',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalContact",
+            name='HistoricalContact',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=100, verbose_name="名称")),
-                (
-                    "role",
-                    models.CharField(
-                        choices=[
-                            ("supervision", "市政府督查室"),
-                            ("agency", "牵头单位"),
-                            ("district", "区、县(市)"),
-                        ],
-                        max_length=20,
-                        verbose_name="类别",
-                    ),
-                ),
-                ("email", models.EmailField(blank=True, max_length=254, verbose_name="电子邮箱")),
-                (
-                    "webhook_url",
-                    models.URLField(blank=True, max_length=500, verbose_name="Webhook 地址"),
-                ),
-                ("is_active", models.BooleanField(default=True, verbose_name="启用")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "agency",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.agency",
-                        verbose_name="单位",
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('name', models.CharField(max_length=100, verbose_name='名称')),
+                ('role', models.CharField(choices=[('supervision', '市政府督查室'), ('agency', '牵头单位'), ('district', '区、县(市)')], max_length=20, verbose_name='类别')),
+                ('email', models.EmailField(blank=True, max_length=254, verbose_name='电子邮箱')),
+                ('webhook_url', models.URLField(blank=True, max_length=500, verbose_name='Webhook 地址')),
+                ('is_active', models.BooleanField(default=True, verbose_name='启用')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('agency', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.agency', verbose_name='单位')),
+                ('district', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.district', verbose_name='区、县(市)')),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "historical 预警接收人",
-                "verbose_name_plural": "historical 预警接收人",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 预警接收人',
+                'verbose_name_plural': 'historical 预警接收人',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalDistrict",
+            name='HistoricalDistrict',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("code", models.SlugField(max_length=40, verbose_name="代码")),
-                ("name", models.CharField(db_index=True, max_length=50, verbose_name="名称")),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("city", "市本级"),
-                            ("district", "区"),
-                            ("county", "县"),
-                            ("county_city", "县级市"),
-                            ("scenic_area", "风景名胜区"),
-                        ],
-                        max_length=20,
-                        verbose_name="类型",
-                    ),
-                ),
-                ("order", models.PositiveSmallIntegerField(db_index=True, verbose_name="列序")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('code', models.SlugField(max_length=40, verbose_name='代码')),
+                ('name', models.CharField(db_index=True, max_length=50, verbose_name='名称')),
+                ('kind', models.CharField(choices=[('city', '市本级'), ('district', '区'), ('county', '县'), ('county_city', '县级市'), ('scenic_area', '风景名胜区')], max_length=20, verbose_name='类型')),
+                ('order', models.PositiveSmallIntegerField(db_index=True, verbose_name='列序')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "historical 区、县(市)",
-                "verbose_name_plural": "historical 区、县(市)",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 区、县(市)',
+                'verbose_name_plural': 'historical 区、县(市)',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalPlanYear",
+            name='HistoricalPlanYear',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("year", models.PositiveSmallIntegerField(db_index=True, verbose_name="年度")),
-                ("title", models.CharField(max_length=200, verbose_name="名称")),
-                (
-                    "document_number",
-                    models.CharField(blank=True, max_length=100, verbose_name="文号"),
-                ),
-                ("source", models.CharField(blank=True, max_length=300, verbose_name="出处")),
-                ("published_on", models.DateField(blank=True, null=True, verbose_name="印发日期")),
-                ("notes", models.TextField(blank=True, verbose_name="整理说明")),
-                (
-                    "acknowledged_findings",
-                    models.JSONField(
-                        blank=True,
-                        default=list,
-                        help_text="完整性检查中已核对并按原文载入的问题：[{seq, check, reason}]",
-                        verbose_name="已确认的原文不一致",
-                    ),
-                ),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('year', models.PositiveSmallIntegerField(db_index=True, verbose_name='年度')),
+                ('title', models.CharField(max_length=200, verbose_name='名称')),
+                ('document_number', models.CharField(blank=True, max_length=100, verbose_name='文号')),
+                ('source', models.CharField(blank=True, max_length=300, verbose_name='出处')),
+                ('published_on', models.DateField(blank=True, null=True, verbose_name='印发日期')),
+                ('notes', models.TextField(blank=True, verbose_name='整理说明')),
+                ('acknowledged_findings', models.JSONField(blank=True, default=list, help_text='完整性检查中已核对并按原文载入的问题：[{seq, check, reason}]', verbose_name='已确认的原文不一致')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "historical 计划年度",
-                "verbose_name_plural": "historical 计划年度",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 计划年度',
+                'verbose_name_plural': 'historical 计划年度',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalProject",
+            name='HistoricalProject',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "seq",
-                    models.PositiveSmallIntegerField(
-                        help_text="附件2 任务分解表中的序号", verbose_name="序号"
-                    ),
-                ),
-                (
-                    "name",
-                    models.CharField(
-                        help_text="附件1 责任清单中的名称", max_length=300, verbose_name="项目名称"
-                    ),
-                ),
-                (
-                    "name_in_breakdown",
-                    models.CharField(
-                        blank=True,
-                        help_text="与附件1 写法不同时记录",
-                        max_length=300,
-                        verbose_name="任务分解表中的名称",
-                    ),
-                ),
-                ("city_leader", models.CharField(max_length=50, verbose_name="分管市领导")),
-                (
-                    "lead_agency_leader",
-                    models.CharField(max_length=50, verbose_name="牵头单位分管领导"),
-                ),
-                ("cooperating_text", models.TextField(blank=True, verbose_name="配合单位（原文）")),
-                ("deadline", models.DateField(help_text="月末日期", verbose_name="预计完成时间")),
-                ("work_plan", models.TextField(verbose_name="工作计划和进度安排")),
-                ("notes", models.TextField(blank=True, verbose_name="整理说明")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "category",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.category",
-                        verbose_name="类别",
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "lead_agency",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.agency",
-                        verbose_name="牵头单位",
-                    ),
-                ),
-                (
-                    "plan_year",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.planyear",
-                        verbose_name="年度",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('seq', models.PositiveSmallIntegerField(help_text='附件2 任务分解表中的序号', verbose_name='序号')),
+                ('name', models.CharField(help_text='附件1 责任清单中的名称', max_length=300, verbose_name='项目名称')),
+                ('name_in_breakdown', models.CharField(blank=True, help_text='与附件1 写法不同时记录', max_length=300, verbose_name='任务分解表中的名称')),
+                ('city_leader', models.CharField(max_length=50, verbose_name='分管市领导')),
+                ('lead_agency_leader', models.CharField(max_length=50, verbose_name='牵头单位分管领导')),
+                ('cooperating_text', models.TextField(blank=True, verbose_name='配合单位（原文）')),
+                ('deadline', models.DateField(help_text='月末日期', verbose_name='预计完成时间')),
+                ('work_plan', models.TextField(verbose_name='工作计划和进度安排')),
+                ('notes', models.TextField(blank=True, verbose_name='整理说明')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('category', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.category', verbose_name='类别')),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('lead_agency', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.agency', verbose_name='牵头单位')),
+                ('plan_year', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.planyear', verbose_name='年度')),
             ],
             options={
-                "verbose_name": "historical 项目",
-                "verbose_name_plural": "historical 项目",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 项目',
+                'verbose_name_plural': 'historical 项目',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalUserProfile",
+            name='HistoricalUserProfile',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "role",
-                    models.CharField(
-                        choices=[
-                            ("supervision", "市政府督查室"),
-                            ("agency", "牵头单位"),
-                            ("district", "区、县(市)"),
-                        ],
-                        max_length=20,
-                        verbose_name="角色",
-                    ),
-                ),
-                ("phone", models.CharField(blank=True, max_length=30, verbose_name="联系电话")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "agency",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.agency",
-                        verbose_name="所属单位",
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.district",
-                        verbose_name="所属区、县(市)",
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "user",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="用户",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('role', models.CharField(choices=[('supervision', '市政府督查室'), ('agency', '牵头单位'), ('district', '区、县(市)')], max_length=20, verbose_name='角色')),
+                ('phone', models.CharField(blank=True, max_length=30, verbose_name='联系电话')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('agency', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.agency', verbose_name='所属单位')),
+                ('district', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.district', verbose_name='所属区、县(市)')),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('user', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='用户')),
             ],
             options={
-                "verbose_name": "historical 用户角色",
-                "verbose_name_plural": "historical 用户角色",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 用户角色',
+                'verbose_name_plural': 'historical 用户角色',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalQuota",
+            name='HistoricalQuota',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "value",
-                    models.DecimalField(decimal_places=4, max_digits=16, verbose_name="任务数"),
-                ),
-                (
-                    "new_value",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="其中新增",
-                    ),
-                ),
-                (
-                    "upgrade_value",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="其中提升",
-                    ),
-                ),
-                (
-                    "published_text",
-                    models.CharField(blank=True, max_length=50, verbose_name="原文"),
-                ),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('value', models.DecimalField(decimal_places=4, max_digits=16, verbose_name='任务数')),
+                ('new_value', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='其中新增')),
+                ('upgrade_value', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='其中提升')),
+                ('published_text', models.CharField(blank=True, max_length=50, verbose_name='原文')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('district', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.district', verbose_name='区、县(市)')),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('indicator', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.indicator', verbose_name='量化目标')),
             ],
             options={
-                "verbose_name": "historical 分解任务",
-                "verbose_name_plural": "historical 分解任务",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 分解任务',
+                'verbose_name_plural': 'historical 分解任务',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalProgressReport",
+            name='HistoricalProgressReport',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "month",
-                    models.DateField(
-                        help_text="该月第一天，数值为截至月末的累计值", verbose_name="月份"
-                    ),
-                ),
-                (
-                    "value",
-                    models.DecimalField(decimal_places=4, max_digits=16, verbose_name="累计完成"),
-                ),
-                ("note", models.TextField(blank=True, verbose_name="备注")),
-                ("is_correction", models.BooleanField(default=False, verbose_name="更正")),
-                ("correction_reason", models.TextField(blank=True, verbose_name="更正原因")),
-                (
-                    "reported_at",
-                    models.DateTimeField(blank=True, editable=False, verbose_name="填报时间"),
-                ),
-                (
-                    "created_at",
-                    models.DateTimeField(blank=True, editable=False, verbose_name="首次填报时间"),
-                ),
-                ("version", models.PositiveIntegerField(default=1, verbose_name="版本")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "reported_by",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="填报人",
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('month', models.DateField(help_text='该月第一天，数值为截至月末的累计值', verbose_name='月份')),
+                ('value', models.DecimalField(decimal_places=4, max_digits=16, verbose_name='累计完成')),
+                ('note', models.TextField(blank=True, verbose_name='备注')),
+                ('is_correction', models.BooleanField(default=False, verbose_name='更正')),
+                ('correction_reason', models.TextField(blank=True, verbose_name='更正原因')),
+                ('reported_at', models.DateTimeField(blank=True, editable=False, verbose_name='填报时间')),
+                ('created_at', models.DateTimeField(blank=True, editable=False, verbose_name='首次填报时间')),
+                ('version', models.PositiveIntegerField(default=1, verbose_name='版本')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('district', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.district', verbose_name='区、县(市)')),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('reported_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='填报人')),
+                ('indicator', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.indicator', verbose_name='量化目标')),
             ],
             options={
-                "verbose_name": "historical 进度填报",
-                "verbose_name_plural": "historical 进度填报",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 进度填报',
+                'verbose_name_plural': 'historical 进度填报',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalLagAlert",
+            name='HistoricalLagAlert',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("month", models.DateField(help_text="该月第一天", verbose_name="月份")),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("lag", "进度滞后"),
-                            ("not_reported", "未按时填报"),
-                            ("at_risk", "预计难以按期完成"),
-                            ("milestone", "节点未完成"),
-                        ],
-                        max_length=20,
-                        verbose_name="类型",
-                    ),
-                ),
-                (
-                    "severity",
-                    models.CharField(
-                        choices=[("info", "提示"), ("yellow", "黄色"), ("red", "红色")],
-                        max_length=10,
-                        verbose_name="等级",
-                    ),
-                ),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("open", "待处理"),
-                            ("acknowledged", "已确认"),
-                            ("escalated", "已升级"),
-                            ("resolved", "已解除"),
-                            ("superseded", "已撤销（数据更正）"),
-                        ],
-                        default="open",
-                        max_length=20,
-                        verbose_name="状态",
-                    ),
-                ),
-                (
-                    "level",
-                    models.PositiveSmallIntegerField(
-                        choices=[(0, "区、县(市)"), (1, "牵头单位"), (2, "市政府督查室")],
-                        default=0,
-                        verbose_name="督办层级",
-                    ),
-                ),
-                ("supervised", models.BooleanField(default=False, verbose_name="挂牌督办")),
-                (
-                    "streak",
-                    models.PositiveSmallIntegerField(default=1, verbose_name="连续滞后月数"),
-                ),
-                (
-                    "quota",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="任务数",
-                    ),
-                ),
-                (
-                    "expected",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="序时应达",
-                    ),
-                ),
-                (
-                    "actual",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="累计完成",
-                    ),
-                ),
-                (
-                    "gap_points",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=2,
-                        max_digits=12,
-                        null=True,
-                        verbose_name="落后百分点",
-                    ),
-                ),
-                (
-                    "forecast",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="预计可达",
-                    ),
-                ),
-                ("message", models.TextField(verbose_name="说明")),
-                (
-                    "revision",
-                    models.PositiveIntegerField(
-                        default=1, help_text="新建、升级、加重或重新打开时加一", verbose_name="版本"
-                    ),
-                ),
-                (
-                    "notified_revision",
-                    models.PositiveIntegerField(default=0, verbose_name="已通知版本"),
-                ),
-                (
-                    "created_at",
-                    models.DateTimeField(
-                        default=django.utils.timezone.now, verbose_name="首次预警时间"
-                    ),
-                ),
-                (
-                    "updated_at",
-                    models.DateTimeField(
-                        default=django.utils.timezone.now, verbose_name="最近评估时间"
-                    ),
-                ),
-                (
-                    "acknowledged_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="确认时间"),
-                ),
-                ("acknowledgement_note", models.TextField(blank=True, verbose_name="确认说明")),
-                (
-                    "closed_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="解除/撤销时间"),
-                ),
-                (
-                    "closed_in_month",
-                    models.DateField(
-                        blank=True,
-                        help_text="追上进度的月份，或重新评估的月份",
-                        null=True,
-                        verbose_name="解除依据月份",
-                    ),
-                ),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "acknowledged_by",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="确认人",
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('month', models.DateField(help_text='该月第一天', verbose_name='月份')),
+                ('kind', models.CharField(choices=[('lag', '进度滞后'), ('not_reported', '未按时填报'), ('at_risk', '预计难以按期完成'), ('milestone', '节点未完成')], max_length=20, verbose_name='类型')),
+                ('severity', models.CharField(choices=[('info', '提示'), ('yellow', '黄色'), ('red', '红色')], max_length=10, verbose_name='等级')),
+                ('status', models.CharField(choices=[('open', '待处理'), ('acknowledged', '已确认'), ('escalated', '已升级'), ('resolved', '已解除'), ('superseded', '已撤销（数据更正）')], default='open', max_length=20, verbose_name='状态')),
+                ('level', models.PositiveSmallIntegerField(choices=[(0, '区、县(市)'), (1, '牵头单位'), (2, '市政府督查室')], default=0, verbose_name='督办层级')),
+                ('supervised', models.BooleanField(default=False, verbose_name='挂牌督办')),
+                ('streak', models.PositiveSmallIntegerField(default=1, verbose_name='连续滞后月数')),
+                ('quota', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='任务数')),
+                ('expected', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='序时应达')),
+                ('actual', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='累计完成')),
+                ('gap_points', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name='落后百分点')),
+                ('forecast', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='预计可达')),
+                ('message', models.TextField(verbose_name='说明')),
+                ('revision', models.PositiveIntegerField(default=1, help_text='新建、升级、加重或重新打开时加一', verbose_name='版本')),
+                ('notified_revision', models.PositiveIntegerField(default=0, verbose_name='已通知版本')),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='首次预警时间')),
+                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='最近评估时间')),
+                ('acknowledged_at', models.DateTimeField(blank=True, null=True, verbose_name='确认时间')),
+                ('acknowledgement_note', models.TextField(blank=True, verbose_name='确认说明')),
+                ('closed_at', models.DateTimeField(blank=True, null=True, verbose_name='解除/撤销时间')),
+                ('closed_in_month', models.DateField(blank=True, help_text='追上进度的月份，或重新评估的月份', null=True, verbose_name='解除依据月份')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('acknowledged_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='确认人')),
+                ('district', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.district', verbose_name='区、县(市)')),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('indicator', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.indicator', verbose_name='量化目标')),
             ],
             options={
-                "verbose_name": "historical 进度预警",
-                "verbose_name_plural": "historical 进度预警",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 进度预警',
+                'verbose_name_plural': 'historical 进度预警',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="LagAlert",
+            name='LagAlert',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("month", models.DateField(help_text="该月第一天", verbose_name="月份")),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("lag", "进度滞后"),
-                            ("not_reported", "未按时填报"),
-                            ("at_risk", "预计难以按期完成"),
-                            ("milestone", "节点未完成"),
-                        ],
-                        max_length=20,
-                        verbose_name="类型",
-                    ),
-                ),
-                (
-                    "severity",
-                    models.CharField(
-                        choices=[("info", "提示"), ("yellow", "黄色"), ("red", "红色")],
-                        max_length=10,
-                        verbose_name="等级",
-                    ),
-                ),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("open", "待处理"),
-                            ("acknowledged", "已确认"),
-                            ("escalated", "已升级"),
-                            ("resolved", "已解除"),
-                            ("superseded", "已撤销（数据更正）"),
-                        ],
-                        default="open",
-                        max_length=20,
-                        verbose_name="状态",
-                    ),
-                ),
-                (
-                    "level",
-                    models.PositiveSmallIntegerField(
-                        choices=[(0, "区、县(市)"), (1, "牵头单位"), (2, "市政府督查室")],
-                        default=0,
-                        verbose_name="督办层级",
-                    ),
-                ),
-                ("supervised", models.BooleanField(default=False, verbose_name="挂牌督办")),
-                (
-                    "streak",
-                    models.PositiveSmallIntegerField(default=1, verbose_name="连续滞后月数"),
-                ),
-                (
-                    "quota",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="任务数",
-                    ),
-                ),
-                (
-                    "expected",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="序时应达",
-                    ),
-                ),
-                (
-                    "actual",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="累计完成",
-                    ),
-                ),
-                (
-                    "gap_points",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=2,
-                        max_digits=12,
-                        null=True,
-                        verbose_name="落后百分点",
-                    ),
-                ),
-                (
-                    "forecast",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="预计可达",
-                    ),
-                ),
-                ("message", models.TextField(verbose_name="说明")),
-                (
-                    "revision",
-                    models.PositiveIntegerField(
-                        default=1, help_text="新建、升级、加重或重新打开时加一", verbose_name="版本"
-                    ),
-                ),
-                (
-                    "notified_revision",
-                    models.PositiveIntegerField(default=0, verbose_name="已通知版本"),
-                ),
-                (
-                    "created_at",
-                    models.DateTimeField(
-                        default=django.utils.timezone.now, verbose_name="首次预警时间"
-                    ),
-                ),
-                (
-                    "updated_at",
-                    models.DateTimeField(
-                        default=django.utils.timezone.now, verbose_name="最近评估时间"
-                    ),
-                ),
-                (
-                    "acknowledged_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="确认时间"),
-                ),
-                ("acknowledgement_note", models.TextField(blank=True, verbose_name="确认说明")),
-                (
-                    "closed_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="解除/撤销时间"),
-                ),
-                (
-                    "closed_in_month",
-                    models.DateField(
-                        blank=True,
-                        help_text="追上进度的月份，或重新评估的月份",
-                        null=True,
-                        verbose_name="解除依据月份",
-                    ),
-                ),
-                (
-                    "acknowledged_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="acknowledged_lag_alerts",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="确认人",
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="lag_alerts",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="lag_alerts",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('month', models.DateField(help_text='该月第一天', verbose_name='月份')),
+                ('kind', models.CharField(choices=[('lag', '进度滞后'), ('not_reported', '未按时填报'), ('at_risk', '预计难以按期完成'), ('milestone', '节点未完成')], max_length=20, verbose_name='类型')),
+                ('severity', models.CharField(choices=[('info', '提示'), ('yellow', '黄色'), ('red', '红色')], max_length=10, verbose_name='等级')),
+                ('status', models.CharField(choices=[('open', '待处理'), ('acknowledged', '已确认'), ('escalated', '已升级'), ('resolved', '已解除'), ('superseded', '已撤销（数据更正）')], default='open', max_length=20, verbose_name='状态')),
+                ('level', models.PositiveSmallIntegerField(choices=[(0, '区、县(市)'), (1, '牵头单位'), (2, '市政府督查室')], default=0, verbose_name='督办层级')),
+                ('supervised', models.BooleanField(default=False, verbose_name='挂牌督办')),
+                ('streak', models.PositiveSmallIntegerField(default=1, verbose_name='连续滞后月数')),
+                ('quota', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='任务数')),
+                ('expected', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='序时应达')),
+                ('actual', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='累计完成')),
+                ('gap_points', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name='落后百分点')),
+                ('forecast', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='预计可达')),
+                ('message', models.TextField(verbose_name='说明')),
+                ('revision', models.PositiveIntegerField(default=1, help_text='新建、升级、加重或重新打开时加一', verbose_name='版本')),
+                ('notified_revision', models.PositiveIntegerField(default=0, verbose_name='已通知版本')),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='首次预警时间')),
+                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='最近评估时间')),
+                ('acknowledged_at', models.DateTimeField(blank=True, null=True, verbose_name='确认时间')),
+                ('acknowledgement_note', models.TextField(blank=True, verbose_name='确认说明')),
+                ('closed_at', models.DateTimeField(blank=True, null=True, verbose_name='解除/撤销时间')),
+                ('closed_in_month', models.DateField(blank=True, help_text='追上进度的月份，或重新评估的月份', null=True, verbose_name='解除依据月份')),
+                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='acknowledged_lag_alerts', to=settings.AUTH_USER_MODEL, verbose_name='确认人')),
+                ('district', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lag_alerts', to='tracker.district', verbose_name='区、县(市)')),
+                ('indicator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lag_alerts', to='tracker.indicator', verbose_name='量化目标')),
             ],
             options={
-                "verbose_name": "进度预警",
-                "verbose_name_plural": "进度预警",
-                "ordering": ["-month", "indicator", "district__order", "kind"],
+                'verbose_name': '进度预警',
+                'verbose_name_plural': '进度预警',
+                'ordering': ['-month', 'indicator', 'district__order', 'kind'],
             },
         ),
         migrations.CreateModel(
-            name="LagEvaluation",
+            name='LagEvaluation',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("month", models.DateField(help_text="该月第一天", verbose_name="月份")),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("on_track", "正常"),
-                            ("behind", "滞后（黄）"),
-                            ("seriously_behind", "严重滞后（红）"),
-                            ("not_reported", "未按时填报"),
-                            ("not_due", "未到节点"),
-                        ],
-                        max_length=20,
-                        verbose_name="状态",
-                    ),
-                ),
-                (
-                    "quota",
-                    models.DecimalField(decimal_places=4, max_digits=16, verbose_name="任务数"),
-                ),
-                (
-                    "expected",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="序时应达",
-                    ),
-                ),
-                (
-                    "actual",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="累计完成",
-                    ),
-                ),
-                (
-                    "reported_month",
-                    models.DateField(blank=True, null=True, verbose_name="所用填报月份"),
-                ),
-                ("on_time", models.BooleanField(default=False, verbose_name="按时填报")),
-                (
-                    "gap_points",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=2,
-                        max_digits=12,
-                        null=True,
-                        verbose_name="落后百分点",
-                    ),
-                ),
-                (
-                    "completion_pct",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=2,
-                        max_digits=12,
-                        null=True,
-                        verbose_name="完成率(%)",
-                    ),
-                ),
-                (
-                    "pace_pct",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=2,
-                        max_digits=12,
-                        null=True,
-                        verbose_name="序时进度(%)",
-                    ),
-                ),
-                ("is_checkpoint", models.BooleanField(default=False, verbose_name="节点月")),
-                (
-                    "forecast",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="预计完成时间可达",
-                    ),
-                ),
-                (
-                    "needed_pace",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="此后每月需完成",
-                    ),
-                ),
-                ("at_risk", models.BooleanField(default=False, verbose_name="存在逾期风险")),
-                (
-                    "streak",
-                    models.PositiveSmallIntegerField(default=0, verbose_name="连续滞后月数"),
-                ),
-                ("run_number", models.PositiveIntegerField(default=0, verbose_name="检查批次")),
-                (
-                    "evaluated_at",
-                    models.DateTimeField(
-                        default=django.utils.timezone.now, verbose_name="评估时间"
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="lag_evaluations",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="lag_evaluations",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('month', models.DateField(help_text='该月第一天', verbose_name='月份')),
+                ('status', models.CharField(choices=[('on_track', '正常'), ('behind', '滞后（黄）'), ('seriously_behind', '严重滞后（红）'), ('not_reported', '未按时填报'), ('not_due', '未到节点')], max_length=20, verbose_name='状态')),
+                ('quota', models.DecimalField(decimal_places=4, max_digits=16, verbose_name='任务数')),
+                ('expected', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='序时应达')),
+                ('actual', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='累计完成')),
+                ('reported_month', models.DateField(blank=True, null=True, verbose_name='所用填报月份')),
+                ('on_time', models.BooleanField(default=False, verbose_name='按时填报')),
+                ('gap_points', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name='落后百分点')),
+                ('completion_pct', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name='完成率(%)')),
+                ('pace_pct', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True, verbose_name='序时进度(%)')),
+                ('is_checkpoint', models.BooleanField(default=False, verbose_name='节点月')),
+                ('forecast', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='预计完成时间可达')),
+                ('needed_pace', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='此后每月需完成')),
+                ('at_risk', models.BooleanField(default=False, verbose_name='存在逾期风险')),
+                ('streak', models.PositiveSmallIntegerField(default=0, verbose_name='连续滞后月数')),
+                ('run_number', models.PositiveIntegerField(default=0, verbose_name='检查批次')),
+                ('evaluated_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='评估时间')),
+                ('district', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lag_evaluations', to='tracker.district', verbose_name='区、县(市)')),
+                ('indicator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lag_evaluations', to='tracker.indicator', verbose_name='量化目标')),
             ],
             options={
-                "verbose_name": "进度评估",
-                "verbose_name_plural": "进度评估",
-                "ordering": ["month", "indicator", "district__order"],
+                'verbose_name': '进度评估',
+                'verbose_name_plural': '进度评估',
+                'ordering': ['month', 'indicator', 'district__order'],
             },
         ),
         migrations.CreateModel(
-            name="Milestone",
+            name='Milestone',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("due_date", models.DateField(help_text="一般为月末", verbose_name="节点日期")),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("qualitative", "定性节点"),
-                            ("absolute", "累计数量"),
-                            ("percent", "完成比例"),
-                            ("level", "比率水平"),
-                            ("monthly", "每月完成量"),
-                            ("stage", "阶段性数量"),
-                            ("pace", "参考平均进度"),
-                        ],
-                        max_length=20,
-                        verbose_name="类型",
-                    ),
-                ),
-                (
-                    "value",
-                    models.DecimalField(
-                        blank=True, decimal_places=4, max_digits=16, null=True, verbose_name="数值"
-                    ),
-                ),
-                (
-                    "value_text",
-                    models.CharField(blank=True, max_length=50, verbose_name="数值（原文）"),
-                ),
-                ("text", models.TextField(verbose_name="节点内容（原文）")),
-                ("order", models.PositiveSmallIntegerField(default=0, verbose_name="序次")),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        help_text="为空表示全市节点",
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="milestones",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        blank=True,
-                        help_text="为空表示适用于整个项目的定性节点",
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="milestones",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('due_date', models.DateField(help_text='一般为月末', verbose_name='节点日期')),
+                ('kind', models.CharField(choices=[('qualitative', '定性节点'), ('absolute', '累计数量'), ('percent', '完成比例'), ('level', '比率水平'), ('monthly', '每月完成量'), ('stage', '阶段性数量'), ('pace', '参考平均进度')], max_length=20, verbose_name='类型')),
+                ('value', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='数值')),
+                ('value_text', models.CharField(blank=True, max_length=50, verbose_name='数值（原文）')),
+                ('text', models.TextField(verbose_name='节点内容（原文）')),
+                ('order', models.PositiveSmallIntegerField(default=0, verbose_name='序次')),
+                ('district', models.ForeignKey(blank=True, help_text='为空表示全市节点', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='milestones', to='tracker.district', verbose_name='区、县(市)')),
+                ('indicator', models.ForeignKey(blank=True, help_text='为空表示适用于整个项目的定性节点', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='milestones', to='tracker.indicator', verbose_name='量化目标')),
             ],
             options={
-                "verbose_name": "进度节点",
-                "verbose_name_plural": "进度节点",
-                "ordering": ["project", "due_date", "order"],
+                'verbose_name': '进度节点',
+                'verbose_name_plural': '进度节点',
+                'ordering': ['project', 'due_date', 'order'],
             },
         ),
         migrations.CreateModel(
-            name="HistoricalMilestoneCompletion",
+            name='HistoricalMilestoneCompletion',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("done", models.BooleanField(default=False, verbose_name="已完成")),
-                ("done_on", models.DateField(blank=True, null=True, verbose_name="完成日期")),
-                ("note", models.TextField(blank=True, verbose_name="备注")),
-                (
-                    "reported_at",
-                    models.DateTimeField(blank=True, editable=False, verbose_name="填报时间"),
-                ),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "reported_by",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="填报人",
-                    ),
-                ),
-                (
-                    "milestone",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.milestone",
-                        verbose_name="进度节点",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('done', models.BooleanField(default=False, verbose_name='已完成')),
+                ('done_on', models.DateField(blank=True, null=True, verbose_name='完成日期')),
+                ('note', models.TextField(blank=True, verbose_name='备注')),
+                ('reported_at', models.DateTimeField(blank=True, editable=False, verbose_name='填报时间')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('district', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.district', verbose_name='区、县(市)')),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('reported_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='填报人')),
+                ('milestone', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.milestone', verbose_name='进度节点')),
             ],
             options={
-                "verbose_name": "historical 节点完成情况",
-                "verbose_name_plural": "historical 节点完成情况",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 节点完成情况',
+                'verbose_name_plural': 'historical 节点完成情况',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="MilestoneCompletion",
+            name='MilestoneCompletion',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("done", models.BooleanField(default=False, verbose_name="已完成")),
-                ("done_on", models.DateField(blank=True, null=True, verbose_name="完成日期")),
-                ("note", models.TextField(blank=True, verbose_name="备注")),
-                ("reported_at", models.DateTimeField(auto_now=True, verbose_name="填报时间")),
-                (
-                    "district",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="milestone_completions",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "milestone",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="completions",
-                        to="tracker.milestone",
-                        verbose_name="进度节点",
-                    ),
-                ),
-                (
-                    "reported_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="milestone_completions",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="填报人",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('done', models.BooleanField(default=False, verbose_name='已完成')),
+                ('done_on', models.DateField(blank=True, null=True, verbose_name='完成日期')),
+                ('note', models.TextField(blank=True, verbose_name='备注')),
+                ('reported_at', models.DateTimeField(auto_now=True, verbose_name='填报时间')),
+                ('district', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='milestone_completions', to='tracker.district', verbose_name='区、县(市)')),
+                ('milestone', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='completions', to='tracker.milestone', verbose_name='进度节点')),
+                ('reported_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='milestone_completions', to=settings.AUTH_USER_MODEL, verbose_name='填报人')),
             ],
             options={
-                "verbose_name": "节点完成情况",
-                "verbose_name_plural": "节点完成情况",
-                "ordering": ["milestone", "district__order"],
+                'verbose_name': '节点完成情况',
+                'verbose_name_plural': '节点完成情况',
+                'ordering': ['milestone', 'district__order'],
             },
         ),
         migrations.CreateModel(
-            name="Notification",
+            name='Notification',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("month", models.DateField(verbose_name="月份")),
-                ("run_number", models.PositiveIntegerField(verbose_name="检查批次")),
-                ("subject", models.CharField(max_length=200, verbose_name="标题")),
-                ("body", models.TextField(verbose_name="正文")),
-                ("payload", models.JSONField(default=dict, verbose_name="Webhook 内容")),
-                (
-                    "created_at",
-                    models.DateTimeField(
-                        default=django.utils.timezone.now, verbose_name="生成时间"
-                    ),
-                ),
-                (
-                    "alerts",
-                    models.ManyToManyField(
-                        blank=True,
-                        related_name="notifications",
-                        to="tracker.lagalert",
-                        verbose_name="所含预警",
-                    ),
-                ),
-                (
-                    "contact",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="notifications",
-                        to="tracker.contact",
-                        verbose_name="接收人",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('month', models.DateField(verbose_name='月份')),
+                ('run_number', models.PositiveIntegerField(verbose_name='检查批次')),
+                ('subject', models.CharField(max_length=200, verbose_name='标题')),
+                ('body', models.TextField(verbose_name='正文')),
+                ('payload', models.JSONField(default=dict, verbose_name='Webhook 内容')),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='生成时间')),
+                ('alerts', models.ManyToManyField(blank=True, related_name='notifications', to='tracker.lagalert', verbose_name='所含预警')),
+                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='tracker.contact', verbose_name='接收人')),
             ],
             options={
-                "verbose_name": "预警通知",
-                "verbose_name_plural": "预警通知",
-                "ordering": ["-created_at"],
+                'verbose_name': '预警通知',
+                'verbose_name_plural': '预警通知',
+                'ordering': ['-created_at'],
             },
         ),
         migrations.CreateModel(
-            name="Delivery",
+            name='Delivery',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "channel",
-                    models.CharField(
-                        choices=[("email", "电子邮件"), ("webhook", "Webhook")],
-                        max_length=10,
-                        verbose_name="渠道",
-                    ),
-                ),
-                ("address", models.CharField(max_length=500, verbose_name="地址")),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("pending", "待发送"),
-                            ("sending", "发送中"),
-                            ("sent", "已发送"),
-                            ("retrying", "失败，等待重试"),
-                            ("failed", "失败，已停止重试"),
-                        ],
-                        default="pending",
-                        max_length=10,
-                        verbose_name="状态",
-                    ),
-                ),
-                ("attempts", models.PositiveSmallIntegerField(default=0, verbose_name="尝试次数")),
-                (
-                    "next_attempt_at",
-                    models.DateTimeField(
-                        default=django.utils.timezone.now, verbose_name="下次尝试时间"
-                    ),
-                ),
-                (
-                    "claimed_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="领取时间"),
-                ),
-                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="发送时间")),
-                ("last_error", models.TextField(blank=True, verbose_name="最近错误")),
-                (
-                    "notification",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="deliveries",
-                        to="tracker.notification",
-                        verbose_name="通知",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('channel', models.CharField(choices=[('email', '电子邮件'), ('webhook', 'Webhook')], max_length=10, verbose_name='渠道')),
+                ('address', models.CharField(max_length=500, verbose_name='地址')),
+                ('status', models.CharField(choices=[('pending', '待发送'), ('sending', '发送中'), ('sent', '已发送'), ('retrying', '失败，等待重试'), ('failed', '失败，已停止重试')], default='pending', max_length=10, verbose_name='状态')),
+                ('attempts', models.PositiveSmallIntegerField(default=0, verbose_name='尝试次数')),
+                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='下次尝试时间')),
+                ('claimed_at', models.DateTimeField(blank=True, null=True, verbose_name='领取时间')),
+                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='发送时间')),
+                ('last_error', models.TextField(blank=True, verbose_name='最近错误')),
+                ('notification', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='tracker.notification', verbose_name='通知')),
             ],
             options={
-                "verbose_name": "通知发送",
-                "verbose_name_plural": "通知发送",
-                "ordering": ["-next_attempt_at"],
+                'verbose_name': '通知发送',
+                'verbose_name_plural': '通知发送',
+                'ordering': ['-next_attempt_at'],
             },
         ),
         migrations.CreateModel(
-            name="HistoricalCategory",
+            name='HistoricalCategory',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("order", models.PositiveSmallIntegerField(verbose_name="序号")),
-                ("name", models.CharField(max_length=100, verbose_name="类别")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "plan_year",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.planyear",
-                        verbose_name="年度",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('order', models.PositiveSmallIntegerField(verbose_name='序号')),
+                ('name', models.CharField(max_length=100, verbose_name='类别')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('plan_year', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.planyear', verbose_name='年度')),
             ],
             options={
-                "verbose_name": "historical 类别",
-                "verbose_name_plural": "historical 类别",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 类别',
+                'verbose_name_plural': 'historical 类别',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.AddField(
-            model_name="category",
-            name="plan_year",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="categories",
-                to="tracker.planyear",
-                verbose_name="年度",
-            ),
+            model_name='category',
+            name='plan_year',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='categories', to='tracker.planyear', verbose_name='年度'),
         ),
         migrations.CreateModel(
-            name="ProgressReport",
+            name='ProgressReport',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "month",
-                    models.DateField(
-                        help_text="该月第一天，数值为截至月末的累计值", verbose_name="月份"
-                    ),
-                ),
-                (
-                    "value",
-                    models.DecimalField(decimal_places=4, max_digits=16, verbose_name="累计完成"),
-                ),
-                ("note", models.TextField(blank=True, verbose_name="备注")),
-                ("is_correction", models.BooleanField(default=False, verbose_name="更正")),
-                ("correction_reason", models.TextField(blank=True, verbose_name="更正原因")),
-                ("reported_at", models.DateTimeField(auto_now=True, verbose_name="填报时间")),
-                (
-                    "created_at",
-                    models.DateTimeField(auto_now_add=True, verbose_name="首次填报时间"),
-                ),
-                ("version", models.PositiveIntegerField(default=1, verbose_name="版本")),
-                (
-                    "district",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="reports",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="reports",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
-                (
-                    "reported_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="progress_reports",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="填报人",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('month', models.DateField(help_text='该月第一天，数值为截至月末的累计值', verbose_name='月份')),
+                ('value', models.DecimalField(decimal_places=4, max_digits=16, verbose_name='累计完成')),
+                ('note', models.TextField(blank=True, verbose_name='备注')),
+                ('is_correction', models.BooleanField(default=False, verbose_name='更正')),
+                ('correction_reason', models.TextField(blank=True, verbose_name='更正原因')),
+                ('reported_at', models.DateTimeField(auto_now=True, verbose_name='填报时间')),
+                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='首次填报时间')),
+                ('version', models.PositiveIntegerField(default=1, verbose_name='版本')),
+                ('district', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reports', to='tracker.district', verbose_name='区、县(市)')),
+                ('indicator', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reports', to='tracker.indicator', verbose_name='量化目标')),
+                ('reported_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='progress_reports', to=settings.AUTH_USER_MODEL, verbose_name='填报人')),
             ],
             options={
-                "verbose_name": "进度填报",
-                "verbose_name_plural": "进度填报",
-                "ordering": ["indicator", "district__order", "month"],
+                'verbose_name': '进度填报',
+                'verbose_name_plural': '进度填报',
+                'ordering': ['indicator', 'district__order', 'month'],
             },
         ),
         migrations.CreateModel(
-            name="Project",
+            name='Project',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "seq",
-                    models.PositiveSmallIntegerField(
-                        help_text="附件2 任务分解表中的序号", verbose_name="序号"
-                    ),
-                ),
-                (
-                    "name",
-                    models.CharField(
-                        help_text="附件1 责任清单中的名称", max_length=300, verbose_name="项目名称"
-                    ),
-                ),
-                (
-                    "name_in_breakdown",
-                    models.CharField(
-                        blank=True,
-                        help_text="与附件1 写法不同时记录",
-                        max_length=300,
-                        verbose_name="任务分解表中的名称",
-                    ),
-                ),
-                ("city_leader", models.CharField(max_length=50, verbose_name="分管市领导")),
-                (
-                    "lead_agency_leader",
-                    models.CharField(max_length=50, verbose_name="牵头单位分管领导"),
-                ),
-                ("cooperating_text", models.TextField(blank=True, verbose_name="配合单位（原文）")),
-                ("deadline", models.DateField(help_text="月末日期", verbose_name="预计完成时间")),
-                ("work_plan", models.TextField(verbose_name="工作计划和进度安排")),
-                ("notes", models.TextField(blank=True, verbose_name="整理说明")),
-                (
-                    "category",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="projects",
-                        to="tracker.category",
-                        verbose_name="类别",
-                    ),
-                ),
-                (
-                    "cooperating_agencies",
-                    models.ManyToManyField(
-                        blank=True,
-                        related_name="cooperating_projects",
-                        to="tracker.agency",
-                        verbose_name="配合单位",
-                    ),
-                ),
-                (
-                    "lead_agency",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="led_projects",
-                        to="tracker.agency",
-                        verbose_name="牵头单位",
-                    ),
-                ),
-                (
-                    "plan_year",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="projects",
-                        to="tracker.planyear",
-                        verbose_name="年度",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('seq', models.PositiveSmallIntegerField(help_text='附件2 任务分解表中的序号', verbose_name='序号')),
+                ('name', models.CharField(help_text='附件1 责任清单中的名称', max_length=300, verbose_name='项目名称')),
+                ('name_in_breakdown', models.CharField(blank=True, help_text='与附件1 写法不同时记录', max_length=300, verbose_name='任务分解表中的名称')),
+                ('city_leader', models.CharField(max_length=50, verbose_name='分管市领导')),
+                ('lead_agency_leader', models.CharField(max_length=50, verbose_name='牵头单位分管领导')),
+                ('cooperating_text', models.TextField(blank=True, verbose_name='配合单位（原文）')),
+                ('deadline', models.DateField(help_text='月末日期', verbose_name='预计完成时间')),
+                ('work_plan', models.TextField(verbose_name='工作计划和进度安排')),
+                ('notes', models.TextField(blank=True, verbose_name='整理说明')),
+                ('category', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='projects', to='tracker.category', verbose_name='类别')),
+                ('cooperating_agencies', models.ManyToManyField(blank=True, related_name='cooperating_projects', to='tracker.agency', verbose_name='配合单位')),
+                ('lead_agency', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='led_projects', to='tracker.agency', verbose_name='牵头单位')),
+                ('plan_year', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='projects', to='tracker.planyear', verbose_name='年度')),
             ],
             options={
-                "verbose_name": "项目",
-                "verbose_name_plural": "项目",
-                "ordering": ["plan_year", "seq"],
+                'verbose_name': '项目',
+                'verbose_name_plural': '项目',
+                'ordering': ['plan_year', 'seq'],
             },
         ),
         migrations.AddField(
-            model_name="milestone",
-            name="project",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="milestones",
-                to="tracker.project",
-                verbose_name="项目",
-            ),
+            model_name='milestone',
+            name='project',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='milestones', to='tracker.project', verbose_name='项目'),
         ),
         migrations.AddField(
-            model_name="indicator",
-            name="project",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="indicators",
-                to="tracker.project",
-                verbose_name="项目",
-            ),
+            model_name='indicator',
+            name='project',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='indicators', to='tracker.project', verbose_name='项目'),
         ),
         migrations.CreateModel(
-            name="HistoricalProject_cooperating_agencies",
+            name='HistoricalProject_cooperating_agencies',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("m2m_history_id", models.AutoField(primary_key=True, serialize=False)),
-                (
-                    "agency",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        db_tablespace="",
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.agency",
-                    ),
-                ),
-                (
-                    "history",
-                    models.ForeignKey(
-                        db_constraint=False,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        to="tracker.historicalproject",
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        db_tablespace="",
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.project",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('m2m_history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('agency', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.agency')),
+                ('history', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, to='tracker.historicalproject')),
+                ('project', models.ForeignKey(blank=True, db_constraint=False, db_tablespace='', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.project')),
             ],
             options={
-                "verbose_name": "HistoricalProject_cooperating_agencies",
+                'verbose_name': 'HistoricalProject_cooperating_agencies',
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalMilestone",
+            name='HistoricalMilestone',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                ("due_date", models.DateField(help_text="一般为月末", verbose_name="节点日期")),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("qualitative", "定性节点"),
-                            ("absolute", "累计数量"),
-                            ("percent", "完成比例"),
-                            ("level", "比率水平"),
-                            ("monthly", "每月完成量"),
-                            ("stage", "阶段性数量"),
-                            ("pace", "参考平均进度"),
-                        ],
-                        max_length=20,
-                        verbose_name="类型",
-                    ),
-                ),
-                (
-                    "value",
-                    models.DecimalField(
-                        blank=True, decimal_places=4, max_digits=16, null=True, verbose_name="数值"
-                    ),
-                ),
-                (
-                    "value_text",
-                    models.CharField(blank=True, max_length=50, verbose_name="数值（原文）"),
-                ),
-                ("text", models.TextField(verbose_name="节点内容（原文）")),
-                ("order", models.PositiveSmallIntegerField(default=0, verbose_name="序次")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        help_text="为空表示全市节点",
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        help_text="为空表示适用于整个项目的定性节点",
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.project",
-                        verbose_name="项目",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('due_date', models.DateField(help_text='一般为月末', verbose_name='节点日期')),
+                ('kind', models.CharField(choices=[('qualitative', '定性节点'), ('absolute', '累计数量'), ('percent', '完成比例'), ('level', '比率水平'), ('monthly', '每月完成量'), ('stage', '阶段性数量'), ('pace', '参考平均进度')], max_length=20, verbose_name='类型')),
+                ('value', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='数值')),
+                ('value_text', models.CharField(blank=True, max_length=50, verbose_name='数值（原文）')),
+                ('text', models.TextField(verbose_name='节点内容（原文）')),
+                ('order', models.PositiveSmallIntegerField(default=0, verbose_name='序次')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('district', models.ForeignKey(blank=True, db_constraint=False, help_text='为空表示全市节点', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.district', verbose_name='区、县(市)')),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('indicator', models.ForeignKey(blank=True, db_constraint=False, help_text='为空表示适用于整个项目的定性节点', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.indicator', verbose_name='量化目标')),
+                ('project', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.project', verbose_name='项目')),
             ],
             options={
-                "verbose_name": "historical 进度节点",
-                "verbose_name_plural": "historical 进度节点",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 进度节点',
+                'verbose_name_plural': 'historical 进度节点',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="HistoricalIndicator",
+            name='HistoricalIndicator',
             fields=[
-                (
-                    "id",
-                    models.BigIntegerField(
-                        auto_created=True, blank=True, db_index=True, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "order",
-                    models.PositiveSmallIntegerField(
-                        help_text="该项目内第几个量化目标（从 1 起）", verbose_name="序次"
-                    ),
-                ),
-                ("label", models.CharField(max_length=200, verbose_name="指标")),
-                ("unit", models.CharField(blank=True, max_length=20, verbose_name="单位")),
-                (
-                    "target_value",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="年度目标",
-                    ),
-                ),
-                (
-                    "target_text",
-                    models.CharField(blank=True, max_length=100, verbose_name="量化目标（原文）"),
-                ),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("cumulative", "累计数量"),
-                            ("level", "比率/水平"),
-                            ("qualitative", "定性"),
-                        ],
-                        max_length=20,
-                        verbose_name="类型",
-                    ),
-                ),
-                (
-                    "scope",
-                    models.CharField(
-                        choices=[("districts", "分解到区、县(市)"), ("city", "全市整体完成")],
-                        default="districts",
-                        max_length=20,
-                        verbose_name="分解方式",
-                    ),
-                ),
-                ("breakdown_note", models.TextField(blank=True, verbose_name="分解说明（原文）")),
-                ("history_id", models.AutoField(primary_key=True, serialize=False)),
-                ("history_date", models.DateTimeField(db_index=True)),
-                ("history_change_reason", models.CharField(max_length=100, null=True)),
-                (
-                    "history_type",
-                    models.CharField(
-                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
-                    ),
-                ),
-                (
-                    "history_user",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "project",
-                    models.ForeignKey(
-                        blank=True,
-                        db_constraint=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="tracker.project",
-                        verbose_name="项目",
-                    ),
-                ),
+                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
+                ('order', models.PositiveSmallIntegerField(help_text='该项目内第几个量化目标（从 1 起）', verbose_name='序次')),
+                ('label', models.CharField(max_length=200, verbose_name='指标')),
+                ('unit', models.CharField(blank=True, max_length=20, verbose_name='单位')),
+                ('target_value', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='年度目标')),
+                ('target_text', models.CharField(blank=True, max_length=100, verbose_name='量化目标（原文）')),
+                ('kind', models.CharField(choices=[('cumulative', '累计数量'), ('level', '比率/水平'), ('qualitative', '定性')], max_length=20, verbose_name='类型')),
+                ('scope', models.CharField(choices=[('districts', '分解到区、县(市)'), ('city', '全市整体完成')], default='districts', max_length=20, verbose_name='分解方式')),
+                ('breakdown_note', models.TextField(blank=True, verbose_name='分解说明（原文）')),
+                ('history_id', models.AutoField(primary_key=True, serialize=False)),
+                ('history_date', models.DateTimeField(db_index=True)),
+                ('history_change_reason', models.CharField(max_length=100, null=True)),
+                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('project', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='tracker.project', verbose_name='项目')),
             ],
             options={
-                "verbose_name": "historical 量化目标",
-                "verbose_name_plural": "historical 量化目标",
-                "ordering": ("-history_date", "-history_id"),
-                "get_latest_by": ("history_date", "history_id"),
+                'verbose_name': 'historical 量化目标',
+                'verbose_name_plural': 'historical 量化目标',
+                'ordering': ('-history_date', '-history_id'),
+                'get_latest_by': ('history_date', 'history_id'),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.CreateModel(
-            name="Quota",
+            name='Quota',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "value",
-                    models.DecimalField(decimal_places=4, max_digits=16, verbose_name="任务数"),
-                ),
-                (
-                    "new_value",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="其中新增",
-                    ),
-                ),
-                (
-                    "upgrade_value",
-                    models.DecimalField(
-                        blank=True,
-                        decimal_places=4,
-                        max_digits=16,
-                        null=True,
-                        verbose_name="其中提升",
-                    ),
-                ),
-                (
-                    "published_text",
-                    models.CharField(blank=True, max_length=50, verbose_name="原文"),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="quotas",
-                        to="tracker.district",
-                        verbose_name="区、县(市)",
-                    ),
-                ),
-                (
-                    "indicator",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="quotas",
-                        to="tracker.indicator",
-                        verbose_name="量化目标",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('value', models.DecimalField(decimal_places=4, max_digits=16, verbose_name='任务数')),
+                ('new_value', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='其中新增')),
+                ('upgrade_value', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True, verbose_name='其中提升')),
+                ('published_text', models.CharField(blank=True, max_length=50, verbose_name='原文')),
+                ('district', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='quotas', to='tracker.district', verbose_name='区、县(市)')),
+                ('indicator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quotas', to='tracker.indicator', verbose_name='量化目标')),
             ],
             options={
-                "verbose_name": "分解任务",
-                "verbose_name_plural": "分解任务",
-                "ordering": ["indicator", "district__order"],
+                'verbose_name': '分解任务',
+                'verbose_name_plural': '分解任务',
+                'ordering': ['indicator', 'district__order'],
             },
         ),
         migrations.CreateModel(
-            name="UserProfile",
+            name='UserProfile',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "role",
-                    models.CharField(
-                        choices=[
-                            ("supervision", "市政府督查室"),
-                            ("agency", "牵头单位"),
-                            ("district", "区、县(市)"),
-                        ],
-                        max_length=20,
-                        verbose_name="角色",
-                    ),
-                ),
-                ("phone", models.CharField(blank=True, max_length=30, verbose_name="联系电话")),
-                (
-                    "agency",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="members",
-                        to="tracker.agency",
-                        verbose_name="所属单位",
-                    ),
-                ),
-                (
-                    "district",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="members",
-                        to="tracker.district",
-                        verbose_name="所属区、县(市)",
-                    ),
-                ),
-                (
-                    "user",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="tracker_profile",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="用户",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('role', models.CharField(choices=[('supervision', '市政府督查室'), ('agency', '牵头单位'), ('district', '区、县(市)')], max_length=20, verbose_name='角色')),
+                ('phone', models.CharField(blank=True, max_length=30, verbose_name='联系电话')),
+                ('agency', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='members', to='tracker.agency', verbose_name='所属单位')),
+                ('district', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='members', to='tracker.district', verbose_name='所属区、县(市)')),
+                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='tracker_profile', to=settings.AUTH_USER_MODEL, verbose_name='用户')),
             ],
             options={
-                "verbose_name": "用户角色",
-                "verbose_name_plural": "用户角色",
+                'verbose_name': '用户角色',
+                'verbose_name_plural': '用户角色',
             },
         ),
         migrations.AddConstraint(
-            model_name="contact",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(
-                        ("agency__isnull", True),
-                        ("district__isnull", True),
-                        ("role", "supervision"),
-                    ),
-                    models.Q(
-                        ("agency__isnull", False), ("district__isnull", True), ("role", "agency")
-                    ),
-                    models.Q(
-                        ("agency__isnull", True), ("district__isnull", False), ("role", "district")
-                    ),
-                    _connector="OR",
-                ),
-                name="contact_role_matches_owner",
-            ),
+            model_name='contact',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('agency__isnull', True), ('district__isnull', True), ('role', 'supervision')), models.Q(('agency__isnull', False), ('district__isnull', True), ('role', 'agency')), models.Q(('agency__isnull', True), ('district__isnull', False), ('role', 'district')), _connector='OR'), name='contact_role_matches_owner'),
         ),
         migrations.AddConstraint(
-            model_name="contact",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("email", ""), ("webhook_url", ""), _negated=True),
-                name="contact_has_channel",
-            ),
+            model_name='contact',
+            constraint=models.CheckConstraint(condition=models.Q(('email', ''), ('webhook_url', ''), _negated=True), name='contact_has_channel'),
         ),
         migrations.AddIndex(
-            model_name="lagalert",
-            index=models.Index(fields=["status", "month"], name="tracker_lag_status_db8947_idx"),
+            model_name='lagalert',
+            index=models.Index(fields=['status', 'month'], name='tracker_lag_status_db8947_idx'),
         ),
         migrations.AddConstraint(
-            model_name="lagalert",
-            constraint=models.UniqueConstraint(
-                fields=("indicator", "district", "month", "kind"), name="lag_alert_unique_key"
-            ),
+            model_name='lagalert',
+            constraint=models.UniqueConstraint(fields=('indicator', 'district', 'month', 'kind'), name='lag_alert_unique_key'),
         ),
         migrations.AddIndex(
-            model_name="lagevaluation",
-            index=models.Index(fields=["month", "status"], name="tracker_lag_month_2b6043_idx"),
+            model_name='lagevaluation',
+            index=models.Index(fields=['month', 'status'], name='tracker_lag_month_2b6043_idx'),
         ),
         migrations.AddConstraint(
-            model_name="lagevaluation",
-            constraint=models.UniqueConstraint(
-                fields=("indicator", "district", "month"), name="lag_evaluation_unique_cell"
-            ),
+            model_name='lagevaluation',
+            constraint=models.UniqueConstraint(fields=('indicator', 'district', 'month'), name='lag_evaluation_unique_cell'),
         ),
         migrations.AddConstraint(
-            model_name="milestonecompletion",
-            constraint=models.UniqueConstraint(
-                fields=("milestone", "district"), name="milestone_completion_unique"
-            ),
+            model_name='milestonecompletion',
+            constraint=models.UniqueConstraint(fields=('milestone', 'district'), name='milestone_completion_unique'),
         ),
         migrations.AddConstraint(
-            model_name="notification",
-            constraint=models.UniqueConstraint(
-                fields=("contact", "month", "run_number"), name="notification_one_per_run"
-            ),
+            model_name='notification',
+            constraint=models.UniqueConstraint(fields=('contact', 'month', 'run_number'), name='notification_one_per_run'),
         ),
         migrations.AddIndex(
-            model_name="delivery",
-            index=models.Index(
-                fields=["status", "next_attempt_at"], name="tracker_del_status_3eb740_idx"
-            ),
+            model_name='delivery',
+            index=models.Index(fields=['status', 'next_attempt_at'], name='tracker_del_status_3eb740_idx'),
         ),
         migrations.AddConstraint(
-            model_name="delivery",
-            constraint=models.UniqueConstraint(
-                fields=("notification", "channel"), name="delivery_one_per_channel"
-            ),
+            model_name='delivery',
+            constraint=models.UniqueConstraint(fields=('notification', 'channel'), name='delivery_one_per_channel'),
         ),
         migrations.AddConstraint(
-            model_name="category",
-            constraint=models.UniqueConstraint(
-                fields=("plan_year", "order"), name="category_unique_order"
-            ),
+            model_name='category',
+            constraint=models.UniqueConstraint(fields=('plan_year', 'order'), name='category_unique_order'),
         ),
         migrations.AddConstraint(
-            model_name="category",
-            constraint=models.UniqueConstraint(
-                fields=("plan_year", "name"), name="category_unique_name"
-            ),
+            model_name='category',
+            constraint=models.UniqueConstraint(fields=('plan_year', 'name'), name='category_unique_name'),
         ),
         migrations.AddIndex(
-            model_name="progressreport",
-            index=models.Index(fields=["month", "indicator"], name="tracker_pro_month_94663e_idx"),
+            model_name='progressreport',
+            index=models.Index(fields=['month', 'indicator'], name='tracker_pro_month_94663e_idx'),
         ),
         migrations.AddConstraint(
-            model_name="progressreport",
-            constraint=models.UniqueConstraint(
-                fields=("indicator", "district", "month"), name="report_unique_cell"
-            ),
+            model_name='progressreport',
+            constraint=models.UniqueConstraint(fields=('indicator', 'district', 'month'), name='report_unique_cell'),
         ),
         migrations.AddConstraint(
-            model_name="progressreport",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("value__gte", 0)), name="report_value_gte_0"
-            ),
+            model_name='progressreport',
+            constraint=models.CheckConstraint(condition=models.Q(('value__gte', 0)), name='report_value_gte_0'),
         ),
         migrations.AddConstraint(
-            model_name="project",
-            constraint=models.UniqueConstraint(
-                fields=("plan_year", "seq"), name="project_unique_seq"
-            ),
+            model_name='project',
+            constraint=models.UniqueConstraint(fields=('plan_year', 'seq'), name='project_unique_seq'),
         ),
         migrations.AddIndex(
-            model_name="milestone",
-            index=models.Index(
-                fields=["indicator", "due_date"], name="tracker_mil_indicat_c7e632_idx"
-            ),
+            model_name='milestone',
+            index=models.Index(fields=['indicator', 'due_date'], name='tracker_mil_indicat_c7e632_idx'),
         ),
         migrations.AddConstraint(
-            model_name="milestone",
-            constraint=models.UniqueConstraint(
-                fields=("project", "order"), name="milestone_unique_order"
-            ),
+            model_name='milestone',
+            constraint=models.UniqueConstraint(fields=('project', 'order'), name='milestone_unique_order'),
         ),
         migrations.AddConstraint(
-            model_name="indicator",
-            constraint=models.UniqueConstraint(
-                fields=("project", "order"), name="indicator_unique_order"
-            ),
+            model_name='indicator',
+            constraint=models.UniqueConstraint(fields=('project', 'order'), name='indicator_unique_order'),
         ),
         migrations.AddConstraint(
-            model_name="quota",
-            constraint=models.UniqueConstraint(
-                fields=("indicator", "district"), name="quota_unique_cell"
-            ),
+            model_name='quota',
+            constraint=models.UniqueConstraint(fields=('indicator', 'district'), name='quota_unique_cell'),
         ),
         migrations.AddConstraint(
-            model_name="userprofile",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(
-                        ("agency__isnull", True),
-                        ("district__isnull", True),
-                        ("role", "supervision"),
-                    ),
-                    models.Q(
-                        ("agency__isnull", False), ("district__isnull", True), ("role", "agency")
-                    ),
-                    models.Q(
-                        ("agency__isnull", True), ("district__isnull", False), ("role", "district")
-                    ),
-                    _connector="OR",
-                ),
-                name="profile_role_matches_owner",
-            ),
+            model_name='userprofile',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('agency__isnull', True), ('district__isnull', True), ('role', 'supervision')), models.Q(('agency__isnull', False), ('district__isnull', True), ('role', 'agency')), models.Q(('agency__isnull', True), ('district__isnull', False), ('role', 'district')), _connector='OR'), name='profile_role_matches_owner'),
         ),
     ]
