@@ -9,16 +9,21 @@ cross-check of every cell and month: stored evaluation = matrix = API scorecard 
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.dashboard_helpers import simulated_year
 from tracker import selectors
 from tracker.choices import RED_STATUSES, LagStatus
-from tracker.models import District, Indicator, LagEvaluation
+from tracker.models import District, Indicator, LagEvaluation, NoticeIssue
 from tracker.months import format_month, months_of_year
 
 S = LagStatus
@@ -146,3 +151,114 @@ def test_at_risk_share_before_and_after(year, db, capsys):
         )
     assert new < old
     assert not LagEvaluation.objects.filter(at_risk=True).exclude(status=S.ON_TRACK).exists()
+
+
+# --- the notice as a PDF ------------------------------------------------------------------
+
+SIGNATURE = "杭州市人民政府督查室"
+
+
+def _pages_text(pdf: bytes, tmp_path) -> list[str]:
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(pdf)
+    pngs = tmp_path / "page"
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(path), str(pngs)], check=True)
+    pages = sorted(tmp_path.glob("page*.png"))
+    shots = Path(settings.BASE_DIR) / "var" / "screenshots"  # to look at, like the e2e test
+    shots.mkdir(parents=True, exist_ok=True)
+    for png in pages:
+        shutil.copy(png, shots / f"notice-pdf-{png.name}")
+    texts = []
+    for i in range(1, len(pages) + 1):
+        out = subprocess.run(
+            ["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(path), "-"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        texts.append(out.stdout)
+    return texts
+
+
+needs_poppler = pytest.mark.skipif(
+    not (shutil.which("pdftoppm") and shutil.which("pdftotext")),
+    reason="poppler-utils 未安装 (apt-get install poppler-utils)",
+)
+
+
+@needs_poppler
+def test_notice_pdf_pages(year, db, client, settings, tmp_path):
+    """December's notice as a PDF (WeasyPrint): a few pages, not sixteen; the 文号 and the
+    ranking are in it as text; page numbers; no page holds only the signature."""
+    settings.TRACKER = {**settings.TRACKER, "NOTICE_PDF_DIR": str(tmp_path / "cache")}
+    NoticeIssue.objects.create(
+        month=DEC, doc_number="杭督通〔2024〕12号", issued_on=date(2025, 1, 8)
+    )
+    client.force_login(year.supervisor)
+    response = client.get("/notice/2024-12/pdf/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    pages = _pages_text(response.content, tmp_path)
+    assert 1 <= len(pages) <= 6
+    text = "\n".join(pages)
+    assert "杭督通〔2024〕12号" in text and "2025年1月8日" in text
+    ranking = selectors.ranking(DEC)
+    assert ranking[0].district.name in pages[0] or ranking[0].district.name in pages[1]
+    assert all(r.district.name in text for r in ranking)
+    assert "序时完成率 = 累计完成 ÷ 序时应达" in text.replace("\n", "")
+    for i, page in enumerate(pages, start=1):
+        assert f"—{i}/{len(pages)}—" in page.replace(" ", "")  # page numbers
+        lines = [x.strip() for x in page.splitlines() if x.strip()]
+        rest = [
+            x for x in lines
+            if SIGNATURE not in x and not re.fullmatch(r"[\d年月日—/ ]+", x)
+        ]  # fmt: skip
+        assert len(rest) >= 3, f"page {i} holds only the signature: {lines}"
+
+
+@needs_poppler
+def test_notice_pdf_is_rendered_once_until_its_data_change(
+    year, db, client, settings, tmp_path, monkeypatch
+):
+    """The second request is served from the stored file (no rendering); changing the
+    notice settings renders it again."""
+    from tracker.io import notice as notice_io
+
+    settings.TRACKER = {**settings.TRACKER, "NOTICE_PDF_DIR": str(tmp_path)}
+    client.force_login(year.supervisor)
+    first = client.get("/notice/2024-11/pdf/").content
+    assert len(list(tmp_path.glob("notice-2024-11-*.pdf"))) == 1
+
+    def no_rendering(data):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(notice_io, "render_pdf", no_rendering)
+    assert client.get("/notice/2024-11/pdf/").content == first
+    NoticeIssue.objects.create(month=NOV, doc_number="杭督通〔2024〕11号")
+    monkeypatch.undo()
+    again = client.get("/notice/2024-11/pdf/").content
+    assert again != first and len(list(tmp_path.glob("notice-2024-11-*.pdf"))) == 1
+
+
+def test_notice_outside_the_plans_months_is_404(year, db, client):
+    client.force_login(year.supervisor)
+    for month in ("2023-12", "2025-01"):
+        for suffix in ("", "xlsx/", "pdf/"):
+            assert client.get(f"/notice/{month}/{suffix}").status_code == 404, (month, suffix)
+
+
+def test_no_bottom_words_when_districts_are_level_at_the_top(year, db):
+    """「居后」 never names a district level with the best one."""
+    for month in MONTHS:
+        n = selectors.notice(month)
+        best = n.top[0].share_pct if n.top else None
+        assert all(r.share_pct < best for r in n.bottom), month
+
+
+def test_notice_cap_is_set_by_the_supervision_office(year, db):
+    total = selectors.notice(DEC).candidates_total
+    assert total > 3
+    NoticeIssue.objects.create(month=DEC, supervision_cap=3)
+    n = selectors.notice(DEC)
+    assert len(n.candidates) == 3 and n.candidates_total == total
+    gaps = [(e.status != S.OVERDUE, -(e.gap_points or 0)) for e in n.candidates]
+    assert gaps == sorted(gaps)  # furthest behind first

@@ -86,12 +86,12 @@ def notice_workbook(data: Notice) -> bytes:
     row()
     title(f"二、挂牌督办建议（{len(data.candidates)} 项，符合条件 {data.candidates_total} 项）")
     row("序号", "指标", "区、县(市)", "牵头单位", "单位", "任务数", "序时应达", "累计完成",
-        "完成率", "序时完成率", "落后百分点", "状态", header=True)  # fmt: skip
+        "完成率", "序时完成率", "落后百分点", "状态", "连续月数", header=True)  # fmt: skip
     for e in data.candidates:
         row(e.project_seq, e.label, e.district.name, e.lead_agency, e.unit, n(e.quota_shown),
             n(e.expected_shown), n(e.actual_shown), n(e.completion_pct),
-            n(e.pace_completion_pct), n(e.gap_points), e.status_label,
-            formats=[None] * 5 + [AMOUNT] * 3 + [PERCENT, PERCENT, "0.0", None])  # fmt: skip
+            n(e.pace_completion_pct), n(e.gap_points), e.status_label, e.streak,
+            formats=[None] * 5 + [AMOUNT] * 3 + [PERCENT, PERCENT, "0.0", None, COUNT])  # fmt: skip
         ws.cell(ws.max_row, 2).alignment = Alignment(wrap_text=True)
     row()
     title("三、其他严重滞后事项（按区、县(市)汇总）")
@@ -101,7 +101,7 @@ def notice_workbook(data: Notice) -> bytes:
             formats=[None, COUNT, COUNT, None])  # fmt: skip
     row()
     row(FOOTNOTE)
-    for i, width in enumerate((8, 30, 12, 18, 8, 11, 11, 11, 10, 11, 11, 14), start=1):
+    for i, width in enumerate((8, 30, 12, 18, 8, 11, 11, 11, 10, 11, 11, 12, 9), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
