@@ -2,7 +2,9 @@
 
 - ``export_breakdown(user, plan_year, month)``: indicators as rows, the user's districts
   as columns (任务数 / 累计完成 / 完成率 under each district), the cumulative value being
-  each district's latest report up to ``month``. Three queries whatever the size.
+  each district's value as of ``month`` (``services.lag.values_as_of``), 完成率 from
+  ``domain.cell.completion_pct``, amounts in the plan's printed unit (「万人」 columns hold
+  万). Three queries whatever the size.
 - ``export_template(user, indicator, month)``: one row per district the user may report,
   with quota and last month's cumulative value filled in; the user types 本月累计.
   A hidden sheet ``_meta`` names the indicator and month, so the file imports back.
@@ -29,6 +31,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from tracker.domain import format as number
 from tracker.domain.cell import completion_pct
 from tracker.models import District, Indicator, ProgressReport, Quota
 from tracker.months import add_months, format_month, parse_month
@@ -134,8 +137,10 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
         ws.cell(row=row, column=1, value=indicator.project.seq)
         ws.cell(row=row, column=2, value=safe(indicator.project.name))
         ws.cell(row=row, column=3, value=safe(indicator.label))
-        ws.cell(row=row, column=4, value=safe("%" if indicator.is_level else indicator.unit))
-        ws.cell(row=row, column=5, value=_num(indicator.target_value))
+        scale = number.scale_of(indicator.target_text)  # the plan's printed unit (万人 …)
+        unit = number.unit_label(indicator.unit, level=indicator.is_level, scale=scale)
+        ws.cell(row=row, column=4, value=safe(unit))
+        ws.cell(row=row, column=5, value=_num(number.scaled(indicator.target_value, scale)))
         for index, district in enumerate(districts):
             col = len(fixed) + 1 + index * 3
             if indicator.scope == Indicator.Scope.CITY:
@@ -143,8 +148,8 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
             else:
                 quota = quotas.get((indicator.pk, district.pk))
             value = actual.get((indicator.pk, district.pk))
-            ws.cell(row=row, column=col, value=_num(quota))
-            ws.cell(row=row, column=col + 1, value=_num(value))
+            ws.cell(row=row, column=col, value=_num(number.scaled(quota, scale)))
+            ws.cell(row=row, column=col + 1, value=_num(number.scaled(value, scale)))
             rate = completion_pct(value, quota)  # 完成率 = 累计完成 ÷ 任务数
             if rate is not None:
                 cell = ws.cell(row=row, column=col + 2, value=float(rate / 100))
