@@ -31,7 +31,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from tracker.domain import format as number
+from tracker.domain import format as figures
 from tracker.domain.cell import completion_pct
 from tracker.models import District, Indicator, ProgressReport, Quota
 from tracker.months import add_months, format_month, parse_month
@@ -137,10 +137,10 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
         ws.cell(row=row, column=1, value=indicator.project.seq)
         ws.cell(row=row, column=2, value=safe(indicator.project.name))
         ws.cell(row=row, column=3, value=safe(indicator.label))
-        scale = number.scale_of(indicator.target_text)  # the plan's printed unit (万人 …)
-        unit = number.unit_label(indicator.unit, level=indicator.is_level, scale=scale)
+        scale = figures.scale_of(indicator.target_text)  # the plan's printed unit (万人 …)
+        unit = figures.unit_label(indicator.unit, level=indicator.is_level, scale=scale)
         ws.cell(row=row, column=4, value=safe(unit))
-        ws.cell(row=row, column=5, value=_num(number.scaled(indicator.target_value, scale)))
+        ws.cell(row=row, column=5, value=_num(figures.scaled(indicator.target_value, scale)))
         for index, district in enumerate(districts):
             col = len(fixed) + 1 + index * 3
             if indicator.scope == Indicator.Scope.CITY:
@@ -148,8 +148,8 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
             else:
                 quota = quotas.get((indicator.pk, district.pk))
             value = actual.get((indicator.pk, district.pk))
-            ws.cell(row=row, column=col, value=_num(number.scaled(quota, scale)))
-            ws.cell(row=row, column=col + 1, value=_num(number.scaled(value, scale)))
+            ws.cell(row=row, column=col, value=_num(figures.scaled(quota, scale)))
+            ws.cell(row=row, column=col + 1, value=_num(figures.scaled(value, scale)))
             rate = completion_pct(value, quota)  # 完成率 = 累计完成 ÷ 任务数
             if rate is not None:
                 cell = ws.cell(row=row, column=col + 2, value=float(rate / 100))
