@@ -262,3 +262,19 @@ def test_notice_cap_is_set_by_the_supervision_office(year, db):
     assert len(n.candidates) == 3 and n.candidates_total == total
     gaps = [(e.status != S.OVERDUE, -(e.gap_points or 0)) for e in n.candidates]
     assert gaps == sorted(gaps)  # furthest behind first
+
+
+def test_december_pages_show_overdue_and_printed_units(year, db, client):
+    """The year-end pages count 逾期未完成 with the red ones and show amounts as the plan
+    prints them (序号12: 「25 万人」, never 250000.0000)."""
+    client.force_login(year.supervisor)
+    overview = client.get("/", {"month": "2024-12"})
+    assert "项目逾期未完成" in overview.content.decode()
+    counts = overview.context["overview"].project_counts
+    assert counts["overdue"] > 0 and counts["on_track"] + counts["overdue"] <= 48
+    jobs = Indicator.objects.get(project__seq=12, project__plan_year=year.plan_year)
+    city = District.objects.get(kind=District.Kind.CITY)
+    html = client.get(f"/matrix/{jobs.pk}/{city.pk}/", {"month": "2024-12"}).content.decode()
+    assert "25 万人" in html and "250000" not in html
+    linan = client.get("/districts/linan/", {"month": "2024-12"}).content.decode()
+    assert "逾期未完成" in linan and "尚差" in linan

@@ -21,7 +21,7 @@ from tracker.models import (
 from tracker.services.trajectory import expected_curve, load_indicator_plans
 
 from .alerts import cell_alerts
-from .common import EvaluationLine, _lines, _scope, _scoped, indicator_scale
+from .common import EvaluationLine, _lines, _scope, _scoped, indicator_scale, indicator_unit
 
 
 @dataclass
@@ -42,18 +42,23 @@ class CellDetail:
     reports: list[dict] = field(default_factory=list)  # month, value, filed, correction
 
     def chart(self) -> dict:
-        """Plain JSON for the chart: months, expected curve, actual reports, milestones."""
+        """Plain JSON for the chart: months, expected curve, actual reports, milestones,
+        in the plan's printed unit (序号12's axis is in 万人)."""
+        scale = float(indicator_scale(self.indicator))
+
+        def shown(values):
+            return [None if v is None else round(v / scale, 4) for v in values]
+
         return {
             "title": f"{self.district.name} · {self.indicator.label}",
-            "unit": "%" if self.indicator.kind == Indicator.Kind.LEVEL else self.indicator.unit,
-            "scale": float(indicator_scale(self.indicator)),
+            "unit": indicator_unit(self.indicator),
             "months": self.months,
-            "expected": self.expected,
-            "actual": self.actual,
+            "expected": shown(self.expected),
+            "actual": shown(self.actual),
             "statuses": self.statuses,
             "colours": [COLOUR.get(s) if s else None for s in self.statuses],
-            "milestones": self.milestones,
-            "quota": float(self.quota) if self.quota is not None else None,
+            "milestones": [{**m, "value": round(m["value"] / scale, 4)} for m in self.milestones],
+            "quota": None if self.quota is None else round(float(self.quota) / scale, 4),
         }
 
 
