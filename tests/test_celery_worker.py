@@ -86,4 +86,4 @@ def test_worker_runs_the_check_and_delivers_each_digest_once(redis_app, personas
     assert alert.severity == "red"
     assert Notification.objects.count() == 2  # one digest each, for July only
     assert sorted(m.to[0] for m in mail.outbox) == ["mz@x.cn", "xs@x.cn"]
-    assert "萧山区 新增老年助餐服务点：截至2024年7月底累计 4 个" in mail.outbox[0].body
+    assert "萧山区 新增老年助餐服务点：截至2024年7月底累计完成 4 个" in mail.outbox[0].body
