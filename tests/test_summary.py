@@ -333,3 +333,31 @@ def test_known_laggards_of_the_simulation(year, db):
     mine = selectors.my_work(make_user("la", Role.DISTRICT, district=linan), SEPT)
     assert mine and all(e.district.name == "临安区" for e in mine)
     assert any(e.status == S.BEHIND for e in mine)
+
+
+def test_no_bottom_words_when_everyone_is_at_100_percent():
+    """Districts level at 100% are tied (并列); the notice names nobody 「居后」."""
+    from tracker.selectors.notice import Notice
+    from tracker.selectors.ranking import RankingRow
+
+    rows = [
+        RankingRow(
+            district=District(name=f"区{i}", order=i),
+            due=10,
+            on_track=10,
+            behind=0,
+            seriously_behind=0,
+            not_reported=0,
+            share_pct=Decimal(100),
+            rank=i,
+            tied=True,
+        )
+        for i in range(1, 8)
+    ]
+    n = Notice(month=AUG, issue=None, indicators=1, cells_due=70, on_track=70, behind=0,
+               seriously_behind=0, overdue=0, not_reported=0, not_due=0, open_alerts=0,
+               ranking=rows, red_items=[], candidates=[], candidates_total=0, cap=10,
+               others_by_district=[])  # fmt: skip
+    assert len(n.top) == 3 and n.bottom == []
+    rows[-1].share_pct = Decimal(90)
+    assert [r.district.name for r in n.bottom] == ["区7"]

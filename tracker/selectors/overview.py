@@ -46,12 +46,46 @@ class IndicatorSummary:
     printed_unit: str = ""
     open_alerts: int = 0
 
-    def __getattr__(self, name):
-        # quota, expected, actual, actual_capped, status, counts, completion_pct … of the
-        # roll-up, so there is one definition of each figure.
-        if name in ("roll", "__setstate__"):
-            raise AttributeError(name)
-        return getattr(self.roll, name)
+    # Every figure is the roll-up's (one definition, ``domain.cell.RollUp``).
+    @property
+    def quota(self) -> Decimal:
+        return self.roll.quota
+
+    @property
+    def expected(self) -> Decimal | None:
+        return self.roll.expected
+
+    @property
+    def actual(self) -> Decimal | None:
+        return self.roll.actual
+
+    @property
+    def actual_capped(self) -> Decimal | None:
+        return self.roll.actual_capped
+
+    @property
+    def status(self) -> str:
+        return self.roll.status
+
+    @property
+    def counts(self) -> dict:
+        return self.roll.counts
+
+    @property
+    def completion_pct(self) -> Decimal | None:
+        return self.roll.completion_pct
+
+    @property
+    def completion_uncapped_pct(self) -> Decimal | None:
+        return self.roll.completion_uncapped_pct
+
+    @property
+    def pace_pct(self) -> Decimal | None:
+        return self.roll.pace_pct
+
+    @property
+    def pace_completion_pct(self) -> Decimal | None:
+        return self.roll.pace_completion_pct
 
     @property
     def colour(self) -> str:
