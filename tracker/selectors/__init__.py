@@ -17,7 +17,7 @@ from .cell import CellDetail, cell_detail
 from .common import EvaluationLine, evaluated_months, latest_month, month_label
 from .matrix import Matrix, MatrixCell, MatrixRow, matrix
 from .my_work import my_work
-from .notice import Notice, notice, notice_months
+from .notice import Notice, notice
 from .overview import CategorySummary, IndicatorSummary, Overview, ProjectSummary, overview
 from .ranking import RankingRow, ranking
 from .scorecard import Scorecard, district_scorecard
@@ -46,7 +46,6 @@ __all__ = [
     "month_label",
     "my_work",
     "notice",
-    "notice_months",
     "open_alerts_q",
     "overview",
     "ranking",

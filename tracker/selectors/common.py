@@ -166,18 +166,6 @@ class EvaluationLine:
         return fmt.scaled(self.actual, self.scale)
 
     @property
-    def quota_text(self) -> str:
-        return self.show(self.quota)
-
-    @property
-    def expected_text(self) -> str:
-        return self.show(self.expected)
-
-    @property
-    def actual_text(self) -> str:
-        return self.show(self.actual)
-
-    @property
     def shortfall_text(self) -> str:
         """What is still missing to the quota (逾期未完成: 差 X)."""
         if self.actual is not None and self.actual >= self.quota:

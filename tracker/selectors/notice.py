@@ -151,13 +151,6 @@ class Notice:
         return sorted(counts.items(), key=lambda kv: (-kv[1], order[kv[0]]))
 
 
-def notice_months() -> list[date]:
-    """Months that have a notice: stored by the lag check, in a plan year. 1 query."""
-    years = set(PlanYear.objects.values_list("year", flat=True))
-    months = LagEvaluation.objects.order_by("month").values_list("month", flat=True).distinct()
-    return [m for m in months if m.year in years]
-
-
 def notice(month: date) -> Notice | None:
     """The monthly 晾晒通报, or None for a month outside the plan's checked months.
 
