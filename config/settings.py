@@ -291,6 +291,11 @@ TRACKER = {
     # (提示, shown but not mailed) is raised when its recent pace is also more than this
     # many percent below the plan's own pace over the same months.
     "FORECAST_WINDOW_MONTHS": 3,
+    # The monthly notice (tracker.selectors.notice): default number of 挂牌督办 candidates
+    # listed one by one (督查室 sets it per month in the admin), and where the rendered
+    # PDFs are cached (one file per month and data/settings fingerprint).
+    "NOTICE_SUPERVISION_CAP": 10,
+    "NOTICE_PDF_DIR": os.environ.get("TRACKER_NOTICE_PDF_DIR", str(BASE_DIR / "var" / "notices")),
     "AT_RISK_PACE_SHORTFALL_PCT": 10,
     # Consecutive problem months before an alert goes to the lead agency, then to the
     # supervision office (督查室) with the 挂牌督办 flag.

@@ -93,12 +93,12 @@ def test_explanation_gives_the_numbers_in_plain_chinese():
     )
     text = explain(Kind.LAG, cell, plan, "萧山区", date(2024, 9, 1))
     assert text == (
-        "萧山区 新增老年助餐服务点：截至2024年9月底累计 30 个，应达 40 个，落后 10 个"
-        "（完成率 75%）；按近三月进度预计11月底达 38 个；此后每月需完成 10 个"
+        "萧山区 新增老年助餐服务点：截至2024年9月底累计完成 30 个，序时应达 40 个，差 10 个"
+        "（完成率 60%，序时完成率 75%）；按近三月进度预计11月底达 38 个；此后每月需完成 10 个"
     )
     late = explain(Kind.NOT_REPORTED, cell, plan, "萧山区", date(2024, 10, 1))
     assert late.startswith("萧山区 新增老年助餐服务点：2024年10月进度未按时填报；")
-    assert "最近一次填报为截至2024年9月底累计 30 个" in late
+    assert "最近一次填报为截至2024年9月底累计完成 30 个" in late
 
 
 @pytest.fixture
@@ -456,8 +456,8 @@ def test_at_risk_episode_when_the_recent_pace_falls_far_short(world):
     risk = episode(p.indicator_a, p.district_b, Kind.AT_RISK)
     assert risk.severity == "info" and risk.forecast == D("21.6667")
     assert risk.message == (
-        "萧山区 新增老年助餐服务点：截至2024年7月底累计 19 个，应达 20 个，目前进度正常；"
-        "按近三月进度预计11月底仅达 21.7 个，低于任务 50 个；此后每月需完成 7.8 个"
+        "萧山区 新增老年助餐服务点：截至2024年7月底累计完成 19 个，序时应达 20 个，目前进度正常；"
+        "按近三月进度预计11月底仅达 21.7 个，低于任务数 50 个；此后每月需完成 7.8 个"
     )
     assert result.notifications == []
     assert not Delivery.objects.exists()

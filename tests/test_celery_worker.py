@@ -151,5 +151,5 @@ def test_worker_runs_the_check_and_a_silent_mail_server_does_not_hang_it(
     assert held  # the mail server was reached and said nothing
     [digest] = received  # the webhook went out after the email attempt gave up
     assert digest["alerts"][0]["message"].startswith(
-        "萧山区 新增老年助餐服务点：截至2024年7月底累计 4 个"
+        "萧山区 新增老年助餐服务点：截至2024年7月底累计完成 4 个"
     )

@@ -7,15 +7,25 @@ once for the module (see ``tests.dashboard_helpers``).
 
 import io
 import re
+from datetime import date
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.urls import reverse
 from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
 from tests.factories import make_user
-from tracker.dashboard import views
-from tracker.models import District, Indicator, LagEvaluation, LagStatus, Project, Role
+from tracker import selectors
+from tracker.models import (
+    District,
+    Indicator,
+    LagEvaluation,
+    LagStatus,
+    NoticeIssue,
+    Project,
+    Role,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +142,7 @@ def test_matrix_filters(year, client):
     full = get(client, "matrix", month=SEPT).context["matrix"]
     problems = get(client, "matrix", month=SEPT, problems="1").context["matrix"]
     assert 0 < len(problems.rows) <= len(full.rows)
-    assert all(any(c and c.status in ("behind", "seriously_behind", "not_reported")
+    assert all(any(c and c.status in ("behind", "seriously_behind", "overdue", "not_reported")
                    for c in r.cells) for r in problems.rows)  # fmt: skip
     category = year.seq1.category
     only = get(client, "matrix", month=SEPT, category=category.pk).context["matrix"]
@@ -233,8 +243,8 @@ def test_my_work_lists_what_is_behind_in_scope(year, client, django_assert_max_n
         response = get(client, "my_work", month=SEPT)
     rows = response.context["rows"]
     assert rows and {e.district.name for e in rows} == {"淳安县"}
-    assert rows[0].status == LagStatus.SERIOUSLY_BEHIND
-    assert all(e.status in ("behind", "seriously_behind", "not_reported") or e.at_risk
+    assert rows[0].status in (LagStatus.OVERDUE, LagStatus.SERIOUSLY_BEHIND)
+    assert all(e.status in ("behind", "seriously_behind", "overdue", "not_reported") or e.at_risk
                for e in rows)  # fmt: skip
     assert any(e.needed_pace is not None and e.forecast is not None for e in rows)
     assert "此后每月需完成" in response.content.decode()
@@ -254,7 +264,7 @@ def test_my_work_lists_what_is_behind_in_scope(year, client, django_assert_max_n
 
 def test_notice_page(year, client, django_assert_max_num_queries):
     client.force_login(year.supervisor)
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(16):
         response = get(client, "notice", SEPT)
     html = response.content.decode()
     assert "民生实事项目推进情况通报" in html and "（2024年第9期）" in html
@@ -265,9 +275,10 @@ def test_notice_page(year, client, django_assert_max_num_queries):
     assert notice.ranking[-1].district.name == "淳安县"
     assert any(e.district.name == "淳安县" for e in notice.red_items)
     assert notice.red_districts[0][0] == "淳安县"
-    assert '<td class="text-red">淳安县</td>' in html
-    assert notice.supervised and "挂牌督办建议" in html
-    with open(views.finders.find("tracker/dashboard.css"), encoding="utf-8") as css:
+    assert notice.candidates and "挂牌督办建议" in html
+    assert len(notice.candidates) <= notice.cap == 10 < notice.candidates_total
+    assert 'id="red-by-district"' in html and "序时完成率 = 累计完成 ÷ 序时应达" in html
+    with open(finders.find("tracker/dashboard.css"), encoding="utf-8") as css:
         assert "@media print" in css.read()
     # the month picker's ?month= goes to that month's notice
     moved = client.get(reverse("dashboard:notice", args=[SEPT]), {"month": "2024-08"})
@@ -276,9 +287,12 @@ def test_notice_page(year, client, django_assert_max_num_queries):
 
 
 def test_notice_xlsx(year, client):
-    seq1 = Indicator.objects.get(project=year.seq1)
-    seq1.label = "=HYPERLINK(1)"  # a hostile label must not become a formula
-    seq1.save()
+    NoticeIssue.objects.create(month=date(2024, 9, 1), doc_number="杭督通〔2024〕9号",
+                               supervision_cap=100)  # fmt: skip
+    first = selectors.notice(date(2024, 9, 1)).candidates[0]
+    hostile = Indicator.objects.get(pk=first.indicator_id)
+    hostile.label = "=HYPERLINK(1)"  # a hostile label must not become a formula
+    hostile.save()
     client.force_login(year.supervisor)
     response = get(client, "notice_xlsx", SEPT)
     assert response["Content-Disposition"].startswith("attachment; filename*=UTF-8''")
@@ -286,15 +300,9 @@ def test_notice_xlsx(year, client):
     assert ws["A1"].value == "2024年9月民生实事项目推进情况通报"
     values = list(ws.iter_rows(values_only=True))
     assert any(row[1] == "淳安县" for row in values)
-    assert any(row[2] == "'=HYPERLINK(1)" for row in values)
+    assert values[1][0] == "杭督通〔2024〕9号"
+    assert any(row[1] == "'=HYPERLINK(1)" and row[4] == first.unit for row in values)
     assert not any(isinstance(v, str) and v.startswith("=") for row in values for v in row)
-
-
-def test_notice_pdf_without_chromium_says_how_to_print(year, client, monkeypatch):
-    monkeypatch.setattr(views, "chromium_binary", lambda: None)
-    client.force_login(year.supervisor)
-    response = client.get(reverse("dashboard:notice_pdf", args=[SEPT]))
-    assert response.status_code == 503 and "另存为 PDF" in response.content.decode()
 
 
 # --- published read-only mode ---------------------------------------------------------

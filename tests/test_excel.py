@@ -182,6 +182,9 @@ def test_breakdown_has_indicators_as_rows_and_districts_as_columns(plan_2024):
     assert row[col + 1] == 30
     assert row[col + 2] == pytest.approx(float(Decimal(30) / quota))
     assert sum(1 for r in ws.iter_rows(min_row=4, values_only=True) if r[0]) == 60  # numeric
+    # amounts in the plan's printed units: 序号12 城镇新增就业 is 「25 万人」, not 250000
+    jobs = next(r for r in ws.iter_rows(min_row=4, values_only=True) if r[0] == 12)
+    assert (jobs[3], jobs[4], jobs[5]) == ("万人", 25, 25)
 
 
 def test_breakdown_for_a_district_shows_only_its_columns(plan_2024):

@@ -157,7 +157,9 @@ def test_statuses_of_a_month(world):
     assert ev.cell(ind.pk, late.pk).actual == 20  # late, but its figure is known
     assert city.actual == 21 + 17 + 14 + 4 + 15 + 20 + 60
     assert city.actual_capped == 21 + 17 + 14 + 4 + 15 + 20 + 50
-    assert city.target == 100 and city.expected == 40
+    # The roll-up is over the districts' own quotas (the same rule as every page):
+    # 7 districts × 50, each expected at 40% of it.
+    assert city.target == 100 and city.expected == 7 * 20
     assert city.counts[S.NOT_REPORTED] == 2
 
 

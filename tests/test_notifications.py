@@ -75,7 +75,7 @@ def test_one_digest_per_recipient_per_run(world):
     agency_mail = next(m for m in mail.outbox if m.to == ["mz@example.cn"])
     assert agency_mail.subject == "【民生实事】2024年7月进度预警变化：新增预警 2 项"
     assert (
-        "1. 【红色·进度滞后】序号1 上城区 新增老年助餐服务点：截至2024年7月底累计 4 个"
+        "1. 【红色·进度滞后】序号1 上城区 新增老年助餐服务点：截至2024年7月底累计完成 4 个"
         in agency_mail.body
     )
     assert "萧山区 新增老年助餐服务点" in agency_mail.body
@@ -200,7 +200,7 @@ def test_webhook_receives_the_digest_as_json(world, webhook):
         "14",
         "20",
     )
-    assert item["message"].startswith("萧山区 新增老年助餐服务点：截至2024年7月底累计 14 个")
+    assert item["message"].startswith("萧山区 新增老年助餐服务点：截至2024年7月底累计完成 14 个")
 
 
 def test_failed_webhook_retries_with_backoff_then_gives_up(world, webhook, settings):

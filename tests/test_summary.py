@@ -1,4 +1,4 @@
-"""The read-side summaries (``tracker.services.summary``).
+"""The read models (``tracker.selectors``).
 
 First on small hand-made statuses, where every number can be worked out by hand (capped
 totals, worst-of statuses, open alerts as of a month, ranking ties, scoping); then on the
@@ -12,9 +12,9 @@ import pytest
 
 from tests.dashboard_helpers import simulated_year
 from tests.factories import DistrictFactory, IndicatorFactory, QuotaFactory, make_user
+from tracker import selectors
 from tracker.models import District, LagAlert, LagEvaluation, LagStatus, Role
 from tracker.scoping import scope_for
-from tracker.services import summary
 
 S = LagStatus
 JUL, AUG = date(2024, 7, 1), date(2024, 8, 1)
@@ -56,18 +56,18 @@ def august(personas):
 
 
 def test_indicator_totals_are_capped_per_district(august):
-    ov = summary.overview(august.supervisor, AUG)
+    ov = selectors.overview(august.supervisor, AUG)
     a = next(i for p in ov.projects for i in p.indicators if i.id == august.indicator_a.pk)
     assert (a.quota, a.expected, a.actual, a.actual_capped) == (100, 50, 65, 55)
     # 上城区's surplus (60 of 50) does not hide 萧山区's gap: capped 55%, uncapped 65%
     assert (a.completion_pct, a.completion_uncapped_pct, a.pace_pct) == (55, 65, 50)
     assert a.status == S.ON_TRACK and a.colour == "green"
     assert a.counts == {"not_due": 0, "on_track": 1, "behind": 0, "not_reported": 0,
-                        "seriously_behind": 1}  # fmt: skip
+                        "seriously_behind": 1, "overdue": 0}  # fmt: skip
 
 
 def test_project_and_category_take_the_worst_status(august):
-    ov = summary.overview(august.supervisor, AUG)
+    ov = selectors.overview(august.supervisor, AUG)
     by_seq = {p.seq: p for p in ov.projects}
     assert by_seq[1].status == S.ON_TRACK
     assert by_seq[2].status == S.NOT_REPORTED  # more than half of its districts did not report
@@ -85,7 +85,7 @@ def test_rates_are_mean_levels(personas):
     ev(rate, personas.district_b, AUG, S.SERIOUSLY_BEHIND, quota=90, expected=85, actual=78)
     line = next(
         i
-        for p in summary.overview(personas.supervisor, AUG).projects
+        for p in selectors.overview(personas.supervisor, AUG).projects
         for i in p.indicators
         if i.id == rate.pk
     )
@@ -104,9 +104,9 @@ def test_open_alerts_are_counted_as_of_the_month(august):
           closed_in_month=JUL)  # fmt: skip
     alert(p.indicator_a, p.district_a, AUG, kind=LagAlert.Kind.NOT_REPORTED)
     alert(p.indicator_a, p.district_a, date(2023, 12, 1))  # last year's plan
-    july = summary.overview(p.supervisor, JUL)
+    july = selectors.overview(p.supervisor, JUL)
     assert july.open_alerts == 2  # resolved only in August: still open at the end of July
-    august_view = summary.overview(p.supervisor, AUG)
+    august_view = selectors.overview(p.supervisor, AUG)
     assert august_view.open_alerts == 2  # the July one left open, and August's
     assert august_view.projects[0].open_alerts == 2
 
@@ -116,35 +116,38 @@ def test_open_alerts_are_counted_as_of_the_month(august):
 
 def test_every_summary_is_scoped(august):
     p = august
-    mine = summary.overview(p.district_a_user, AUG)
+    mine = selectors.overview(p.district_a_user, AUG)
     a = mine.projects[0].indicators[0]
     assert (a.quota, a.actual, a.status) == (50, 60, S.ON_TRACK)
-    assert [d.name for d in summary.matrix(p.district_a_user, AUG).districts] == ["上城区"]
+    assert [d.name for d in selectors.matrix(p.district_a_user, AUG).districts] == ["上城区"]
 
-    agency = summary.overview(p.agency_a_user, AUG)
+    agency = selectors.overview(p.agency_a_user, AUG)
     assert [pr.seq for pr in agency.projects] == [1]
-    assert {r.indicator.pk for r in summary.matrix(p.agency_a_user, AUG).rows} == {p.indicator_a.pk}
-    assert [e.district.name for e in summary.my_work(p.agency_a_user, AUG)] == ["萧山区"]
+    assert {r.indicator.pk for r in selectors.matrix(p.agency_a_user, AUG).rows} == {
+        p.indicator_a.pk
+    }
+    work = selectors.my_work(p.agency_a_user, AUG)
+    assert [e.district.name for e in work] == ["萧山区"]
 
-    assert summary.overview(p.outsider, AUG).categories == []
-    assert summary.matrix(p.outsider, AUG).rows == []
-    assert summary.my_work(p.outsider, AUG) == []
-    assert summary.ranking(AUG, p.outsider) == []
-    assert summary.latest_month(p.outsider) is None
-    assert summary.cell_detail(p.outsider, p.indicator_a.pk, p.district_a.pk) is None
+    assert selectors.overview(p.outsider, AUG).categories == []
+    assert selectors.matrix(p.outsider, AUG).rows == []
+    assert selectors.my_work(p.outsider, AUG) == []
+    assert selectors.ranking(AUG, p.outsider) == []
+    assert selectors.latest_month(p.outsider) is None
+    assert selectors.cell_detail(p.outsider, p.indicator_a.pk, p.district_a.pk) is None
 
     # a Scope works like its user; None is the public, city-wide view
     scope = scope_for(p.district_a_user)
-    assert summary.overview(scope, AUG) == mine
-    assert len(summary.matrix(None, AUG).districts) == 2
-    assert summary.latest_month(None) == AUG
+    assert selectors.overview(scope, AUG) == mine
+    assert len(selectors.matrix(None, AUG).districts) == 2
+    assert selectors.latest_month(None) == AUG
 
 
 def test_cell_detail_is_scoped(august):
     p = august
-    assert summary.cell_detail(p.district_a_user, p.indicator_a.pk, p.district_b.pk) is None
-    assert summary.cell_detail(p.agency_b_user, p.indicator_a.pk, p.district_a.pk) is None
-    detail = summary.cell_detail(p.district_a_user, p.indicator_a.pk, p.district_a.pk)
+    assert selectors.cell_detail(p.district_a_user, p.indicator_a.pk, p.district_b.pk) is None
+    assert selectors.cell_detail(p.agency_b_user, p.indicator_a.pk, p.district_a.pk) is None
+    detail = selectors.cell_detail(p.district_a_user, p.indicator_a.pk, p.district_a.pk)
     assert detail.statuses[7] == S.ON_TRACK and detail.quota == 50
     assert detail.chart()["colours"][7] == "green" and len(detail.chart()["months"]) == 12
 
@@ -174,7 +177,7 @@ def ranked(personas):
 
 def test_ranking_share_ties_and_rank_change(ranked, django_assert_num_queries):
     with django_assert_num_queries(2):
-        rows = summary.ranking(AUG)
+        rows = selectors.ranking(AUG)
     assert [r.district.name for r in rows] == ["萧山区", "上城区", "迟到区"]  # 市本级 not ranked
     xiaoshan, shangcheng, late = rows
     assert xiaoshan.share_pct == shangcheng.share_pct == 50  # tie: fewer 红 first
@@ -191,7 +194,7 @@ def test_ranking_full_tie_falls_back_to_table_order_and_january_has_no_change(pe
         ev(p.indicator_a, district, jan, S.ON_TRACK)
         ev(p.indicator_b, district, jan, S.NOT_REPORTED)
     ev(p.indicator_a, p.district_a, date(2023, 12, 1), S.ON_TRACK)  # last year's plan
-    rows = summary.ranking(jan)
+    rows = selectors.ranking(jan)
     assert [r.district.name for r in rows] == ["上城区", "萧山区"]  # District.order 1 < 5
     assert [r.change for r in rows] == [None, None]
 
@@ -205,7 +208,7 @@ def test_my_work_is_worst_first_with_alerts(august):
     alert(p.indicator_a, p.district_b, AUG, supervised=True)
     # one open episode per cell and kind (issue 12): the cell's second one is a milestone's
     alert(p.indicator_a, p.district_b, JUL, kind=LagAlert.Kind.MILESTONE)
-    rows = summary.my_work(p.supervisor, AUG)
+    rows = selectors.my_work(p.supervisor, AUG)
     assert [(e.label, e.district.name, e.status) for e in rows] == [
         (p.indicator_a.label, "萧山区", S.SERIOUSLY_BEHIND),
         (p.indicator_b.label, "上城区", S.NOT_REPORTED),
@@ -216,14 +219,14 @@ def test_my_work_is_worst_first_with_alerts(august):
     assert (
         first.forecast_short and first.project_seq == 1 and first.status_label == "严重滞后（红）"
     )
-    assert [e.district.name for e in summary.my_work(p.district_a_user, AUG)] == ["上城区"]
+    assert [e.district.name for e in selectors.my_work(p.district_a_user, AUG)] == ["上城区"]
 
 
 def test_at_risk_cells_are_work_too(personas):
     p = personas
     ev(p.indicator_a, p.district_a, AUG, S.ON_TRACK, at_risk=True)
     ev(p.indicator_b, p.district_a, AUG, S.ON_TRACK)
-    [line] = summary.my_work(p.supervisor, AUG)
+    [line] = selectors.my_work(p.supervisor, AUG)
     assert line.at_risk and line.indicator_id == p.indicator_a.pk
 
 
@@ -231,21 +234,23 @@ def test_district_scorecard_is_a_sequence_of_lines(august, django_assert_num_que
     p = august
     scope = scope_for(p.supervisor)
     with django_assert_num_queries(4):
-        card = summary.district_scorecard(scope, p.district_b, AUG)
+        card = selectors.district_scorecard(scope, p.district_b, AUG)
     assert len(card) == 2 and [line.status for line in card] == [S.SERIOUSLY_BEHIND,
                                                                   S.NOT_REPORTED]  # fmt: skip
     assert card.rank == 2 and card.counts["not_reported"] == 1
     assert card[0].indicator.project.seq == 1 and card[0].indicator_id == p.indicator_a.pk
     # a district user asking for another district gets nothing
-    assert len(summary.district_scorecard(p.district_a_user, p.district_b, AUG)) == 0
+    assert len(selectors.district_scorecard(p.district_a_user, p.district_b, AUG)) == 0
 
 
 def test_notice_numbers(august):
     p = august
     alert(p.indicator_a, p.district_b, AUG, supervised=True, streak=3)
+    # red for the third month running: a 挂牌督办 candidate
+    LagEvaluation.objects.filter(indicator=p.indicator_a, district=p.district_b).update(streak=3)
     alert(p.indicator_b, p.district_b, AUG, kind=LagAlert.Kind.NOT_REPORTED,
           supervised=True, status=LagAlert.Status.SUPERSEDED, closed_in_month=AUG)  # fmt: skip
-    n = summary.notice(AUG)
+    n = selectors.notice(AUG)
     assert (n.indicators, n.cells_due, n.on_track, n.seriously_behind, n.not_reported) == (
         2, 4, 1, 1, 2
     )  # fmt: skip
@@ -258,11 +263,10 @@ def test_notice_numbers(august):
 
 
 def test_nothing_checked_yet(personas):
-    assert summary.latest_month(personas.supervisor) is None
-    assert summary.evaluated_months(personas.supervisor) == []
-    assert summary.ranking(AUG) == []
-    n = summary.notice(AUG)
-    assert n.cells_due == 0 and n.on_track_pct is None and n.ranking == []
+    assert selectors.latest_month(personas.supervisor) is None
+    assert selectors.evaluated_months(personas.supervisor) == []
+    assert selectors.ranking(AUG) == []
+    assert selectors.notice(AUG) is None  # no notice for a month not checked (a 404)
 
 
 def test_pages_render_before_any_check(personas, client):
@@ -273,6 +277,7 @@ def test_pages_render_before_any_check(personas, client):
         assert response.status_code == 200, url
     assert "还没有进度检查结果" in client.get("/").content.decode()
     assert client.get("/projects/1/").status_code == 200
+    assert client.get("/notice/2024-08/").status_code == 404
 
 
 # --- the simulated 2024 year: real numbers, fixed query counts --------------------------
@@ -288,44 +293,72 @@ SEPT = date(2024, 9, 1)
 
 
 def test_simulated_year_in_numbers(year, db):
-    ov = summary.overview(year.supervisor, SEPT)
+    ov = selectors.overview(year.supervisor, SEPT)
     assert len(ov.categories) == 10 and len(ov.projects) == 48
     stored = LagEvaluation.objects.filter(month=SEPT)
     assert sum(ov.cell_counts.values()) == stored.exclude(indicator__kind="qualitative").count()
-    ranking = summary.ranking(SEPT)
+    ranking = selectors.ranking(SEPT)
     assert ranking[-1].district.name == "淳安县" and ranking[-1].rank == 14
     assert ranking[-1].share_pct < 20 < ranking[0].share_pct
-    n = summary.notice(SEPT)
+    n = selectors.notice(SEPT)
     assert n.red_districts[0][0] == "淳安县"
     assert n.cells_due == stored.exclude(status=S.NOT_DUE).count()
-    assert n.seriously_behind == stored.filter(status=S.SERIOUSLY_BEHIND).count()
-    chunan = summary.district_scorecard(year.chunan_user, year.chunan, SEPT)
+    assert n.seriously_behind == stored.filter(status__in=(S.SERIOUSLY_BEHIND, S.OVERDUE)).count()
+    chunan = selectors.district_scorecard(year.chunan_user, year.chunan, SEPT)
     assert chunan.rank == 14 and chunan.counts["seriously_behind"] > 30
-    assert summary.latest_month(year.chunan_user) == SEPT
-    assert summary.evaluated_months(None)[0] == date(2024, 1, 1)
+    assert selectors.latest_month(year.chunan_user) == SEPT
+    assert selectors.evaluated_months(None)[0] == date(2024, 1, 1)
 
 
 def test_query_counts_do_not_grow_with_the_plan(year, db, django_assert_num_queries):
     """The same fixed counts as on the two-district data: one per table read."""
     for who in (scope_for(year.supervisor), scope_for(year.chunan_user), None):
         with django_assert_num_queries(3):
-            summary.overview(who, SEPT)
+            selectors.overview(who, SEPT)
         with django_assert_num_queries(3):
-            summary.matrix(who, SEPT)
+            selectors.matrix(who, SEPT)
         with django_assert_num_queries(2):
-            summary.my_work(who, SEPT)
+            selectors.my_work(who, SEPT)
     with django_assert_num_queries(2):
-        summary.ranking(SEPT)
-    with django_assert_num_queries(9):
-        summary.notice(SEPT)
+        selectors.ranking(SEPT)
+    with django_assert_num_queries(11):
+        selectors.notice(SEPT)
     with django_assert_num_queries(4):
-        summary.district_scorecard(None, year.chunan, SEPT)
+        selectors.district_scorecard(None, year.chunan, SEPT)
 
 
 def test_known_laggards_of_the_simulation(year, db):
     linan = District.objects.get(name="临安区")
-    places = {r.district.name: r.rank for r in summary.ranking(SEPT)}
+    places = {r.district.name: r.rank for r in selectors.ranking(SEPT)}
     assert places["淳安县"] == 14 and places["临安区"] >= 12
-    mine = summary.my_work(make_user("la", Role.DISTRICT, district=linan), SEPT)
+    mine = selectors.my_work(make_user("la", Role.DISTRICT, district=linan), SEPT)
     assert mine and all(e.district.name == "临安区" for e in mine)
     assert any(e.status == S.BEHIND for e in mine)
+
+
+def test_no_bottom_words_when_everyone_is_at_100_percent():
+    """Districts level at 100% are tied (并列); the notice names nobody 「居后」."""
+    from tracker.selectors.notice import Notice
+    from tracker.selectors.ranking import RankingRow
+
+    rows = [
+        RankingRow(
+            district=District(name=f"区{i}", order=i),
+            due=10,
+            on_track=10,
+            behind=0,
+            seriously_behind=0,
+            not_reported=0,
+            share_pct=Decimal(100),
+            rank=i,
+            tied=True,
+        )
+        for i in range(1, 8)
+    ]
+    n = Notice(month=AUG, issue=None, indicators=1, cells_due=70, on_track=70, behind=0,
+               seriously_behind=0, overdue=0, not_reported=0, not_due=0, open_alerts=0,
+               ranking=rows, red_items=[], candidates=[], candidates_total=0, cap=10,
+               others_by_district=[])  # fmt: skip
+    assert len(n.top) == 3 and n.bottom == []
+    rows[-1].share_pct = Decimal(90)
+    assert [r.district.name for r in n.bottom] == ["区7"]

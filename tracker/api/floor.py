@@ -7,9 +7,9 @@ classes, no throttling — what the query and JSON encoding cost alone. Mounted 
 
 from django.http import JsonResponse
 
+from tracker import selectors
 from tracker.models import ProgressReport
 from tracker.months import format_month, parse_month
-from tracker.services import summary
 
 
 def _user(request):
@@ -24,7 +24,7 @@ def _month(request):
 
 
 def ranking(request):
-    rows = summary.ranking(_month(request))
+    rows = selectors.ranking(_month(request))
     return JsonResponse([
         {"rank": r.rank, "previous_rank": r.previous_rank, "change": r.change,
          "district": {"id": r.district.pk, "code": r.district.code, "name": r.district.name},
@@ -34,7 +34,7 @@ def ranking(request):
 
 
 def overview(request):
-    data = summary.overview(_user(request), _month(request))
+    data = selectors.overview(_user(request), _month(request))
     return JsonResponse({
         "month": format_month(data.month),
         "categories": [

@@ -252,11 +252,18 @@ class IndicatorStatusSerializer(serializers.Serializer):
     label = serializers.CharField()
     unit = serializers.CharField()
     status = serializers.CharField()
+    status_label = serializers.CharField()
     completion_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     completion_uncapped_pct = serializers.DecimalField(
         max_digits=12, decimal_places=2, allow_null=True
     )
     pace_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    pace_completion_pct = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="序时完成率 = 累计完成 ÷ 序时应达",
+    )
     counts = serializers.DictField(child=serializers.IntegerField())
     open_alerts = serializers.IntegerField()
 
@@ -304,11 +311,22 @@ class ScorecardLineSerializer(serializers.Serializer):
     indicator = serializers.IntegerField(source="indicator_id")
     project_seq = serializers.IntegerField(source="indicator.project.seq")
     label = serializers.CharField(source="indicator.label")
+    unit = serializers.CharField(source="indicator.unit", help_text="基本单位（数值所用）")
+    printed_unit = serializers.CharField(source="unit", help_text="计划文件所用单位，如「万人」")
     status = serializers.CharField()
+    status_label = serializers.CharField()
     quota = serializers.DecimalField(max_digits=20, decimal_places=4)
     expected = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
     actual = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
-    completion_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    completion_pct = serializers.DecimalField(
+        max_digits=12, decimal_places=2, allow_null=True, help_text="完成率 = 累计完成 ÷ 任务数"
+    )
+    pace_completion_pct = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="序时完成率 = 累计完成 ÷ 序时应达",
+    )
     gap_points = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     forecast = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
     needed_pace = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from tracker import selectors
 from tracker.models import (
     Agency,
     Category,
@@ -35,7 +36,6 @@ from tracker.models import (
 from tracker.months import format_month, parse_month
 from tracker.scoping import scope_for
 from tracker.services import progress as progress_service
-from tracker.services import summary
 from tracker.services.progress import Entry, ProgressRejected, Source
 from tracker.services.trajectory import expected_curve, load_indicator_plans
 
@@ -236,21 +236,24 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def _cumulative_by_month(rows, year: int, level: bool) -> dict:
-    """Sum (rates: mean) of each district's latest report up to each month end."""
+    """Sum (rates: mean) over districts of each one's value as of each month
+    (``domain.cell.value_as_of``: its latest report up to that month)."""
     from datetime import date
     from decimal import Decimal
 
-    by_district: dict[int, dict] = {}
+    from tracker.domain.cell import value_as_of
+
+    by_district: dict[int, list] = {}
     for district_id, month, value in rows:
-        by_district.setdefault(district_id, {})[month] = value
+        by_district.setdefault(district_id, []).append((month, value))
     out = {}
     for m in range(1, 13):
         month = date(year, m, 1)
-        values = []
-        for series in by_district.values():
-            known = [k for k in series if k <= month]
-            if known:
-                values.append(series[max(known)])
+        values = [
+            found[0]
+            for series in by_district.values()
+            if (found := value_as_of(series, month)) is not None
+        ]
         if values:
             total = sum(values, Decimal(0))
             out[month] = total / len(values) if level else total
@@ -481,7 +484,7 @@ def _viewer(request):
 
 
 def _summary_month(request):
-    month = _month_param(request) or summary.latest_month(_viewer(request))
+    month = _month_param(request) or selectors.latest_month(_viewer(request))
     if month is None:
         raise NotFound("还没有进度检查结果")
     return month
@@ -494,7 +497,7 @@ class OverviewView(APIView):
     def get(self, request):
         """Per category and project: the city's completion vs expected pace, and status."""
         month = _summary_month(request)
-        data = summary.overview(_viewer(request), month)
+        data = selectors.overview(_viewer(request), month)
         return Response(s.OverviewSerializer(data).data)
 
 
@@ -505,7 +508,7 @@ class RankingView(APIView):
     def get(self, request):
         """晾晒: districts by share of due indicators on track, with rank change."""
         month = _summary_month(request)
-        return Response(s.RankingRowSerializer(summary.ranking(month), many=True).data)
+        return Response(s.RankingRowSerializer(selectors.ranking(month), many=True).data)
 
 
 class ScorecardView(APIView):
@@ -520,14 +523,8 @@ class ScorecardView(APIView):
         if district is None or (scope and scope.is_district and scope.district_id != district.pk):
             raise NotFound("不存在或不在您的职责范围内")
         month = _summary_month(request)
-        lines = summary.district_scorecard(viewer, district, month)
-        place = next((r for r in summary.ranking(month) if r.district.pk == district.pk), None)
-        body = {
-            "month": month,
-            "district": district,
-            "rank": place.rank if place else None,
-            "indicators": lines,
-        }
+        card = selectors.district_scorecard(viewer, district, month)
+        body = {"month": month, "district": district, "rank": card.rank, "indicators": card.lines}
         return Response(s.ScorecardSerializer(body).data)
 
 

@@ -10,6 +10,7 @@ from .alerts import (
     WebhookFormat,
 )
 from .health import Heartbeat
+from .notice import NoticeIssue
 from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
 from .progress import MilestoneCompletion, ProgressReport
@@ -30,6 +31,7 @@ __all__ = [
     "LagStatus",
     "Milestone",
     "MilestoneCompletion",
+    "NoticeIssue",
     "Notification",
     "PlanColumn",
     "PlanYear",

@@ -23,23 +23,12 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from tracker.choices import PROBLEM_STATUSES, LagStatus  # noqa: F401  (re-exported)
+
 from .people import Role
 from .plan import Indicator
 from .reference import Agency, District
 from .scoping import ScopedQuerySet
-
-
-class LagStatus(models.TextChoices):
-    """Status of a district on an indicator for a month (thresholds: settings.TRACKER)."""
-
-    ON_TRACK = "on_track", "正常"
-    BEHIND = "behind", "滞后（黄）"
-    SERIOUSLY_BEHIND = "seriously_behind", "严重滞后（红）"
-    NOT_REPORTED = "not_reported", "未按时填报"
-    NOT_DUE = "not_due", "未到节点"
-
-
-PROBLEM_STATUSES = (LagStatus.BEHIND, LagStatus.SERIOUSLY_BEHIND, LagStatus.NOT_REPORTED)
 
 
 class LagRun(models.Model):

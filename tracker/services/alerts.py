@@ -46,6 +46,8 @@ from django.db.models import Max
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from tracker.domain import format as number
+from tracker.domain.cell import shortfall
 from tracker.models import (
     District,
     LagAlert,
@@ -58,7 +60,6 @@ from tracker.models import (
     ProgressReport,
 )
 from tracker.months import add_months, first_of_month, month_end
-from tracker.services.numbers import plain
 
 from .lag import (
     PROBLEM_STATUSES,
@@ -102,28 +103,20 @@ TRACKED_FIELDS = (
 # --- explanations -------------------------------------------------------------------
 
 
-def fmt(value: Decimal | None) -> str:
-    """A figure for people: whole numbers as they are, others to one decimal place."""
-    if value is None:
-        return "—"
-    if value == value.to_integral_value():
-        return plain(value.quantize(Decimal(1)))
-    return plain(value.quantize(Decimal("0.1")))
-
-
 def _month_label(month: date) -> str:
     return f"{month.year}年{month.month}月底"
 
 
 def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, month: date) -> str:
-    """The plain Chinese explanation of an alert, with the numbers.
+    """The plain Chinese explanation of an alert, with the numbers, in the domain's words
+    (``tracker.domain``): 累计完成, 序时应达, 任务数, 完成率 = 累计完成 ÷ 任务数, 序时完成率 =
+    累计完成 ÷ 序时应达, amounts in the plan's printed units (「25 万人」).
 
-    e.g. “萧山区 新增老年助餐服务点：截至2024年9月底累计 30 个，应达 40 个，落后 10 个
-    （完成率 75%）；按近三月进度预计11月底达 38 个”.
+    e.g. “萧山区 新增老年助餐服务点：截至2024年9月底累计完成 30 个，序时应达 40 个，
+    差 10 个（完成率 75%，序时完成率 75%）；按近三月进度预计11月底达 38 个”.
     """
     who = "全市" if plan.is_city_only else district_name
     head = f"{who} {plan.label}："
-    unit = plan.unit
     fc = cell.forecast
     deadline = f"{plan.deadline.month}月底"
     parts = []
@@ -132,31 +125,40 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
         if cell.actual is not None and cell.reported_month is not None:
             parts.append(
                 f"最近一次填报为截至{_month_label(cell.reported_month)}"
-                f"{_amount(plan, cell.actual)}，本月应达 {fmt(cell.expected)}{_unit(plan)}"
+                f"{_amount(plan, cell.actual)}，本月序时应达 {_show(plan, cell.expected)}"
             )
+        return head + "；".join(parts)
+    rates = (
+        f"完成率 {number.percent(cell.completion_pct)}，"
+        f"序时完成率 {number.percent(cell.pace_completion_pct)}"
+    )
+    if cell.status == LagStatus.OVERDUE:
+        parts.append(
+            f"已过预计完成时间（{deadline}），截至{_month_label(month)}"
+            f"{_amount(plan, cell.actual) if cell.actual is not None else '未填报'}，"
+            f"任务数 {_show(plan, cell.quota)}，尚差 "
+            f"{_show(plan, shortfall(cell.actual, cell.quota))}（完成率 "
+            f"{number.percent(cell.completion_pct)}），逾期未完成"
+        )
+        if cell.streak >= 2:
+            parts.append(f"已连续 {cell.streak} 个月滞后")
         return head + "；".join(parts)
     if plan.is_level:
         parts.append(
-            f"截至{_month_label(month)}为 {fmt(cell.actual)}%，应达 {fmt(cell.expected)}%，"
-            f"低 {fmt(cell.gap_points)} 个百分点"
+            f"截至{_month_label(month)}为 {number.percent(cell.actual)}，序时应达 "
+            f"{number.percent(cell.expected)}，低 {number.points(cell.gap_points)}"
+        )
+    elif kind == Kind.AT_RISK:
+        parts.append(
+            f"截至{_month_label(month)}{_amount(plan, cell.actual)}，"
+            f"序时应达 {_show(plan, cell.expected)}，目前进度正常"
         )
     else:
         behind = (cell.expected or 0) - (cell.actual or 0)
-        rate = (
-            f"（完成率 {fmt(cell.actual * 100 / cell.expected)}%）"
-            if cell.expected and cell.actual is not None
-            else ""
+        parts.append(
+            f"截至{_month_label(month)}{_amount(plan, cell.actual)}，"
+            f"序时应达 {_show(plan, cell.expected)}，差 {_show(plan, behind)}（{rates}）"
         )
-        if kind == Kind.AT_RISK:
-            parts.append(
-                f"截至{_month_label(month)}累计 {fmt(cell.actual)} {unit}，"
-                f"应达 {fmt(cell.expected)} {unit}，目前进度正常"
-            )
-        else:
-            parts.append(
-                f"截至{_month_label(month)}累计 {fmt(cell.actual)} {unit}，"
-                f"应达 {fmt(cell.expected)} {unit}，落后 {fmt(behind)} {unit}{rate}"
-            )
     if (
         kind == Kind.LAG
         and cell.status == LagStatus.SERIOUSLY_BEHIND
@@ -167,25 +169,28 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
         parts.append(f"未完成「{cell.checkpoint_text}」节点")
     if fc.months_left > 0 and fc.at_deadline is not None:
         verb = "仅达" if kind == Kind.AT_RISK else "达"
-        text = f"按近三月进度预计{deadline}{verb} {fmt(fc.at_deadline)}{_unit(plan)}"
+        text = f"按近三月进度预计{deadline}{verb} {_show(plan, fc.at_deadline)}"
         if kind == Kind.AT_RISK:
-            text += f"，低于任务 {fmt(cell.quota)}{_unit(plan)}"
+            text += f"，低于任务数 {_show(plan, cell.quota)}"
         parts.append(text)
         if fc.needed_pace is not None and fc.at_deadline < cell.quota:
-            parts.append(f"此后每月需完成 {fmt(fc.needed_pace)}{_unit(plan)}")
+            parts.append(f"此后每月需完成 {_show(plan, fc.needed_pace)}")
     elif fc.months_left <= 0:
-        parts.append(f"已过预计完成时间（{deadline}），任务 {fmt(cell.quota)}{_unit(plan)}")
+        parts.append(f"已到预计完成时间（{deadline}），任务数 {_show(plan, cell.quota)}")
     if cell.streak >= 2 and kind != Kind.AT_RISK:
         parts.append(f"已连续 {cell.streak} 个月滞后")
     return head + "；".join(parts)
 
 
-def _unit(plan: IndicatorPlan) -> str:
-    return "%" if plan.is_level else f" {plan.unit}"
+def _show(plan: IndicatorPlan, value: Decimal | None) -> str:
+    """An amount in the plan's printed units (the one formatter, ``domain.format``)."""
+    return number.amount(
+        value, plan.unit, level=plan.is_level, scale=number.scale_of(plan.target_text)
+    )
 
 
 def _amount(plan: IndicatorPlan, value: Decimal) -> str:
-    return f"为 {fmt(value)}%" if plan.is_level else f"累计 {fmt(value)} {plan.unit}"
+    return f"为 {_show(plan, value)}" if plan.is_level else f"累计完成 {_show(plan, value)}"
 
 
 def _red_points(plan: IndicatorPlan) -> Decimal:
@@ -275,13 +280,14 @@ def derive_runs(months: list[date], rows: dict[date, Row]) -> list[Run]:
     return runs
 
 
-def brief(kind: str, row: Row, label: str, district_name: str) -> str:
+def brief(kind: str, row: Row, plan: IndicatorPlan, district_name: str) -> str:
     """A short explanation from a stored row (months re-derived without their ``Cell``)."""
-    head = f"{district_name} {label}："
+    head = f"{district_name} {plan.label}："
     if kind == Kind.NOT_REPORTED:
         return head + f"{row.month.year}年{row.month.month}月进度未按时填报"
     return head + (
-        f"截至{_month_label(row.month)}累计 {fmt(row.actual)}，应达 {fmt(row.expected)}"
+        f"截至{_month_label(row.month)}{_amount(plan, row.actual)}，"
+        f"序时应达 {_show(plan, row.expected)}"
         f"（{LagStatus(row.status).label}）"
     )
 
@@ -449,7 +455,7 @@ def sync_alerts(evaluation: MonthEvaluation, *, now: datetime | None = None) -> 
                     (a for a in episodes if id(a) not in matched and _overlaps(a, run)), None
                 )
                 if alert is None:
-                    numbers.setdefault("message", brief(kind, run.last, plan.label, name))
+                    numbers.setdefault("message", brief(kind, run.last, plan, name))
                     alert, flip = LagAlert.open(
                         indicator_id, district_id, kind, run.start, now=now, **numbers
                     )
@@ -526,11 +532,9 @@ def _risk_numbers(evaluation: MonthEvaluation, cell: Cell, names: dict) -> dict:
 
 
 def _needs_risk_alert(cell: Cell) -> bool:
-    """At risk (on track, forecast short of the quota) *and* slower than the plan itself
-    over the same months by more than ``AT_RISK_PACE_SHORTFALL_PCT`` percent: a slow
-    start the plan foresees is no news."""
-    tolerance = Decimal(str(settings.TRACKER.get("AT_RISK_PACE_SHORTFALL_PCT", 10)))
-    return cell.at_risk and cell.forecast.slower_than_plan(tolerance)
+    """At risk by the one rule (``tracker.domain.cell.is_at_risk``, stored as
+    ``Cell.at_risk``): on track, slower than the plan's own pace and forecast short."""
+    return cell.at_risk
 
 
 def preview_alerts(evaluation: MonthEvaluation) -> list[LagAlert]:

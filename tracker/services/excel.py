@@ -2,7 +2,9 @@
 
 - ``export_breakdown(user, plan_year, month)``: indicators as rows, the user's districts
   as columns (任务数 / 累计完成 / 完成率 under each district), the cumulative value being
-  each district's latest report up to ``month``. Three queries whatever the size.
+  each district's value as of ``month`` (``services.lag.values_as_of``), 完成率 from
+  ``domain.cell.completion_pct``, amounts in the plan's printed unit (「万人」 columns hold
+  万). Three queries whatever the size.
 - ``export_template(user, indicator, month)``: one row per district the user may report,
   with quota and last month's cumulative value filled in; the user types 本月累计.
   A hidden sheet ``_meta`` names the indicator and month, so the file imports back.
@@ -25,14 +27,16 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from tracker.domain import format as figures
+from tracker.domain.cell import completion_pct
 from tracker.models import District, Indicator, ProgressReport, Quota
 from tracker.months import add_months, format_month, parse_month
 from tracker.scoping import scope_for
+from tracker.services.lag import values_as_of
 from tracker.services.progress import Entry, EntryError, ProgressRejected, Source, submit
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -88,26 +92,6 @@ def _reporting_districts(user, indicator: Indicator):
     ]
 
 
-def _latest_values(indicator_ids, district_ids, month: date) -> dict[tuple[int, int], Decimal]:
-    """Each cell's latest cumulative value as of ``month`` (one query)."""
-    latest = (
-        ProgressReport.objects.filter(
-            indicator_id=OuterRef("indicator_id"),
-            district_id=OuterRef("district_id"),
-            month__lte=month,
-        )
-        .order_by("-month")
-        .values("pk")[:1]
-    )
-    rows = ProgressReport.objects.filter(
-        indicator_id__in=indicator_ids,
-        district_id__in=district_ids,
-        month__lte=month,
-        pk=Subquery(latest),
-    ).values_list("indicator_id", "district_id", "value")
-    return {(i, d): v for i, d, v in rows}
-
-
 def export_breakdown(user, plan_year, month: date) -> bytes:
     """任务分解表 layout with each district's quota, cumulative value and completion rate."""
     scope = scope_for(user)
@@ -127,7 +111,7 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
             "indicator_id", "district_id", "value"
         )
     }
-    actual = _latest_values([i.pk for i in indicators], [d.pk for d in districts], month)
+    actual = values_as_of([i.pk for i in indicators], [d.pk for d in districts], month)
 
     wb = Workbook()
     ws = wb.active
@@ -153,8 +137,10 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
         ws.cell(row=row, column=1, value=indicator.project.seq)
         ws.cell(row=row, column=2, value=safe(indicator.project.name))
         ws.cell(row=row, column=3, value=safe(indicator.label))
-        ws.cell(row=row, column=4, value=safe("%" if indicator.is_level else indicator.unit))
-        ws.cell(row=row, column=5, value=_num(indicator.target_value))
+        scale = figures.scale_of(indicator.target_text)  # the plan's printed unit (万人 …)
+        unit = figures.unit_label(indicator.unit, level=indicator.is_level, scale=scale)
+        ws.cell(row=row, column=4, value=safe(unit))
+        ws.cell(row=row, column=5, value=_num(figures.scaled(indicator.target_value, scale)))
         for index, district in enumerate(districts):
             col = len(fixed) + 1 + index * 3
             if indicator.scope == Indicator.Scope.CITY:
@@ -162,11 +148,12 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
             else:
                 quota = quotas.get((indicator.pk, district.pk))
             value = actual.get((indicator.pk, district.pk))
-            ws.cell(row=row, column=col, value=_num(quota))
-            ws.cell(row=row, column=col + 1, value=_num(value))
-            if quota and value is not None and not indicator.is_level:
-                rate = ws.cell(row=row, column=col + 2, value=float(value / quota))
-                rate.number_format = "0.0%"
+            ws.cell(row=row, column=col, value=_num(figures.scaled(quota, scale)))
+            ws.cell(row=row, column=col + 1, value=_num(figures.scaled(value, scale)))
+            rate = completion_pct(value, quota)  # 完成率 = 累计完成 ÷ 任务数
+            if rate is not None:
+                cell = ws.cell(row=row, column=col + 2, value=float(rate / 100))
+                cell.number_format = "0.0%"
         row += 1
     ws.freeze_panes = "F4"
     for col, width in ((1, 6), (2, 28), (3, 24), (4, 8), (5, 10)):
@@ -177,7 +164,7 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
 def export_template(user, indicator: Indicator, month: date) -> bytes:
     """A sheet to fill in for one indicator and month, one row per reportable district."""
     rows = _reporting_districts(user, indicator)
-    previous = _latest_values([indicator.pk], [d.pk for d, _ in rows], add_months(month, -1))
+    previous = values_as_of([indicator.pk], [d.pk for d, _ in rows], add_months(month, -1))
     current = {
         r.district_id: r
         for r in ProgressReport.objects.filter(

@@ -6,33 +6,21 @@ districts and indicators there are, and returns a ``MonthEvaluation``: one ``Cel
 per (indicator, district) with its status, gap and forecast, plus city totals.
 It writes nothing; ``save_evaluation`` stores the cells in one statement.
 
-Statuses (``LagStatus``; thresholds in ``settings.TRACKER``, see config/settings.py):
+The rules of one cell (status, 逾期未完成 after the completion deadline, gap, 完成率 and
+序时完成率, forecast, at risk) and of roll-ups live in ``tracker.domain.cell``; this module
+only gathers the figures set-based and stores the result. Thresholds: ``settings.TRACKER``.
 
-- 未到节点 (not due): nothing is expected yet (0 or no expectation).
-- 未按时填报 (not reported): the reporting deadline (the ``REPORTING_DEADLINE_DAY`` of
-  the next month, end of day, Asia/Shanghai) has passed and no report for the month was
-  filed by then; or there is no report at all to judge by. Before the deadline a
-  missing month falls back to the district's latest earlier report.
-- gap in points: for cumulative targets (expected − actual) ÷ quota × 100, the
-  percentage points behind pace (落后序时进度); for rates, expected − actual level.
-- 黄 (behind): gap ≥ ``LAG_YELLOW_POINTS`` (10) [rates: ``LEVEL_YELLOW_POINTS``, 1].
-- 红 (seriously behind): gap > ``LAG_RED_POINTS`` (30) [rates: ``LEVEL_RED_POINTS``, 3],
-  or a checkpoint missed: in a month with a numeric milestone (or the deadline) a gap
-  that would be 黄 is 红.
-- 正常 (on track) otherwise. Each district is judged on its own quota, so one
-  district's over-achievement never hides another's lag; city totals are given both
-  uncapped and capped (each district counted at most at its quota).
+A missing report: 未按时填报 once the reporting deadline (the ``REPORTING_DEADLINE_DAY`` of
+the next month, end of day, Asia/Shanghai) has passed; before it the district's latest
+earlier report stands (the value as of a month is the latest report up to that month).
 
 As of: ``as_of`` (default now) replays the past — only reports first filed
 (``created_at``) by then count, with their current value; a report counts as on time
 when it was first filed by the deadline.
 
 Forecast: the pace of the last ``FORECAST_WINDOW_MONTHS`` months (from the start of the
-year when fewer have passed), extrapolated to the deadline month, and the monthly pace
-still needed to reach the quota; a district on track whose forecast misses its quota is
-*at risk*. The plan's own pace over the same months is given beside it, since most plans
-are back-loaded (nothing until 招标, most of it in the autumn) and a straight line from
-a slow start always falls short.
+year when fewer have passed), extrapolated to the deadline month, with the plan's own pace
+over the same months beside it (``domain.cell.is_at_risk`` compares the two).
 """
 
 from __future__ import annotations
@@ -48,13 +36,31 @@ from django.db import connection
 from django.db.models import DecimalField, Exists, OuterRef, Subquery, Value
 from django.utils import timezone
 
-from tracker.models import District, LagEvaluation, LagStatus, ProgressReport, Quota
-from tracker.models.alerts import PROBLEM_STATUSES
+from tracker.choices import PROBLEM_STATUSES, LagStatus
+from tracker.domain.cell import (
+    HUNDRED,
+    PLACES,
+    POINTS,
+    Forecast,
+    RollUp,
+    Thresholds,
+    classify,
+    completion_pct,
+    forecast,
+    is_at_risk,
+    pace_completion_pct,
+    pace_pct,
+    roll_up,
+)
+from tracker.models import District, LagEvaluation, ProgressReport, Quota
 from tracker.months import add_months, first_of_month
 
 from .trajectory import IndicatorPlan, expected_at, expected_curve, load_indicator_plans
 
 __all__ = [
+    "HUNDRED",
+    "PLACES",
+    "POINTS",
     "PROBLEM_STATUSES",
     "Cell",
     "CityTotal",
@@ -69,30 +75,6 @@ __all__ = [
     "reporting_deadline",
     "save_evaluation",
 ]
-
-HUNDRED = Decimal(100)
-POINTS = Decimal("0.01")
-PLACES = Decimal("0.0001")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    yellow: Decimal = Decimal(10)
-    red: Decimal = Decimal(30)
-    level_yellow: Decimal = Decimal(1)
-    level_red: Decimal = Decimal(3)
-    forecast_window: int = 3
-
-    @classmethod
-    def from_settings(cls) -> Thresholds:
-        conf = settings.TRACKER
-        return cls(
-            yellow=Decimal(str(conf.get("LAG_YELLOW_POINTS", 10))),
-            red=Decimal(str(conf.get("LAG_RED_POINTS", 30))),
-            level_yellow=Decimal(str(conf.get("LEVEL_YELLOW_POINTS", 1))),
-            level_red=Decimal(str(conf.get("LEVEL_RED_POINTS", 3))),
-            forecast_window=int(conf.get("FORECAST_WINDOW_MONTHS", 3)),
-        )
 
 
 # --- dates ------------------------------------------------------------------------
@@ -117,104 +99,6 @@ def months_between(start: date, end: date) -> int:
     return (end.year - start.year) * 12 + end.month - start.month
 
 
-# --- one cell: pure rules ------------------------------------------------------------
-
-
-def classify(
-    *,
-    level: bool,
-    quota: Decimal,
-    expected: Decimal | None,
-    actual: Decimal | None,
-    on_time: bool,
-    deadline_passed: bool,
-    is_checkpoint: bool,
-    thresholds: Thresholds,
-) -> tuple[str, Decimal | None]:
-    """``(status, gap_points)`` of one district on one indicator for one month."""
-    gap = None
-    if actual is not None and expected is not None:
-        raw = expected - actual if level else (expected - actual) * HUNDRED / quota
-        gap = raw.quantize(POINTS)
-    if expected is None or (not level and expected <= 0):
-        return LagStatus.NOT_DUE, gap
-    if actual is None or (deadline_passed and not on_time):
-        return LagStatus.NOT_REPORTED, gap
-    yellow, red = (
-        (thresholds.level_yellow, thresholds.level_red)
-        if level
-        else (thresholds.yellow, thresholds.red)
-    )
-    if gap > red:
-        return LagStatus.SERIOUSLY_BEHIND, gap
-    if gap >= yellow:
-        return (LagStatus.SERIOUSLY_BEHIND if is_checkpoint else LagStatus.BEHIND), gap
-    return LagStatus.ON_TRACK, gap
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """Where the recent pace leads by the deadline.
-
-    ``pace``: average monthly increase over the window; ``at_deadline``: the value
-    expected at the deadline month end at that pace; ``needed_pace``: the monthly
-    increase still needed to reach the quota; ``misses_target``: the forecast falls
-    short of the quota; ``plan_pace``: the plan's own monthly increase for this
-    district over the same window (a back-loaded plan expects a slow start).
-    """
-
-    pace: Decimal | None = None
-    at_deadline: Decimal | None = None
-    needed_pace: Decimal | None = None
-    months_left: int = 0
-    misses_target: bool = False
-    plan_pace: Decimal | None = None
-
-    def slower_than_plan(self, tolerance_pct: Decimal) -> bool:
-        """The recent pace is more than ``tolerance_pct`` % below the plan's own pace."""
-        if self.pace is None or self.plan_pace is None or self.plan_pace <= 0:
-            return False
-        return self.pace < self.plan_pace * (HUNDRED - tolerance_pct) / HUNDRED
-
-
-def forecast(
-    *,
-    quota: Decimal,
-    actual: Decimal | None,
-    base_value: Decimal | None,
-    window: int,
-    months_left: int,
-    plan_pace: Decimal | None = None,
-) -> Forecast:
-    """Extrapolate ``actual`` at the pace since ``base_value`` (``window`` months ago)."""
-    plan_pace = _q(plan_pace)
-    if actual is None:
-        return Forecast(months_left=max(months_left, 0), plan_pace=plan_pace)
-    pace = None if base_value is None or window <= 0 else (actual - base_value) / window
-    if months_left <= 0:
-        return Forecast(
-            pace=_q(pace),
-            at_deadline=actual,
-            months_left=0,
-            misses_target=actual < quota,
-            plan_pace=plan_pace,
-        )
-    at_deadline = None if pace is None else actual + pace * months_left
-    needed = max(quota - actual, Decimal(0)) / months_left
-    return Forecast(
-        pace=_q(pace),
-        at_deadline=_q(at_deadline),
-        needed_pace=_q(needed),
-        months_left=months_left,
-        misses_target=at_deadline is not None and at_deadline < quota,
-        plan_pace=plan_pace,
-    )
-
-
-def _q(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(PLACES)
-
-
 # --- a month: set-based ----------------------------------------------------------------
 
 
@@ -236,24 +120,22 @@ class Cell:
     forecast: Forecast
     streak: int
 
+    at_risk: bool = False
+
     @property
     def completion_pct(self) -> Decimal | None:
-        """Actual as a share of the quota (a rate: of the target level)."""
-        if self.actual is None:
-            return None
-        return (self.actual * HUNDRED / self.quota).quantize(POINTS)
+        """完成率 = 累计完成 ÷ 任务数."""
+        return completion_pct(self.actual, self.quota)
+
+    @property
+    def pace_completion_pct(self) -> Decimal | None:
+        """序时完成率 = 累计完成 ÷ 序时应达."""
+        return pace_completion_pct(self.actual, self.expected)
 
     @property
     def pace_pct(self) -> Decimal | None:
-        """Expected as a share of the quota (序时进度)."""
-        if self.expected is None:
-            return None
-        return (self.expected * HUNDRED / self.quota).quantize(POINTS)
-
-    @property
-    def at_risk(self) -> bool:
-        """On track today, but the recent pace misses the quota by the deadline."""
-        return self.status == LagStatus.ON_TRACK and self.forecast.misses_target
+        """序时进度 = 序时应达 ÷ 任务数."""
+        return pace_pct(self.expected, self.quota)
 
     @property
     def is_problem(self) -> bool:
@@ -262,31 +144,48 @@ class Cell:
 
 @dataclass(frozen=True)
 class CityTotal:
-    """The city on one indicator: uncapped and capped totals (rates: mean levels)."""
+    """The city on one indicator: ``domain.cell.roll_up`` of its district cells, with the
+    plan's target beside it."""
 
     indicator_id: int
     target: Decimal
-    expected: Decimal | None
-    actual: Decimal
-    actual_capped: Decimal
-    status: str
-    districts: int
-    reported: int
-    counts: dict = field(default_factory=dict)
+    roll: RollUp
+
+    @property
+    def expected(self) -> Decimal | None:
+        return self.roll.expected
+
+    @property
+    def actual(self) -> Decimal:
+        return self.roll.actual or Decimal(0)
+
+    @property
+    def actual_capped(self) -> Decimal:
+        return self.roll.actual_capped or Decimal(0)
+
+    @property
+    def status(self) -> str:
+        return self.roll.status
+
+    @property
+    def districts(self) -> int:
+        return self.roll.cells
+
+    @property
+    def counts(self) -> dict:
+        return {k: v for k, v in self.roll.counts.items() if v}
 
     @property
     def completion_pct(self) -> Decimal:
-        return (self.actual * HUNDRED / self.target).quantize(POINTS)
+        return self.roll.completion_uncapped_pct or Decimal(0)
 
     @property
     def completion_capped_pct(self) -> Decimal:
-        return (self.actual_capped * HUNDRED / self.target).quantize(POINTS)
+        return self.roll.completion_pct or Decimal(0)
 
     @property
     def pace_pct(self) -> Decimal | None:
-        if self.expected is None:
-            return None
-        return (self.expected * HUNDRED / self.target).quantize(POINTS)
+        return self.roll.pace_pct
 
 
 @dataclass
@@ -384,6 +283,7 @@ def evaluate_month(
             deadline_passed=deadline_passed,
             is_checkpoint=point.is_checkpoint,
             thresholds=thresholds,
+            past_due=month > plan.deadline_month,
         )
         if base is None and not plan.is_level:
             base = Decimal(0)  # cumulative since the start of the year
@@ -410,6 +310,7 @@ def evaluate_month(
             checkpoint_text=point.text,
             forecast=fc,
             streak=streak,
+            at_risk=is_at_risk(status, fc, thresholds),
         )
 
     split = [pk for pk, p in plans.items() if not p.is_city_only]
@@ -458,6 +359,32 @@ def city_district_id() -> int | None:
     )
 
 
+def latest_reports(indicator_ref, district_ref, month: date, as_of: datetime | None = None):
+    """The one query rule for "the value of a cell as of ``month``": the reports of the
+    cell for ``month`` or earlier (filed by ``as_of`` when given), newest month first.
+    ``domain.cell.value_as_of`` is the same rule on plain data."""
+    reports = ProgressReport.objects.filter(
+        indicator_id=indicator_ref, district_id=district_ref, month__lte=month
+    )
+    if as_of is not None:
+        reports = reports.filter(created_at__lte=as_of)
+    return reports.order_by("-month")
+
+
+def values_as_of(indicator_ids, district_ids, month: date) -> dict[tuple[int, int], Decimal]:
+    """``{(indicator_id, district_id): value}`` as of ``month`` for every cell that has a
+    report by then (one query). An indicator belongs to one plan year and its reports
+    never leave it, so no year filter is needed."""
+    latest = latest_reports(OuterRef("indicator_id"), OuterRef("district_id"), month)
+    rows = ProgressReport.objects.filter(
+        indicator_id__in=list(indicator_ids),
+        district_id__in=list(district_ids),
+        month__lte=month,
+        pk=Subquery(latest.values("pk")[:1]),
+    ).values_list("indicator_id", "district_id", "value")
+    return {(i, d): v for i, d, v in rows}
+
+
 class _QueryContext:
     """Correlated subqueries giving, per (indicator, district), what the month needs."""
 
@@ -470,7 +397,7 @@ class _QueryContext:
         reports = ProgressReport.objects.filter(
             indicator_id=indicator_ref, district_id=district_ref, created_at__lte=self.as_of
         ).order_by()
-        latest = reports.filter(month__lte=self.month).order_by("-month")
+        latest = latest_reports(indicator_ref, district_ref, self.month, self.as_of)
         if self.base_month is None:
             base = Value(None, output_field=DecimalField())
         else:
@@ -495,13 +422,8 @@ class _QueryContext:
 
 
 def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> dict[int, CityTotal]:
-    """Per indicator: the city's expectation, uncapped and capped totals, and a status.
-
-    Cumulative: sums of district figures (missing reports count as 0); capped counts
-    each district at most at its quota, so over-achievers cannot mask laggards. Rates:
-    the mean level of the districts that reported (capped at each quota). The city
-    status is judged on the capped figure.
-    """
+    """Per indicator: ``domain.cell.roll_up`` of its cells (capped and uncapped totals,
+    a status judged on the capped figure, in a checkpoint or past-due month as a cell)."""
     thresholds = thresholds or Thresholds.from_settings()
     curves = curves or {}
     by_indicator: dict[int, list[Cell]] = {}
@@ -512,34 +434,16 @@ def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> di
         plan = evaluation.plans[indicator_id]
         curve = curves.get(indicator_id) or expected_curve(plan)
         point = curve[evaluation.month.month - 1]
-        reported = [c for c in cells if c.actual is not None]
-        if plan.is_level:
-            n = len(reported) or 1
-            actual = sum((c.actual for c in reported), Decimal(0)) / n
-            capped = sum((min(c.actual, c.quota) for c in reported), Decimal(0)) / n
-        else:
-            actual = sum((c.actual for c in reported), Decimal(0))
-            capped = sum((min(c.actual, c.quota) for c in reported), Decimal(0))
-        status, _gap = classify(
-            level=plan.is_level,
-            quota=plan.target,
-            expected=point.value,
-            actual=capped if reported else None,
-            on_time=True,
-            deadline_passed=False,
-            is_checkpoint=point.is_checkpoint,
-            thresholds=thresholds,
-        )
         totals[indicator_id] = CityTotal(
             indicator_id=indicator_id,
             target=plan.target,
-            expected=point.value,
-            actual=actual.quantize(PLACES),
-            actual_capped=capped.quantize(PLACES),
-            status=status,
-            districts=len(cells),
-            reported=sum(1 for c in cells if c.on_time),
-            counts=dict(Counter(c.status for c in cells)),
+            roll=roll_up(
+                cells,
+                level=plan.is_level,
+                thresholds=thresholds,
+                is_checkpoint=point.is_checkpoint,
+                past_due=evaluation.month > plan.deadline_month,
+            ),
         )
     return totals
 

@@ -94,6 +94,7 @@ class IndicatorPlan:
     project_seq: int | None = None
     project_name: str = ""
     lead_agency_id: int | None = None
+    target_text: str = ""  # as printed: 「25 万人」 (amounts are shown in its units)
 
     @property
     def is_tracked(self) -> bool:
@@ -345,5 +346,6 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
             project_seq=project.seq,
             project_name=project.name,
             lead_agency_id=project.lead_agency_id,
+            target_text=i.target_text,
         )
     return plans

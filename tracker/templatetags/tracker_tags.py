@@ -1,9 +1,10 @@
-"""Template filters for figures: ``{{ value|num }}`` → 「1,234.5」, ``{{ value|pct }}`` →
-「61.5%」, both 「—」 when there is nothing (used by the dashboard templates)."""
-
-from decimal import Decimal
+"""Template filters for figures, over the one formatter (``tracker.domain.format``):
+``{{ value|num }}`` → 「1,234.5」, ``{{ value|pct }}`` → 「61.5%」, ``{{ value|amount:indicator }}``
+→ 「25 万人」 (the plan's printed units); 「—」 when there is nothing."""
 
 from django import template
+
+from tracker.domain import format as fmt
 
 register = template.Library()
 
@@ -11,18 +12,21 @@ register = template.Library()
 @register.filter
 def num(value, places: int = 1):
     """A figure to ``places`` decimal places (trailing zeros dropped), or 「—」 when missing."""
-    if value is None or value == "":
-        return "—"
-    d = Decimal(str(value)).quantize(Decimal(1).scaleb(-int(places)))
-    text = f"{d:,f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return fmt.number(value, int(places))
 
 
 @register.filter
 def pct(value, places: int = 1):
     """A percentage: 「61.5%」, or 「—」 when missing."""
-    text = num(value, places)
-    return text if text == "—" else f"{text}%"
+    return fmt.percent(value, int(places))
+
+
+@register.filter
+def amount(value, indicator):
+    """An amount of ``indicator`` in the unit the plan prints: 「25 万人」「120 个」「83%」."""
+    from tracker.selectors.common import show_amount
+
+    return show_amount(indicator, value)
 
 
 @register.filter

@@ -10,10 +10,10 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from tracker.domain.format import number
 from tracker.models import LagStatus, PlanYear
 from tracker.months import parse_month
 from tracker.services.alerts import (
-    fmt,
     run_due_checks,
     run_lag_check,
     run_milestone_check,
@@ -28,6 +28,7 @@ COLUMNS = [
     ("正常", 4),
     ("黄", 4),
     ("红", 4),
+    ("逾期", 4),
     ("未报", 4),
     ("未到", 4),
     ("风险", 4),
@@ -36,6 +37,7 @@ STATUS_COLUMNS = (
     LagStatus.ON_TRACK,
     LagStatus.BEHIND,
     LagStatus.SERIOUSLY_BEHIND,
+    LagStatus.OVERDUE,
     LagStatus.NOT_REPORTED,
     LagStatus.NOT_DUE,
 )
@@ -127,9 +129,9 @@ class Command(BaseCommand):
             row = [
                 plan.project_seq,
                 plan.label,
-                fmt(city.expected),
-                fmt(city.actual),
-                fmt(city.actual_capped),
+                number(city.expected),
+                number(city.actual),
+                number(city.actual_capped),
                 *(city.counts.get(s, 0) for s in STATUS_COLUMNS),
                 at_risk,
             ]

@@ -1,0 +1,67 @@
+"""The one number formatter: figures for people, in the units the plan prints.
+
+The plan is stored in base units (「25 万人」 is 250000 人) but printed in 万 where the
+gazette does; ``scale_of(target_text)`` tells which, and ``amount`` shows a value the way
+the plan prints it: ``amount(Decimal('250000.0000'), '人', scale=10000)`` → 「25 万人」.
+Percentages (完成率, 序时完成率, 落后百分点) go through ``percent`` / ``points``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+WAN = Decimal(10000)
+DASH = "—"
+
+
+def scale_of(printed_text: str | None) -> Decimal:
+    """10000 when the plan prints the target in 万 (「25 万人」「859 万」), else 1."""
+    return WAN if printed_text and "万" in printed_text else Decimal(1)
+
+
+def number(value, places: int = 1, *, grouping: bool = True) -> str:
+    """``value`` to at most ``places`` decimals, trailing zeros dropped, thousands
+    separated: 「1,234.5」; 「—」 when missing."""
+    if value is None or value == "":
+        return DASH
+    d = Decimal(str(value)).quantize(Decimal(1).scaleb(-int(places)))
+    text = f"{d:,f}" if grouping else f"{d:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def unit_label(unit: str, *, level: bool = False, scale: Decimal = Decimal(1)) -> str:
+    """The unit as printed: 「%」 for rates, 「万人」 for a 万-scaled amount."""
+    if level:
+        return "%"
+    return f"万{unit}" if scale == WAN else unit
+
+
+def scaled(value: Decimal | None, scale: Decimal = Decimal(1)) -> Decimal | None:
+    """A base-unit value in printed units (÷ 10000 for 万)."""
+    return None if value is None else value / scale
+
+
+def amount(value, unit: str = "", *, level: bool = False, scale: Decimal = Decimal(1)) -> str:
+    """「25 万人」「120 个」「83%」, or 「—」."""
+    if value is None:
+        return DASH
+    places = 2 if scale == WAN else 1
+    text = number(Decimal(str(value)) / scale, places)
+    u = unit_label(unit, level=level, scale=scale)
+    if not u:
+        return text
+    return f"{text}%" if level else f"{text} {u}"
+
+
+def percent(value, places: int = 1) -> str:
+    """「61.5%」, or 「—」."""
+    text = number(value, places)
+    return text if text == DASH else f"{text}%"
+
+
+def points(value, places: int = 1) -> str:
+    """「15.6 个百分点」, or 「—」."""
+    text = number(value, places)
+    return text if text == DASH else f"{text} 个百分点"

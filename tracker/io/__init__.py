@@ -1,0 +1,1 @@
+"""File formats: the notice as a workbook and as a PDF."""

@@ -1,0 +1,168 @@
+"""The monthly notice as files: an xlsx workbook and a PDF.
+
+PDF: WeasyPrint (pinned in pyproject.toml) with Debian's Pango and a CJK font
+(fonts-wqy-zenhei), no browser. A month's PDF is rendered once and kept on disk under
+``TRACKER["NOTICE_PDF_DIR"]``, named by the month and ``selectors.notice.fingerprint``
+(stored statuses, alerts, notice settings): a request finds it there until that month's
+data or its 文号/成文日期/cap change, and the next request renders it again. Older files
+of the month are removed then.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+from tracker.months import format_month
+from tracker.selectors.notice import Notice, fingerprint, notice_context_defaults
+from tracker.services.excel import safe
+
+PERCENT = '0.0"%"'  # values are already in percent (42.6 → 「42.6%」)
+AMOUNT = "#,##0.##"
+COUNT = "#,##0"
+FOOTNOTE = (
+    "注：完成率 = 累计完成 ÷ 任务数；序时完成率 = 累计完成 ÷ 序时应达；"
+    "落后百分点 = (序时应达 − 累计完成) ÷ 任务数 × 100。逾期未完成计入红色。"
+    "单位按计划文件列示。"
+)
+
+
+def notice_workbook(data: Notice) -> bytes:
+    """The notice as one printable sheet: 文号, summary, ranking, 挂牌督办 candidates with
+    units, the other red items per district, and the footnote on 完成率/序时完成率."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "晾晒通报"
+    bold = Font(bold=True)
+    head_fill = PatternFill("solid", fgColor="F2DCDB")
+    thin = Side(style="thin", color="999999")
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+
+    def row(*values, header=False, formats=None):
+        ws.append([safe(v) for v in values])
+        cells = ws[ws.max_row]
+        for i, c in enumerate(cells):
+            if header:
+                c.font, c.fill = bold, head_fill
+            if header or formats is not None:
+                c.border = box
+            if formats and i < len(formats) and formats[i] and c.value is not None:
+                c.number_format = formats[i]
+
+    def title(text):
+        row(text)
+        ws.cell(ws.max_row, 1).font = bold
+
+    def n(value):
+        return float(value) if value is not None else None
+
+    row(data.title)
+    ws["A1"].font = Font(bold=True, size=14, color="C00000")
+    row(data.doc_number or f"（{data.number}）")
+    row("成文日期", data.issued_on.strftime("%Y年%-m月%-d日") if data.issued_on else "")
+    row()
+    row("已到节点", "正常", "滞后（黄）", "严重滞后（红）", "其中逾期未完成", "未按时填报",
+        "正常占比", "未解除预警", header=True)  # fmt: skip
+    row(data.cells_due, data.on_track, data.behind, data.seriously_behind, data.overdue,
+        data.not_reported, n(data.on_track_pct), data.open_alerts,
+        formats=[COUNT] * 6 + [PERCENT, COUNT])  # fmt: skip
+    row()
+    title("一、各区、县(市)晾晒排名")
+    row("排名", "区、县(市)", "正常占比", "已到节点", "正常", "黄", "红", "未按时填报",
+        "上月排名", "名次变化", header=True)  # fmt: skip
+    for r in data.ranking:
+        row(f"{r.rank}（并列）" if r.tied else r.rank, r.district.name, n(r.share_pct), r.due,
+            r.on_track, r.behind, r.seriously_behind, r.not_reported, r.previous_rank, r.change,
+            formats=[None, None, PERCENT] + [COUNT] * 7)  # fmt: skip
+    row()
+    title(f"二、挂牌督办建议（{len(data.candidates)} 项，符合条件 {data.candidates_total} 项）")
+    row("序号", "指标", "区、县(市)", "牵头单位", "单位", "任务数", "序时应达", "累计完成",
+        "完成率", "序时完成率", "落后百分点", "状态", "连续月数", header=True)  # fmt: skip
+    for e in data.candidates:
+        row(e.project_seq, e.label, e.district.name, e.lead_agency, e.unit, n(e.quota_shown),
+            n(e.expected_shown), n(e.actual_shown), n(e.completion_pct),
+            n(e.pace_completion_pct), n(e.gap_points), e.status_label, e.streak,
+            formats=[None] * 5 + [AMOUNT] * 3 + [PERCENT, PERCENT, "0.0", None, COUNT])  # fmt: skip
+        ws.cell(ws.max_row, 2).alignment = Alignment(wrap_text=True)
+    row()
+    title("三、其他严重滞后事项（按区、县(市)汇总）")
+    row("区、县(市)", "红色事项", "其中逾期未完成", "涉及项目序号", header=True)
+    for d in data.others_by_district:
+        row(d.district.name, d.count, d.overdue, "、".join(map(str, d.seqs)),
+            formats=[None, COUNT, COUNT, None])  # fmt: skip
+    row()
+    row(FOOTNOTE)
+    for i, width in enumerate((8, 30, 12, 18, 8, 11, 11, 11, 10, 11, 11, 12, 9), start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+    ws.print_title_rows = "1:2"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def pdf_dir() -> Path:
+    default = Path(settings.BASE_DIR) / "var" / "notices"
+    return Path(settings.TRACKER.get("NOTICE_PDF_DIR") or default)
+
+
+def render_pdf(data: Notice) -> bytes:
+    """Render the notice to PDF with WeasyPrint (no caching)."""
+    from weasyprint import HTML
+
+    css_path = finders.find("tracker/dashboard.css")
+    with open(css_path, encoding="utf-8") as fh:
+        inline_css = fh.read()
+    html = render_to_string(
+        "dashboard/notice_pdf.html",
+        {
+            **notice_context_defaults(),
+            "notice": data,
+            "month": data.month,
+            "month_text": format_month(data.month),
+            "inline_css": inline_css,
+            "pdf": True,
+        },
+    )
+    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+
+
+def notice_pdf(month) -> tuple[bytes, bool] | None:
+    """The month's PDF and whether it came from the cache, or None when the month has no
+    notice (see the module docstring). A cache hit costs 4 queries and no rendering."""
+    from tracker.selectors.notice import notice
+
+    folder = pdf_dir()
+    label = format_month(month)
+    path = folder / f"notice-{label}-{fingerprint(month)}.pdf"
+    if path.exists():
+        return path.read_bytes(), True
+    data = notice(month)
+    if data is None:
+        return None
+    pdf = render_pdf(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pdf)
+    os.replace(tmp, path)
+    for old in folder.glob(f"notice-{label}-*.pdf"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return pdf, False

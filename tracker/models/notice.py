@@ -1,0 +1,44 @@
+"""The monthly notice's own data: what 督查室 sets for each month's 通报."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+
+def default_supervision_cap() -> int:
+    return int(settings.TRACKER.get("NOTICE_SUPERVISION_CAP", 10))
+
+
+class NoticeIssue(models.Model):
+    """文号, 成文日期 and the 挂牌督办 cap of one month's 通报 (kept with history).
+
+    Only 督查室 edits it (admin → 月度通报设置). The page, the xlsx and the PDF print the
+    文号 and 成文日期; a change re-renders the cached PDF.
+    """
+
+    month = models.DateField("月份", unique=True, help_text="该月第一天")
+    doc_number = models.CharField(
+        "文号", max_length=60, blank=True, help_text="例如 杭督通〔2024〕9号"
+    )
+    issued_on = models.DateField("成文日期", null=True, blank=True)
+    supervision_cap = models.PositiveSmallIntegerField(
+        "挂牌督办建议上限",
+        default=default_supervision_cap,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="通报中逐项列出的挂牌督办建议最多几项，其余按区、县(市)汇总",
+    )
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-month"]
+        verbose_name = "月度通报设置"
+        verbose_name_plural = "月度通报设置"
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.doc_number}"
+
+    def save(self, *args, **kwargs):
+        self.month = self.month.replace(day=1)  # a month is its first day
+        super().save(*args, **kwargs)

@@ -1,0 +1,54 @@
+"""Read models for the pages and the API, one module per feature, over the stored cell
+statuses (the output of ``tracker.domain.cell``):
+
+- ``overview`` 总览, ``matrix`` 区县×指标 (and a project's page), ``ranking`` 晾晒排名,
+  ``scorecard`` 区县, ``my_work`` 我的待办, ``cell`` one cell's year, ``notice`` 月度通报;
+- ``alerts``: the only module that reads ``LagAlert`` for them;
+- ``common``: scoping (``who``), months, stored cells as ``EvaluationLine``.
+
+Each function issues a fixed number of queries whatever the number of districts and
+indicators (the count is in its docstring).
+"""
+
+from tracker.choices import BADNESS, COLOUR, LABEL, status_counts, worst
+
+from .alerts import open_alerts_q
+from .cell import CellDetail, cell_detail
+from .common import EvaluationLine, evaluated_months, latest_month, month_label
+from .matrix import Matrix, MatrixCell, MatrixRow, matrix
+from .my_work import my_work
+from .notice import Notice, notice
+from .overview import CategorySummary, IndicatorSummary, Overview, ProjectSummary, overview
+from .ranking import RankingRow, ranking
+from .scorecard import Scorecard, district_scorecard
+
+__all__ = [
+    "BADNESS",
+    "COLOUR",
+    "LABEL",
+    "CategorySummary",
+    "CellDetail",
+    "EvaluationLine",
+    "IndicatorSummary",
+    "Matrix",
+    "MatrixCell",
+    "MatrixRow",
+    "Notice",
+    "Overview",
+    "ProjectSummary",
+    "RankingRow",
+    "Scorecard",
+    "cell_detail",
+    "district_scorecard",
+    "evaluated_months",
+    "latest_month",
+    "matrix",
+    "month_label",
+    "my_work",
+    "notice",
+    "open_alerts_q",
+    "overview",
+    "ranking",
+    "status_counts",
+    "worst",
+]

@@ -1,0 +1,137 @@
+"""One cell (indicator × district) over the year: chart data, statuses, filings, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Q
+
+from tracker.choices import COLOUR
+from tracker.models import (
+    District,
+    Indicator,
+    LagAlert,
+    LagEvaluation,
+    Milestone,
+    MilestoneCompletion,
+    ProgressReport,
+)
+from tracker.services.trajectory import expected_curve, load_indicator_plans
+
+from .alerts import cell_alerts
+from .common import EvaluationLine, _lines, _scope, _scoped, indicator_scale, indicator_unit
+
+
+@dataclass
+class CellDetail:
+    """One district on one indicator over the year: chart data, statuses, alerts."""
+
+    indicator: Indicator  # with project, plan_year and lead_agency loaded
+    district: District
+    months: list[str]  # 「1月」…「12月」
+    expected: list[float | None]
+    actual: list[float | None]
+    statuses: list[str | None]  # stored status per month, None when not checked
+    milestones: list[dict]  # numeric checkpoints on the curve: month, text, value
+    plan_milestones: list[dict]  # every milestone of the project: due, kind, text, done
+    evaluations: list[EvaluationLine]
+    alerts: list[LagAlert]
+    quota: Decimal | None
+    reports: list[dict] = field(default_factory=list)  # month, value, filed, correction
+
+    def chart(self) -> dict:
+        """Plain JSON for the chart: months, expected curve, actual reports, milestones,
+        in the plan's printed unit (序号12's axis is in 万人)."""
+        scale = float(indicator_scale(self.indicator))
+
+        def shown(values):
+            return [None if v is None else round(v / scale, 4) for v in values]
+
+        return {
+            "title": f"{self.district.name} · {self.indicator.label}",
+            "unit": indicator_unit(self.indicator),
+            "months": self.months,
+            "expected": shown(self.expected),
+            "actual": shown(self.actual),
+            "statuses": self.statuses,
+            "colours": [COLOUR.get(s) if s else None for s in self.statuses],
+            "milestones": [{**m, "value": round(m["value"] / scale, 4)} for m in self.milestones],
+            "quota": None if self.quota is None else round(float(self.quota) / scale, 4),
+        }
+
+
+def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
+    """The trajectory chart data, monthly statuses and alert history of one cell, or None
+    when it does not exist or is outside ``who``'s scope. 10 queries at most."""
+    scope = _scope(who)
+    indicator = (
+        _scoped(Indicator.objects, who)
+        .select_related("project__plan_year", "project__lead_agency")
+        .filter(pk=indicator_id)
+        .first()
+    )
+    district = District.objects.filter(pk=district_id).first()
+    if indicator is None or district is None:
+        return None
+    if scope is not None and scope.is_district and scope.district_id != district.pk:
+        return None
+    year = indicator.project.plan_year.year
+    plan = load_indicator_plans(year=year, indicator_ids=[indicator.pk]).get(indicator.pk)
+    if plan is None or (district.pk not in plan.quotas and not plan.is_city_only):
+        return None
+    curve = expected_curve(plan) if plan.is_city_only else expected_curve(plan, district.pk)
+    months = [date(year, m, 1) for m in range(1, 13)]
+    reports = list(
+        _scoped(ProgressReport.objects, who)
+        .filter(indicator=indicator, district=district)
+        .order_by("month")
+        .values("month", "value", "created_at", "is_correction", "correction_reason", "version")
+    )
+    values = {r["month"]: r["value"] for r in reports}
+    evaluations = _lines(
+        _scoped(LagEvaluation.objects, who).filter(indicator=indicator, district=district)
+    )
+    evaluations.sort(key=lambda e: e.month)
+    status_by_month = {e.month: e.status for e in evaluations}
+    quota = plan.target if plan.is_city_only else plan.quotas.get(district.pk)
+    milestones = [
+        {"month": f"{p.month.month}月", "text": p.text, "value": float(p.value)}
+        for p in curve
+        if p.is_checkpoint and p.value is not None
+    ]
+    done = dict(
+        MilestoneCompletion.objects.filter(
+            milestone__project_id=indicator.project_id, district=district, done=True
+        ).values_list("milestone_id", "done_on")
+    )
+    plan_milestones = [
+        {
+            "due": m.due_date,
+            "kind": m.get_kind_display(),
+            "text": m.text,
+            "value": m.value_text,
+            "qualitative": m.kind == Milestone.Kind.QUALITATIVE,
+            "done": m.pk in done,
+            "done_on": done.get(m.pk),
+        }
+        for m in Milestone.objects.filter(project_id=indicator.project_id)
+        .filter(Q(indicator__isnull=True) | Q(indicator=indicator))
+        .filter(Q(district__isnull=True) | Q(district=district))
+        .order_by("due_date", "order")
+    ]
+    return CellDetail(
+        indicator=indicator,
+        district=district,
+        months=[f"{m.month}月" for m in months],
+        expected=[float(p.value) if p.value is not None else None for p in curve] or [None] * 12,
+        actual=[float(values[m]) if m in values else None for m in months],
+        statuses=[status_by_month.get(m) for m in months],
+        milestones=milestones,
+        plan_milestones=plan_milestones,
+        evaluations=evaluations,
+        alerts=cell_alerts(who, indicator.pk, district.pk),
+        quota=quota,
+        reports=reports,
+    )

@@ -1,0 +1,226 @@
+"""Shared pieces of the read models: who sees what, months, stored cells as lines.
+
+Who sees what: every selector takes ``who``, one of
+
+- a user: read through ``Model.objects.for_user(user)`` — a lead agency sees its projects,
+  a district its own row, 督查室 everything (the same scoping as the admin and the API);
+  a user without a role sees nothing;
+- a ``tracker.scoping.Scope``: the same, for callers that already hold one;
+- ``None``: the published read-only view, city-wide. Only pass it for anonymous visitors
+  when ``settings.TRACKER["PUBLIC_READ_ONLY"]`` is on (views and API check that).
+
+Every selector reads the ``LagEvaluation`` rows the lag check stored (the output of
+``tracker.domain.cell``), never re-evaluating, so a page shows exactly what the check
+decided; the numbers on them (完成率, 序时完成率 …) come from the same domain functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Max
+
+from tracker.choices import COLOUR, LABEL
+from tracker.domain import format as fmt
+from tracker.domain.cell import pace_completion_pct
+from tracker.models import District, Indicator, LagEvaluation
+from tracker.scoping import Scope, scope_for
+
+
+def _scope(who) -> Scope | None:
+    """``who`` as a Scope; None stays None (the public city-wide view)."""
+    if who is None or isinstance(who, Scope):
+        return who
+    return scope_for(who)
+
+
+def _scoped(qs, who):
+    scope = _scope(who)
+    return qs if scope is None else scope.apply(qs)
+
+
+def _has_role(who) -> bool:
+    scope = _scope(who)
+    return scope is None or scope.role is not None
+
+
+def latest_month(who=None) -> date | None:
+    """The latest month with stored statuses (that ``who`` can see). 1 query."""
+    return _scoped(LagEvaluation.objects, who).aggregate(m=Max("month"))["m"]
+
+
+def evaluated_months(who=None) -> list[date]:
+    """Every month with stored statuses (that ``who`` can see), oldest first. 1 query."""
+    qs = _scoped(LagEvaluation.objects, who)
+    return list(qs.order_by("month").values_list("month", flat=True).distinct())
+
+
+def month_label(month: date) -> str:
+    """「2024年9月」."""
+    return f"{month.year}年{month.month}月"
+
+
+def indicator_scale(indicator: Indicator) -> Decimal:
+    """The scale the plan prints this indicator's amounts in (10000 for 万)."""
+    return fmt.scale_of(indicator.target_text)
+
+
+def indicator_unit(indicator: Indicator) -> str:
+    """The unit as the plan prints it: 「%」 for rates, 「万人」 for 万-scaled amounts."""
+    return fmt.unit_label(
+        indicator.unit,
+        level=indicator.kind == Indicator.Kind.LEVEL,
+        scale=indicator_scale(indicator),
+    )
+
+
+def show_amount(indicator: Indicator, value) -> str:
+    """An amount of ``indicator`` in the plan's printed units: 「25 万人」."""
+    return fmt.amount(
+        value,
+        indicator.unit,
+        level=indicator.kind == Indicator.Kind.LEVEL,
+        scale=indicator_scale(indicator),
+    )
+
+
+# --- stored evaluations as plain lines ------------------------------------------------
+
+
+@dataclass
+class EvaluationLine:
+    """One stored status (district × indicator × month) with what a reader needs.
+
+    ``indicator`` (with ``project`` and ``project.lead_agency`` loaded) and ``district``
+    are read-only references for links and labels; everything else is a plain value.
+    ``open_alerts``/``supervised`` are filled by ``my_work`` and ``district_scorecard``.
+    """
+
+    indicator: Indicator
+    district: District
+    month: date
+    status: str
+    quota: Decimal
+    expected: Decimal | None
+    actual: Decimal | None
+    reported_month: date | None
+    on_time: bool
+    gap_points: Decimal | None
+    completion_pct: Decimal | None
+    pace_pct: Decimal | None
+    is_checkpoint: bool
+    forecast: Decimal | None
+    needed_pace: Decimal | None
+    at_risk: bool
+    streak: int
+    open_alerts: int = 0
+    supervised: bool = False
+
+    @property
+    def indicator_id(self) -> int:
+        return self.indicator.pk
+
+    @property
+    def district_id(self) -> int:
+        return self.district.pk
+
+    @property
+    def project_seq(self) -> int:
+        return self.indicator.project.seq
+
+    @property
+    def label(self) -> str:
+        return self.indicator.label
+
+    @property
+    def unit(self) -> str:
+        """The unit as printed (「个」, 「万人」, 「%」)."""
+        return indicator_unit(self.indicator)
+
+    @property
+    def pace_completion_pct(self) -> Decimal | None:
+        """序时完成率 = 累计完成 ÷ 序时应达."""
+        return pace_completion_pct(self.actual, self.expected)
+
+    def show(self, value) -> str:
+        """An amount of this line in the plan's printed units."""
+        return show_amount(self.indicator, value)
+
+    @property
+    def scale(self) -> Decimal:
+        return indicator_scale(self.indicator)
+
+    @property
+    def quota_shown(self) -> Decimal | None:
+        """任务数 in the printed unit (÷ 10000 for 万)."""
+        return fmt.scaled(self.quota, self.scale)
+
+    @property
+    def expected_shown(self) -> Decimal | None:
+        return fmt.scaled(self.expected, self.scale)
+
+    @property
+    def actual_shown(self) -> Decimal | None:
+        return fmt.scaled(self.actual, self.scale)
+
+    @property
+    def shortfall_text(self) -> str:
+        """What is still missing to the quota (逾期未完成: 差 X)."""
+        if self.actual is not None and self.actual >= self.quota:
+            return ""
+        return self.show(self.quota - (self.actual or Decimal(0)))
+
+    @property
+    def lead_agency(self) -> str:
+        return self.indicator.project.lead_agency.name
+
+    @property
+    def colour(self) -> str:
+        return COLOUR[self.status]
+
+    @property
+    def status_label(self) -> str:
+        return LABEL[self.status]
+
+    @property
+    def forecast_short(self) -> bool:
+        """The forecast at the deadline falls short of the quota."""
+        return self.forecast is not None and self.forecast < self.quota
+
+
+_LINE_FIELDS = (
+    "month",
+    "status",
+    "quota",
+    "expected",
+    "actual",
+    "reported_month",
+    "on_time",
+    "gap_points",
+    "completion_pct",
+    "pace_pct",
+    "is_checkpoint",
+    "forecast",
+    "needed_pace",
+    "at_risk",
+    "streak",
+)
+
+
+def _line(e: LagEvaluation) -> EvaluationLine:
+    return EvaluationLine(
+        indicator=e.indicator,
+        district=e.district,
+        **{name: getattr(e, name) for name in _LINE_FIELDS},
+    )
+
+
+def _lines(qs) -> list[EvaluationLine]:
+    return [
+        _line(e)
+        for e in qs.select_related("indicator__project__lead_agency", "district").order_by(
+            "indicator__project__seq", "indicator__order", "district__order"
+        )
+    ]

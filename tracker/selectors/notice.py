@@ -1,0 +1,240 @@
+"""月度通报: the monthly 晾晒 notice, city-wide, built from the stored cell statuses.
+
+Sections: summary numbers, ranking, 挂牌督办 candidates (one by one, capped) and the
+remaining 红 items summarised per district, requirements. Figures and words are the
+domain's (``tracker.domain``): 完成率 = 累计完成 ÷ 任务数, 序时完成率 = 累计完成 ÷ 序时应达,
+amounts in the plan's printed units.
+
+挂牌督办 candidates (the documented rule):
+
+1. cells of the month whose status is red (严重滞后（红） or 逾期未完成) and that have been
+   a problem for at least ``ESCALATE_TO_SUPERVISION_AFTER`` (3) consecutive months
+   (``LagEvaluation.streak``, the same count the alert engine escalates on), or are
+   逾期未完成 (the completion deadline has passed with the target unmet);
+2. ordered furthest behind first: 逾期未完成 before 红, then the larger gap in points,
+   then the longer streak, then 序号 and the table's district order;
+3. the first ``NoticeIssue.supervision_cap`` (default ``TRACKER["NOTICE_SUPERVISION_CAP"]``,
+   10) are listed one by one; every other red cell is summarised per district
+   (how many, of which overdue, which 序号).
+
+Ranking words: 「靠前」 are the first three; 「靠后」 the last three among those whose
+share is below the best share (districts level with the top are never called 靠后, so
+with everyone at 100% there is no 靠后).
+
+A month is a notice only if its plan year exists and the lag check has stored it;
+otherwise ``notice`` returns None (the views answer 404).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Max
+
+from tracker.choices import RED_STATUSES, LagStatus
+from tracker.domain.cell import pct
+from tracker.models import District, LagEvaluation, NoticeIssue, PlanYear
+
+from .alerts import alerts_version, open_alert_total, supervised_cells
+from .common import EvaluationLine, _lines
+from .overview import overview
+from .ranking import RankingRow, ranking
+
+S = LagStatus
+NOTICE_LAYOUT = "2"  # bump when the notice template changes: cached PDFs re-render
+
+
+def supervision_after() -> int:
+    return int(settings.TRACKER.get("ESCALATE_TO_SUPERVISION_AFTER", 3))
+
+
+def is_candidate(line: EvaluationLine, streak_needed: int | None = None) -> bool:
+    """Rule 1 of the module docstring."""
+    needed = supervision_after() if streak_needed is None else streak_needed
+    return line.status == S.OVERDUE or (line.status == S.SERIOUSLY_BEHIND and line.streak >= needed)
+
+
+def candidate_order(line: EvaluationLine) -> tuple:
+    """Rule 2: furthest behind first."""
+    return (
+        line.status != S.OVERDUE,
+        -(line.gap_points if line.gap_points is not None else Decimal(0)),
+        -line.streak,
+        line.project_seq,
+        line.district.order,
+    )
+
+
+@dataclass
+class DistrictRed:
+    """The red cells of one district not listed one by one."""
+
+    district: District
+    count: int
+    overdue: int
+    seqs: list[int]
+
+
+@dataclass
+class Notice:
+    """The monthly 晾晒通报, city-wide (cells are district × indicator statuses)."""
+
+    month: date
+    issue: NoticeIssue | None
+    indicators: int  # indicators checked
+    cells_due: int
+    on_track: int
+    behind: int
+    seriously_behind: int  # 红, 逾期未完成 included
+    overdue: int
+    not_reported: int
+    not_due: int
+    open_alerts: int
+    ranking: list[RankingRow]
+    red_items: list[EvaluationLine]  # every red cell (严重滞后 and 逾期未完成)
+    candidates: list[EvaluationLine]  # 挂牌督办 candidates listed one by one (capped)
+    candidates_total: int  # before the cap
+    cap: int
+    others_by_district: list[DistrictRed]
+    projects: dict[str, int] = field(default_factory=dict)  # projects by status
+
+    @property
+    def on_track_pct(self) -> Decimal | None:
+        return pct(Decimal(self.on_track), Decimal(self.cells_due)) if self.cells_due else None
+
+    @property
+    def number(self) -> str:
+        """The issue number, 「2024年第9期」."""
+        return f"{self.month.year}年第{self.month.month}期"
+
+    @property
+    def doc_number(self) -> str:
+        """文号 set by 督查室 (empty until set)."""
+        return self.issue.doc_number if self.issue else ""
+
+    @property
+    def issued_on(self) -> date | None:
+        return self.issue.issued_on if self.issue else None
+
+    @property
+    def title(self) -> str:
+        return f"{self.month.year}年{self.month.month}月民生实事项目推进情况通报"
+
+    @property
+    def supervised(self) -> list[EvaluationLine]:
+        return self.candidates
+
+    @property
+    def top(self) -> list[RankingRow]:
+        return [r for r in self.ranking if r.share_pct is not None][:3]
+
+    @property
+    def bottom(self) -> list[RankingRow]:
+        """The last three below the best share; none when all are level with the top."""
+        ranked = [r for r in self.ranking if r.share_pct is not None]
+        if len(ranked) <= 3:
+            return []
+        best = ranked[0].share_pct
+        below = [r for r in ranked[3:] if r.share_pct < best]
+        return below[-3:]
+
+    @property
+    def red_districts(self) -> list[tuple[str, int]]:
+        """Districts with 红 items, most first: ``[(name, n)]``."""
+        counts = Counter(e.district.name for e in self.red_items)
+        order = {e.district.name: e.district.order for e in self.red_items}
+        return sorted(counts.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def notice(month: date) -> Notice | None:
+    """The monthly 晾晒通报, or None for a month outside the plan's checked months.
+
+    City-wide (published to everyone with a role). 11 queries.
+    """
+    if not PlanYear.objects.filter(year=month.year).exists():
+        return None
+    counts = Counter()
+    indicators = set()
+    for indicator_id, status, n in (
+        LagEvaluation.objects.filter(month=month)
+        .order_by()
+        .values_list("indicator_id", "status")
+        .annotate(n=Count("pk"))
+    ):
+        counts[status] += n
+        indicators.add(indicator_id)
+    if not indicators:
+        return None
+    issue = NoticeIssue.objects.filter(month=month).first()
+    cap = (
+        issue.supervision_cap if issue else int(settings.TRACKER.get("NOTICE_SUPERVISION_CAP", 10))
+    )
+    red = _lines(LagEvaluation.objects.filter(month=month, status__in=RED_STATUSES))
+    flagged = supervised_cells(month)
+    for line in red:
+        line.supervised = (line.indicator_id, line.district_id) in flagged
+    red.sort(key=candidate_order)
+    needed = supervision_after()
+    all_candidates = [line for line in red if is_candidate(line, needed)]
+    listed = all_candidates[:cap]
+    listed_keys = {(x.indicator_id, x.district_id) for x in listed}
+    rest = defaultdict(list)
+    for line in red:
+        if (line.indicator_id, line.district_id) not in listed_keys:
+            rest[line.district.pk].append(line)
+    others = sorted(
+        (
+            DistrictRed(
+                district=lines[0].district,
+                count=len(lines),
+                overdue=sum(1 for x in lines if x.status == S.OVERDUE),
+                seqs=sorted({x.project_seq for x in lines}),
+            )
+            for lines in rest.values()
+        ),
+        key=lambda d: (-d.count, d.district.order),
+    )
+    ov = overview(None, month)
+    return Notice(
+        month=month,
+        issue=issue,
+        indicators=len(indicators),
+        cells_due=sum(n for s, n in counts.items() if s != S.NOT_DUE),
+        on_track=counts.get(S.ON_TRACK, 0),
+        behind=counts.get(S.BEHIND, 0),
+        seriously_behind=sum(counts.get(s, 0) for s in RED_STATUSES),
+        overdue=counts.get(S.OVERDUE, 0),
+        not_reported=counts.get(S.NOT_REPORTED, 0),
+        not_due=counts.get(S.NOT_DUE, 0),
+        open_alerts=open_alert_total(month),
+        ranking=ranking(month),
+        red_items=red,
+        candidates=listed,
+        candidates_total=len(all_candidates),
+        cap=cap,
+        others_by_district=others,
+        projects=ov.project_counts,
+    )
+
+
+def fingerprint(month: date) -> str:
+    """What the month's notice depends on, as a short string: its stored statuses (last
+    evaluation time and count), the open alerts' last change and the notice settings.
+    The cached PDF is re-rendered when it changes. 3 queries."""
+    ev = LagEvaluation.objects.filter(month=month).aggregate(t=Max("evaluated_at"), n=Count("pk"))
+    issue = NoticeIssue.objects.filter(month=month).values_list("updated_at", flat=True).first()
+    raw = f"{month}|{ev['t']}|{ev['n']}|{alerts_version(month)}|{issue}|{NOTICE_LAYOUT}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def notice_context_defaults() -> dict:
+    """Template values the notice needs besides the ``Notice`` (page, xlsx and PDF)."""
+    return {
+        "deadline_day": settings.TRACKER.get("REPORTING_DEADLINE_DAY", 5),
+        "supervision_after": supervision_after(),
+    }

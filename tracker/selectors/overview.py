@@ -1,0 +1,281 @@
+"""总览: categories and projects of a month with completion vs 序时进度 and a status.
+
+Rules (the same ``tracker.domain.cell.roll_up`` as the lag check's city totals):
+
+- An indicator's figure over the districts ``who`` sees: completion (完成率) = Σ min(actual,
+  quota) ÷ Σ quota (capped: one district's surplus never hides another's gap; missing
+  reports count 0), the uncapped Σ actual ÷ Σ quota beside it; 序时进度 = Σ expected ÷
+  Σ quota. Rates (保障率 …): mean levels.
+- Its status: ``roll_up``'s — 未按时填报 when more than half of its districts did not
+  report, 逾期未完成 after the deadline while any district falls short, else the cell
+  rule on the capped totals. Its per-status district counts travel with it.
+- A project's status is its worst indicator's; a category's its worst project's (order of
+  badness: ``tracker.choices.BADNESS``). Qualitative targets have no status (their
+  milestones raise alerts instead), so a project with only those is 未到节点. A project's
+  completion bar is the mean of its indicators' completion shares.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from tracker.choices import BADNESS, COLOUR, LABEL, LagStatus, status_counts, worst
+from tracker.domain.cell import RollUp, Thresholds, roll_up
+from tracker.models import Indicator, LagEvaluation
+
+from .alerts import open_alert_counts_by_indicator
+from .common import _scoped, indicator_unit
+
+S = LagStatus
+TWO = Decimal("0.01")
+
+
+@dataclass
+class IndicatorSummary:
+    """One indicator over the districts the viewer sees (see the module docstring)."""
+
+    id: int
+    label: str
+    unit: str
+    is_level: bool
+    target: Decimal | None
+    roll: RollUp
+    printed_unit: str = ""
+    open_alerts: int = 0
+
+    # Every figure is the roll-up's (one definition, ``domain.cell.RollUp``).
+    @property
+    def quota(self) -> Decimal:
+        return self.roll.quota
+
+    @property
+    def expected(self) -> Decimal | None:
+        return self.roll.expected
+
+    @property
+    def actual(self) -> Decimal | None:
+        return self.roll.actual
+
+    @property
+    def actual_capped(self) -> Decimal | None:
+        return self.roll.actual_capped
+
+    @property
+    def status(self) -> str:
+        return self.roll.status
+
+    @property
+    def counts(self) -> dict:
+        return self.roll.counts
+
+    @property
+    def completion_pct(self) -> Decimal | None:
+        return self.roll.completion_pct
+
+    @property
+    def completion_uncapped_pct(self) -> Decimal | None:
+        return self.roll.completion_uncapped_pct
+
+    @property
+    def pace_pct(self) -> Decimal | None:
+        return self.roll.pace_pct
+
+    @property
+    def pace_completion_pct(self) -> Decimal | None:
+        return self.roll.pace_completion_pct
+
+    @property
+    def colour(self) -> str:
+        return COLOUR[self.roll.status]
+
+    @property
+    def status_label(self) -> str:
+        return LABEL[self.roll.status]
+
+
+def _mean(values: list[Decimal]) -> Decimal | None:
+    return sum(values, Decimal(0)) / len(values) if values else None
+
+
+class _Row:
+    __slots__ = ("actual", "expected", "quota", "status")
+
+    def __init__(self, r):
+        self.quota, self.expected, self.actual, self.status = (
+            r["quota"], r["expected"], r["actual"], r["status"]
+        )  # fmt: skip
+
+
+def _summarise(indicator: Indicator, rows: list[dict], thresholds: Thresholds, month: date):
+    level = indicator.kind == Indicator.Kind.LEVEL
+    roll = roll_up(
+        [_Row(r) for r in rows],
+        level=level,
+        thresholds=thresholds,
+        past_due=month > indicator.project.deadline.replace(day=1),
+    )
+    return IndicatorSummary(
+        id=indicator.pk,
+        label=indicator.label,
+        unit="%" if level else indicator.unit,
+        printed_unit=indicator_unit(indicator),
+        is_level=level,
+        target=indicator.target_value,
+        roll=roll,
+    )
+
+
+def _rows_by_indicator(who, month: date) -> dict[int, list[dict]]:
+    rows = defaultdict(list)
+    for r in (
+        _scoped(LagEvaluation.objects, who)
+        .filter(month=month)
+        .values("indicator_id", "district_id", "status", "quota", "expected", "actual")
+    ):
+        rows[r["indicator_id"]].append(r)
+    return rows
+
+
+@dataclass
+class ProjectSummary:
+    """A project: its (non-qualitative) indicators and the worst of their statuses."""
+
+    id: int
+    seq: int
+    name: str
+    lead_agency: str
+    deadline: date
+    indicators: list[IndicatorSummary]
+    status: str
+    open_alerts: int
+
+    @property
+    def colour(self) -> str:
+        return COLOUR[self.status]
+
+    @property
+    def status_label(self) -> str:
+        return LABEL[self.status]
+
+    @property
+    def completion_pct(self) -> Decimal | None:
+        """Mean completion share of its indicators (for a bar; statuses carry the verdict)."""
+        values = [i.completion_pct for i in self.indicators if i.completion_pct is not None]
+        return _mean(values).quantize(TWO) if values else None
+
+    @property
+    def pace_pct(self) -> Decimal | None:
+        """Mean 序时进度 share of its indicators."""
+        values = [i.pace_pct for i in self.indicators if i.pace_pct is not None]
+        return _mean(values).quantize(TWO) if values else None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """District × indicator cells by status over its indicators."""
+        total = Counter()
+        for i in self.indicators:
+            total.update(i.counts)
+        return {k: total.get(k, 0) for k in map(str, BADNESS)}
+
+
+@dataclass
+class CategorySummary:
+    id: int
+    order: int
+    name: str
+    projects: list[ProjectSummary]
+
+    @property
+    def status(self) -> str:
+        return worst(p.status for p in self.projects)
+
+    @property
+    def colour(self) -> str:
+        return COLOUR[self.status]
+
+    @property
+    def status_label(self) -> str:
+        return LABEL[self.status]
+
+    @property
+    def open_alerts(self) -> int:
+        return sum(p.open_alerts for p in self.projects)
+
+    @property
+    def project_counts(self) -> dict[str, int]:
+        return status_counts(p.status for p in self.projects)
+
+
+@dataclass
+class Overview:
+    month: date
+    categories: list[CategorySummary]
+
+    @property
+    def projects(self) -> list[ProjectSummary]:
+        return [p for c in self.categories for p in c.projects]
+
+    @property
+    def project_counts(self) -> dict[str, int]:
+        """Projects by status."""
+        return status_counts(p.status for p in self.projects)
+
+    @property
+    def cell_counts(self) -> dict[str, int]:
+        """District × indicator cells by status."""
+        total = Counter()
+        for p in self.projects:
+            total.update(p.counts)
+        return {k: total.get(k, 0) for k in map(str, BADNESS)}
+
+    @property
+    def open_alerts(self) -> int:
+        return sum(c.open_alerts for c in self.categories)
+
+
+def overview(who, month: date, *, year: int | None = None) -> Overview:
+    """Categories and projects of ``month``'s plan year in scope, with status. 3 queries
+    (plus 1 to resolve a user's scope)."""
+    thresholds = Thresholds.from_settings()
+    year = year or month.year
+    indicators = list(
+        _scoped(Indicator.objects, who)
+        .filter(project__plan_year__year=year)
+        .select_related("project__category", "project__lead_agency")
+        .order_by("project__category__order", "project__seq", "order")
+    )
+    rows = _rows_by_indicator(who, month) if indicators else {}
+    alerts = open_alert_counts_by_indicator(who, month) if indicators else Counter()
+    categories: dict[int, CategorySummary] = {}
+    projects: dict[int, ProjectSummary] = {}
+    for indicator in indicators:
+        project = indicator.project
+        if project.pk not in projects:
+            category = project.category
+            if category.pk not in categories:
+                categories[category.pk] = CategorySummary(
+                    id=category.pk, order=category.order, name=category.name, projects=[]
+                )
+            projects[project.pk] = ProjectSummary(
+                id=project.pk,
+                seq=project.seq,
+                name=project.name,
+                lead_agency=project.lead_agency.name,
+                deadline=project.deadline,
+                indicators=[],
+                status=S.NOT_DUE,
+                open_alerts=0,
+            )
+            categories[category.pk].projects.append(projects[project.pk])
+        p = projects[project.pk]
+        p.open_alerts += alerts.get(indicator.pk, 0)
+        if indicator.kind == Indicator.Kind.QUALITATIVE:
+            continue
+        line = _summarise(indicator, rows.get(indicator.pk, []), thresholds, month)
+        line.open_alerts = alerts.get(indicator.pk, 0)
+        p.indicators.append(line)
+        p.status = worst([p.status, line.status])
+    return Overview(month=month, categories=sorted(categories.values(), key=lambda c: c.order))
