@@ -39,6 +39,7 @@ from tracker.services import progress as progress_service
 from tracker.services.progress import Entry, ProgressRejected, Source
 from tracker.services.trajectory import expected_curve, load_indicator_plans
 
+from . import filtering
 from . import serializers as s
 from .auth import login, make_token
 from .permissions import public_mode
@@ -119,10 +120,10 @@ class DistrictViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ("code", "kind")
 
 
-class ProjectFilter(filters.FilterSet):
-    year = filters.NumberFilter(field_name="plan_year__year")
-    category = filters.NumberFilter(field_name="category_id")
-    lead_agency = filters.NumberFilter(field_name="lead_agency_id")
+class ProjectFilter(filtering.FilterSet):
+    year = filtering.NumberFilter(field_name="plan_year__year")
+    category = filtering.NumberFilter(field_name="category_id")
+    lead_agency = filtering.NumberFilter(field_name="lead_agency_id")
     search = filters.CharFilter(field_name="name", lookup_expr="icontains", label="名称包含")
 
     class Meta:
@@ -157,10 +158,10 @@ class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
         return qs.order_by("plan_year__year", "seq")
 
 
-class IndicatorFilter(filters.FilterSet):
-    year = filters.NumberFilter(field_name="project__plan_year__year")
-    project = filters.NumberFilter(field_name="project_id")
-    seq = filters.NumberFilter(field_name="project__seq")
+class IndicatorFilter(filtering.FilterSet):
+    year = filtering.NumberFilter(field_name="project__plan_year__year")
+    project = filtering.NumberFilter(field_name="project_id")
+    seq = filtering.NumberFilter(field_name="project__seq")
 
     class Meta:
         model = Indicator
@@ -260,8 +261,8 @@ def _cumulative_by_month(rows, year: int, level: bool) -> dict:
     return out
 
 
-class QuotaFilter(filters.FilterSet):
-    year = filters.NumberFilter(field_name="indicator__project__plan_year__year")
+class QuotaFilter(filtering.FilterSet):
+    year = filtering.NumberFilter(field_name="indicator__project__plan_year__year")
 
     class Meta:
         model = Quota
@@ -285,9 +286,9 @@ class QuotaViewSet(viewsets.ReadOnlyModelViewSet):
 # --- progress -------------------------------------------------------------------------
 
 
-class ProgressFilter(filters.FilterSet):
+class ProgressFilter(filtering.FilterSet):
     month = filters.CharFilter(method="filter_month", label="月份 YYYY-MM")
-    year = filters.NumberFilter(field_name="indicator__project__plan_year__year")
+    year = filtering.NumberFilter(field_name="indicator__project__plan_year__year")
 
     class Meta:
         model = ProgressReport
@@ -426,11 +427,11 @@ class ProgressReportViewSet(
 # --- alerts ---------------------------------------------------------------------------
 
 
-class AlertFilter(filters.FilterSet):
+class AlertFilter(filtering.FilterSet):
     """``month``: the episodes open at the end of that month (``open_as_of``)."""
 
     month = filters.CharFilter(method="filter_month", label="该月底未解除的预警 YYYY-MM")
-    agency = filters.NumberFilter(field_name="indicator__project__lead_agency_id")
+    agency = filtering.NumberFilter(field_name="indicator__project__lead_agency_id")
 
     class Meta:
         model = LagAlert
