@@ -98,8 +98,9 @@ def test_rates_are_mean_levels(personas):
 def test_open_alerts_are_counted_as_of_the_month(august):
     p = august
     alert(p.indicator_a, p.district_b, JUL)  # still open
-    alert(p.indicator_a, p.district_b, JUL, kind=LagAlert.Kind.AT_RISK,
+    alert(p.indicator_a, p.district_b, JUL, kind=LagAlert.Kind.MILESTONE,
           status=LagAlert.Status.RESOLVED, closed_in_month=AUG)  # fmt: skip
+    alert(p.indicator_b, p.district_b, JUL, kind=LagAlert.Kind.AT_RISK)  # 提示: not counted
     alert(p.indicator_a, p.district_a, JUL, status=LagAlert.Status.SUPERSEDED,
           closed_in_month=JUL)  # fmt: skip
     alert(p.indicator_a, p.district_a, AUG, kind=LagAlert.Kind.NOT_REPORTED)
