@@ -241,7 +241,21 @@ TRACKER = {
     "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("TRACKER_WEBHOOK_TIMEOUT", "10")),
     # Where digests link to for the alerts still open (我的待办 is SITE_URL + /my/).
     "SITE_URL": os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000"),
+    # Which figures count for the lag check and the notice: every filed figure (False,
+    # today's behaviour) or only those the lead agency approved (True); see
+    # tracker.services.review.count_only_reviewed.
+    "COUNT_ONLY_REVIEWED": env_bool("TRACKER_COUNT_ONLY_REVIEWED", False),
+    # 佐证材料: largest accepted file, and the STORAGES alias files go to ("default":
+    # local files under MEDIA_ROOT; point an alias at django-storages' S3Storage for
+    # S3-compatible object storage, see README).
+    "ATTACHMENT_MAX_BYTES": int(os.environ.get("TRACKER_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)),
+    "ATTACHMENT_STORAGE": os.environ.get("TRACKER_ATTACHMENT_STORAGE", "default"),
 }
+
+# Uploaded files (佐证材料). Served only through the API's permission-checked download,
+# never as public URLs.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "/media/"
 
 LOGGING = {
     "version": 1,

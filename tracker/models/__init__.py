@@ -13,13 +13,27 @@ from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
 from .progress import MilestoneCompletion, ProgressReport
 from .reference import Agency, Category, District, PlanColumn, PlanYear
+from .review import (
+    Attachment,
+    AttachmentKind,
+    CellReview,
+    CellState,
+    Explanation,
+    MonthState,
+    MonthSubmission,
+)
 
 __all__ = [
     "Agency",
+    "Attachment",
+    "AttachmentKind",
     "Category",
+    "CellReview",
+    "CellState",
     "Contact",
     "Delivery",
     "District",
+    "Explanation",
     "Indicator",
     "LagAlert",
     "LagAlertFlip",
@@ -28,6 +42,8 @@ __all__ = [
     "LagStatus",
     "Milestone",
     "MilestoneCompletion",
+    "MonthState",
+    "MonthSubmission",
     "Notification",
     "PlanColumn",
     "PlanYear",
