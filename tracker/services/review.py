@@ -187,13 +187,22 @@ def submit_month(user, district: District, month: date) -> MonthSubmission:
         more = f"等 {len(missing)} 项" if len(missing) > 10 else ""
         raise ReviewRejected(f"{_label(month)}尚未填报：{names}{more}，填齐后才能上报")
     with transaction.atomic():
-        submission, _ = MonthSubmission.objects.select_for_update().get_or_create(
-            district=district, month=month
+        actor = user if getattr(user, "is_authenticated", False) else None
+        submission = (
+            MonthSubmission.objects.select_for_update()
+            .filter(district=district, month=month)
+            .first()
         )
-        if submission.state == MonthState.APPROVED:
+        if submission is None:
+            submission = MonthSubmission(district=district, month=month, state=MonthState.SUBMITTED)
+            submission.submitted_by, submission.submitted_at = actor, timezone.now()
+            _stamp(submission, user, "上报").save()
+        elif submission.state == MonthState.APPROVED:
             raise ReviewRejected(f"{district.name}{_label(month)}已审核，无需再次上报")
-        if submission.state == MonthState.SUBMITTED:
+        elif submission.state == MonthState.SUBMITTED:
             raise ReviewRejected(f"{district.name}{_label(month)}已上报，正在等待审核")
+        else:
+            submission.submitted_by, submission.submitted_at = actor, timezone.now()
         existing = {c.indicator_id: c for c in submission.cells.select_for_update()}
         new = [
             CellReview(submission=submission, indicator=i, district=district, month=month)
@@ -203,7 +212,6 @@ def submit_month(user, district: District, month: date) -> MonthSubmission:
         reopened = [c for c in existing.values() if c.state == CellState.RETURNED]
         for cell in reopened:
             cell.state, cell.reason = CellState.PENDING, ""
-        actor = user if getattr(user, "is_authenticated", False) else None
         if new:
             bulk_create_with_history(
                 new, CellReview, default_user=actor, default_change_reason="上报"
@@ -216,13 +224,13 @@ def submit_month(user, district: District, month: date) -> MonthSubmission:
                 default_user=actor,
                 default_change_reason="更正后重新上报",
             )
-        submission.submitted_by, submission.submitted_at = actor, timezone.now()
         _refresh_state(submission, user, "上报")
     return submission
 
 
 def _refresh_state(submission: MonthSubmission, user, reason: str) -> None:
-    """Derive the district-month state from its cells; lock every cell once all pass."""
+    """Derive the district-month state from its cells (saved, with history, when it
+    changes); lock every cell once all pass."""
     states = list(submission.cells.values_list("state", flat=True))
     if CellState.RETURNED in states:
         state = MonthState.PARTLY_RETURNED
@@ -230,8 +238,9 @@ def _refresh_state(submission: MonthSubmission, user, reason: str) -> None:
         state = MonthState.APPROVED
     else:
         state = MonthState.SUBMITTED
-    submission.state = state
-    _stamp(submission, user, reason).save()
+    if state != submission.state:  # one history row per change of state
+        submission.state = state
+        _stamp(submission, user, reason).save()
     if state == MonthState.APPROVED:
         _set_lock(submission.cells.filter(locked=False), True, user, "审核通过，本月锁定")
 
