@@ -7,6 +7,7 @@ The story runs on the small personas: 上城区 reports two indicators, one led 
 from datetime import date
 
 import pytest
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tracker.models import CellReview, CellState, Explanation, MonthState, MonthSubmission
@@ -199,3 +200,32 @@ def test_count_only_reviewed_setting(personas, settings):
     assert list(review.counted_reports().values_list("indicator_id", flat=True)) == [
         p.indicator_a.pk
     ]
+
+
+def approved_month(p):
+    report(p.district_a_user, p, p.indicator_a, 10)
+    report(p.district_a_user, p, p.indicator_b, 10)
+    month = review.submit_month(p.district_a_user, p.district_a, JUNE)
+    review.review_cell(p.agency_a_user, cell(p, p.indicator_a), approve=True)
+    review.review_cell(p.agency_b_user, cell(p, p.indicator_b), approve=True)
+    return month
+
+
+def test_admin_unlock_action_needs_the_office_and_a_reason(personas, client):
+    p = personas
+    month = approved_month(p)
+    url = reverse("admin:tracker_monthsubmission_changelist")
+    post = {"action": "unlock_selected", "_selected_action": [month.pk], "reason": ""}
+
+    client.force_login(p.supervisor)
+    client.post(url, post)
+    assert set(month.cells.values_list("locked", flat=True)) == {True}  # no reason: refused
+    client.post(url, {**post, "reason": "市本级复核"})
+    assert set(month.cells.values_list("locked", flat=True)) == {False}
+    assert {c.history.first().history_change_reason for c in month.cells.all()} == {"市本级复核"}
+    client.post(url, {**post, "action": "relock_selected"})
+    assert set(month.cells.values_list("locked", flat=True)) == {True}
+
+    client.force_login(p.agency_a_user)
+    client.post(url, {**post, "reason": "想改"})
+    assert set(month.cells.values_list("locked", flat=True)) == {True}
