@@ -10,7 +10,15 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from tracker.models import CellReview, CellState, Explanation, MonthState, MonthSubmission
+from tracker.models import (
+    CellReview,
+    CellState,
+    Explanation,
+    LagEvaluation,
+    LagStatus,
+    MonthState,
+    MonthSubmission,
+)
 from tracker.services import review
 from tracker.services.progress import Entry, ProgressRejected, submit
 
@@ -133,9 +141,26 @@ def test_submit_twice_and_review_before_submit_are_refused(personas):
         review.review_cell(p.agency_a_user, cell(p, p.indicator_a), approve=True)
 
 
+def lag_status(p, status, indicator=None):
+    return LagEvaluation.objects.create(
+        indicator=indicator or p.indicator_a, district=p.district_a, month=JUNE, status=status,
+        quota=50, actual=5, expected=25, gap_points=40,
+    )  # fmt: skip
+
+
+def test_only_a_lagging_cell_is_explained(personas):
+    p = personas
+    lag_status(p, LagStatus.ON_TRACK)
+    with pytest.raises(review.ReviewRejected, match="未滞后、未逾期，无需说明原因"):
+        review.explain(p.district_a_user, p.indicator_a, p.district_a, JUNE,
+                       reason="无", measures="无", catch_up_by=date(2024, 9, 30))  # fmt: skip
+    assert not Explanation.objects.exists()
+
+
 def test_explanation_for_a_red_cell_is_in_the_api(personas):
     """The district writes 原因说明 / 整改措施 / 计划追赶完成时间; its agency reads it."""
     p = personas
+    lag_status(p, LagStatus.SERIOUSLY_BEHIND)
     district = APIClient()
     district.force_authenticate(p.district_a_user)
     body = {"indicator": p.indicator_a.pk, "district": p.district_a.pk, "month": "2024-06",

@@ -1,7 +1,8 @@
 """Explain and review (issue 15): the rules behind ``tracker.models.review``.
 
-- ``explain``: 原因说明 / 整改措施 / 计划追赶完成时间 for a cell, by the district (the lead
-  agency for city-level indicators); writing again updates it (history keeps the old).
+- ``explain``: 原因说明 / 整改措施 / 计划追赶完成时间 for a cell the lag check found 黄, 红,
+  未按时填报 or at risk, by the district (the lead agency for city-level indicators);
+  writing again updates it (history keeps the old).
 - ``submit_month``: a district marks its month 已上报, only once every due cell (each
   numeric indicator with a quota for it in that year) is filled. Cells go to 待审核;
   cells returned earlier go back to 待审核 (the district corrected them).
@@ -36,7 +37,7 @@ from datetime import date
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -52,6 +53,7 @@ from tracker.models import (
     MonthSubmission,
     ProgressReport,
 )
+from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
 from tracker.months import first_of_month
 from tracker.scoping import scope_for
 
@@ -121,6 +123,17 @@ def _stamp(obj, user, reason: str):
 # --- explanations ----------------------------------------------------------------------
 
 
+def needs_explanation(indicator, district, month: date) -> bool:
+    """Is the cell 黄, 红, 未按时填报 or at risk of missing its deadline in ``month``
+    (as the last lag check found it)?"""
+    return LagEvaluation.objects.filter(
+        Q(status__in=PROBLEM_STATUSES) | Q(at_risk=True),
+        indicator=indicator,
+        district=district,
+        month=first_of_month(month),
+    ).exists()
+
+
 def explain(
     user,
     indicator: Indicator,
@@ -131,7 +144,7 @@ def explain(
     measures: str,
     catch_up_by: date,
 ) -> Explanation:
-    """Write (or rewrite) the explanation of a lagging cell."""
+    """Write (or rewrite) the explanation of a cell the lag check found lagging."""
     allow(user, Action.EXPLAIN, indicator=indicator, district=district)
     month = first_of_month(month)
     reason, measures = (reason or "").strip(), (measures or "").strip()
@@ -141,6 +154,10 @@ def explain(
         raise ReviewRejected("请填写整改措施")
     if catch_up_by is None or catch_up_by < month:
         raise ReviewRejected(f"计划追赶完成时间不能早于{_label(month)}")
+    if not needs_explanation(indicator, district, month):
+        raise ReviewRejected(
+            f"{district.name}{_label(month)}的「{indicator.label}」未滞后、未逾期，无需说明原因"
+        )
     with transaction.atomic():
         item = (
             Explanation.objects.select_for_update()
