@@ -254,3 +254,31 @@ def test_admin_unlock_action_needs_the_office_and_a_reason(personas, client):
     client.force_login(p.agency_a_user)
     client.post(url, {**post, "reason": "想改"})
     assert set(month.cells.values_list("locked", flat=True)) == {True}
+
+
+def test_review_lists_take_a_fixed_number_of_queries(personas):
+    """The lists do not grow a query per row (one district-month vs. two)."""
+    p = personas
+    approved_month(p)
+    office = APIClient()
+    office.force_authenticate(p.supervisor)
+
+    def queries(url):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert office.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    queries("/api/v1/reviews/")  # warm up: the user's scope is read once per user
+    before = {u: queries(u) for u in ("/api/v1/reviews/", "/api/v1/submissions/")}
+    for indicator in (p.indicator_a, p.indicator_b):
+        entry = Entry(indicator_id=indicator.pk, district_id=p.district_b.pk, month="2024-06",
+                      value=5)  # fmt: skip
+        submit(p.district_b_user, [entry], today=TODAY)
+    review.submit_month(p.district_b_user, p.district_b, JUNE)
+    review.review_cell(p.agency_a_user, CellReview.objects.get(indicator=p.indicator_a,
+                       district=p.district_b), approve=True)  # fmt: skip
+    assert CellReview.objects.count() == 4
+    assert {u: queries(u) for u in before} == before
