@@ -55,11 +55,16 @@ def _filter(queryset, request, *names):
             continue
         if name == "month":
             queryset = queryset.filter(month=MonthField().to_internal_value(raw))
-        elif raw.isdigit():
-            queryset = queryset.filter(**{f"{name}_id": int(raw)})
         else:
-            raise ValidationError({name: "应为数字 id"})
+            queryset = queryset.filter(**{f"{name}_id": _id(raw, name)})
     return queryset
+
+
+def _id(raw: str, name: str) -> int:
+    """A query parameter that must be an id: ASCII digits that fit the database."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) < 2**31):
+        raise ValidationError({name: "应为数字 id"})
+    return int(raw)
 
 
 # --- serializers ------------------------------------------------------------------------
@@ -133,7 +138,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
 
 
 class AttachmentUploadSerializer(serializers.Serializer):
-    report = serializers.IntegerField(label="进度填报 id")
+    report = serializers.IntegerField(label="进度填报 id", min_value=1, max_value=2**31 - 1)
     file = serializers.FileField(label="文件")
     name = serializers.CharField(
         label="文件名", required=False, help_text="省略时用上传文件自带的文件名"
@@ -292,8 +297,8 @@ class AttachmentViewSet(
     def get_queryset(self):
         queryset = Attachment.objects.for_user(self.request.user).select_related("uploaded_by")
         report = self.request.query_params.get("report")
-        if report and report.isdigit():
-            queryset = queryset.filter(report_id=int(report))
+        if report:
+            queryset = queryset.filter(report_id=_id(report, "report"))
         return queryset
 
     @extend_schema(parameters=[OpenApiParameter("report", OpenApiTypes.INT)])
