@@ -314,7 +314,21 @@ TRACKER = {
     # (503) when either is older than HEARTBEAT_STALE_MINUTES.
     "HEARTBEAT_SECONDS": int(os.environ.get("TRACKER_HEARTBEAT_SECONDS", "60")),
     "HEARTBEAT_STALE_MINUTES": int(os.environ.get("TRACKER_HEARTBEAT_STALE_MINUTES", "5")),
+    # Which figures count for the lag check and the notice: every filed figure (False,
+    # today's behaviour) or only those the lead agency approved (True); see
+    # tracker.services.review.count_only_reviewed.
+    "COUNT_ONLY_REVIEWED": env_bool("TRACKER_COUNT_ONLY_REVIEWED", False),
+    # 佐证材料: largest accepted file, and the STORAGES alias files go to ("default":
+    # local files under MEDIA_ROOT; point an alias at django-storages' S3Storage for
+    # S3-compatible object storage, see README).
+    "ATTACHMENT_MAX_BYTES": int(os.environ.get("TRACKER_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)),
+    "ATTACHMENT_STORAGE": os.environ.get("TRACKER_ATTACHMENT_STORAGE", "default"),
 }
+
+# Uploaded files (佐证材料). Served only through the API's permission-checked download,
+# never as public URLs.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "/media/"
 
 LOGGING = {
     "version": 1,

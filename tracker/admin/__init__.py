@@ -3,4 +3,4 @@
 Every ModelAdmin here filters through ``Model.objects.for_user(request.user)``.
 """
 
-from . import alerts, notice, people, plan, progress  # noqa: F401
+from . import alerts, notice, people, plan, progress, review  # noqa: F401

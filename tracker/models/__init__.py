@@ -15,13 +15,27 @@ from .people import Role, UserProfile
 from .plan import Indicator, Milestone, Project, Quota
 from .progress import MilestoneCompletion, ProgressReport
 from .reference import Agency, Category, District, PlanColumn, PlanYear
+from .review import (
+    Attachment,
+    AttachmentKind,
+    CellReview,
+    CellState,
+    Explanation,
+    MonthState,
+    MonthSubmission,
+)
 
 __all__ = [
     "Agency",
+    "Attachment",
+    "AttachmentKind",
     "Category",
+    "CellReview",
+    "CellState",
     "Contact",
     "Delivery",
     "District",
+    "Explanation",
     "Heartbeat",
     "Indicator",
     "LagAlert",
@@ -31,6 +45,8 @@ __all__ = [
     "LagStatus",
     "Milestone",
     "MilestoneCompletion",
+    "MonthState",
+    "MonthSubmission",
     "NoticeIssue",
     "Notification",
     "PlanColumn",

@@ -43,6 +43,7 @@ from tracker.months import first_of_month, parse_month
 from tracker.scoping import scope_for
 from tracker.services.numbers import plain
 from tracker.services.quantities import QuantityError, parse_quantity
+from tracker.services.review import locked_cells, locked_message
 
 MAX_VALUE = Decimal("999999999999")  # fits DecimalField(max_digits=16, decimal_places=4)
 HUNDRED = Decimal(100)
@@ -168,6 +169,8 @@ class _Context:
         self.reports: dict[tuple[int, int], dict[date, ProgressReport]] = defaultdict(dict)
         for report in reports:
             self.reports[(report.indicator_id, report.district_id)][report.month] = report
+        # Approved months are locked (issue 15); 督查室 unlocks a cell to allow a change.
+        self.locked = locked_cells(indicator_ids, district_ids)
 
 
 def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[list, list]:
@@ -221,6 +224,9 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
             fail("month", f"不能填报未来月份（{_label(month)}），当前为{_label(current_month)}")
             continue
         key = (indicator.pk, district.pk, month)
+        if key in ctx.locked:
+            fail("month", locked_message(district.name, indicator.label, month), "locked")
+            continue
         if key in seen:
             where = f"（与第 {seen[key]} 行重复）" if seen[key] else ""
             fail("month", f"{district.name}{_label(month)}的「{indicator.label}」重复填报{where}")

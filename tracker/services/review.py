@@ -1,0 +1,483 @@
+"""Explain and review (issue 15): the rules behind ``tracker.models.review``.
+
+- ``explain``: 原因说明 / 整改措施 / 计划追赶完成时间 for a cell the lag check found 黄, 红,
+  未按时填报 or at risk, by the district (the lead agency for city-level indicators);
+  writing again updates it (history keeps the old).
+- ``submit_month``: a district marks its month 已上报, only once every due cell (each
+  numeric indicator with a quota for it in that year) is filled. Cells go to 待审核;
+  cells returned earlier go back to 待审核 (the district corrected them).
+- ``review_cell``: the project's lead agency approves (审核通过) or returns (退回, reason
+  required) a cell. The month's state follows: any cell returned → 部分退回; every cell
+  approved → 已审核 and every cell locked.
+- ``unlock`` / ``relock``: only 督查室, with a reason, a cell or a whole district-month.
+  A locked cell refuses any change through ``tracker.services.progress`` (the one
+  write path asks ``locked_cells``). Changes after an unlock are ordinary progress
+  changes, so the lag check's stale-month rule re-evaluates that month and the alert
+  episodes decide what is news.
+- ``attach`` / ``remove_attachment``: 佐证材料 (PDF, JPG, PNG, XLSX, DOCX), checked by
+  content, size limit ``TRACKER["ATTACHMENT_MAX_BYTES"]``, stored under a random name;
+  removing keeps the file and the history row.
+- ``count_only_reviewed``: the setting ``TRACKER["COUNT_ONLY_REVIEWED"]`` (default False:
+  every filed figure counts, as before) and ``counted_reports`` to apply it.
+
+``allow(user, action, ...)`` is the one role check here (issue 13 will point it at
+``tracker.permissions.restrict``). Every refusal is ``ReviewRejected`` with a Chinese
+message, and changes nothing. Every write records who, when and why in history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import unicodedata
+import uuid
+import zipfile
+from datetime import date
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from tracker.models import (
+    Attachment,
+    AttachmentKind,
+    CellReview,
+    CellState,
+    District,
+    Explanation,
+    Indicator,
+    MonthState,
+    MonthSubmission,
+    ProgressReport,
+)
+from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
+from tracker.months import first_of_month
+from tracker.scoping import scope_for
+
+
+class ReviewRejected(Exception):
+    """Refused; nothing changed. ``str(exc)`` is the Chinese message for the user."""
+
+
+class Action:
+    EXPLAIN = "explain"
+    SUBMIT = "submit"
+    REVIEW = "review"
+    UNLOCK = "unlock"
+    ATTACH = "attach"
+
+
+def _label(month: date) -> str:
+    return f"{month.year}年{month.month}月"
+
+
+def allow(user, action: str, *, indicator: Indicator | None = None, district=None) -> None:
+    """The one role check of this module; raise ``ReviewRejected`` when not allowed.
+
+    - explain: a district for itself; the lead agency for city-level indicators; 督查室.
+    - submit: a district for itself; 督查室.
+    - review: the indicator's lead agency; 督查室.
+    - unlock / relock: 督查室 only.
+    - attach: whoever may report the cell (``Scope.can_report``).
+    """
+    scope = scope_for(user)
+    if scope.is_supervision:
+        return
+    ok = False
+    if action == Action.EXPLAIN:
+        if scope.is_district:
+            ok = district is not None and district.pk == scope.district_id
+        elif scope.is_agency and indicator is not None:
+            ok = (
+                indicator.scope == Indicator.Scope.CITY
+                and indicator.project.lead_agency_id == scope.agency_id
+            )
+    elif action == Action.SUBMIT:
+        ok = scope.is_district and district is not None and district.pk == scope.district_id
+    elif action == Action.REVIEW:
+        ok = scope.is_agency and indicator.project.lead_agency_id == scope.agency_id
+    elif action == Action.ATTACH:
+        ok = scope.role is not None and scope.can_report(indicator, district)
+    if not ok:
+        raise ReviewRejected(_DENIED.get(action, "您无权进行此操作"))
+
+
+_DENIED = {
+    Action.EXPLAIN: "只有本区、县(市)（市级整体指标为牵头单位）可以填写原因说明",
+    Action.SUBMIT: "只有本区、县(市)可以上报本地区的月度数据",
+    Action.REVIEW: "只有该项目的牵头单位可以审核",
+    Action.UNLOCK: "只有市政府督查室可以解锁或重新锁定",
+    Action.ATTACH: "您无权为该填报上传或删除佐证材料",
+}
+
+
+def _stamp(obj, user, reason: str):
+    obj._history_user = user if getattr(user, "is_authenticated", False) else None
+    obj._change_reason = reason
+    return obj
+
+
+# --- explanations ----------------------------------------------------------------------
+
+
+def needs_explanation(indicator, district, month: date) -> bool:
+    """Is the cell 黄, 红, 未按时填报 or at risk of missing its deadline in ``month``
+    (as the last lag check found it)?"""
+    return LagEvaluation.objects.filter(
+        Q(status__in=PROBLEM_STATUSES) | Q(at_risk=True),
+        indicator=indicator,
+        district=district,
+        month=first_of_month(month),
+    ).exists()
+
+
+def explain(
+    user,
+    indicator: Indicator,
+    district: District,
+    month: date,
+    *,
+    reason: str,
+    measures: str,
+    catch_up_by: date,
+) -> Explanation:
+    """Write (or rewrite) the explanation of a cell the lag check found lagging."""
+    allow(user, Action.EXPLAIN, indicator=indicator, district=district)
+    month = first_of_month(month)
+    reason, measures = (reason or "").strip(), (measures or "").strip()
+    if not reason:
+        raise ReviewRejected("请填写原因说明")
+    if not measures:
+        raise ReviewRejected("请填写整改措施")
+    if catch_up_by is None or catch_up_by < month:
+        raise ReviewRejected(f"计划追赶完成时间不能早于{_label(month)}")
+    if not needs_explanation(indicator, district, month):
+        raise ReviewRejected(
+            f"{district.name}{_label(month)}的「{indicator.label}」未滞后、未逾期，无需说明原因"
+        )
+    with transaction.atomic():
+        item = (
+            Explanation.objects.select_for_update()
+            .filter(indicator=indicator, district=district, month=month)
+            .first()
+        ) or Explanation(indicator=indicator, district=district, month=month)
+        item.reason, item.measures, item.catch_up_by = reason, measures, catch_up_by
+        item.written_by = user
+        _stamp(item, user, "填写原因说明").save()
+    return item
+
+
+# --- submission and review --------------------------------------------------------------
+
+
+def due_indicators(district: District, month: date) -> list[Indicator]:
+    """The numeric indicators ``district`` reports for ``month``: those with its quota in
+    that year's plans, and the city-level ones for 市本级."""
+    month = first_of_month(month)
+    numeric = Indicator.objects.filter(project__plan_year__year=month.year).exclude(
+        kind=Indicator.Kind.QUALITATIVE
+    )
+    own = numeric.filter(scope=Indicator.Scope.DISTRICTS, quotas__district=district)
+    if district.kind == District.Kind.CITY:
+        own = own | numeric.filter(scope=Indicator.Scope.CITY)
+    return list(own.select_related("project").distinct().order_by("project__seq", "pk"))
+
+
+def submit_month(user, district: District, month: date) -> MonthSubmission:
+    """Mark the district's month 已上报 once everything due is filled."""
+    allow(user, Action.SUBMIT, district=district)
+    month = first_of_month(month)
+    due = due_indicators(district, month)
+    if not due:
+        raise ReviewRejected(f"{district.name}{_label(month)}没有需要上报的指标")
+    filled = set(
+        ProgressReport.objects.filter(
+            district=district, month=month, indicator__in=due
+        ).values_list("indicator_id", flat=True)
+    )
+    missing = [i for i in due if i.pk not in filled]
+    if missing:
+        names = "、".join(f"「{i.label}」" for i in missing[:10])
+        more = f"等 {len(missing)} 项" if len(missing) > 10 else ""
+        raise ReviewRejected(f"{_label(month)}尚未填报：{names}{more}，填齐后才能上报")
+    with transaction.atomic():
+        actor = user if getattr(user, "is_authenticated", False) else None
+        submission = (
+            MonthSubmission.objects.select_for_update()
+            .filter(district=district, month=month)
+            .first()
+        )
+        if submission is None:
+            submission = MonthSubmission(district=district, month=month, state=MonthState.SUBMITTED)
+            submission.submitted_by, submission.submitted_at = actor, timezone.now()
+            _stamp(submission, user, "上报").save()
+        elif submission.state == MonthState.APPROVED:
+            raise ReviewRejected(f"{district.name}{_label(month)}已审核，无需再次上报")
+        elif submission.state == MonthState.SUBMITTED:
+            raise ReviewRejected(f"{district.name}{_label(month)}已上报，正在等待审核")
+        else:
+            submission.submitted_by, submission.submitted_at = actor, timezone.now()
+        existing = {c.indicator_id: c for c in submission.cells.select_for_update()}
+        new = [
+            CellReview(submission=submission, indicator=i, district=district, month=month)
+            for i in due
+            if i.pk not in existing
+        ]
+        reopened = [c for c in existing.values() if c.state == CellState.RETURNED]
+        for cell in reopened:
+            cell.state, cell.reason = CellState.PENDING, ""
+        if new:
+            bulk_create_with_history(
+                new, CellReview, default_user=actor, default_change_reason="上报"
+            )
+        if reopened:
+            bulk_update_with_history(
+                reopened,
+                CellReview,
+                ["state", "reason"],
+                default_user=actor,
+                default_change_reason="更正后重新上报",
+            )
+        _refresh_state(submission, user, "上报")
+    return submission
+
+
+def _refresh_state(submission: MonthSubmission, user, reason: str) -> None:
+    """Derive the district-month state from its cells (saved, with history, when it
+    changes); lock every cell once all pass."""
+    states = list(submission.cells.values_list("state", flat=True))
+    if CellState.RETURNED in states:
+        state = MonthState.PARTLY_RETURNED
+    elif states and all(s == CellState.APPROVED for s in states):
+        state = MonthState.APPROVED
+    else:
+        state = MonthState.SUBMITTED
+    if state != submission.state:  # one history row per change of state
+        submission.state = state
+        _stamp(submission, user, reason).save()
+    if state == MonthState.APPROVED:
+        _set_lock(submission.cells.filter(locked=False), True, user, "审核通过，本月锁定")
+
+
+def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> CellReview:
+    """审核通过 or 退回 (with a reason) one submitted cell."""
+    allow(user, Action.REVIEW, indicator=cell.indicator)
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise ReviewRejected("退回时须填写退回原因")
+    with transaction.atomic():
+        cell = CellReview.objects.select_for_update().select_related("submission").get(pk=cell.pk)
+        submission = cell.submission
+        if submission.state not in (MonthState.SUBMITTED, MonthState.PARTLY_RETURNED):
+            raise ReviewRejected(f"{submission}：当前状态不能审核")
+        if cell.state != CellState.PENDING:
+            raise ReviewRejected(f"该指标已{cell.get_state_display()}，无需重复审核")
+        cell.state = CellState.APPROVED if approve else CellState.RETURNED
+        cell.reason = "" if approve else reason
+        cell.reviewed_by, cell.reviewed_at = user, timezone.now()
+        _stamp(cell, user, "审核通过" if approve else f"退回：{reason}").save()
+        # TODO(issue 15): notify the district of a return through the notification
+        # channels; Notification is tied to a lag-check digest run today, so the return
+        # is recorded here (state, reason, history) and listed for the district to act on.
+        _refresh_state(submission, user, "审核")
+    return cell
+
+
+# --- locks ------------------------------------------------------------------------------
+
+
+def _set_lock(cells, locked: bool, user, reason: str) -> int:
+    cells = list(cells)
+    for cell in cells:
+        cell.locked = locked
+        cell.unlock_reason = "" if locked else reason
+    if cells:
+        bulk_update_with_history(
+            cells,
+            CellReview,
+            ["locked", "unlock_reason"],
+            default_user=user if getattr(user, "is_authenticated", False) else None,
+            default_change_reason=reason,
+        )
+    return len(cells)
+
+
+def _targets(cell: CellReview | None, submission: MonthSubmission | None):
+    if (cell is None) == (submission is None):
+        raise ValueError("pass exactly one of cell or submission")
+    if cell is not None:
+        return CellReview.objects.select_for_update().filter(pk=cell.pk)
+    return CellReview.objects.select_for_update().filter(submission=submission)
+
+
+def unlock(user, *, reason: str, cell=None, submission=None) -> int:
+    """督查室 unlocks a cell or a whole district-month, with a reason."""
+    allow(user, Action.UNLOCK)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReviewRejected("解锁须填写原因")
+    with transaction.atomic():
+        return _set_lock(_targets(cell, submission).filter(locked=True), False, user, reason)
+
+
+def relock(user, *, cell=None, submission=None) -> int:
+    """督查室 locks again what was unlocked (approved cells only)."""
+    allow(user, Action.UNLOCK)
+    with transaction.atomic():
+        cells = _targets(cell, submission).filter(locked=False, state=CellState.APPROVED)
+        return _set_lock(cells, True, user, "重新锁定")
+
+
+def locked_cells(indicator_ids, district_ids) -> set[tuple[int, int, date]]:
+    """(indicator, district, month) of the locked cells among these; one query."""
+    return set(
+        CellReview.objects.filter(
+            locked=True, indicator_id__in=indicator_ids, district_id__in=district_ids
+        ).values_list("indicator_id", "district_id", "month")
+    )
+
+
+def locked_message(district_name: str, label: str, month: date) -> str:
+    return (
+        f"{district_name}{_label(month)}的「{label}」已审核并锁定，不能修改；"
+        "如确需修改，请联系市政府督查室说明原因后解锁"
+    )
+
+
+# --- which figures count ----------------------------------------------------------------
+
+
+def count_only_reviewed() -> bool:
+    """``TRACKER["COUNT_ONLY_REVIEWED"]``: count only approved figures (default False)."""
+    return bool(settings.TRACKER.get("COUNT_ONLY_REVIEWED", False))
+
+
+def counted_reports(reports=None):
+    """The progress reports the lag check and notice should count under the setting."""
+    reports = ProgressReport.objects.all() if reports is None else reports
+    if not count_only_reviewed():
+        return reports
+    approved = CellReview.objects.filter(
+        indicator_id=OuterRef("indicator_id"),
+        district_id=OuterRef("district_id"),
+        month=OuterRef("month"),
+        state=CellState.APPROVED,
+    )
+    return reports.filter(Exists(approved))
+
+
+# --- attachments ------------------------------------------------------------------------
+
+EXTENSIONS = {
+    "pdf": AttachmentKind.PDF,
+    "jpg": AttachmentKind.JPG,
+    "jpeg": AttachmentKind.JPG,
+    "png": AttachmentKind.PNG,
+    "xlsx": AttachmentKind.XLSX,
+    "docx": AttachmentKind.DOCX,
+}
+ZIP_MEMBERS = {
+    AttachmentKind.XLSX: "xl/workbook.xml",
+    AttachmentKind.DOCX: "word/document.xml",
+}
+
+
+def max_attachment_bytes() -> int:
+    return int(settings.TRACKER.get("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+
+
+def clean_name(name: str) -> tuple[str, str]:
+    """(the name to show, its kind by extension); refuse paths and odd characters."""
+    name = unicodedata.normalize("NFKC", (name or "").strip())
+    if not name:
+        raise ReviewRejected("请提供文件名")
+    if (
+        "/" in name
+        or "\\" in name
+        or ".." in name
+        or name.startswith(".")
+        or any(unicodedata.category(ch).startswith("C") for ch in name)
+    ):
+        raise ReviewRejected(f"文件名「{name[:60]}」不合法：不能包含路径、「..」或控制字符")
+    if len(name) > 150:
+        raise ReviewRejected("文件名过长（最多 150 个字符）")
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext not in EXTENSIONS:
+        raise ReviewRejected("只接受 PDF、JPG、PNG、XLSX、DOCX 格式的佐证材料")
+    return name, EXTENSIONS[ext]
+
+
+def sniff(data: bytes) -> str | None:
+    """The kind of file ``data`` is, judged by its content (magic bytes, zip members)."""
+    if data.startswith(b"%PDF-"):
+        return AttachmentKind.PDF
+    if data.startswith(b"\xff\xd8\xff"):
+        return AttachmentKind.JPG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return AttachmentKind.PNG
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = set(archive.namelist())
+        except (zipfile.BadZipFile, ValueError):
+            return None
+        if "[Content_Types].xml" in members:
+            for kind, member in ZIP_MEMBERS.items():
+                if member in members:
+                    return kind
+    return None
+
+
+def _read(content) -> bytes:
+    limit = max_attachment_bytes()
+    if isinstance(content, bytes):
+        data = content
+    else:
+        if getattr(content, "size", None) is not None and content.size > limit:
+            data = b"x" * (limit + 1)  # refused below without reading a huge upload
+        else:
+            data = content.read(limit + 1)
+    if len(data) > limit:
+        raise ReviewRejected(f"文件超过大小限制（最大 {limit // (1024 * 1024) or 1} MB）")
+    if not data:
+        raise ReviewRejected("文件为空")
+    return data
+
+
+def attach(user, report: ProgressReport, *, name: str, content) -> Attachment:
+    """Store one 佐证材料 file on ``report``; refused files leave nothing behind."""
+    allow(user, Action.ATTACH, indicator=report.indicator, district=report.district)
+    shown, by_name = clean_name(name)
+    data = _read(content)
+    kind = sniff(data)
+    if kind is None:
+        raise ReviewRejected(f"「{shown}」的内容不是 PDF、JPG、PNG、XLSX 或 DOCX 文件")
+    if kind != by_name:
+        raise ReviewRejected(f"「{shown}」的内容与扩展名不符（实际为 {kind.upper()}）")
+    path = f"attachments/{report.month:%Y/%m}/{uuid.uuid4().hex}.{kind}"
+    item = Attachment(
+        report=report,
+        original_name=shown,
+        kind=kind,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by=user,
+    )
+    item.file.save(path, ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            _stamp(item, user, "上传佐证材料").save()
+    except Exception:
+        item.file.storage.delete(item.file.name)
+        raise
+    return item
+
+
+def remove_attachment(user, attachment: Attachment, *, reason: str = "") -> None:
+    """Delete the row (history keeps it, with who and why); the stored file stays."""
+    report = attachment.report
+    allow(user, Action.ATTACH, indicator=report.indicator, district=report.district)
+    _stamp(attachment, user, reason.strip() or "删除佐证材料").delete()
