@@ -82,6 +82,8 @@ class Scope:
             path = getattr(model, "scope_district_path", None)
         if path is None:  # reference data, or plan data every district reads
             return queryset
+        if self.role == PUBLIC_SCOPE.role:
+            return queryset.none()
         value = self.agency_id if self.is_agency else self.district_id
         return queryset.filter(**{path: value})
 
@@ -102,6 +104,9 @@ class Scope:
 
 NO_SCOPE = Scope(role=None)
 SUPERVISION_SCOPE = Scope(role=Role.SUPERVISION)
+#: An anonymous reader in published read-only mode: sees what a district user sees of
+#: the *other* districts — the plan, but no district's quotas, progress or alerts.
+PUBLIC_SCOPE = Scope(role="public")
 
 
 def scope_for(user) -> Scope:
@@ -200,6 +205,15 @@ def restrict(user, action: str, queryset):
     if not allowed(user, action, queryset.model):
         return queryset.none()
     return scope_for(user).apply(queryset)
+
+
+def restrict_public(action: str, queryset):
+    """What an anonymous reader may see in published read-only mode (views decide
+    whether they are public; this decides which rows): reads only, and of rows that
+    belong to a district, none."""
+    if action not in (Action.VIEW, Action.EXPORT) or rule(queryset.model, action) != SCOPED:
+        return queryset.none()
+    return PUBLIC_SCOPE.apply(queryset)
 
 
 def may(user, action: str, obj) -> bool:

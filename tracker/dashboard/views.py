@@ -39,7 +39,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from tracker.models import Category, District, PlanYear, Project
-from tracker.months import format_month, parse_month
+from tracker.months import format_month, plan_month
 from tracker.scoping import scope_for
 from tracker.services import summary
 from tracker.services.excel import safe
@@ -79,7 +79,7 @@ def _month(request) -> date | None:
     text = request.GET.get("month")
     if text:
         try:
-            return parse_month(text)
+            return plan_month(text)
         except ValueError as exc:
             raise Http404(str(exc)) from exc
     return summary.latest_month(request.viewer)
@@ -219,7 +219,7 @@ def my_work(request):
 
 def _notice_month(text: str) -> date:
     try:
-        return parse_month(text)
+        return plan_month(text)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
 
