@@ -216,6 +216,9 @@ TRACKER = {
     "IMPORT_MAX_BYTES": 2 * 1024 * 1024,
     "IMPORT_MAX_UNPACKED_BYTES": 20 * 1024 * 1024,
     "IMPORT_MAX_ROWS": 1000,
+    # ... and cells (all sheets) and columns, counted in the raw XML before parsing.
+    "IMPORT_MAX_CELLS": 30000,
+    "IMPORT_MAX_COLUMNS": 26,
     # Lag thresholds (tracker.services.lag). For cumulative targets the gap is the expected
     # minus the actual share of the district's quota, in percentage points (落后序时进度):
     # at least YELLOW → 黄 (behind), more than RED → 红 (seriously behind). At a checkpoint
