@@ -24,6 +24,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.exceptions import NotHistoricalModelError
 from simple_history.utils import get_history_model_for_model
 
 from tracker.permissions import Action, allowed, may, restrict
@@ -79,7 +80,14 @@ class ScopedAdmin(SimpleHistoryAdmin):
     # -- simple-history's views ---------------------------------------------------------
 
     def _versions(self, request, action, object_id, version_id=None):
-        history = get_history_model_for_model(self.model)
+        try:
+            history = get_history_model_for_model(self.model)
+        except NotHistoricalModelError:  # e.g. login locks: Django's own log page
+            if version_id is not None:
+                return self.model._default_manager.none()
+            return restrict(request.user, action, self.model._default_manager.all()).filter(
+                pk=object_id
+            )
         versions = history.objects.filter(**{self.model._meta.pk.attname: object_id})
         if version_id is not None:
             versions = versions.filter(history_id=version_id)
@@ -95,6 +103,8 @@ class ScopedAdmin(SimpleHistoryAdmin):
         object_id = self._id(object_id)
         if not self._versions(request, Action.VIEW, object_id).exists():
             raise Http404
+        if not hasattr(self.model, "history"):
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
