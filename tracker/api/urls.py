@@ -8,6 +8,7 @@ from . import views
 from .tokens import AuthTokenViewSet
 
 router = DefaultRouter()
+router.include_format_suffixes = False  # one URL per view: fewer to guard
 router.register("plan-years", views.PlanYearViewSet, basename="planyear")
 router.register("categories", views.CategoryViewSet, basename="category")
 router.register("agencies", views.AgencyViewSet, basename="agency")
