@@ -41,7 +41,7 @@ from tracker.models import (
     Quota,
 )
 from tracker.months import format_month, plan_month
-from tracker.permissions import Action, restrict, restrict_public
+from tracker.permissions import Action, may, restrict, restrict_public
 from tracker.scoping import scope_for
 from tracker.services import progress as progress_service
 from tracker.services import summary
@@ -392,7 +392,7 @@ class ProgressReportViewSet(
     @extend_schema(responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND})
     def destroy(self, request, *args, **kwargs):
         report = self.get_object()
-        if not scope_for(request.user).is_supervision:
+        if not may(request.user, Action.DELETE, report):
             raise PermissionDenied("只有市政府督查室可以删除进度数据")
         progress_service.delete_report(request.user, report)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -476,6 +476,8 @@ class LagAlertViewSet(viewsets.ReadOnlyModelViewSet):
         from django.core.exceptions import ValidationError as DjangoValidationError
 
         alert = self.get_object()
+        if not may(request.user, Action.ACKNOWLEDGE, alert):
+            raise PermissionDenied("无权确认该预警")
         note = s.AcknowledgeSerializer(data=request.data)
         note.is_valid(raise_exception=True)
         try:

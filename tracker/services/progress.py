@@ -40,7 +40,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from tracker.models import District, Indicator, MilestoneCompletion, ProgressReport, Quota
 from tracker.months import first_of_month, parse_month
-from tracker.scoping import scope_for
+from tracker.permissions import Action, may, scope_for
 from tracker.services.numbers import plain
 from tracker.services.quantities import QuantityError, is_counted_unit, parse_quantity
 
@@ -414,7 +414,7 @@ def submit(
 
 def delete_report(user, report: ProgressReport, *, reason: str = "") -> None:
     """Only the supervision office deletes progress; the deletion stays in history."""
-    if not scope_for(user).is_supervision:
+    if not may(user, Action.DELETE, report):
         raise ProgressRejected([EntryError(None, "report", "只有市政府督查室可以删除进度数据")])
     report._history_user = user
     report._change_reason = reason or "删除"
