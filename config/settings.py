@@ -11,9 +11,11 @@ to start without ``SECRET_KEY`` and never creates the demo login. Set ``DATABASE
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +67,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "knox",
+    "axes",
     "tracker",
 ]
 
@@ -79,6 +83,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -93,6 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -236,6 +244,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tracker.api.permissions.TrackerPermission"],
+    # Throttles identify anonymous callers by address: X-Forwarded-For only behind the
+    # number of proxies TRACKER_NUM_PROXIES says (0: REMOTE_ADDR, never the header).
+    "NUM_PROXIES": None,  # set below from TRACKER_NUM_PROXIES
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -251,6 +262,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "杭州市政府民生实事项目计划、进度与预警接口",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Schema and docs need a login unless the published read-only mode is on (issue 13).
+    "SERVE_PERMISSIONS": ["tracker.api.permissions.DocsPermission"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -277,6 +290,9 @@ TRACKER = {
     "IMPORT_MAX_BYTES": 2 * 1024 * 1024,
     "IMPORT_MAX_UNPACKED_BYTES": 20 * 1024 * 1024,
     "IMPORT_MAX_ROWS": 1000,
+    # ... and cells (all sheets) and columns, counted in the raw XML before parsing.
+    "IMPORT_MAX_CELLS": 30000,
+    "IMPORT_MAX_COLUMNS": 26,
     # Lag thresholds (tracker.services.lag). For cumulative targets the gap is the expected
     # minus the actual share of the district's quota, in percentage points (落后序时进度):
     # at least YELLOW → 黄 (behind), more than RED → 红 (seriously behind). At a checkpoint
@@ -335,6 +351,87 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}
+
+# --- Security: logins, sessions, cache, proxies, CSP (issue 13) ----------------------
+#
+# Reverse proxies in front of the app that append to X-Forwarded-For. 0 (the default):
+# none trusted, the address is REMOTE_ADDR, and a client cannot choose its own address
+# for the login lockout or the throttles by sending the header.
+TRACKER_NUM_PROXIES = int(os.environ.get("TRACKER_NUM_PROXIES", "0"))
+REST_FRAMEWORK["NUM_PROXIES"] = TRACKER_NUM_PROXIES
+
+# Cache (throttle counters; anything else cached): shared by every process. Redis when
+# REDIS_URL (or TRACKER_CACHE_URL) is set; otherwise a file cache under var/cache, which
+# every worker process on the machine shares (a per-process memory cache would give
+# each gunicorn worker its own throttle).
+CACHE_URL = os.environ.get("TRACKER_CACHE_URL") or REDIS_URL
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "tracker",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# Logins (admin, dashboard /accounts/login/, API token): django-axes counts failures
+# in the database (shared by all processes) per username AND address together, so a
+# stranger's wrong passwords from elsewhere do not lock the owner out. 5 failures lock
+# that pair for 15 minutes; a success resets it. 督查室 sees and lifts locks in the admin
+# (登录锁定). Messages in Chinese (tracker.security.lockout_response).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("TRACKER_LOGIN_MAX_FAILURES", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("TRACKER_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "tracker.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "tracker.security.lockout_response"
+AXES_ENABLE_ADMIN = False  # tracker.admin.security registers a scoped one with 解除锁定
+AXES_VERBOSE = False
+
+# API tokens (django-rest-knox): stored hashed, one row each, revocable one by one.
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": timedelta(seconds=int(TRACKER.get("API_TOKEN_MAX_AGE", 8 * 3600))),
+    "AUTO_REFRESH": False,
+}
+
+# Sessions: a working day. The cookie lasts 8 hours from login (not renewed on each
+# request) and ends when the browser closes.
+SESSION_COOKIE_AGE = int(os.environ.get("TRACKER_SESSION_SECONDS", str(8 * 3600)))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Content-Security-Policy (django-csp): scripts, styles, images and fonts from our own
+# static files only. No inline <script> and no <style> without the per-request nonce
+# (templates use {{ CSP_NONCE }}); style="" attributes are allowed (style-src-attr:
+# progress bar widths), which cannot run code. data: images are Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -218,3 +218,37 @@ def test_admin_downloads_and_uploads(personas, client):
     assert "导入失败，数据未作任何修改" in response.content.decode()
     export = client.get(reverse("admin:tracker_progressreport_export"), {"month": "2024-06"})
     assert export.status_code == 200 and export.content[:2] == b"PK"
+
+
+def _padded(data: bytes, sheet: str, cells) -> bytes:
+    wb = load_workbook(io.BytesIO(data))
+    ws = wb[sheet]
+    for row, column in cells:
+        ws.cell(row=row, column=column, value=1)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def test_files_padded_with_cells_are_refused_before_parsing(personas):
+    """The security test's file: a valid template plus 40 000 cells in the hidden sheet
+    (rows and bytes within their limits). Counted in the raw XML, refused, nothing lands."""
+    p = personas
+    data = fill(export_template(p.agency_a_user, p.indicator_a, date(2024, 6, 1)),
+                {"shangcheng": 5})  # fmt: skip
+    padded = _padded(data, "_meta", ((r, c) for r in range(1, 1601) for c in range(1, 26)))
+    assert len(padded) < 2 * 1024 * 1024
+    with pytest.raises(ImportRejected, match="单元格过多"):
+        import_template(p.agency_a_user, padded)
+    assert not ProgressReport.objects.exists()
+
+
+def test_columns_beyond_the_template_are_refused(personas):
+    p = personas
+    data = fill(export_template(p.agency_a_user, p.indicator_a, date(2024, 6, 1)),
+                {"shangcheng": 5})  # fmt: skip
+    with pytest.raises(ImportRejected, match="列数过多（到第 200 列）"):
+        import_template(p.agency_a_user, _padded(data, "填报", [(4, 200)]))
+    assert not ProgressReport.objects.exists()
+    import_template(p.agency_a_user, data)  # the same file without the stray cell lands
+    assert ProgressReport.objects.get().value == 5

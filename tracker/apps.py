@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate, post_save
+from django.db.models.signals import post_migrate, post_save, pre_save
 
 
 def _ensure_groups(sender, **kwargs):
@@ -25,4 +25,11 @@ class TrackerConfig(AppConfig):
         post_migrate.connect(_ensure_groups, sender=self, dispatch_uid="tracker_ensure_groups")
         post_save.connect(
             _sync_profile, sender="tracker.UserProfile", dispatch_uid="tracker_sync_profile"
+        )
+        from django.contrib.auth import get_user_model
+
+        from tracker.security import revoke_on_user_change
+
+        pre_save.connect(
+            revoke_on_user_change, sender=get_user_model(), dispatch_uid="tracker_revoke_tokens"
         )

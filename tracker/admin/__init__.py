@@ -1,6 +1,7 @@
-"""Admin, split by area: plan data, progress entry, people, alerts.
+"""Admin, split by area: plan data, progress entry, people, alerts, login locks.
 
-Every ModelAdmin here filters through ``Model.objects.for_user(request.user)``.
+Every ModelAdmin here builds on ``base.ScopedAdmin``, which asks
+``tracker.permissions.restrict(user, action)`` for every page and write.
 """
 
-from . import alerts, notice, people, plan, progress, review  # noqa: F401
+from . import alerts, notice, people, plan, progress, review, security  # noqa: F401

@@ -7,9 +7,7 @@ are listed with their error under 通知发送 (filter 状态 = 失败).
 """
 
 from django.contrib import admin, messages
-from django.http import Http404
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from tracker.models import (
     Contact,
@@ -21,27 +19,13 @@ from tracker.models import (
     Notification,
     Role,
 )
+from tracker.permissions import Action, allowed
 from tracker.scoping import scope_for
 from tracker.services import notifications
 
+from .base import ScopedAdmin
+
 SEVERITY_COLOURS = {"red": "#c0392b", "yellow": "#d4a017", "info": "#2980b9"}
-
-
-class ScopedAdminMixin:
-    """Lists, detail and history pages show only what ``for_user`` allows."""
-
-    list_select_related = ()
-
-    def get_queryset(self, request):
-        qs = self.model.objects.for_user(request.user)
-        if self.list_select_related:
-            qs = qs.select_related(*self.list_select_related)
-        return qs
-
-    def history_view(self, request, object_id, extra_context=None):
-        if not self.get_queryset(request).filter(pk=object_id).exists():
-            raise Http404
-        return super().history_view(request, object_id, extra_context)
 
 
 class ReadOnlyMixin:
@@ -72,7 +56,8 @@ class FlipInline(admin.TabularInline):
 
 
 @admin.register(LagAlert)
-class LagAlertAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
+class LagAlertAdmin(ScopedAdmin):
+    change_action = Action.ACKNOWLEDGE  # saving the form acknowledges
     inlines = [FlipInline]
     list_display = (
         "month_label",
@@ -107,12 +92,6 @@ class LagAlertAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
         "acknowledgement_note",
         ("notified_state", "notified_level", "notified_at"),
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def save_model(self, request, obj, form, change):
         """Saving the form is acknowledging with a note."""
@@ -152,7 +131,7 @@ class LagAlertAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(LagEvaluation)
-class LagEvaluationAdmin(ScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class LagEvaluationAdmin(ScopedAdmin):
     list_display = (
         "month",
         "indicator",
@@ -172,20 +151,14 @@ class LagEvaluationAdmin(ScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LagRun)
-class LagRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LagRunAdmin(ScopedAdmin):
     """Check log: visible to the supervision office only (it has no owner to scope by)."""
 
     list_display = ("month", "run_count", "started_at", "completed_at", "milestones_checked_at")
 
-    def has_view_permission(self, request, obj=None):
-        return scope_for(request.user).is_supervision and super().has_view_permission(request, obj)
-
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)
-
 
 @admin.register(Contact)
-class ContactAdmin(ScopedAdminMixin, SimpleHistoryAdmin):
+class ContactAdmin(ScopedAdmin):
     list_display = (
         "name", "role", "agency", "district", "email", "webhook_url", "webhook_format",
         "is_active",
@@ -232,7 +205,7 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class NotificationAdmin(ScopedAdmin):
     list_display = ("created_at", "contact", "month", "run_number", "subject", "delivery_status")
     list_filter = ("month", "deliveries__status")
     search_fields = ("subject", "contact__name")
@@ -255,7 +228,7 @@ class NotificationAdmin(ScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyMixin, ScopedAdmin):
     list_display = (
         "notification",
         "channel",
@@ -280,7 +253,7 @@ class DeliveryAdmin(ScopedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         return format_html('<span style="color:{}">{}</span>', colour, obj.get_status_display())
 
     def has_resend_permission(self, request):
-        return scope_for(request.user).is_supervision
+        return allowed(request.user, Action.CHANGE, Delivery)
 
     @admin.action(description="重新发送所选的失败通知", permissions=["resend"])
     def resend(self, request, queryset):

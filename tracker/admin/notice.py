@@ -1,31 +1,17 @@
-"""月度通报设置: 文号, 成文日期 and the 挂牌督办 cap per month; 督查室 only."""
+"""月度通报设置: 文号, 成文日期 and the 挂牌督办 cap per month; 督查室 only.
+
+``NoticeIssue`` is not in the policy table of ``tracker.permissions``, so the one admin
+base class already limits every action (and its history) to 督查室.
+"""
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from tracker.models import NoticeIssue
-from tracker.scoping import scope_for
+
+from .base import ScopedAdmin
 
 
 @admin.register(NoticeIssue)
-class NoticeIssueAdmin(SimpleHistoryAdmin):
+class NoticeIssueAdmin(ScopedAdmin):
     list_display = ("month", "doc_number", "issued_on", "supervision_cap", "updated_at")
     date_hierarchy = "month"
-
-    def _supervision(self, request) -> bool:
-        return scope_for(request.user).is_supervision
-
-    def has_module_permission(self, request):
-        return self._supervision(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self._supervision(request)
-
-    def has_add_permission(self, request):
-        return self._supervision(request)
-
-    def has_change_permission(self, request, obj=None):
-        return self._supervision(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._supervision(request)

@@ -98,6 +98,22 @@ class IndicatorMonthForm(forms.Form):
 # --- the single-cell form ------------------------------------------------------------
 
 
+def refuse_move(form, names) -> bool:
+    """A saved row keeps its cell: changing which indicator, district or month (or
+    milestone) it is would copy it elsewhere. Adds an error per moved field."""
+    instance = form.instance
+    if instance.pk is None:
+        return False
+    moved = False
+    for name in names:
+        new = form.cleaned_data.get(name)
+        old = getattr(instance, name)
+        if getattr(new, "pk", new) != getattr(old, "pk", old):
+            form.add_error(name, "不能修改已填报数据所属的目标、区县或月份；请新增一条")
+            moved = True
+    return moved
+
+
 class ProgressReportForm(forms.ModelForm):
     """One cell; validation and the write are the progress service's."""
 
@@ -148,7 +164,7 @@ class ProgressReportForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if self.errors:
+        if self.errors or refuse_move(self, ("indicator", "district", "month")):
             return cleaned
         for error in progress_service.validate(self.request_user, [self.entry()]):
             name = error.field if error.field in self.fields else None
@@ -177,15 +193,6 @@ class EntryAdmin(ScopedAdmin):
                 kind=Milestone.Kind.QUALITATIVE
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def has_add_permission(self, request):
-        return scope_for(request.user).role is not None
-
-    def has_change_permission(self, request, obj=None):
-        return scope_for(request.user).role is not None and self._in_scope(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return scope_for(request.user).is_supervision and self._in_scope(request, obj)
 
 
 @admin.register(ProgressReport)
@@ -488,6 +495,8 @@ def grid_entries(post, indicator, month) -> list[Entry]:
 
 
 class MilestoneCompletionForm(forms.ModelForm):
+    """One completion; the checks and the write are ``progress.record_milestone``'s."""
+
     class Meta:
         model = MilestoneCompletion
         fields = ("milestone", "district", "done", "done_on", "note")
@@ -495,16 +504,24 @@ class MilestoneCompletionForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         milestone, district = cleaned.get("milestone"), cleaned.get("district")
-        if milestone and district:
-            scope = scope_for(self.request_user)
-            if not scope.can_report_project(milestone.project, district):
-                raise forms.ValidationError("您无权填报该区、县(市)在此项目上的节点完成情况")
-            if cleaned.get("done") and not cleaned.get("done_on"):
-                self.add_error("done_on", "已完成的节点须填写完成日期")
-            done_on = cleaned.get("done_on")
-            if done_on and done_on > timezone.localdate():
-                self.add_error("done_on", "完成日期不能晚于今天")
+        if self.errors or not (milestone and district):
+            return cleaned
+        if refuse_move(self, ("milestone", "district")):
+            return cleaned
+        for message in progress_service.check_milestone(
+            self.request_user,
+            milestone,
+            district,
+            done=cleaned.get("done", False),
+            done_on=cleaned.get("done_on"),
+            note=cleaned.get("note", ""),
+        ):
+            self.add_error(None, message)
         return cleaned
+
+    def _post_clean(self):
+        # The model instance is written by the service, not by ModelForm.
+        pass
 
 
 @admin.register(MilestoneCompletion)
@@ -516,8 +533,22 @@ class MilestoneCompletionAdmin(EntryAdmin):
     change_list_template = "admin/tracker/milestonecompletion/change_list.html"
 
     def save_model(self, request, obj, form, change):
-        obj.reported_by = request.user
-        super().save_model(request, obj, form, change)
+        """Through the one write path (same checks as the grid, history with a reason)."""
+        data = form.cleaned_data
+        saved = progress_service.record_milestone(
+            request.user,
+            data["milestone"],
+            data["district"],
+            done=data.get("done", False),
+            done_on=data.get("done_on"),
+            note=data.get("note", ""),
+        )
+        for f in MilestoneCompletion._meta.concrete_fields:
+            setattr(obj, f.attname, getattr(saved, f.attname))
+        obj._state.adding, obj._state.db = False, saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        pass
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -544,16 +575,9 @@ class MilestoneCompletionAdmin(EntryAdmin):
             scope = scope_for(request.user)
             districts = [
                 d
-                for d in District.objects.filter(
-                    quotas__indicator__project=milestone.project
-                ).distinct()
-                if scope.can_report_project(milestone.project, d)
-            ] or [
-                d
-                for d in District.objects.filter(kind="city")
+                for d in progress_service.milestone_districts(milestone.project)
                 if scope.can_report_project(milestone.project, d)
             ]
-            districts.sort(key=lambda d: d.order)
             done = {c.district_id: c for c in milestone.completions.all()}
             if request.method == "POST":
                 errors = self._save_grid(request, milestone, districts)

@@ -1,104 +1,83 @@
-"""Machine-client auth: signed, expiring bearer tokens; login lockout after failures.
+"""Machine-client auth: bearer tokens stored (hashed) by django-rest-knox, and the login
+that issues them, behind django-axes.
 
-A token is ``signing.dumps({"uid": …, "pw": <fingerprint of the password hash>})``
-with a timestamp, checked with ``max_age = TRACKER["API_TOKEN_MAX_AGE"]`` (8 h by
-default). Nothing is stored: a password change (new hash) or deactivation revokes every
-token of the user at once. Decision: no token table, so no extra model to migrate and
-nothing to clean up; the price is that a single token cannot be revoked alone.
-
-Lockout: ``API_LOGIN_MAX_FAILURES`` (5) failed logins for a username within
-``API_LOGIN_LOCKOUT_SECONDS`` (900) lock that username for the same period, counted in
-the cache (Redis in production, local memory by default).
+- ``POST /api/v1/auth/token/`` with username and password → a token, valid
+  ``TRACKER["API_TOKEN_MAX_AGE"]`` seconds (8 h by default; ``REST_KNOX["TOKEN_TTL"]``).
+  Only a hash is stored, so a leaked database does not leak tokens.
+- Each token is a row: a user lists their own (``GET /api/v1/auth/tokens/``) and
+  revokes one (``DELETE /api/v1/auth/tokens/<key>/``); 督查室 lists and revokes
+  anyone's (``tracker.permissions``: tokens are outside the policy table, so
+  督查室-only beyond one's own).
+- Deactivating a user or changing their password deletes their tokens
+  (``tracker.security.revoke_on_user_change``); reactivation does not revive them.
+- Wrong passwords are counted by django-axes per username *and* address (see
+  ``tracker.security``); a locked pair gets 429 with a Chinese message, while the owner
+  logging in from their own address is not affected by a stranger's failures.
 """
 
 from __future__ import annotations
 
-import hashlib
+from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
-from django.core import signing
-from django.core.cache import cache
+from django.contrib.auth import authenticate
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
-
-SALT = "tracker.api.token"
-
-
-def _conf(key, default):
-    return settings.TRACKER.get(key, default)
+from knox.auth import TokenAuthentication
+from knox.models import AuthToken
+from rest_framework import exceptions
 
 
-def _fingerprint(user) -> str:
-    return hashlib.sha256(f"{user.pk}:{user.password}".encode()).hexdigest()[:16]
+def token_ttl() -> timedelta:
+    return timedelta(seconds=int(settings.TRACKER.get("API_TOKEN_MAX_AGE", 8 * 3600)))
 
 
 def make_token(user) -> tuple[str, int]:
-    """A bearer token for ``user`` and its lifetime in seconds."""
-    max_age = int(_conf("API_TOKEN_MAX_AGE", 8 * 3600))
-    token = signing.dumps({"uid": user.pk, "pw": _fingerprint(user)}, salt=SALT)
-    return token, max_age
+    """A new bearer token for ``user`` and its lifetime in seconds."""
+    ttl = token_ttl()
+    _instance, token = AuthToken.objects.create(user=user, expiry=ttl)
+    return token, int(ttl.total_seconds())
 
 
-def user_for_token(token: str):
-    max_age = int(_conf("API_TOKEN_MAX_AGE", 8 * 3600))
-    try:
-        data = signing.loads(token, salt=SALT, max_age=max_age)
-    except signing.SignatureExpired as exc:
-        raise exceptions.AuthenticationFailed("令牌已过期，请重新获取") from exc
-    except signing.BadSignature as exc:
-        raise exceptions.AuthenticationFailed("令牌无效") from exc
-    user = get_user_model().objects.filter(pk=data.get("uid"), is_active=True).first()
-    if user is None or _fingerprint(user) != data.get("pw"):
-        raise exceptions.AuthenticationFailed("令牌已失效（用户已停用或已修改密码），请重新获取")
-    return user
+class BearerTokenAuthentication(TokenAuthentication):
+    """knox's token check with the ``Bearer`` keyword and Chinese messages."""
 
-
-class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
-
-    def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
-            return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization 头格式应为：Bearer <令牌>")
-        return user_for_token(header[1].decode("ascii", "replace")), None
 
     def authenticate_header(self, request):
         return self.keyword
 
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed as exc:
+            detail = str(exc.detail)
+            if "inactive" in detail.lower():
+                message = "账号已停用，令牌已失效"
+            elif "header" in detail.lower():
+                message = "Authorization 头格式应为：Bearer <令牌>"
+            else:
+                message = "令牌无效、已过期或已被撤销，请重新获取"
+            raise exceptions.AuthenticationFailed(message) from exc
+
 
 class LockedOut(exceptions.APIException):
     status_code = 429
-    default_detail = "登录失败次数过多，该账号已暂时锁定，请稍后再试"
+    default_detail = "登录失败次数过多，该账号在此地址已暂时锁定，请稍后再试或联系市政府督查室解锁"
     default_code = "locked_out"
 
 
-def _key(username: str) -> str:
-    return "tracker:api-login-failures:" + hashlib.sha256(username.encode()).hexdigest()[:32]
-
-
 def login(request, username: str, password: str):
-    """The user for these credentials, counting failures; raises on lockout or failure."""
-    limit = int(_conf("API_LOGIN_MAX_FAILURES", 5))
-    period = int(_conf("API_LOGIN_LOCKOUT_SECONDS", 900))
-    key = _key(username or "")
-    if cache.get(key, 0) >= limit:
+    """The user for these credentials; raises on lockout (429) or failure (401).
+
+    Goes through ``django.contrib.auth.authenticate`` with the Django request, so
+    django-axes counts the failure and refuses a locked username-and-address pair."""
+    django_request = getattr(request, "_request", request)
+    user = authenticate(django_request, username=username, password=password)
+    if getattr(django_request, "axes_locked_out", False):
         raise LockedOut()
-    user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
-        try:
-            failures = cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, period)
-            failures = 1
-        if failures >= limit:
-            cache.touch(key, period)
-            raise LockedOut()
         raise exceptions.AuthenticationFailed("用户名或密码错误")
-    cache.delete(key)
     user.last_login = timezone.now()
     user.save(update_fields=["last_login"])
     return user
@@ -114,5 +93,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "POST /api/v1/auth/token/ 获取令牌，有效期见 expires_in（秒）",
+            "description": "POST /api/v1/auth/token/ 获取令牌，有效期见 expires_in（秒）；"
+            "GET /api/v1/auth/tokens/ 查看、DELETE 撤销",
         }

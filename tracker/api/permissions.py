@@ -22,3 +22,15 @@ class TrackerPermission(permissions.BasePermission):
             and public_mode()
             and request.method in permissions.SAFE_METHODS
         )
+
+
+class DocsPermission(permissions.BasePermission):
+    """The OpenAPI schema and Swagger UI: a user with a role, or anyone in published
+    read-only mode (``SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]``)."""
+
+    message = "接口文档需要登录后查看"
+
+    def has_permission(self, request, view):
+        if request.user and request.user.is_authenticated:
+            return scope_for(request.user).role is not None
+        return public_mode()

@@ -217,7 +217,13 @@ class LagAlertSerializer(serializers.ModelSerializer):
 
 
 class AcknowledgeSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=500,
+        error_messages={"max_length": "确认说明最多 500 个字，请精简后再提交"},
+    )
 
 
 class TokenRequestSerializer(serializers.Serializer):

@@ -15,7 +15,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -33,7 +38,8 @@ from tracker.models import (
     Project,
     Quota,
 )
-from tracker.months import format_month, parse_month
+from tracker.months import format_month, plan_month
+from tracker.permissions import Action, may, restrict, restrict_public
 from tracker.scoping import scope_for
 from tracker.services import progress as progress_service
 from tracker.services.progress import Entry, ProgressRejected, Source
@@ -51,11 +57,12 @@ NOT_FOUND = OpenApiResponse(description="不存在或不在您的职责范围内
 MONTH = OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM；默认为最近检查的月份")
 
 
-def scoped(queryset, request):
-    """The one scoping rule; anonymous (published mode) sees the unscoped plan."""
+def scoped(queryset, request, action=Action.VIEW):
+    """The one scoping rule; anonymous (published mode) sees what a district user sees
+    of the other districts: the plan without any district's rows."""
     if request.user.is_authenticated:
-        return queryset.for_user(request.user)
-    return queryset
+        return restrict(request.user, action, queryset.all())
+    return restrict_public(action, queryset.all())
 
 
 def _rejected(exc: ProgressRejected) -> Response:
@@ -75,7 +82,7 @@ def _month_param(request, default=None):
     if not text:
         return default
     try:
-        return parse_month(text)
+        return plan_month(text)
     except ValueError as exc:
         raise ValidationError({"month": str(exc)}) from exc
 
@@ -193,6 +200,8 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
         indicator = self.get_object()
         district_id = request.query_params.get("district")
         scope = scope_for(request.user)
+        if district_id is not None and not request.user.is_authenticated:
+            raise NotAuthenticated("按区、县(市)查看需要登录")
         if district_id is not None:
             if not str(district_id).isdigit():
                 raise ValidationError({"district": "应为区、县(市) id"})
@@ -210,7 +219,10 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
             if district_id not in plan.quotas:
                 raise NotFound("该区、县(市)没有此指标的分解任务")
             curve = expected_curve(plan, district_id)
-        reports = scoped(ProgressReport.objects, request).filter(indicator=indicator)
+        if request.user.is_authenticated:
+            reports = scoped(ProgressReport.objects, request).filter(indicator=indicator)
+        else:  # published mode: the city's aggregate only (no district parameter above)
+            reports = ProgressReport.objects.filter(indicator=indicator)
         if district_id is not None and not plan.is_city_only:
             reports = reports.filter(district_id=district_id)
         actual = _cumulative_by_month(
@@ -296,7 +308,7 @@ class ProgressFilter(filtering.FilterSet):
 
     def filter_month(self, queryset, name, value):
         try:
-            return queryset.filter(month=parse_month(value))
+            return queryset.filter(month=plan_month(value))
         except ValueError as exc:
             raise ValidationError({"month": str(exc)}) from exc
 
@@ -381,7 +393,7 @@ class ProgressReportViewSet(
     @extend_schema(responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND})
     def destroy(self, request, *args, **kwargs):
         report = self.get_object()
-        if not scope_for(request.user).is_supervision:
+        if not may(request.user, Action.DELETE, report):
             raise PermissionDenied("只有市政府督查室可以删除进度数据")
         progress_service.delete_report(request.user, report)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -440,7 +452,7 @@ class AlertFilter(filtering.FilterSet):
 
     def filter_month(self, queryset, name, value):
         try:
-            return queryset.open_as_of(parse_month(value))
+            return queryset.open_as_of(plan_month(value))
         except ValueError as exc:
             raise ValidationError({"month": str(exc)}) from exc
 
@@ -468,6 +480,8 @@ class LagAlertViewSet(viewsets.ReadOnlyModelViewSet):
         from django.core.exceptions import ValidationError as DjangoValidationError
 
         alert = self.get_object()
+        if not may(request.user, Action.ACKNOWLEDGE, alert):
+            raise PermissionDenied("无权确认该预警")
         note = s.AcknowledgeSerializer(data=request.data)
         note.is_valid(raise_exception=True)
         try:
@@ -513,7 +527,8 @@ class RankingView(APIView):
 
 
 class ScorecardView(APIView):
-    public = True
+    """Not public: a district's scorecard is that district's data (the dashboard's
+    scorecard page asks for a login too)."""
 
     @extend_schema(parameters=[MONTH], responses={200: s.ScorecardSerializer, 404: NOT_FOUND})
     def get(self, request, code: str):

@@ -29,7 +29,7 @@ from tracker import selectors
 from tracker.io.notice import notice_pdf as notice_pdf_file
 from tracker.io.notice import notice_workbook
 from tracker.models import Category, District, PlanYear, Project
-from tracker.months import format_month, parse_month
+from tracker.months import format_month, plan_month
 from tracker.scoping import scope_for
 from tracker.selectors.notice import notice_context_defaults
 
@@ -66,7 +66,7 @@ def _month(request) -> date | None:
     text = request.GET.get("month")
     if text:
         try:
-            return parse_month(text)
+            return plan_month(text)
         except ValueError as exc:
             raise Http404(str(exc)) from exc
     return selectors.latest_month(request.viewer)
@@ -206,7 +206,7 @@ def my_work(request):
 
 def _notice_month(text: str) -> date:
     try:
-        return parse_month(text)
+        return plan_month(text)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
 

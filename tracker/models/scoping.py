@@ -1,15 +1,19 @@
-"""One scoping mechanism for every view: ``Model.objects.for_user(user)``.
+"""One scoping mechanism for every view: ``Model.objects.restrict(user, action)``.
 
 Each scoped model names the lookup path to its owning agency
 (``scope_agency_path``) and, where rows belong to one district, to that district
-(``scope_district_path``). ``tracker.scoping.Scope`` turns a user into a filter.
+(``scope_district_path``). ``tracker.permissions`` turns a user and an action into a
+filter; ``for_user(user)`` is ``restrict(user, "view")``.
 """
 
 from django.db import models
 
 
 class ScopedQuerySet(models.QuerySet):
-    def for_user(self, user):
-        from tracker.scoping import scope_for
+    def restrict(self, user, action="view"):
+        from tracker.permissions import restrict
 
-        return scope_for(user).apply(self)
+        return restrict(user, action, self)
+
+    def for_user(self, user):
+        return self.restrict(user, "view")

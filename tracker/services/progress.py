@@ -40,11 +40,12 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from tracker.models import District, Indicator, MilestoneCompletion, ProgressReport, Quota
 from tracker.months import first_of_month, parse_month
-from tracker.scoping import scope_for
+from tracker.permissions import Action, may, scope_for
 from tracker.services.numbers import plain
-from tracker.services.quantities import QuantityError, parse_quantity
+from tracker.services.quantities import QuantityError, is_counted_unit, parse_quantity
 from tracker.services.review import locked_cells, locked_message
 
+MAX_TEXT = 500  # notes and reasons: characters (a note is a sentence, not a document)
 MAX_VALUE = Decimal("999999999999")  # fits DecimalField(max_digits=16, decimal_places=4)
 HUNDRED = Decimal(100)
 
@@ -124,7 +125,7 @@ def parse_value(raw, indicator: Indicator) -> Decimal:
             raise ValueError("累计值不能为负数")
         unit = "%" if indicator.kind == Indicator.Kind.LEVEL else indicator.unit
         try:
-            quantity = parse_quantity(text, unit or None)
+            quantity = parse_quantity(text, unit or None, strict=True)
         except QuantityError as exc:
             raise ValueError(f"{exc}；只能填写数字") from exc
         if quantity.is_split:
@@ -138,7 +139,18 @@ def parse_value(raw, indicator: Indicator) -> Decimal:
         raise ValueError(f"数值 {plain(value)} 过大")
     if value != value.quantize(Decimal("0.0001")):
         raise ValueError("最多保留 4 位小数")
+    counted = indicator.kind != Indicator.Kind.LEVEL and is_counted_unit(indicator.unit)
+    if counted and value != value.to_integral_value():
+        raise ValueError(f"「{indicator.unit}」是计数单位，应填写整数，收到 {plain(value)}")
     return value
+
+
+def text_too_long(text, what: str) -> str | None:
+    """The message for a note or reason over ``MAX_TEXT`` characters, else None."""
+    length = len(str(text or "").strip())
+    if length > MAX_TEXT:
+        return f"{what}最多 {MAX_TEXT} 个字，当前 {length} 个字，请精简后再提交"
+    return None
 
 
 def _label(month: date) -> str:
@@ -243,6 +255,12 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
             continue
         if entry.is_correction and not (entry.correction_reason or "").strip():
             fail("correction_reason", "标记为更正时须填写更正原因")
+            continue
+        too_long = text_too_long(entry.note, "备注") or text_too_long(
+            entry.correction_reason, "更正原因"
+        )
+        if too_long:
+            fail("note" if "备注" in too_long else "correction_reason", too_long)
             continue
         existing = ctx.reports[(indicator.pk, district.pk)].get(month)
         if entry.expected_version is not None:
@@ -402,7 +420,7 @@ def submit(
 
 def delete_report(user, report: ProgressReport, *, reason: str = "") -> None:
     """Only the supervision office deletes progress; the deletion stays in history."""
-    if not scope_for(user).is_supervision:
+    if not may(user, Action.DELETE, report):
         raise ProgressRejected([EntryError(None, "report", "只有市政府督查室可以删除进度数据")])
     report._history_user = user
     report._change_reason = reason or "删除"
@@ -410,6 +428,52 @@ def delete_report(user, report: ProgressReport, *, reason: str = "") -> None:
 
 
 # --- qualitative milestones -----------------------------------------------------------
+
+
+def milestone_districts(project) -> list[District]:
+    """Who reports a project's milestones: the districts with a quota on one of its
+    indicators, or 市本级 alone for a city-only project (in table order)."""
+    districts = list(
+        District.objects.filter(quotas__indicator__project=project).distinct().order_by("order")
+    )
+    return districts or list(District.objects.filter(kind=District.Kind.CITY).order_by("order"))
+
+
+def check_milestone(
+    user,
+    milestone,
+    district,
+    *,
+    done: bool,
+    done_on: date | None = None,
+    note: str = "",
+    today: date | None = None,
+) -> list[str]:
+    """Every problem with recording this completion (empty when it may be written)."""
+    today = today or timezone.localdate()
+    errors = []
+    project = milestone.project
+    if milestone.kind != milestone.Kind.QUALITATIVE:
+        errors.append("只有定性节点填报完成情况；数值节点由月度进度自动判断")
+    if not scope_for(user).can_report_project(project, district):
+        errors.append(f"您无权填报{district.name}在「{project.name}」上的节点完成情况")
+    elif district.pk not in {d.pk for d in milestone_districts(project)}:
+        errors.append(f"{district.name}在「{project.name}」上没有分解任务，不能填报节点完成情况")
+    if done and done_on is None:
+        errors.append("已完成的节点须填写完成日期")
+    if done_on is not None:
+        if isinstance(done_on, datetime):
+            done_on = done_on.date()
+        if done_on > today:
+            errors.append(f"完成日期 {done_on:%Y-%m-%d} 不能晚于今天")
+        elif done_on.year != project.plan_year.year:
+            errors.append(f"完成日期应在{project.plan_year.year}年内")
+    if not done and done_on is not None:
+        errors.append("未完成的节点不应填写完成日期")
+    too_long = text_too_long(note, "备注")
+    if too_long:
+        errors.append(too_long)
+    return errors
 
 
 def record_milestone(
@@ -424,31 +488,20 @@ def record_milestone(
     source: str = Source.ADMIN,
 ) -> MilestoneCompletion:
     """Record that ``district`` has (or has not) completed a qualitative milestone."""
-    today = today or timezone.localdate()
-    errors = []
-    project = milestone.project
-    if not scope_for(user).can_report_project(project, district):
-        errors.append(f"您无权填报{district.name}在「{project.name}」上的节点完成情况")
-    if done and done_on is None:
-        errors.append("已完成的节点须填写完成日期")
-    if done_on is not None:
-        if isinstance(done_on, datetime):
-            done_on = done_on.date()
-        if done_on > today:
-            errors.append(f"完成日期 {done_on:%Y-%m-%d} 不能晚于今天")
-        elif done_on.year != project.plan_year.year:
-            errors.append(f"完成日期应在{project.plan_year.year}年内")
-    if not done and done_on is not None:
-        errors.append("未完成的节点不应填写完成日期")
+    errors = check_milestone(
+        user, milestone, district, done=done, done_on=done_on, note=note, today=today
+    )
     if errors:
         raise ProgressRejected([EntryError(None, "milestone", e) for e in errors])
+    if isinstance(done_on, datetime):
+        done_on = done_on.date()
     with transaction.atomic():
         completion = (
             MilestoneCompletion.objects.select_for_update()
             .filter(milestone=milestone, district=district)
             .first()
         ) or MilestoneCompletion(milestone=milestone, district=district)
-        completion.done, completion.done_on, completion.note = done, done_on, note.strip()
+        completion.done, completion.done_on, completion.note = done, done_on, (note or "").strip()
         completion.reported_by = user
         completion._history_user = user
         completion._change_reason = source
