@@ -346,6 +346,7 @@ class AttachmentViewSet(
 
 router = DefaultRouter()
 router.include_root_view = False
+router.include_format_suffixes = False  # one URL per view, as in tracker.api.urls
 router.register("explanations", ExplanationViewSet, basename="explanation")
 router.register("submissions", MonthSubmissionViewSet, basename="submission")
 router.register("reviews", CellReviewViewSet, basename="review")
