@@ -194,3 +194,22 @@ def test_milestone_change_form_cannot_move_the_row(personas, client, qualitative
     response = client.post(url, _completion_form(qualitative, p.district_b))
     assert "不能修改已填报数据所属" in response.content.decode()
     assert list(MilestoneCompletion.objects.values_list("district", flat=True)) == [p.district_a.pk]
+
+
+@pytest.mark.parametrize(("note", "stored"), [("已督促整改" * 101, False), ("已督促整改", True)])
+def test_acknowledgement_note_in_the_admin_is_capped(personas, client, note, stored):
+    """The admin's acknowledgement form keeps the 500-character cap every note has."""
+    p = personas
+    mine = _alert(p.indicator_a, p.district_a, "上城区")
+    client.force_login(p.district_a_user)
+    url = reverse("admin:tracker_lagalert_change", args=[mine.pk])
+    management = {"flips-TOTAL_FORMS": "0", "flips-INITIAL_FORMS": "0"}
+    response = client.post(url, {"acknowledgement_note": note, **management})
+    mine.refresh_from_db()
+    if stored:
+        assert response.status_code == 302
+        assert mine.acknowledgement_note == note
+    else:
+        assert response.status_code == 200
+        assert "确认说明最多 500 个字" in response.content.decode()
+        assert mine.acknowledgement_note == "" and mine.status == LagAlert.Status.OPEN

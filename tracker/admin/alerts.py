@@ -6,6 +6,7 @@ they are read-only here apart from the actions (确认预警, 重新发送). Fai
 are listed with their error under 通知发送 (filter 状态 = 失败).
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
@@ -22,6 +23,7 @@ from tracker.models import (
 from tracker.permissions import Action, allowed
 from tracker.scoping import scope_for
 from tracker.services import notifications
+from tracker.services.progress import MAX_TEXT
 
 from .base import ScopedAdmin
 
@@ -55,10 +57,27 @@ class FlipInline(admin.TabularInline):
         return False
 
 
+class AcknowledgementForm(forms.ModelForm):
+    """The change form records an acknowledgement: its note is capped like every note."""
+
+    acknowledgement_note = forms.CharField(
+        label="确认说明",
+        required=False,
+        max_length=MAX_TEXT,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"max_length": f"确认说明最多 {MAX_TEXT} 个字，请精简后再提交"},
+    )
+
+    class Meta:
+        model = LagAlert
+        fields = ("acknowledgement_note",)
+
+
 @admin.register(LagAlert)
 class LagAlertAdmin(ScopedAdmin):
     change_action = Action.ACKNOWLEDGE  # saving the form acknowledges
     inlines = [FlipInline]
+    form = AcknowledgementForm
     list_display = (
         "month_label",
         "last_month_label",

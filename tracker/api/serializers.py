@@ -19,6 +19,7 @@ from tracker.models import (
     Quota,
 )
 from tracker.months import format_month
+from tracker.services.progress import MAX_TEXT
 
 
 @extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2024-06"})
@@ -221,8 +222,8 @@ class AcknowledgeSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        max_length=500,
-        error_messages={"max_length": "确认说明最多 500 个字，请精简后再提交"},
+        max_length=MAX_TEXT,
+        error_messages={"max_length": f"确认说明最多 {MAX_TEXT} 个字，请精简后再提交"},
     )
 
 
