@@ -125,3 +125,12 @@ def test_amounts_in_the_plans_printed_units():
     assert fmt.amount(D("83.0"), "", level=True) == "83%"
     assert fmt.number(D("12345.678")) == "12,345.7"
     assert fmt.percent(D("42.55")) == "42.6%" and fmt.percent(None) == "—"
+
+
+def test_an_unmet_target_never_reads_100_in_the_matrix():
+    """99.6% of a quota is short of it (逾期未完成 after the deadline): the grid says 99."""
+    assert fmt.whole_percent(D("99.6")) == "99"
+    assert fmt.whole_percent(D("100")) == "100"
+    assert fmt.whole_percent(D("100.4")) == "100"
+    assert fmt.whole_percent(D("84.6")) == "85"
+    assert fmt.whole_percent(None) == "—"

@@ -65,3 +65,14 @@ def points(value, places: int = 1) -> str:
     """「15.6 个百分点」, or 「—」."""
     text = number(value, places)
     return text if text == DASH else f"{text} 个百分点"
+
+
+def whole_percent(value) -> str:
+    """A share as a whole number for tight grids (the matrix): rounded, except that a share
+    below 100 never reads 「100」 (99.6 → 「99」), so an unmet target never looks met."""
+    if value is None or value == "":
+        return DASH
+    d = Decimal(str(value))
+    if Decimal(99) < d < Decimal(100):
+        return "99"
+    return number(d, 0, grouping=False)

@@ -22,6 +22,12 @@ def pct(value, places: int = 1):
 
 
 @register.filter
+def whole_pct(value):
+    """A share as a whole number for the matrix; below 100 never shows 「100」."""
+    return fmt.whole_percent(value)
+
+
+@register.filter
 def amount(value, indicator):
     """An amount of ``indicator`` in the unit the plan prints: 「25 万人」「120 个」「83%」."""
     from tracker.selectors.common import show_amount
