@@ -54,3 +54,13 @@ def plan_month(text: str) -> date:
         )
         raise ValueError(f"{month.year}年没有民生实事计划；可选年度：{years or '无'}")
     return month
+
+
+def month_label(value: date) -> str:
+    """「2024年9月」: how people write a month (pages, exports, messages)."""
+    return f"{value.year}年{value.month}月"
+
+
+def month_end_label(value: date) -> str:
+    """「2024年9月底」: a cumulative figure's as-of point (截至…月底)."""
+    return f"{month_label(value)}底"

@@ -11,10 +11,11 @@ indicators (the count is in its docstring).
 """
 
 from tracker.choices import BADNESS, COLOUR, LABEL, status_counts, worst
+from tracker.months import month_label
 
 from .alerts import open_alerts_q
 from .cell import CellDetail, cell_detail
-from .common import EvaluationLine, evaluated_months, latest_month, month_label
+from .common import EvaluationLine, evaluated_months, latest_month
 from .matrix import Matrix, MatrixCell, MatrixRow, matrix
 from .my_work import my_work
 from .notice import Notice, notice

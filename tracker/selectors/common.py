@@ -57,11 +57,6 @@ def evaluated_months(who=None) -> list[date]:
     return list(qs.order_by("month").values_list("month", flat=True).distinct())
 
 
-def month_label(month: date) -> str:
-    """「2024年9月」."""
-    return f"{month.year}年{month.month}月"
-
-
 def indicator_scale(indicator: Indicator) -> Decimal:
     """The scale the plan prints this indicator's amounts in (10000 for 万)."""
     return fmt.scale_of(indicator.target_text)

@@ -59,7 +59,7 @@ from tracker.models import (
     PlanYear,
     ProgressReport,
 )
-from tracker.months import add_months, first_of_month, month_end
+from tracker.months import add_months, first_of_month, month_end, month_end_label
 
 from .lag import (
     PROBLEM_STATUSES,
@@ -103,10 +103,6 @@ TRACKED_FIELDS = (
 # --- explanations -------------------------------------------------------------------
 
 
-def _month_label(month: date) -> str:
-    return f"{month.year}年{month.month}月底"
-
-
 def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, month: date) -> str:
     """The plain Chinese explanation of an alert, with the numbers, in the domain's words
     (``tracker.domain``): 累计完成, 序时应达, 任务数, 完成率 = 累计完成 ÷ 任务数, 序时完成率 =
@@ -124,7 +120,7 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
         parts.append(f"{month.year}年{month.month}月进度未按时填报")
         if cell.actual is not None and cell.reported_month is not None:
             parts.append(
-                f"最近一次填报为截至{_month_label(cell.reported_month)}"
+                f"最近一次填报为截至{month_end_label(cell.reported_month)}"
                 f"{_amount(plan, cell.actual)}，本月序时应达 {_show(plan, cell.expected)}"
             )
         return head + "；".join(parts)
@@ -134,7 +130,7 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
     )
     if cell.status == LagStatus.OVERDUE:
         parts.append(
-            f"已过预计完成时间（{deadline}），截至{_month_label(month)}"
+            f"已过预计完成时间（{deadline}），截至{month_end_label(month)}"
             f"{_amount(plan, cell.actual) if cell.actual is not None else '未填报'}，"
             f"任务数 {_show(plan, cell.quota)}，尚差 "
             f"{_show(plan, shortfall(cell.actual, cell.quota))}（完成率 "
@@ -145,18 +141,18 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
         return head + "；".join(parts)
     if plan.is_level:
         parts.append(
-            f"截至{_month_label(month)}为 {number.percent(cell.actual)}，序时应达 "
+            f"截至{month_end_label(month)}为 {number.percent(cell.actual)}，序时应达 "
             f"{number.percent(cell.expected)}，低 {number.points(cell.gap_points)}"
         )
     elif kind == Kind.AT_RISK:
         parts.append(
-            f"截至{_month_label(month)}{_amount(plan, cell.actual)}，"
+            f"截至{month_end_label(month)}{_amount(plan, cell.actual)}，"
             f"序时应达 {_show(plan, cell.expected)}，目前进度正常"
         )
     else:
         behind = (cell.expected or 0) - (cell.actual or 0)
         parts.append(
-            f"截至{_month_label(month)}{_amount(plan, cell.actual)}，"
+            f"截至{month_end_label(month)}{_amount(plan, cell.actual)}，"
             f"序时应达 {_show(plan, cell.expected)}，差 {_show(plan, behind)}（{rates}）"
         )
     if (
@@ -286,7 +282,7 @@ def brief(kind: str, row: Row, plan: IndicatorPlan, district_name: str) -> str:
     if kind == Kind.NOT_REPORTED:
         return head + f"{row.month.year}年{row.month.month}月进度未按时填报"
     return head + (
-        f"截至{_month_label(row.month)}{_amount(plan, row.actual)}，"
+        f"截至{month_end_label(row.month)}{_amount(plan, row.actual)}，"
         f"序时应达 {_show(plan, row.expected)}"
         f"（{LagStatus(row.status).label}）"
     )

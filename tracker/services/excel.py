@@ -36,7 +36,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from tracker.domain import format as figures
 from tracker.domain.cell import completion_pct
 from tracker.models import District, Indicator, ProgressReport, Quota
-from tracker.months import add_months, format_month, parse_month
+from tracker.months import add_months, format_month, month_label, parse_month
 from tracker.scoping import scope_for
 from tracker.services.lag import values_as_of
 from tracker.services.progress import Entry, EntryError, ProgressRejected, Source, submit
@@ -71,10 +71,6 @@ def _num(value: Decimal | None):
     if value is None:
         return None
     return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _month_label(month: date) -> str:
-    return f"{month.year}年{month.month}月"
 
 
 def _reporting_districts(user, indicator: Indicator):
@@ -118,7 +114,7 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "任务分解表"
-    ws["A1"] = safe(f"{plan_year.year}年民生实事任务分解及完成情况（截至{_month_label(month)}底）")
+    ws["A1"] = safe(f"{plan_year.year}年民生实事任务分解及完成情况（截至{month_label(month)}底）")
     ws["A1"].font = Font(bold=True, size=14)
     fixed = ["序号", "项目", "指标", "单位", "全市目标"]
     for col, title in enumerate(fixed, start=1):
@@ -178,7 +174,7 @@ def export_template(user, indicator: Indicator, month: date) -> bytes:
     ws.title = "填报"
     unit = "%" if indicator.is_level else indicator.unit
     ws["A1"] = safe(
-        f"序号{indicator.project.seq}「{indicator.label}」{_month_label(month)}底累计完成情况"
+        f"序号{indicator.project.seq}「{indicator.label}」{month_label(month)}底累计完成情况"
         f"（单位：{unit}）"
     )
     ws["A1"].font = Font(bold=True, size=13)

@@ -39,7 +39,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from tracker.models import District, Indicator, MilestoneCompletion, ProgressReport, Quota
-from tracker.months import first_of_month, parse_month
+from tracker.months import first_of_month, month_label, parse_month
 from tracker.permissions import Action, may, scope_for
 from tracker.services.numbers import plain
 from tracker.services.quantities import QuantityError, is_counted_unit, parse_quantity
@@ -153,10 +153,6 @@ def text_too_long(text, what: str) -> str | None:
     return None
 
 
-def _label(month: date) -> str:
-    return f"{month.year}年{month.month}月"
-
-
 class _Context:
     """Everything the checks need, read in a fixed number of queries."""
 
@@ -230,10 +226,11 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
             continue
         year = project.plan_year.year
         if month.year != year:
-            fail("month", f"{_label(month)}不在{year}年计划年度内，请填报{year}年1—12月")
+            fail("month", f"{month_label(month)}不在{year}年计划年度内，请填报{year}年1—12月")
             continue
         if month > current_month:
-            fail("month", f"不能填报未来月份（{_label(month)}），当前为{_label(current_month)}")
+            now = month_label(current_month)
+            fail("month", f"不能填报未来月份（{month_label(month)}），当前为{now}")
             continue
         key = (indicator.pk, district.pk, month)
         if key in ctx.locked:
@@ -241,7 +238,8 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
             continue
         if key in seen:
             where = f"（与第 {seen[key]} 行重复）" if seen[key] else ""
-            fail("month", f"{district.name}{_label(month)}的「{indicator.label}」重复填报{where}")
+            cell = f"{district.name}{month_label(month)}的「{indicator.label}」"
+            fail("month", f"{cell}重复填报{where}")
             continue
         seen[key] = row
         try:
@@ -273,7 +271,7 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
                     when = timezone.localtime(existing.reported_at).strftime("%Y-%m-%d %H:%M")
                     fail(
                         "version",
-                        f"{district.name}{_label(month)}的数据已被{who}于{when}修改为 "
+                        f"{district.name}{month_label(month)}的数据已被{who}于{when}修改为 "
                         f"{plain(existing.value)}，请刷新后重新填报",
                         "conflict",
                     )
@@ -298,7 +296,7 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
                     EntryError(
                         entry.row,
                         "value",
-                        f"累计值 {plain(value)}{unit} 小于{_label(m)}已填报的 "
+                        f"累计值 {plain(value)}{unit} 小于{month_label(m)}已填报的 "
                         f"{plain(series[m])}{unit}，累计数不能减少{hint}",
                         "decrease",
                     )
@@ -310,7 +308,7 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
                     EntryError(
                         entry.row,
                         "value",
-                        f"累计值 {plain(value)}{unit} 大于{_label(m)}已填报的 "
+                        f"累计值 {plain(value)}{unit} 大于{month_label(m)}已填报的 "
                         f"{plain(series[m])}{unit}，累计数不能减少{hint}",
                         "decrease",
                     )

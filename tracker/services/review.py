@@ -54,7 +54,7 @@ from tracker.models import (
     ProgressReport,
 )
 from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
-from tracker.months import first_of_month
+from tracker.months import first_of_month, month_label
 from tracker.scoping import scope_for
 
 
@@ -68,10 +68,6 @@ class Action:
     REVIEW = "review"
     UNLOCK = "unlock"
     ATTACH = "attach"
-
-
-def _label(month: date) -> str:
-    return f"{month.year}年{month.month}月"
 
 
 def allow(user, action: str, *, indicator: Indicator | None = None, district=None) -> None:
@@ -153,10 +149,10 @@ def explain(
     if not measures:
         raise ReviewRejected("请填写整改措施")
     if catch_up_by is None or catch_up_by < month:
-        raise ReviewRejected(f"计划追赶完成时间不能早于{_label(month)}")
+        raise ReviewRejected(f"计划追赶完成时间不能早于{month_label(month)}")
     if not needs_explanation(indicator, district, month):
         raise ReviewRejected(
-            f"{district.name}{_label(month)}的「{indicator.label}」未滞后、未逾期，无需说明原因"
+            f"{district.name}{month_label(month)}的「{indicator.label}」未滞后、未逾期，无需说明原因"
         )
     with transaction.atomic():
         item = (
@@ -192,7 +188,7 @@ def submit_month(user, district: District, month: date) -> MonthSubmission:
     month = first_of_month(month)
     due = due_indicators(district, month)
     if not due:
-        raise ReviewRejected(f"{district.name}{_label(month)}没有需要上报的指标")
+        raise ReviewRejected(f"{district.name}{month_label(month)}没有需要上报的指标")
     filled = set(
         ProgressReport.objects.filter(
             district=district, month=month, indicator__in=due
@@ -202,7 +198,7 @@ def submit_month(user, district: District, month: date) -> MonthSubmission:
     if missing:
         names = "、".join(f"「{i.label}」" for i in missing[:10])
         more = f"等 {len(missing)} 项" if len(missing) > 10 else ""
-        raise ReviewRejected(f"{_label(month)}尚未填报：{names}{more}，填齐后才能上报")
+        raise ReviewRejected(f"{month_label(month)}尚未填报：{names}{more}，填齐后才能上报")
     with transaction.atomic():
         actor = user if getattr(user, "is_authenticated", False) else None
         submission = (
@@ -215,9 +211,9 @@ def submit_month(user, district: District, month: date) -> MonthSubmission:
             submission.submitted_by, submission.submitted_at = actor, timezone.now()
             _stamp(submission, user, "上报").save()
         elif submission.state == MonthState.APPROVED:
-            raise ReviewRejected(f"{district.name}{_label(month)}已审核，无需再次上报")
+            raise ReviewRejected(f"{district.name}{month_label(month)}已审核，无需再次上报")
         elif submission.state == MonthState.SUBMITTED:
-            raise ReviewRejected(f"{district.name}{_label(month)}已上报，正在等待审核")
+            raise ReviewRejected(f"{district.name}{month_label(month)}已上报，正在等待审核")
         else:
             submission.submitted_by, submission.submitted_at = actor, timezone.now()
         existing = {c.indicator_id: c for c in submission.cells.select_for_update()}
@@ -342,7 +338,7 @@ def locked_cells(indicator_ids, district_ids) -> set[tuple[int, int, date]]:
 
 def locked_message(district_name: str, label: str, month: date) -> str:
     return (
-        f"{district_name}{_label(month)}的「{label}」已审核并锁定，不能修改；"
+        f"{district_name}{month_label(month)}的「{label}」已审核并锁定，不能修改；"
         "如确需修改，请联系市政府督查室说明原因后解锁"
     )
 
