@@ -14,6 +14,10 @@ Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
   milestone months.
 - ``lag-catch-up``: every day at 09:30, re-runs any month of the year never checked
   (beat or workers were down) or whose figures were corrected since its check.
+- ``report-reminders``: every day at ``CHECK_HOUR``; acts from
+  ``TRACKER["REMINDER_DAYS_BEFORE"]`` (default 2) days before the reporting deadline to the
+  deadline day, sending each contact one digest per month of what is still unfiled
+  (``tracker.services.reminders``; claimed, so the daily repeats send nothing twice).
 - ``delivery-retry``: every 5 minutes, queues notification deliveries due for a retry.
 - ``heartbeat``: every ``TRACKER["HEARTBEAT_SECONDS"]`` (60 s), and once when beat starts,
   sends ``tracker.heartbeat`` stamped with the send time; the worker records it and
@@ -93,6 +97,10 @@ def beat_schedule() -> dict:
             "task": "tracker.check_lag",
             "schedule": crontab(minute=30, hour=hour),
             "args": month,
+        },
+        "report-reminders": {
+            "task": "tracker.send_reminders",
+            "schedule": crontab(minute=0, hour=hour),
         },
         "delivery-retry": {
             "task": "tracker.retry_deliveries",

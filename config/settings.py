@@ -277,6 +277,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Tracker domain settings --------------------------------------------------
 TRACKER = {
+    # Lag-check writes through PostgreSQL's COPY (tracker.services.bulk); 0 keeps the ORM path.
+    "BULK_COPY": env_bool("TRACKER_BULK_COPY", True),
     # Monthly reports are due by this day of the following month (未按时填报 after it).
     "REPORTING_DEADLINE_DAY": int(os.environ.get("TRACKER_REPORTING_DEADLINE_DAY", "5")),
     # A cumulative value above this multiple of the district's quota needs an explicit
@@ -286,13 +288,13 @@ TRACKER = {
     # (dashboard overview, ranking, monthly notice; the API's plan and summary endpoints).
     "PUBLIC_READ_ONLY": os.environ.get("TRACKER_PUBLIC_READ_ONLY", "").lower()
     in ("1", "true", "yes"),
-    # Excel import limits (tracker.services.excel): upload size, unpacked size, data rows.
+    # Excel import limits (tracker.io.excel): upload size, unpacked size, data rows.
     "IMPORT_MAX_BYTES": 2 * 1024 * 1024,
     "IMPORT_MAX_UNPACKED_BYTES": 20 * 1024 * 1024,
     "IMPORT_MAX_ROWS": 1000,
     # ... and cells (all sheets) and columns, counted in the raw XML before parsing.
     "IMPORT_MAX_CELLS": 30000,
-    "IMPORT_MAX_COLUMNS": 26,
+    "IMPORT_MAX_COLUMNS": 64,
     # Lag thresholds (tracker.services.lag). For cumulative targets the gap is the expected
     # minus the actual share of the district's quota, in percentage points (落后序时进度):
     # at least YELLOW → 黄 (behind), more than RED → 红 (seriously behind). At a checkpoint
@@ -319,6 +321,9 @@ TRACKER = {
     "ESCALATE_TO_SUPERVISION_AFTER": 3,
     # Scheduled checks run at this local hour (Asia/Shanghai).
     "CHECK_HOUR": 9,
+    # Reporting reminders (tracker.services.reminders): from this many days before the
+    # deadline, each contact gets one digest a month of what is still unfiled in scope.
+    "REMINDER_DAYS_BEFORE": int(os.environ.get("TRACKER_REMINDER_DAYS_BEFORE", "2")),
     # Notification deliveries: attempts before giving up, first retry delay (doubling).
     "DELIVERY_MAX_ATTEMPTS": 5,
     "DELIVERY_RETRY_SECONDS": 60,
@@ -339,6 +344,9 @@ TRACKER = {
     # S3-compatible object storage, see README).
     "ATTACHMENT_MAX_BYTES": int(os.environ.get("TRACKER_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)),
     "ATTACHMENT_STORAGE": os.environ.get("TRACKER_ATTACHMENT_STORAGE", "default"),
+    # Red cells (严重滞后/逾期未完成) still without 原因说明 this many days after the
+    # month's reporting deadline are listed for 督查室 on the 审核与上报 page.
+    "EXPLANATION_GRACE_DAYS": int(os.environ.get("TRACKER_EXPLANATION_GRACE_DAYS", "5")),
 }
 
 # Uploaded files (佐证材料). Served only through the API's permission-checked download,

@@ -40,3 +40,12 @@ def chrome():
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(2)
     return driver
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium for one test (skipped where it is not installed)."""
+    require_chromium()
+    driver = chrome()
+    yield driver
+    driver.quit()

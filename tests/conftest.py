@@ -40,6 +40,10 @@ class Personas:
     outsider: object
 
 
+# the ``browser`` fixture (headless Chromium) of tests/browser.py, for every browser test
+pytest_plugins = ["tests.browser"]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing():
     """Tests create many users; the production hasher would spend seconds on each."""
@@ -63,6 +67,16 @@ def _static_files_from_the_apps():
     }
     with override_settings(STORAGES=storages, WHITENOISE_USE_FINDERS=True):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: the configured cache is shared (var/cache, or
+    Redis), so throttle counters (429) and cached notices would otherwise leak from one
+    test, or one run, into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from tests.dashboard_helpers import SEPT, simulated_year
 from tests.factories import make_user
 from tracker import selectors
+from tracker.choices import RED_STATUSES
 from tracker.models import (
     District,
     Indicator,
@@ -115,7 +116,7 @@ def test_matrix_shows_the_lagging_district_in_red(
     year, client, seq1_indicator, django_assert_max_num_queries
 ):
     client.force_login(year.supervisor)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):  # +1: the header's month being reported
         response = get(client, "matrix", month=SEPT)
     m = response.context["matrix"]
     names = [d.name for d in m.districts]
@@ -128,10 +129,13 @@ def test_matrix_shows_the_lagging_district_in_red(
     red = sum(1 for r in m.rows if r.cells[col] and r.cells[col].status == "seriously_behind")
     assert red == due.filter(status=LagStatus.SERIOUSLY_BEHIND).count() > due.count() * 0.8
     html = response.content.decode()
-    url = reverse("dashboard:cell", args=[seq1_indicator.pk, year.chunan.pk])
+    # a red cell links to where it is fixed: 本月填报 at that cell (督查室 may enter it)
+    url = reverse("dashboard:report", args=["2024-12"])  # the 2024 plan's last month
+    anchor = f"#c-{seq1_indicator.pk}-{year.chunan.pk}"
     assert re.search(
-        rf'<td class="cell red[^"]*" data-status="seriously_behind" title="严重滞后（红）">'
-        rf'<a href="{url}\?month={SEPT}"',
+        rf'<td class="cell red[^"]*" data-status="seriously_behind" '
+        rf'title="严重滞后（红）：[^"]*完成率 [^"]*">'
+        rf'<a href="{url}\?district=chunan{anchor}"',
         html,
     )
     assert m.column_counts[col]["seriously_behind"] == red
@@ -165,7 +169,9 @@ def test_cell_page_has_the_chart_data_and_alert_history(
     year, client, seq1_indicator, django_assert_max_num_queries
 ):
     client.force_login(year.chunan_user)
-    with django_assert_max_num_queries(16):
+    # 16, the cell's explanations and reviews and the may-explain check (issue 15), the
+    # plans of the year (plan picker), the header's month being reported
+    with django_assert_max_num_queries(21):
         response = get(client, "cell", seq1_indicator.pk, year.chunan.pk, month=SEPT)
     detail = response.context["detail"]
     quota = seq1_indicator.quotas.get(district=year.chunan).value
@@ -196,7 +202,7 @@ def test_agency_cannot_open_cells_of_other_agencies(year, client):
 
 def test_ranking_puts_the_lagging_district_last(year, client, django_assert_max_num_queries):
     client.force_login(year.xihu_user)  # the ranking is published to every district
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # +1: the header's month being reported
         response = get(client, "ranking", month=SEPT)
     rows = response.context["rows"]
     assert len(rows) == 14  # 13 districts + 西湖风景名胜区; 市本级 is not ranked
@@ -210,7 +216,9 @@ def test_ranking_puts_the_lagging_district_last(year, client, django_assert_max_
 
 def test_district_scorecard(year, client, django_assert_max_num_queries):
     client.force_login(year.supervisor)
-    with django_assert_max_num_queries(10):
+    # +1 the plans of the year (plan picker), +2 the district's column (merged or not),
+    # +1 the header's month being reported
+    with django_assert_max_num_queries(14):
         response = get(client, "district", "chunan", month=SEPT)
     card = response.context["card"]
     stored = LagEvaluation.objects.filter(month="2024-09-01", district=year.chunan)
@@ -239,7 +247,9 @@ def test_project_page_shows_its_districts(year, client):
 
 def test_my_work_lists_what_is_behind_in_scope(year, client, django_assert_max_num_queries):
     client.force_login(year.chunan_user)
-    with django_assert_max_num_queries(10):
+    # 10, +1 the header, +6 未填报 (the plan, due cells, 市本级 column, what the plan
+    # expects by then, reports), +1 explanations, +1 the plans of the year, +2 rows' plan data
+    with django_assert_max_num_queries(21):
         response = get(client, "my_work", month=SEPT)
     rows = response.context["rows"]
     assert rows and {e.district.name for e in rows} == {"淳安县"}
@@ -264,7 +274,8 @@ def test_my_work_lists_what_is_behind_in_scope(year, client, django_assert_max_n
 
 def test_notice_page(year, client, django_assert_max_num_queries):
     client.force_login(year.supervisor)
-    with django_assert_max_num_queries(16):
+    # 16, plus the red items' explanations, plus the header's month being reported
+    with django_assert_max_num_queries(18):
         response = get(client, "notice", SEPT)
     html = response.content.decode()
     assert "民生实事项目推进情况通报" in html and "（2024年第9期）" in html
@@ -325,3 +336,27 @@ def test_public_parts_need_a_login_when_read_only_mode_is_off(year, client, sett
     settings.TRACKER = {**settings.TRACKER, "PUBLIC_READ_ONLY": False}
     for url in ("/", "/ranking/", f"/notice/{SEPT}/", f"/notice/{SEPT}/xlsx/"):
         assert client.get(url).status_code == 302, url
+
+
+# --- 审核与上报 (issue 15) ---------------------------------------------------------------
+
+
+def test_review_states_page_on_the_published_plan(year, client, django_assert_max_num_queries):
+    """Every column of the plan × January–December of 2024, nobody has reported a month
+    yet (all 未上报); red cells of September without an explanation are listed for
+    督查室 (淳安县 lags by design); a district sees only its own row."""
+    client.force_login(year.supervisor)
+    with django_assert_max_num_queries(14):
+        response = get(client, "review_states", month=SEPT)
+    grid = response.context["grid"]
+    columns = year.plan_year.columns.count()
+    assert len(grid.rows) >= columns and len(grid.months) == 12
+    assert response.context["totals"][0] == ("not_submitted", "未上报", len(grid.rows))
+    missing = response.context["missing"]
+    red = LagEvaluation.objects.filter(month=date(2024, 9, 1), status__in=RED_STATUSES)
+    assert len(missing) == red.count() > 0
+    assert year.chunan in {e.district for e in missing}
+    client.force_login(year.chunan_user)
+    response = get(client, "review_states", month=SEPT)
+    assert [d for d, _ in response.context["grid"].rows] == [year.chunan]
+    assert {e.district for e in response.context["missing"]} == {year.chunan}

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chrome, require_chromium
 from tests.factories import make_user
 from tracker.models import Role
 from tracker.services.simulation import simulate_year
@@ -19,14 +18,6 @@ from tracker.services.simulation import simulate_year
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser():
-    require_chromium()
-    driver = chrome()
-    yield driver
-    driver.quit()
 
 
 def shot(browser, name: str) -> Path:
@@ -68,6 +59,15 @@ def test_supervisor_logs_in_and_drills_into_a_red_cell(live_server, browser, pla
     assert "red" in cell.get_attribute("class")
     shot(browser, "matrix.png")
     cell.find_element(By.TAG_NAME, "a").click()
+
+    # a red cell leads to where it is fixed: 本月填报 at that cell (督查室 may enter it) …
+    wait.until(ec.presence_of_element_located((By.ID, "entry")))
+    anchor = browser.current_url.split("#")[1]
+    assert "/report/" in browser.current_url and "district=chunan" in browser.current_url
+    row = browser.find_element(By.ID, anchor)
+    assert "新增老年助餐服务点" in row.text
+    # … whose name opens the cell's year
+    row.find_element(By.CSS_SELECTOR, "td.entry-name a").click()
 
     wait.until(
         ec.presence_of_element_located((By.CSS_SELECTOR, "#chart[data-rendered='1'] canvas"))

@@ -10,14 +10,14 @@ import time_machine
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from tracker.models import District, Indicator, ProgressReport
-from tracker.services.excel import (
+from tracker.io.excel import (
     ImportRejected,
     export_breakdown,
     export_template,
     import_template,
     safe,
 )
+from tracker.models import District, Indicator, ProgressReport
 from tracker.services.progress import Entry, submit
 
 TODAY = date(2024, 7, 20)
@@ -78,7 +78,7 @@ def test_bad_rows_are_all_reported_with_row_numbers_and_nothing_lands(personas):
         import_template(p.agency_a_user, filled)
     messages = [str(e) for e in caught.value.errors]
     assert messages[0].startswith("第 4 行：累计值 15 个 小于2024年5月已填报的 20 个")
-    assert messages[1].startswith("第 5 行：「很多」不是数量")
+    assert messages[1].startswith("第 5 行：「很多」不是数字")
     assert ProgressReport.objects.count() == 1
 
 

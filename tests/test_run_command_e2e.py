@@ -236,7 +236,8 @@ def test_trajectory_chart_on_a_cell_page_is_drawn(run, logged_in):
     from selenium.webdriver.support.ui import WebDriverWait
 
     logged_in.get(run.url + "/matrix/")
-    link = logged_in.find_element(By.CSS_SELECTOR, "#matrix tbody td a")
+    # a red or 未按时填报 cell links to 本月填报; take a cell that opens the cell page
+    link = logged_in.find_element(By.CSS_SELECTOR, "#matrix tbody td a[href^='/matrix/']")
     logged_in.get(link.get_attribute("href"))
     wait = WebDriverWait(logged_in, 30)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#chart canvas")))

@@ -175,12 +175,14 @@ POLICIES: dict[str, dict[str, str]] = {
     "tracker.lagrun": {_V: SUPERVISION},
     "tracker.plancolumn": PLAN,
     "tracker.lagalertflip": READ_ONLY,
-    # explain-and-review rows: written only through tracker.services.review (its API);
-    # the admin lists them read-only in scope (督查室 unlocks from there)
-    "tracker.explanation": READ_ONLY,
-    "tracker.monthsubmission": READ_ONLY,
-    "tracker.cellreview": READ_ONLY,
-    "tracker.attachment": READ_ONLY,
+    # explain-and-review rows: written only through tracker.services.review (API and
+    # dashboard); the admin lists them read-only in scope (督查室 unlocks from there)
+    # (the service adds who acts: a district submits its own month, the lead agency
+    # reviews, see tracker.services.review.allow)
+    "tracker.explanation": {_V: SCOPED, _EXP: SCOPED, _A: SCOPED, _C: SCOPED},
+    "tracker.monthsubmission": {_V: SCOPED, _EXP: SCOPED, _A: SCOPED, _C: SUPERVISION},
+    "tracker.cellreview": {_V: SCOPED, _EXP: SCOPED, _REV: SCOPED, _C: SUPERVISION},
+    "tracker.attachment": {_V: SCOPED, _EXP: SCOPED, _A: SCOPED, _D: SCOPED},
     # notice settings (文号, 成文日期, cap) and the liveness heartbeat: 督查室 only (default)
 }
 

@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from tracker.months import parse_month
-from tracker.services import alerts, notifications
+from tracker.services import alerts, notifications, reminders
 
 
 @shared_task(name="tracker.check_lag", soft_time_limit=600, time_limit=660)
@@ -24,6 +24,41 @@ def check_lag(month: str) -> list[dict]:
     months of the year first, then any milestone month never checked (the daily
     catch-up covers both); one digest per recipient with the news of both."""
     return [r.summary() for r in alerts.run_catch_up(parse_month(month))]
+
+
+@shared_task(name="tracker.check_lag_spread", soft_time_limit=60, time_limit=90)
+def check_lag_spread(month: str, as_of: str | None = None) -> int:
+    """The lag check of one month spread over the workers: claims the month's next run
+    and queues one ``tracker.check_lag_batch`` per indicator batch (a group); whichever
+    worker finishes the last batch records the digests (a claim on the month's row, no
+    result backend needed). Same statuses, episodes and digests as ``check_lag``'s check
+    of that month. Returns the number of batches queued."""
+    from datetime import datetime
+
+    from celery import group
+
+    spread = alerts.start_spread_check(
+        parse_month(month), as_of=datetime.fromisoformat(as_of) if as_of else None
+    )
+    group(
+        check_lag_batch.s(
+            month, batch, spread.run_number, spread.as_of.isoformat(), spread.started.isoformat()
+        )
+        for batch in spread.batches
+    ).apply_async()
+    return len(spread.batches)
+
+
+@shared_task(name="tracker.check_lag_batch", soft_time_limit=600, time_limit=660)
+def check_lag_batch(month: str, indicator_ids: list, run: int, as_of: str, started: str):
+    """One indicator batch of a spread check (``alerts.run_spread_batch``)."""
+    from datetime import datetime
+
+    result = alerts.run_spread_batch(
+        parse_month(month), indicator_ids, run,
+        datetime.fromisoformat(as_of), datetime.fromisoformat(started),
+    )  # fmt: skip
+    return None if result is None else result.month.isoformat()
 
 
 @shared_task(name="tracker.check_milestones", soft_time_limit=600, time_limit=660)
@@ -59,6 +94,14 @@ def retry_deliveries() -> int:
     """Sweep: queue deliveries due for a retry (and any whose task was lost)."""
     ids = notifications.due_deliveries()
     return notifications.queue_deliveries(ids)
+
+
+@shared_task(name="tracker.send_reminders", soft_time_limit=300, time_limit=360)
+def send_reminders() -> int:
+    """Reporting reminders: one digest per contact of what is still unfiled for the month
+    being reported, from ``REMINDER_DAYS_BEFORE`` days before its deadline; claimed per
+    contact and month, so a re-run or a second worker sends nothing twice."""
+    return len(reminders.send_reminders())
 
 
 @shared_task(

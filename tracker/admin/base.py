@@ -20,18 +20,85 @@ simple-history's pages are third-party views, so they are scoped here too:
 records an acknowledgement, so ``LagAlertAdmin`` sets it to ``"acknowledge"``.
 """
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db import models
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.exceptions import NotHistoricalModelError
+from simple_history.template_utils import HistoricalRecordContextHelper
 from simple_history.utils import get_history_model_for_model
 
+from tracker.domain import format as fmt
 from tracker.permissions import Action, allowed, may, restrict
+
+
+class PlainNumberInput(forms.TextInput):
+    """A decimal as people write it: 「5」, 「12.5」, never 「5.0000」."""
+
+    def format_value(self, value):
+        if value in (None, ""):
+            return None
+        try:
+            return fmt.number(value, 4, grouping=False)
+        except (ArithmeticError, ValueError, TypeError):
+            return super().format_value(value)
+
+
+class PlainHistoryHelper(HistoricalRecordContextHelper):
+    """The history page's 「changes」 column: decimals as people write them (「5」)."""
+
+    def prepare_delta_change_value(self, change, value):
+        if isinstance(value, Decimal):
+            return fmt.number(value, 4)
+        return super().prepare_delta_change_value(change, value)
+
+
+def _plain_readonly(display):
+    """Read-only fields of admin pages (an alert's 任务数, 序时应达 …) show decimals through
+    the one formatter too. Django renders them with ``helpers.display_for_field``, which
+    prints every decimal place of the column (「5.0000」); wrapped once, here."""
+
+    def display_for_field(value, field, empty_value_display, *args, **kwargs):
+        if isinstance(field, models.DecimalField) and value is not None:
+            return fmt.number(value, 4)
+        return display(value, field, empty_value_display, *args, **kwargs)
+
+    display_for_field.wrapped_plain = True
+    return display_for_field
+
+
+if not getattr(admin.helpers.display_for_field, "wrapped_plain", False):
+    admin.helpers.display_for_field = _plain_readonly(admin.helpers.display_for_field)
+
+
+def plain_decimal_column(model, name):
+    """``name`` for a list, or, for a decimal field, a column showing it through the one
+    formatter (「5」, 「1,234.5」 — not 「5.0000」), sortable by the field."""
+    if not isinstance(name, str):
+        return name
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return name
+    if not isinstance(field, models.DecimalField):
+        return name
+
+    def column(obj):
+        return fmt.number(getattr(obj, name), 4)
+
+    column.short_description = field.verbose_name
+    column.admin_order_field = name
+    column.__name__ = name
+    return column
 
 
 class ScopedAdmin(SimpleHistoryAdmin):
     list_select_related: tuple | bool = ()
+    formfield_overrides = {models.DecimalField: {"widget": PlainNumberInput}}
     change_action: str = Action.CHANGE
     revert_allowed = False
 
@@ -125,19 +192,37 @@ class ScopedAdmin(SimpleHistoryAdmin):
     def revert_disabled(self, request, obj=None):
         return not self.has_change_history_permission(request, obj)
 
+    def get_historical_record_context_helper(self, request, historical_record):
+        return PlainHistoryHelper(self.model, historical_record)
+
+    def get_list_display(self, request):
+        return [plain_decimal_column(self.model, n) for n in super().get_list_display(request)]
+
     # -- choices ------------------------------------------------------------------------
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if "queryset" not in kwargs:
             related = db_field.remote_field.model._default_manager.all()
-            kwargs["queryset"] = restrict(request.user, Action.VIEW, related)
+            kwargs["queryset"] = hide_simulation_user(restrict(request.user, Action.VIEW, related))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if "queryset" not in kwargs:
             related = db_field.remote_field.model._default_manager.all()
-            kwargs["queryset"] = restrict(request.user, Action.VIEW, related)
+            kwargs["queryset"] = hide_simulation_user(restrict(request.user, Action.VIEW, related))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+def hide_simulation_user(queryset):
+    """User pickers never offer ``simulate_year``'s author of the demo data (an inactive
+    account nobody logs in as); other querysets pass unchanged."""
+    from django.contrib.auth import get_user_model
+
+    from tracker.services.simulation import SIM_USERNAME
+
+    if queryset.model is get_user_model():
+        return queryset.exclude(username=SIM_USERNAME)
+    return queryset
 
 
 class PlanAdmin(ScopedAdmin):

@@ -1,7 +1,9 @@
 """Browsing (and, for 督查室, maintaining) the plan as published."""
 
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, OuterRef
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from tracker.models import (
     Agency,
@@ -9,26 +11,65 @@ from tracker.models import (
     District,
     Indicator,
     Milestone,
+    PlanColumn,
     PlanYear,
     Project,
     Quota,
 )
 from tracker.services.numbers import plain
+from tracker.services.plan_integrity import check_plan
+from tracker.services.plan_units import column_position, plan_columns
 
 from .base import PlanAdmin, ScopedInline
 
 
+class PlanColumnInline(ScopedInline):
+    """The plan's own reporting columns (任务分解表's header), in its order; a merged
+    column (「海曙、江东、江北」 sharing one number) lists its other units."""
+
+    model = PlanColumn
+    fields = ("order", "label", "district", "merged_units")
+    ordering = ("order",)
+    autocomplete_fields = ("district", "merged_units")
+
+
 @admin.register(PlanYear)
 class PlanYearAdmin(PlanAdmin):
-    list_display = ("year", "title", "document_number", "published_on", "project_count")
-    readonly_fields = ("acknowledged_findings",)
+    list_display = (
+        "year", "issuer", "title", "document_number", "published_on", "column_count",
+        "project_count",
+    )  # fmt: skip
+    list_filter = ("issuer", "year")
+    readonly_fields = ("acknowledged_findings", "format_version", "integrity")
+    inlines = (PlanColumnInline,)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(n_projects=Count("projects"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_projects=Count("projects", distinct=True),
+                n_columns=Count("columns", distinct=True),
+            )
+        )
 
     @admin.display(description="项目数", ordering="n_projects")
     def project_count(self, obj):
         return obj.n_projects
+
+    @admin.display(description="列数", ordering="n_columns")
+    def column_count(self, obj):
+        return obj.n_columns
+
+    @admin.display(description="完整性检查")
+    def integrity(self, obj):
+        """The plan-integrity findings (check_plan), with 推定的完成时间 among them."""
+        if obj is None or obj.pk is None:
+            return "—"
+        findings = check_plan(obj)
+        if not findings:
+            return "未发现问题"
+        return format_html_join(mark_safe("<br>"), "{}", ((str(f),) for f in findings))
 
 
 @admin.register(Category)
@@ -48,6 +89,8 @@ class AgencyAdmin(PlanAdmin):
 @admin.register(District)
 class DistrictAdmin(PlanAdmin):
     list_display = ("order", "name", "code", "kind")
+    list_filter = ("kind",)
+    search_fields = ("name", "code")
     ordering = ("order",)
 
 
@@ -79,7 +122,7 @@ class ProjectAdmin(PlanAdmin):
     list_select_related = ("category", "lead_agency")
     search_fields = ("name", "name_in_breakdown", "work_plan")
     ordering = ("plan_year", "seq")
-    filter_horizontal = ("cooperating_agencies",)
+    filter_horizontal = ("co_lead_agencies", "cooperating_agencies")
     inlines = (IndicatorInline, MilestoneInline)
     fieldsets = (
         (None, {"fields": ("plan_year", "category", "seq", "name", "name_in_breakdown")}),
@@ -89,20 +132,32 @@ class ProjectAdmin(PlanAdmin):
                 "fields": (
                     "city_leader",
                     "lead_agency",
+                    "co_lead_agencies",
                     "lead_agency_leader",
                     "cooperating_text",
                     "cooperating_agencies",
                 )
             },
         ),
-        ("进度安排", {"fields": ("deadline", "work_plan", "notes")}),
+        ("进度安排", {"fields": ("deadline", "deadline_assumed", "work_plan", "notes")}),
     )
 
 
 class QuotaInline(ScopedInline):
+    """One quota per column; a merged column's one number lists the units sharing it."""
+
     model = Quota
-    fields = ("district", "published_text", "value", "new_value", "upgrade_value")
-    ordering = ("district__order",)
+    fields = ("district", "published_text", "value", "new_value", "upgrade_value", "shared_with")
+    autocomplete_fields = ("district", "shared_with")
+
+    def get_queryset(self, request):
+        plan = OuterRef("indicator__project__plan_year_id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(column=column_position(plan, OuterRef("district_id")))
+            .order_by("column", "district__order")
+        )
 
 
 @admin.register(Indicator)
@@ -124,6 +179,7 @@ class IndicatorAdmin(PlanAdmin):
         "unit",
         "kind",
         "scope",
+        "deadline",
         "breakdown_note",
     )
 
@@ -140,17 +196,23 @@ class IndicatorAdmin(PlanAdmin):
 
 
 def quota_table(indicator, user) -> list[dict]:
-    """One row per district in 附件2's column order: the printed cell or 「—」.
+    """One row per column of the indicator's plan, in its order (``plan_units``), headed by
+    the printed label (a merged column once): the printed cell or 「—」.
 
-    Districts outside the user's scope show 「—」 like an empty cell.
+    Districts outside the user's scope show 「—」 like an empty cell. A plan without
+    columns lists every registered unit.
     """
     quotas = {q.district_id: q for q in Quota.objects.for_user(user).filter(indicator=indicator)}
+    columns = plan_columns(indicator.project.plan_year_id)
+    heads = [(c.district, c.label) for c in columns] or [
+        (d, d.name) for d in District.objects.order_by("order")
+    ]
     rows = []
-    for d in District.objects.order_by("order"):
+    for d, label in heads:
         q = quotas.get(d.pk)
         rows.append(
             {
-                "district": d.name,
+                "district": label,
                 "text": (q.published_text or plain(q.value)) if q else "—",
                 "value": plain(q.value) if q else "",
             }
@@ -160,15 +222,23 @@ def quota_table(indicator, user) -> list[dict]:
 
 @admin.register(Quota)
 class QuotaAdmin(PlanAdmin):
-    list_display = ("project_seq", "indicator", "district", "published_text", "value")
+    list_display = ("project_seq", "indicator", "district", "published_text", "value", "shared")
     list_filter = ("indicator__project__plan_year", "district", "indicator__project__category")
     list_select_related = ("indicator__project", "district")
     search_fields = ("indicator__label", "indicator__project__name")
     ordering = ("indicator__project__seq", "indicator__order", "district__order")
+    autocomplete_fields = ("district", "shared_with")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("shared_with")
 
     @admin.display(description="序号", ordering="indicator__project__seq")
     def project_seq(self, obj):
         return obj.indicator.project.seq
+
+    @admin.display(description="合并列共同承担")
+    def shared(self, obj):
+        return "、".join(d.name for d in obj.shared_with.all()) or "—"
 
 
 @admin.register(Milestone)

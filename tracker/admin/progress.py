@@ -26,27 +26,28 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.http import urlencode
 
+from tracker.io import excel
 from tracker.models import (
     District,
     Indicator,
     Milestone,
     MilestoneCompletion,
-    PlanYear,
     ProgressReport,
     Quota,
 )
-from tracker.months import first_of_month, format_month, months_of_year, parse_month
+from tracker.months import first_of_month, format_month, month_label, parse_month
 from tracker.scoping import scope_for
-from tracker.services import excel
 from tracker.services import progress as progress_service
 from tracker.services.numbers import plain
+from tracker.services.plan_units import city_unit_id, column_position, plan_of
 from tracker.services.progress import Entry, ProgressRejected
+from tracker.services.reporting import current_plan, enterable_months, reporting_month
 
 from .base import ScopedAdmin
 
@@ -71,10 +72,16 @@ def reportable_indicators(user):
     )
 
 
-def plan_months(year: int) -> list[date]:
-    """Months of the plan year that may be reported now (none in the future)."""
-    current = first_of_month(timezone.localdate())
-    return [m for m in months_of_year(year) if m <= current]
+def grid_months(plan, chosen: date | None) -> list[tuple[str, str]]:
+    """The grid's month select: the plan months one may still enter (the reporting
+    calendar's ``enterable_months``), newest first, plus the chosen month if it is not
+    among them (so the page still says which month it shows)."""
+    if plan is None:
+        return []
+    months = enterable_months(plan)
+    if chosen is not None and chosen not in months:
+        months = sorted([*months, chosen])
+    return [(format_month(m), month_label(m)) for m in reversed(months)]
 
 
 class IndicatorMonthForm(forms.Form):
@@ -309,7 +316,6 @@ class ProgressReportAdmin(EntryAdmin):
             rows = grid_rows(request.user, indicator, month, request.POST or None, errors)
             shown = {row.key for row in rows}
             general += [m for key, ms in errors.items() if key not in shown for m in ms]
-        year = indicator.project.plan_year.year if indicator else None
         return TemplateResponse(
             request,
             "admin/tracker/progressreport/grid.html",
@@ -323,7 +329,9 @@ class ProgressReportAdmin(EntryAdmin):
                 rows=rows,
                 general_errors=general,
                 has_errors=bool(errors or general),
-                months=[format_month(m) for m in plan_months(year)] if year else [],
+                months=grid_months(
+                    indicator.project.plan_year if indicator else current_plan(), month
+                ),
                 unit="%"
                 if indicator and indicator.is_level
                 else (indicator.unit if indicator else ""),
@@ -334,13 +342,22 @@ class ProgressReportAdmin(EntryAdmin):
         """任务分解表 with each district's quota, cumulative value and rate for a month."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        try:
-            month = parse_month(request.GET.get("month", ""))
-        except ValueError:
-            month = first_of_month(timezone.localdate())
-        plan_year = PlanYear.objects.filter(year=month.year).first()
+        plan_year, month = excel.breakdown_month()  # default: the month being reported
+        if request.GET.get("month"):
+            try:
+                month = parse_month(request.GET["month"])
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:tracker_progressreport_changelist"))
+        if request.GET.get("month") or request.GET.get("plan") or request.GET.get("issuer"):
+            plan_year = plan_of(
+                month.year if month else None, request.GET.get("plan"), request.GET.get("issuer")
+            )
+            if plan_year is not None and not request.GET.get("month"):
+                month = reporting_month(plan_year)  # that plan's month being reported
         if plan_year is None:
-            self.message_user(request, f"{month.year}年没有计划数据", messages.ERROR)
+            year = f"{month.year}年" if month else ""
+            self.message_user(request, f"{year}没有计划数据", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:tracker_progressreport_changelist"))
         data = excel.export_breakdown(request.user, plan_year, month)
         return _xlsx_response(data, f"任务分解表_{format_month(month)}.xlsx")
@@ -364,20 +381,16 @@ class ProgressReportAdmin(EntryAdmin):
         errors = []
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            max_bytes = excel._limits()[0]
-            data = upload.read(max_bytes + 1)
+            data = upload.read(excel.max_upload_bytes() + 1)
             try:
-                result = excel.import_template(request.user, data)
+                result = excel.import_workbook(request.user, data)
             except excel.ImportRejected as exc:
                 errors = [str(e) for e in exc.errors]
             else:
-                self.message_user(
-                    request,
-                    f"导入成功：「{result.indicator.label}」{format_month(result.month)}，"
-                    f"新增 {result.created} 条，修改 {result.updated} 条，"
-                    f"未变 {result.unchanged} 条",
-                    messages.SUCCESS,
-                )
+                what = f"「{result.indicator.label}」" if result.indicator else ""
+                self.message_user(request, f"导入成功：{what}{result.summary}", messages.SUCCESS)
+                if result.indicator is None:
+                    return HttpResponseRedirect(reverse("admin:tracker_progressreport_changelist"))
                 query = urlencode(
                     {"indicator": result.indicator.pk, "month": format_month(result.month)}
                 )
@@ -414,16 +427,21 @@ class GridRow:
 
 
 def grid_rows(user, indicator, month, post, errors) -> list[GridRow]:
-    """The grid's rows: districts the user may report, in table order (4 queries)."""
+    """The grid's rows: districts the user may report, in the plan's column order (4-5
+    queries)."""
     scope = scope_for(user)
-    if indicator.scope == Indicator.Scope.CITY:
-        pairs = [(d, indicator.target_value) for d in District.objects.filter(kind="city")]
+    plan_id = indicator.project.plan_year_id
+    if indicator.scope == Indicator.Scope.CITY:  # the plan's own 市本级 column
+        pairs = [
+            (d, indicator.target_value) for d in District.objects.filter(pk=city_unit_id(plan_id))
+        ]
     else:
         pairs = [
             (q.district, q.value)
             for q in Quota.objects.filter(indicator=indicator)
             .select_related("district")
-            .order_by("district__order")
+            .annotate(column=column_position(plan_id, OuterRef("district_id")))
+            .order_by("column", "district__order")
         ]
     pairs = [(d, q) for d, q in pairs if scope.can_report(indicator, d)]
     reports = {}

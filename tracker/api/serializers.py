@@ -13,6 +13,7 @@ from tracker.models import (
     LagAlert,
     LagAlertFlip,
     Milestone,
+    PlanColumn,
     PlanYear,
     ProgressReport,
     Project,
@@ -40,10 +41,27 @@ class MonthField(serializers.Field):
             self.fail("invalid")
 
 
+class PlanColumnSerializer(serializers.ModelSerializer):
+    """One column of a plan, in its order: the printed label, the unit the quota is kept on
+    and, for a merged column (「海曙、江东、江北」), the other units sharing its one number."""
+
+    code = serializers.CharField(source="district.code", read_only=True)
+    name = serializers.CharField(source="district.name", read_only=True)
+    kind = serializers.CharField(source="district.kind", read_only=True)
+    merged_units = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+
+    class Meta:
+        model = PlanColumn
+        fields = ("order", "label", "district", "code", "name", "kind", "merged_units")
+
+
 class PlanYearSerializer(serializers.ModelSerializer):
+    columns = PlanColumnSerializer(many=True, read_only=True)
+
     class Meta:
         model = PlanYear
-        fields = ("id", "year", "title", "document_number", "source", "published_on")
+        fields = ("id", "issuer", "year", "title", "document_number", "source", "published_on",
+                  "columns")  # fmt: skip
 
 
 class CategorySerializer(serializers.ModelSerializer):
@@ -67,12 +85,17 @@ class DistrictSerializer(serializers.ModelSerializer):
 
 
 class QuotaSerializer(serializers.ModelSerializer):
+    """A quota; a merged column's one number is one quota (on the column's first unit)
+    with the other units in ``shared_with`` and the printed ``column_label``."""
+
     district_name = serializers.CharField(source="district.name", read_only=True)
+    column_label = serializers.CharField(read_only=True, default=None)
+    shared_with = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
 
     class Meta:
         model = Quota
-        fields = ("id", "indicator", "district", "district_name", "value", "new_value",
-                  "upgrade_value", "published_text")  # fmt: skip
+        fields = ("id", "indicator", "district", "district_name", "column_label", "shared_with",
+                  "value", "new_value", "upgrade_value", "published_text")  # fmt: skip
 
 
 class MilestoneSerializer(serializers.ModelSerializer):
@@ -148,6 +171,27 @@ class ProgressReportSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["value"] = str(instance.value.normalize()) if instance.value is not None else None
         return data
+
+
+PROGRESS_ROW_COLUMNS = (
+    "id", "indicator_id", "district_id", "month", "value", "note", "is_correction",
+    "correction_reason", "version", "reported_by__username", "reported_at", "created_at",
+)  # fmt: skip
+_DATETIME = serializers.DateTimeField()
+
+
+def progress_row(row: tuple) -> dict:
+    """``ProgressReportSerializer``'s read representation of one ``PROGRESS_ROW_COLUMNS``
+    row (the list endpoint; equal to the serializer's, asserted in tests)."""
+    pk, indicator, district, month, value, note, corr, reason, version, who, rat, cat = row
+    return {
+        "id": pk, "indicator": indicator, "district": district, "month": format_month(month),
+        "value": None if value is None else str(value.normalize()), "note": note,
+        "is_correction": corr, "correction_reason": reason, "version": version,
+        "reported_by": who or "",
+        "reported_at": None if rat is None else _DATETIME.to_representation(rat),
+        "created_at": None if cat is None else _DATETIME.to_representation(cat),
+    }  # fmt: skip
 
 
 class BulkRowSerializer(serializers.Serializer):
@@ -345,3 +389,65 @@ class ScorecardSerializer(serializers.Serializer):
     district = DistrictSerializer()
     rank = serializers.IntegerField(allow_null=True)
     indicators = ScorecardLineSerializer(many=True)
+
+
+# --- the summaries' JSON from plain objects (the serializers above stay their schema) -------
+# ``OverviewSerializer`` / ``RankingRowSerializer`` cost more than the selectors for a
+# handful of rows; these build the same data directly (``tests/test_api_fast_reads.py``
+# compares them with the serializers on the simulated year).
+
+_PCT = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+def _pct(value):
+    return None if value is None else _PCT.to_representation(value)
+
+
+def _int(value):
+    return None if value is None else int(value)
+
+
+def overview_data(data) -> dict:
+    """``OverviewSerializer(data).data``."""
+
+    def indicator(i):
+        return {
+            "id": int(i.id), "label": str(i.label), "unit": str(i.unit),
+            "status": str(i.status), "status_label": str(i.status_label),
+            "completion_pct": _pct(i.completion_pct),
+            "completion_uncapped_pct": _pct(i.completion_uncapped_pct),
+            "pace_pct": _pct(i.pace_pct), "pace_completion_pct": _pct(i.pace_completion_pct),
+            "counts": {str(k): _int(v) for k, v in i.counts.items()},
+            "open_alerts": int(i.open_alerts),
+        }  # fmt: skip
+
+    def project(p):
+        return {
+            "id": int(p.id), "seq": int(p.seq), "name": str(p.name),
+            "lead_agency": str(p.lead_agency), "status": str(p.status),
+            "completion_pct": _pct(p.completion_pct), "pace_pct": _pct(p.pace_pct),
+            "open_alerts": int(p.open_alerts), "indicators": [indicator(i) for i in p.indicators],
+        }  # fmt: skip
+
+    return {
+        "month": format_month(data.month),
+        "categories": [
+            {"id": int(c.id), "order": int(c.order), "name": str(c.name),
+             "status": str(c.status), "open_alerts": int(c.open_alerts),
+             "projects": [project(p) for p in c.projects]}
+            for c in data.categories
+        ],
+    }  # fmt: skip
+
+
+def ranking_data(rows) -> list[dict]:
+    """``RankingRowSerializer(rows, many=True).data``."""
+    return [
+        {"rank": int(r.rank), "previous_rank": _int(r.previous_rank), "change": _int(r.change),
+         "district": {"id": r.district.pk, "code": r.district.code, "name": r.district.name,
+                      "kind": str(r.district.kind), "order": r.district.order},
+         "due": int(r.due), "on_track": int(r.on_track), "behind": int(r.behind),
+         "seriously_behind": int(r.seriously_behind), "not_reported": int(r.not_reported),
+         "share_pct": _pct(r.share_pct)}
+        for r in rows
+    ]  # fmt: skip

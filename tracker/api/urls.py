@@ -1,10 +1,8 @@
-import os
-
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from . import health, views
+from . import completeness, health, views
 from .tokens import AuthTokenViewSet
 
 router = DefaultRouter()
@@ -30,18 +28,9 @@ urlpatterns = [
     path(
         "v1/summary/districts/<slug:code>/", views.ScorecardView.as_view(), name="summary-district"
     ),
+    path("v1/completeness/", completeness.CompletenessView.as_view(), name="completeness"),
     path("health/", health.health, name="health"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline script: CSP).
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]
-
-if os.environ.get("TRACKER_BENCH_FLOOR") == "1":  # bench_api's floor views only
-    from . import floor
-
-    urlpatterns += [
-        path("floor/overview/", floor.overview),
-        path("floor/ranking/", floor.ranking),
-        path("floor/progress/", floor.progress),
-        path("floor/trajectory/<int:pk>/", floor.trajectory),
-    ]

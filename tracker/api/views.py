@@ -9,7 +9,7 @@ with every problem listed, a concurrent edit 409.
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -26,6 +26,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from tracker import selectors
+from tracker.dashboard.plans import choose_plan
 from tracker.models import (
     Agency,
     Category,
@@ -33,6 +34,7 @@ from tracker.models import (
     Indicator,
     LagAlert,
     Milestone,
+    PlanColumn,
     PlanYear,
     ProgressReport,
     Project,
@@ -42,6 +44,7 @@ from tracker.months import format_month, plan_month
 from tracker.permissions import Action, may, restrict, restrict_public
 from tracker.scoping import scope_for
 from tracker.services import progress as progress_service
+from tracker.services.plan_units import column_label, column_position
 from tracker.services.progress import Entry, ProgressRejected, Source
 from tracker.services.trajectory import expected_curve, load_indicator_plans
 
@@ -55,6 +58,10 @@ CONFLICT = OpenApiResponse(s.RejectedSerializer, description="数据已被他人
 FORBIDDEN = OpenApiResponse(description="未登录或无权访问")
 NOT_FOUND = OpenApiResponse(description="不存在或不在您的职责范围内")
 MONTH = OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM；默认为最近检查的月份")
+PLAN = OpenApiParameter(
+    "plan", OpenApiTypes.INT, description="计划编号（同一年度有多个计划时）；默认市政府的计划"
+)
+ISSUER = OpenApiParameter("issuer", OpenApiTypes.STR, description="发布机关，如 西湖区人民政府")
 
 
 def scoped(queryset, request, action=Action.VIEW):
@@ -94,8 +101,15 @@ def _month_param(request, default=None):
 class PlanYearViewSet(viewsets.ReadOnlyModelViewSet):
     public = True
     serializer_class = s.PlanYearSerializer
-    queryset = PlanYear.objects.order_by("year")
-    filterset_fields = ("year",)
+    queryset = PlanYear.objects.order_by("year", "pk").prefetch_related(
+        Prefetch(
+            "columns",
+            queryset=PlanColumn.objects.select_related("district")
+            .prefetch_related("merged_units")
+            .order_by("order"),
+        )
+    )
+    filterset_fields = ("year", "issuer")
 
     def get_queryset(self):
         if not self.request.user.is_authenticated and not public_mode():
@@ -151,7 +165,7 @@ class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
             "plan_year", "category", "lead_agency"
         )
         if self.action == "retrieve":
-            quotas = scoped(Quota.objects, self.request).select_related("district")
+            quotas = _in_column_order(scoped(Quota.objects, self.request))
             qs = qs.prefetch_related(
                 "cooperating_agencies",
                 Prefetch(
@@ -288,11 +302,28 @@ class QuotaViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = QuotaFilter
 
     def get_queryset(self):
-        return (
-            scoped(Quota.objects, self.request)
-            .select_related("district")
-            .order_by("indicator__project__seq", "indicator__order", "district__order")
+        return _in_column_order(scoped(Quota.objects, self.request)).order_by(
+            "indicator__project__plan_year__year",
+            "indicator__project__plan_year_id",
+            "indicator__project__seq",
+            "indicator__order",
+            "column",
         )
+
+
+def _in_column_order(quotas):
+    """Quotas with the printed column label, the units sharing a merged column, in the
+    plan's column order (``plan_units``)."""
+    plan = OuterRef("indicator__project__plan_year_id")
+    return (
+        quotas.select_related("district")
+        .prefetch_related("shared_with")
+        .annotate(
+            column=column_position(plan, OuterRef("district_id")),
+            column_label=column_label(plan, OuterRef("district_id")),
+        )
+        .order_by("column", "district__order")
+    )
 
 
 # --- progress -------------------------------------------------------------------------
@@ -333,6 +364,15 @@ class ProgressReportViewSet(
             .select_related("reported_by")
             .order_by("-month", "indicator__project__seq", "indicator__order", "district__order")
         )
+
+    def list(self, request, *args, **kwargs):
+        """The list reads plain rows (``values_list``) and builds the serializer's JSON
+        directly: the same data as ``ProgressReportSerializer(many=True)`` (compared in
+        ``tests/test_api_fast_reads.py``) at a fraction of a ``ModelSerializer``'s cost."""
+        rows = self.filter_queryset(self.get_queryset()).values_list(*s.PROGRESS_ROW_COLUMNS)
+        page = self.paginate_queryset(rows)
+        data = [s.progress_row(r) for r in (rows if page is None else page)]
+        return Response(data) if page is None else self.get_paginated_response(data)
 
     def _submit(self, data, expected_version, request):
         entry = Entry(
@@ -499,7 +539,11 @@ def _viewer(request):
 
 
 def _summary_month(request):
-    month = _month_param(request) or selectors.latest_month(_viewer(request))
+    """The month and plan of a summary: ``?month`` and ``?plan=<id>`` / ``?issuer=`` (the
+    dashboard's plan picker, ``tracker.dashboard.plans``); sets ``request.summary_plan``."""
+    month = _month_param(request)
+    request.summary_plan = choose_plan(request.query_params, month).plan
+    month = month or selectors.latest_month(_viewer(request), request.summary_plan)
     if month is None:
         raise NotFound("还没有进度检查结果")
     return month
@@ -508,29 +552,39 @@ def _summary_month(request):
 class OverviewView(APIView):
     public = True
 
-    @extend_schema(parameters=[MONTH], responses={200: s.OverviewSerializer, 404: NOT_FOUND})
+    @extend_schema(
+        parameters=[MONTH, PLAN, ISSUER],
+        responses={200: s.OverviewSerializer, 404: NOT_FOUND},
+    )
     def get(self, request):
         """Per category and project: the city's completion vs expected pace, and status."""
         month = _summary_month(request)
-        data = selectors.overview(_viewer(request), month)
-        return Response(s.OverviewSerializer(data).data)
+        data = selectors.overview(_viewer(request), month, plan=request.summary_plan)
+        return Response(s.overview_data(data))  # = OverviewSerializer(data).data
 
 
 class RankingView(APIView):
     public = True
 
-    @extend_schema(parameters=[MONTH], responses={200: s.RankingRowSerializer(many=True)})
+    @extend_schema(
+        parameters=[MONTH, PLAN, ISSUER],
+        responses={200: s.RankingRowSerializer(many=True)},
+    )
     def get(self, request):
         """晾晒: districts by share of due indicators on track, with rank change."""
         month = _summary_month(request)
-        return Response(s.RankingRowSerializer(selectors.ranking(month), many=True).data)
+        rows = selectors.ranking(month, plan=request.summary_plan)
+        return Response(s.ranking_data(rows))  # = RankingRowSerializer(many=True).data
 
 
 class ScorecardView(APIView):
     """Not public: a district's scorecard is that district's data (the dashboard's
     scorecard page asks for a login too)."""
 
-    @extend_schema(parameters=[MONTH], responses={200: s.ScorecardSerializer, 404: NOT_FOUND})
+    @extend_schema(
+        parameters=[MONTH, PLAN, ISSUER],
+        responses={200: s.ScorecardSerializer, 404: NOT_FOUND},
+    )
     def get(self, request, code: str):
         """One district's indicators with status, numbers and forecast."""
         district = District.objects.filter(code=code).first()
@@ -539,7 +593,7 @@ class ScorecardView(APIView):
         if district is None or (scope and scope.is_district and scope.district_id != district.pk):
             raise NotFound("不存在或不在您的职责范围内")
         month = _summary_month(request)
-        card = selectors.district_scorecard(viewer, district, month)
+        card = selectors.district_scorecard(viewer, district, month, plan=request.summary_plan)
         body = {"month": month, "district": district, "rank": card.rank, "indicators": card.lines}
         return Response(s.ScorecardSerializer(body).data)
 

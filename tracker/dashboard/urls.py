@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import completeness, entry, review, views, work, workbook
 
 app_name = "dashboard"
 urlpatterns = [
@@ -13,11 +13,26 @@ urlpatterns = [
     path("ranking/", views.ranking, name="ranking"),
     path("districts/<slug:code>/", views.district, name="district"),
     path("projects/<int:seq>/", views.project, name="project"),
-    path("my/", views.my_work, name="my_work"),
+    path("my/", work.my_work, name="my_work"),
+    path("report/", entry.report_current, name="report_current"),
+    path("report/<str:month>/", entry.report, name="report"),
     path("notice/", views.notice_latest, name="notice_latest"),
     path("notice/<str:month>/", views.notice, name="notice"),
     path("notice/<str:month>/xlsx/", views.notice_xlsx, name="notice_xlsx"),
     path("notice/<str:month>/pdf/", views.notice_pdf, name="notice_pdf"),
+    # explain and review (issue 15): tracker/dashboard/review.py
+    path("review/", review.review_states, name="review_states"),
+    path("review/act/", review.review_act, name="review_act"),
+    path("review/<slug:code>/<str:month>/", review.review_month, name="review_month"),
+    path(
+        "matrix/<int:indicator_id>/<int:district_id>/explain/",
+        review.explain_cell,
+        name="explain_cell",
+    ),
+    # the district's month (issue 14): workbooks, tracker/dashboard/workbook.py
+    path("report/<str:month>/xlsx/", workbook.report_xlsx, name="report_xlsx"),
+    path("report/<str:month>/upload/", workbook.report_upload, name="report_upload"),
+    path("completeness/", completeness.completeness, name="completeness"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(

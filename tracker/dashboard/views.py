@@ -6,7 +6,9 @@ except that with ``TRACKER["PUBLIC_READ_ONLY"]`` the public parts (overview, ran
 the monthly notice with its downloads) are readable city-wide without logging in; the
 matrix, cells, scorecards, project pages and "my work" always need a user with a role.
 
-The month shown is ``?month=YYYY-MM`` or, by default, the latest month with statuses.
+The month shown is ``?month=YYYY-MM`` or, by default, the latest month with statuses of
+the plan shown; the plan is picked by ``?plan=<id>`` or ``?issuer=`` where a year has
+several (``tracker.dashboard.plans``).
 
 The notice's files (xlsx, PDF via WeasyPrint, cached per month) come from
 ``tracker.io.notice``; a month outside the plan's checked months is a 404.
@@ -26,12 +28,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from tracker import selectors
+from tracker.io import lists as list_files
 from tracker.io.notice import notice_pdf as notice_pdf_file
 from tracker.io.notice import notice_workbook
-from tracker.models import Category, District, PlanYear, Project
+from tracker.models import Category, District, Project
 from tracker.months import format_month, plan_month
 from tracker.scoping import scope_for
+from tracker.selectors.explanations import cell_explain_context
 from tracker.selectors.notice import notice_context_defaults
+
+from . import lists
+from .plans import PlanChoice, choose_plan
 
 
 def public_mode() -> bool:
@@ -63,17 +70,37 @@ def page(public: bool = False):
 
 
 def _month(request) -> date | None:
+    """The month shown, and (on ``request.plan_choice``) the plan shown (``plans``)."""
     text = request.GET.get("month")
+    month = None
     if text:
         try:
-            return plan_month(text)
+            month = plan_month(text)
         except ValueError as exc:
             raise Http404(str(exc)) from exc
-    return selectors.latest_month(request.viewer)
+    choice = choose_plan(request.GET, month)
+    request.plan_choice = choice
+    if month is None:
+        month = selectors.latest_month(request.viewer, choice.plan)
+    return month
+
+
+def _plan(request):
+    choice = getattr(request, "plan_choice", None)
+    return choice.plan if choice else None
+
+
+def _nav_query(month, choice: PlanChoice) -> str:
+    """The query string the page links carry: the month shown and the picked plan."""
+    parts = ([f"month={format_month(month)}"] if month else []) + (
+        [choice.query.lstrip("&")] if choice.query else []
+    )
+    return "?" + "&".join(parts) if parts else ""
 
 
 def _context(request, month, **extra):
-    months = selectors.evaluated_months(request.viewer)
+    choice = getattr(request, "plan_choice", None) or PlanChoice(None)
+    months = selectors.evaluated_months(request.viewer, choice.plan)
     if month and month not in months:
         months = sorted([*months, month])
     return {
@@ -85,6 +112,10 @@ def _context(request, month, **extra):
         "scope": scope_for(request.viewer) if request.viewer else None,
         "public_mode": public_mode(),
         "deadline_day": settings.TRACKER.get("REPORTING_DEADLINE_DAY", 5),
+        "plan": choice.plan,
+        "plan_choice": choice,
+        "plan_query": choice.query,  # 「&plan=N」 when the year has several plans
+        "nav_query": _nav_query(month, choice),
         **extra,
     }
 
@@ -92,7 +123,7 @@ def _context(request, month, **extra):
 @page(public=True)
 def overview(request):
     month = _month(request)
-    data = selectors.overview(request.viewer, month) if month else None
+    data = selectors.overview(request.viewer, month, plan=_plan(request)) if month else None
     return render(request, "dashboard/overview.html", _context(request, month, overview=data))
 
 
@@ -108,8 +139,27 @@ def matrix(request):
             month,
             category_id=int(category_id) if category_id and category_id.isdigit() else None,
             problems_only=problems,
+            plan=_plan(request),
         )
-    categories = Category.objects.filter(plan_year__year=month.year) if month else []
+    categories = []
+    if month:
+        categories = Category.objects.filter(plan_year__year=month.year)
+        if _plan(request) is not None:
+            categories = categories.filter(plan_year=_plan(request))
+    # search, filters and export (issue 14): applied to what the selector returned
+    filters = lists.ListFilters.from_request(request)
+    all_districts = data.districts if data else []
+    all_projects = (
+        sorted({r.indicator.project.seq: r.indicator.project for r in data.rows}.items())
+        if data
+        else []
+    )
+    data = lists.filter_matrix(data, filters)
+    if data is not None:
+        title = f"区县×指标 截至{selectors.month_label(month)}底"
+        download = lists.export(request, list_files.matrix_table(data, title), title)
+        if download is not None:
+            return download
     return render(
         request,
         "dashboard/matrix.html",
@@ -120,6 +170,10 @@ def matrix(request):
             categories=list(categories),
             category_id=int(category_id) if category_id and category_id.isdigit() else None,
             problems=problems,
+            filters=filters,
+            filter_districts=all_districts,
+            filter_projects=[p for _, p in all_projects],
+            status_choices=lists.STATUS_CHOICES,
         ),
     )
 
@@ -136,6 +190,7 @@ def cell(request, indicator_id: int, district_id: int):
     current = next((e for e in detail.evaluations if e.month == month), None)
     if current is None and detail.evaluations:
         current = detail.evaluations[-1]
+    explain = cell_explain_context(request.viewer, detail, current)  # issue 15
     return render(
         request,
         "dashboard/cell.html",
@@ -145,6 +200,7 @@ def cell(request, indicator_id: int, district_id: int):
             detail=detail,
             current=current,
             chart=json.dumps(chart, ensure_ascii=False),
+            **explain,
         ),
     )
 
@@ -152,8 +208,17 @@ def cell(request, indicator_id: int, district_id: int):
 @page(public=True)
 def ranking(request):
     month = _month(request)
-    rows = selectors.ranking(month, request.viewer) if month else []
-    return render(request, "dashboard/ranking.html", _context(request, month, rows=rows))
+    rows = selectors.ranking(month, request.viewer, plan=_plan(request)) if month else []
+    filters = lists.ListFilters.from_request(request)
+    rows = lists.filter_ranking(rows, filters)
+    if month:
+        title = f"晾晒排名 截至{selectors.month_label(month)}底"
+        download = lists.export(request, list_files.ranking_table(rows, title), title)
+        if download is not None:
+            return download
+    return render(
+        request, "dashboard/ranking.html", _context(request, month, rows=rows, filters=filters)
+    )
 
 
 @page()
@@ -163,44 +228,50 @@ def district(request, code: str):
     if scope.is_district and scope.district_id != district.pk:
         raise Http404("不在您的职责范围内")
     month = _month(request)
-    card = selectors.district_scorecard(request.viewer, district, month) if month else None
+    card = (
+        selectors.district_scorecard(request.viewer, district, month, plan=_plan(request))
+        if month
+        else None
+    )
+    filters = lists.ListFilters.from_request(request)
+    shown = lists.filter_lines(card.lines, filters) if card else []
+    if card:
+        title = f"{district.name} 截至{selectors.month_label(month)}底"
+        download = lists.export(request, list_files.evaluations_table(shown, title), title)
+        if download is not None:
+            return download
+    projects = {e.indicator.project.seq: e.indicator.project for e in card} if card else {}
     return render(
-        request, "dashboard/district.html", _context(request, month, district=district, card=card)
+        request,
+        "dashboard/district.html",
+        _context(
+            request,
+            month,
+            district=district,
+            card=card,
+            lines=shown,
+            problems=[e for e in card.problems if id(e) in {id(x) for x in shown}] if card else [],
+            filters=filters,
+            filter_projects=[projects[k] for k in sorted(projects)],
+            status_choices=lists.STATUS_CHOICES,
+        ),
     )
 
 
 @page()
 def project(request, seq: int):
     month = _month(request)
-    year = month.year if month else PlanYear.objects.values_list("year", flat=True).first()
+    plan = _plan(request)
+    year = month.year if month else None
+    where = {"plan_year": plan} if plan is not None else {"plan_year__year": year}
     project = get_object_or_404(
         Project.objects.for_user(request.viewer).select_related("lead_agency", "category"),
         seq=seq,
-        plan_year__year=year,
+        **where,
     )
     data = selectors.matrix(request.viewer, month, project_id=project.pk) if month else None
     return render(
         request, "dashboard/project.html", _context(request, month, project=project, matrix=data)
-    )
-
-
-@page()
-def my_work(request):
-    month = _month(request)
-    rows = selectors.my_work(request.viewer, month) if month else []
-    counts = selectors.status_counts(e.status for e in rows)
-    return render(
-        request,
-        "dashboard/my_work.html",
-        _context(
-            request,
-            month,
-            rows=rows,
-            red=counts["seriously_behind"],
-            yellow=counts["behind"],
-            grey=counts["not_reported"],
-            risk=sum(1 for e in rows if e.at_risk),
-        ),
     )
 
 
@@ -217,11 +288,24 @@ def notice_latest(request):
     month = _month(request)
     if month is None:
         return render(request, "dashboard/notice.html", _context(request, None, notice=None))
-    return redirect("dashboard:notice", format_month(month))
+    return _with_plan(request, redirect("dashboard:notice", format_month(month)))
 
 
-def _notice_or_404(month: date):
-    data = selectors.notice(month)
+def _with_plan(request, response):
+    """Keep the picked plan on a redirect (a year with several plans)."""
+    query = request.plan_choice.query
+    if query:
+        response["Location"] += "?" + query.lstrip("&")
+    return response
+
+
+def _notice_plan(request, month: date):
+    request.plan_choice = choose_plan(request.GET, month)
+    return request.plan_choice.plan
+
+
+def _notice_or_404(month: date, plan=None):
+    data = selectors.notice(month, plan)
     if data is None:
         raise Http404(f"{selectors.month_label(month)}不在计划的已检查月份内，没有通报")
     return data
@@ -230,9 +314,11 @@ def _notice_or_404(month: date):
 @page(public=True)
 def notice(request, month: str):
     if request.GET.get("month") and request.GET["month"] != month:
-        return redirect("dashboard:notice", format_month(_notice_month(request.GET["month"])))
+        target = _notice_month(request.GET["month"])
+        _notice_plan(request, target)
+        return _with_plan(request, redirect("dashboard:notice", format_month(target)))
     month = _notice_month(month)
-    data = _notice_or_404(month)
+    data = _notice_or_404(month, _notice_plan(request, month))
     return render(
         request,
         "dashboard/notice.html",
@@ -251,7 +337,7 @@ def notice_xlsx(request, month: str):
     """The notice as a workbook (``tracker.io.notice``)."""
     month = _notice_month(month)
     return _download(
-        notice_workbook(_notice_or_404(month)),
+        notice_workbook(_notice_or_404(month, _notice_plan(request, month))),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         f"晾晒通报_{format_month(month)}.xlsx",
     )
@@ -261,7 +347,8 @@ def notice_xlsx(request, month: str):
 def notice_pdf(request, month: str):
     """The notice as a PDF, rendered once per month and data (``tracker.io.notice``)."""
     month = _notice_month(month)
-    result = notice_pdf_file(month)
+    plan = _notice_plan(request, month)
+    result = notice_pdf_file(month, plan if request.plan_choice.many else None)
     if result is None:
         raise Http404(f"{selectors.month_label(month)}不在计划的已检查月份内，没有通报")
     pdf, _cached = result

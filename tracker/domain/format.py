@@ -19,12 +19,21 @@ def scale_of(printed_text: str | None) -> Decimal:
     return WAN if printed_text and "万" in printed_text else Decimal(1)
 
 
+def rounded(value, places: int = 1) -> Decimal | None:
+    """``value`` rounded to ``places`` decimals, the rounding every shown figure goes
+    through (``number`` prints it; the month workbook's 序时应达 cell holds it); None when
+    missing."""
+    if value is None or value == "":
+        return None
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-int(places)))
+
+
 def number(value, places: int = 1, *, grouping: bool = True) -> str:
     """``value`` to at most ``places`` decimals, trailing zeros dropped, thousands
     separated: 「1,234.5」; 「—」 when missing."""
-    if value is None or value == "":
+    d = rounded(value, places)
+    if d is None:
         return DASH
-    d = Decimal(str(value)).quantize(Decimal(1).scaleb(-int(places)))
     text = f"{d:,f}" if grouping else f"{d:f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")

@@ -36,6 +36,16 @@ FOOTNOTE = (
 )
 
 
+def explanation_text(x, month) -> str:
+    """One explanation as a line of the workbook (the page and PDF use
+    ``dashboard/_explanation.html``)."""
+    written = "" if x.month == month else f"（{x.month.year}年{x.month.month}月填写）"
+    return (
+        f"原因说明{written}：{x.reason}；整改措施：{x.measures}；"
+        f"计划追赶完成时间：{x.catch_up_by.year}年{x.catch_up_by.month}月{x.catch_up_by.day}日"
+    )
+
+
 def notice_workbook(data: Notice) -> bytes:
     """The notice as one printable sheet: 文号, summary, ranking, 挂牌督办 candidates with
     units, the other red items per district, and the footnote on 完成率/序时完成率."""
@@ -65,6 +75,13 @@ def notice_workbook(data: Notice) -> bytes:
     def n(value):
         return float(value) if value is not None else None
 
+    def explanation_row(x):
+        """The item's 原因说明 / 整改措施 / 计划追赶完成时间 under it, across the sheet."""
+        row("", explanation_text(x, data.month))
+        ws.merge_cells(start_row=ws.max_row, start_column=2, end_row=ws.max_row, end_column=13)
+        ws.cell(ws.max_row, 2).alignment = Alignment(wrap_text=True, vertical="top")
+        ws.row_dimensions[ws.max_row].height = 45
+
     row(data.title)
     ws["A1"].font = Font(bold=True, size=14, color="C00000")
     row(data.doc_number or f"（{data.number}）")
@@ -93,6 +110,8 @@ def notice_workbook(data: Notice) -> bytes:
             n(e.pace_completion_pct), n(e.gap_points), e.status_label, e.streak,
             formats=[None] * 5 + [AMOUNT] * 3 + [PERCENT, PERCENT, "0.0", None, COUNT])  # fmt: skip
         ws.cell(ws.max_row, 2).alignment = Alignment(wrap_text=True)
+        if e.explanation is not None:
+            explanation_row(e.explanation)
     row()
     title("三、其他严重滞后事项（按区、县(市)汇总）")
     row("区、县(市)", "红色事项", "其中逾期未完成", "涉及项目序号", header=True)
@@ -100,6 +119,19 @@ def notice_workbook(data: Notice) -> bytes:
         row(d.district.name, d.count, d.overdue, "、".join(map(str, d.seqs)),
             formats=[None, COUNT, COUNT, None])  # fmt: skip
     row()
+    if data.explained_others:
+        title("四、其他红色事项的原因说明和整改措施")
+        row("序号", "指标", "区、县(市)", "状态", "原因说明和整改措施", header=True)
+        for e in data.explained_others:
+            row(e.project_seq, e.label, e.district.name, e.status_label,
+                explanation_text(e.explanation, data.month))  # fmt: skip
+            ws.merge_cells(start_row=ws.max_row, start_column=5, end_row=ws.max_row, end_column=13)
+            ws.cell(ws.max_row, 5).alignment = Alignment(wrap_text=True, vertical="top")
+            ws.row_dimensions[ws.max_row].height = 45
+        row()
+    if data.unexplained:
+        row(f"另有 {data.unexplained} 项红色事项尚未说明原因和整改措施。")
+        row()
     row(FOOTNOTE)
     for i, width in enumerate((8, 30, 12, 18, 8, 11, 11, 11, 10, 11, 11, 12, 9), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -143,17 +175,18 @@ def render_pdf(data: Notice) -> bytes:
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
 
 
-def notice_pdf(month) -> tuple[bytes, bool] | None:
+def notice_pdf(month, plan=None) -> tuple[bytes, bool] | None:
     """The month's PDF and whether it came from the cache, or None when the month has no
-    notice (see the module docstring). A cache hit costs 4 queries and no rendering."""
+    notice (see the module docstring). A cache hit costs 4 queries and no rendering.
+    ``plan``: one plan's notice where a year has several (cached under its own name)."""
     from tracker.selectors.notice import notice
 
     folder = pdf_dir()
-    label = format_month(month)
+    label = format_month(month) if plan is None else f"p{plan.pk}-{format_month(month)}"
     path = folder / f"notice-{label}-{fingerprint(month)}.pdf"
     if path.exists():
         return path.read_bytes(), True
-    data = notice(month)
+    data = notice(month, plan)
     if data is None:
         return None
     pdf = render_pdf(data)

@@ -537,6 +537,15 @@ class Notification(models.Model):
     )
     open_count = models.PositiveIntegerField("仍未解除", default=0)
     created_at = models.DateTimeField("生成时间", default=timezone.now)
+    review = models.ForeignKey(
+        "tracker.CellReview",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name="退回的审核",
+        help_text="审核退回通知（其检查批次为该格第几次退回）；预警摘要为空",
+    )
 
     scope_agency_path = "contact__agency"
     scope_district_path = "contact__district"
@@ -549,7 +558,14 @@ class Notification(models.Model):
         verbose_name_plural = "预警通知"
         constraints = [
             models.UniqueConstraint(
-                fields=["contact", "month", "run_number"], name="notification_one_per_run"
+                fields=["contact", "month", "run_number"],
+                condition=models.Q(review__isnull=True),
+                name="notification_one_per_run",
+            ),
+            models.UniqueConstraint(
+                fields=["contact", "review", "run_number"],
+                condition=models.Q(review__isnull=False),
+                name="notification_one_per_return",
             ),
         ]
 

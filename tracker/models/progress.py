@@ -58,7 +58,9 @@ class ProgressReport(models.Model):
         indexes = [models.Index(fields=["month", "indicator"])]
 
     def __str__(self):
-        return f"{self.indicator} · {self.district} · {self.month:%Y-%m}: {self.value}"
+        from tracker.domain.format import number
+
+        return f"{self.indicator} · {self.district} · {self.month:%Y-%m}: {number(self.value, 4)}"
 
 
 class MilestoneCompletion(models.Model):

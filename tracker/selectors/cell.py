@@ -10,7 +10,9 @@ from django.db.models import Q
 
 from tracker.choices import COLOUR
 from tracker.models import (
+    CellReview,
     District,
+    Explanation,
     Indicator,
     LagAlert,
     LagEvaluation,
@@ -40,6 +42,18 @@ class CellDetail:
     alerts: list[LagAlert]
     quota: Decimal | None
     reports: list[dict] = field(default_factory=list)  # month, value, filed, correction
+    explanations: list[Explanation] = field(default_factory=list)  # by month, latest first
+    reviews: list[CellReview] = field(default_factory=list)  # review state per month
+
+    def explanation_for(self, month: date | None) -> Explanation | None:
+        """The explanation shown for ``month``: that month's, else the latest earlier
+        one (the rule of ``selectors.explanations``)."""
+        if month is None:
+            return self.explanations[0] if self.explanations else None
+        return next((x for x in self.explanations if x.month <= month), None)
+
+    def review_for(self, month: date | None) -> CellReview | None:
+        return next((r for r in self.reviews if r.month == month), None)
 
     def chart(self) -> dict:
         """Plain JSON for the chart: months, expected curve, actual reports, milestones,
@@ -64,7 +78,7 @@ class CellDetail:
 
 def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
     """The trajectory chart data, monthly statuses and alert history of one cell, or None
-    when it does not exist or is outside ``who``'s scope. 10 queries at most."""
+    when it does not exist or is outside ``who``'s scope. 12 queries at most."""
     scope = _scope(who)
     indicator = (
         _scoped(Indicator.objects, who)
@@ -134,4 +148,16 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
         alerts=cell_alerts(who, indicator.pk, district.pk),
         quota=quota,
         reports=reports,
+        explanations=list(
+            _scoped(Explanation.objects, who)
+            .filter(indicator=indicator, district=district, month__year=year)
+            .select_related("written_by")
+            .order_by("-month")
+        ),
+        reviews=list(
+            _scoped(CellReview.objects, who)
+            .filter(indicator=indicator, district=district, month__year=year)
+            .select_related("reviewed_by")
+            .order_by("month")
+        ),
     )

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Max
+from django.db.models import Max, OuterRef
 
 from tracker.choices import COLOUR, LABEL
 from tracker.domain import format as fmt
 from tracker.domain.cell import pace_completion_pct
 from tracker.models import District, Indicator, LagEvaluation
 from tracker.scoping import Scope, scope_for
+from tracker.services.plan_units import column_position
 
 
 def _scope(who) -> Scope | None:
@@ -46,14 +47,20 @@ def _has_role(who) -> bool:
     return scope is None or scope.role is not None
 
 
-def latest_month(who=None) -> date | None:
-    """The latest month with stored statuses (that ``who`` can see). 1 query."""
-    return _scoped(LagEvaluation.objects, who).aggregate(m=Max("month"))["m"]
+def _of_plan(qs, plan, path: str = "indicator__project__plan_year"):
+    """``qs`` narrowed to one plan's rows (``plan`` a PlanYear or None: every plan)."""
+    return qs if plan is None else qs.filter(**{path: plan})
 
 
-def evaluated_months(who=None) -> list[date]:
-    """Every month with stored statuses (that ``who`` can see), oldest first. 1 query."""
-    qs = _scoped(LagEvaluation.objects, who)
+def latest_month(who=None, plan=None) -> date | None:
+    """The latest month with stored statuses (that ``who`` can see, of ``plan``). 1 query."""
+    return _of_plan(_scoped(LagEvaluation.objects, who), plan).aggregate(m=Max("month"))["m"]
+
+
+def evaluated_months(who=None, plan=None) -> list[date]:
+    """Every month with stored statuses (that ``who`` can see, of ``plan``), oldest first.
+    1 query."""
+    qs = _of_plan(_scoped(LagEvaluation.objects, who), plan)
     return list(qs.order_by("month").values_list("month", flat=True).distinct())
 
 
@@ -84,8 +91,34 @@ def show_amount(indicator: Indicator, value) -> str:
 # --- stored evaluations as plain lines ------------------------------------------------
 
 
+class CellRef:
+    """What every line about one (indicator, district) cell says of it: ids, 序号, label and
+    lead agency. Shared by ``EvaluationLine`` and ``my_work.UnfiledLine`` (both carry
+    ``indicator`` with its project and lead agency, and ``district``)."""
+
+    @property
+    def indicator_id(self) -> int:
+        return self.indicator.pk
+
+    @property
+    def district_id(self) -> int:
+        return self.district.pk
+
+    @property
+    def project_seq(self) -> int:
+        return self.indicator.project.seq
+
+    @property
+    def label(self) -> str:
+        return self.indicator.label
+
+    @property
+    def lead_agency(self) -> str:
+        return self.indicator.project.lead_agency.name
+
+
 @dataclass
-class EvaluationLine:
+class EvaluationLine(CellRef):
     """One stored status (district × indicator × month) with what a reader needs.
 
     ``indicator`` (with ``project`` and ``project.lead_agency`` loaded) and ``district``
@@ -112,22 +145,8 @@ class EvaluationLine:
     streak: int
     open_alerts: int = 0
     supervised: bool = False
-
-    @property
-    def indicator_id(self) -> int:
-        return self.indicator.pk
-
-    @property
-    def district_id(self) -> int:
-        return self.district.pk
-
-    @property
-    def project_seq(self) -> int:
-        return self.indicator.project.seq
-
-    @property
-    def label(self) -> str:
-        return self.indicator.label
+    explanation: object = None  # tracker.models.Explanation, see selectors.explanations
+    column: int = 0  # the unit's column position in its plan (``plan_units``)
 
     @property
     def unit(self) -> str:
@@ -168,10 +187,6 @@ class EvaluationLine:
         return self.show(self.quota - (self.actual or Decimal(0)))
 
     @property
-    def lead_agency(self) -> str:
-        return self.indicator.project.lead_agency.name
-
-    @property
     def colour(self) -> str:
         return COLOUR[self.status]
 
@@ -208,14 +223,17 @@ def _line(e: LagEvaluation) -> EvaluationLine:
     return EvaluationLine(
         indicator=e.indicator,
         district=e.district,
+        column=getattr(e, "column", 0),
         **{name: getattr(e, name) for name in _LINE_FIELDS},
     )
 
 
 def _lines(qs) -> list[EvaluationLine]:
+    """Stored cells as lines, by project 序号, indicator, then the plan's column order."""
+    column = column_position(OuterRef("indicator__project__plan_year_id"), OuterRef("district_id"))
     return [
         _line(e)
-        for e in qs.select_related("indicator__project__lead_agency", "district").order_by(
-            "indicator__project__seq", "indicator__order", "district__order"
-        )
+        for e in qs.select_related("indicator__project__lead_agency", "district")
+        .annotate(column=column)
+        .order_by("indicator__project__seq", "indicator__order", "column", "district__order")
     ]

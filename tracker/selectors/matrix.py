@@ -13,6 +13,7 @@ from decimal import Decimal
 from tracker.choices import COLOUR, LABEL, PROBLEM_STATUSES, status_counts
 from tracker.domain.cell import pace_completion_pct
 from tracker.models import District, Indicator, LagEvaluation
+from tracker.services.plan_units import column_label, column_position
 
 from .common import _scoped
 
@@ -75,7 +76,8 @@ class MatrixRow:
 
 @dataclass
 class Matrix:
-    """Indicators (rows, by project 序号) × districts (columns, in the table's order)."""
+    """Indicators (rows, by project 序号) × districts (columns, in the plan's column order;
+    each district carries ``column`` and the printed ``column_label``)."""
 
     month: date
     districts: list[District]
@@ -112,10 +114,17 @@ def matrix(
     project_id: int | None = None,
     category_id: int | None = None,
     problems_only: bool = False,
+    plan=None,
 ) -> Matrix:
     """Indicators × districts with each cell's stored status. 3 queries (+1 for a user's
-    scope). ``problems_only`` keeps the rows with at least one 黄/红/未按时填报 cell."""
+    scope). ``problems_only`` keeps the rows with at least one 黄/红/未按时填报 cell.
+
+    ``plan`` (default: every plan of the month) picks one plan's rows. The columns are the
+    plan's own, in its order, headed by the label it prints (``plan_units``): a merged
+    column (「海曙、江东、江北」) is one column — its one quota sits on its primary unit."""
     filters = {}
+    if plan is not None:
+        filters["indicator__project__plan_year"] = plan
     if project_id:
         filters["indicator__project_id"] = project_id
     if category_id:
@@ -138,9 +147,14 @@ def matrix(
         if indicator_ids
         else []
     )
-    districts = (
-        list(District.objects.filter(pk__in=district_ids).order_by("order")) if district_ids else []
-    )
+    districts = []
+    if district_ids:
+        plan_id = plan.pk if plan is not None else indicators[0].project.plan_year_id
+        districts = list(
+            District.objects.filter(pk__in=district_ids)
+            .annotate(column=column_position(plan_id), column_label=column_label(plan_id))
+            .order_by("column", "order")
+        )
     rows = [
         MatrixRow(indicator=i, cells=[index.get((i.pk, d.pk)) for d in districts])
         for i in indicators

@@ -1,17 +1,22 @@
-"""我的待办: what needs doing in a user's scope, worst first."""
+"""我的待办: what needs doing in a user's scope — first what is not yet reported for the
+month being reported (``unfiled_work``, from ``services.due``), then the lag statuses worst
+first (``my_work``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.db.models import Q
 
-from tracker.choices import BADNESS, PROBLEM_STATUSES
-from tracker.models import LagEvaluation
+from tracker.choices import BADNESS, PROBLEM_STATUSES, LagStatus
+from tracker.models import District, Indicator, LagEvaluation, Quota
+from tracker.services.due import FilingState, filing_states
 
 from .alerts import attach_open_alerts
-from .common import EvaluationLine, _lines, _scoped
+from .common import CellRef, EvaluationLine, _lines, _scoped
+from .explanations import attach_explanations
 
 PROBLEMS = PROBLEM_STATUSES
 
@@ -19,7 +24,8 @@ PROBLEMS = PROBLEM_STATUSES
 def my_work(who, month: date) -> list[EvaluationLine]:
     """What needs doing in ``who``'s scope: cells 黄/红/未按时填报, or on track but
     forecast to miss the quota (at risk), worst first (by status, then gap), each with
-    the forecast, the monthly pace still needed and its open alerts. 2 queries."""
+    the forecast, the monthly pace still needed, its open alerts and its explanation
+    (``selectors.explanations``). 3 queries."""
     qs = (
         _scoped(LagEvaluation.objects, who)
         .filter(month=month)
@@ -27,6 +33,7 @@ def my_work(who, month: date) -> list[EvaluationLine]:
     )
     lines = _lines(qs)
     attach_open_alerts(who, month, lines)
+    attach_explanations(who, month, lines)
     lines.sort(
         key=lambda e: (
             -BADNESS[e.status],
@@ -36,4 +43,58 @@ def my_work(who, month: date) -> list[EvaluationLine]:
             e.district.order,
         )
     )
+    return lines
+
+
+# --- not yet reported ------------------------------------------------------------------
+
+
+@dataclass
+class UnfiledLine(CellRef):
+    """A cell due for the month being reported that has no report yet."""
+
+    indicator: Indicator
+    district: District
+    month: date
+    state: str  # services.due.FilingState: 未填报 (deadline passed) or 待填报
+    quota: Decimal | None
+
+    @property
+    def state_label(self) -> str:
+        return FilingState(self.state).label
+
+    @property
+    def status(self) -> str:  # for the 「去填报」 link: a missing report is fixed in its month
+        return LagStatus.NOT_REPORTED
+
+
+def unfiled_work(who, month: date, *, now=None) -> list[UnfiledLine]:
+    """The cells due for ``month`` in ``who``'s scope without a report, plan order, with
+    their quota (``services.due.filing_states``). 6 queries."""
+    states = filing_states([month], who, now=now)
+    open_states = (FilingState.MISSING, FilingState.PENDING)
+    cells = [(i, d, s) for (i, d, _m), s in states.items() if s in open_states]
+    if not cells:
+        return []
+    indicators = Indicator.objects.select_related("project__lead_agency").in_bulk(
+        {i for i, _, _ in cells}
+    )
+    districts = District.objects.in_bulk({d for _, d, _ in cells})
+    quotas = dict(
+        (
+            ((i, d), v)
+            for i, d, v in Quota.objects.filter(indicator_id__in=indicators).values_list(
+                "indicator_id", "district_id", "value"
+            )
+        )
+    )
+    lines = []
+    for i, d, state in cells:
+        indicator = indicators[i]
+        quota = (
+            indicator.target_value
+            if indicator.scope == Indicator.Scope.CITY
+            else quotas.get((i, d))
+        )
+        lines.append(UnfiledLine(indicator, districts[d], month, state, quota))
     return lines

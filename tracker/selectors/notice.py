@@ -12,7 +12,7 @@ amounts in the plan's printed units.
    (``LagEvaluation.streak``, the same count the alert engine escalates on), or are
    逾期未完成 (the completion deadline has passed with the target unmet);
 2. ordered furthest behind first: 逾期未完成 before 红, then the larger gap in points,
-   then the longer streak, then 序号 and the table's district order;
+   then the longer streak, then 序号 and the plan's column order;
 3. the first ``NoticeIssue.supervision_cap`` (default ``TRACKER["NOTICE_SUPERVISION_CAP"]``,
    10) are listed one by one; every other red cell is summarised per district
    (how many, of which overdue, which 序号).
@@ -38,15 +38,16 @@ from django.db.models import Count, Max
 
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
-from tracker.models import District, LagEvaluation, NoticeIssue, PlanYear
+from tracker.models import District, Explanation, LagEvaluation, NoticeIssue, PlanYear
 
 from .alerts import alerts_version, open_alert_total, supervised_cells
-from .common import EvaluationLine, _lines
+from .common import EvaluationLine, _lines, _of_plan
+from .explanations import attach_explanations
 from .overview import overview
 from .ranking import RankingRow, ranking
 
 S = LagStatus
-NOTICE_LAYOUT = "2"  # bump when the notice template changes: cached PDFs re-render
+NOTICE_LAYOUT = "3"  # bump when the notice template changes: cached PDFs re-render
 
 
 def supervision_after() -> int:
@@ -66,6 +67,7 @@ def candidate_order(line: EvaluationLine) -> tuple:
         -(line.gap_points if line.gap_points is not None else Decimal(0)),
         -line.streak,
         line.project_seq,
+        line.column,
         line.district.order,
     )
 
@@ -78,6 +80,7 @@ class DistrictRed:
     count: int
     overdue: int
     seqs: list[int]
+    column: int = 0  # its column position in the plan
 
 
 @dataclass
@@ -144,24 +147,44 @@ class Notice:
         return below[-3:]
 
     @property
+    def explained_others(self) -> list[EvaluationLine]:
+        """Red items not listed one by one that have an explanation (section 四)."""
+        listed = {(x.indicator_id, x.district_id) for x in self.candidates}
+        return [
+            x
+            for x in self.red_items
+            if x.explanation is not None and (x.indicator_id, x.district_id) not in listed
+        ]
+
+    @property
+    def unexplained(self) -> int:
+        """Red items with no explanation yet."""
+        return sum(1 for x in self.red_items if x.explanation is None)
+
+    @property
     def red_districts(self) -> list[tuple[str, int]]:
         """Districts with 红 items, most first: ``[(name, n)]``."""
         counts = Counter(e.district.name for e in self.red_items)
-        order = {e.district.name: e.district.order for e in self.red_items}
+        order = {e.district.name: (e.column, e.district.order) for e in self.red_items}
         return sorted(counts.items(), key=lambda kv: (-kv[1], order[kv[0]]))
 
 
-def notice(month: date) -> Notice | None:
+def notice(month: date, plan=None) -> Notice | None:
     """The monthly 晾晒通报, or None for a month outside the plan's checked months.
 
-    City-wide (published to everyone with a role). 11 queries.
+    City-wide (published to everyone with a role). ``plan`` (default: every plan of the
+    month's year) narrows it to one plan. 12 queries (11 with a plan; explanations included).
     """
-    if not PlanYear.objects.filter(year=month.year).exists():
+    if plan is not None:
+        if plan.year != month.year:
+            return None
+    elif not PlanYear.objects.filter(year=month.year).exists():
         return None
+    evaluations = _of_plan(LagEvaluation.objects, plan)
     counts = Counter()
     indicators = set()
     for indicator_id, status, n in (
-        LagEvaluation.objects.filter(month=month)
+        evaluations.filter(month=month)
         .order_by()
         .values_list("indicator_id", "status")
         .annotate(n=Count("pk"))
@@ -174,10 +197,11 @@ def notice(month: date) -> Notice | None:
     cap = (
         issue.supervision_cap if issue else int(settings.TRACKER.get("NOTICE_SUPERVISION_CAP", 10))
     )
-    red = _lines(LagEvaluation.objects.filter(month=month, status__in=RED_STATUSES))
+    red = _lines(evaluations.filter(month=month, status__in=RED_STATUSES))
     flagged = supervised_cells(month)
     for line in red:
         line.supervised = (line.indicator_id, line.district_id) in flagged
+    attach_explanations(None, month, red)  # 原因说明 next to each red item
     red.sort(key=candidate_order)
     needed = supervision_after()
     all_candidates = [line for line in red if is_candidate(line, needed)]
@@ -194,12 +218,13 @@ def notice(month: date) -> Notice | None:
                 count=len(lines),
                 overdue=sum(1 for x in lines if x.status == S.OVERDUE),
                 seqs=sorted({x.project_seq for x in lines}),
+                column=lines[0].column,
             )
             for lines in rest.values()
         ),
-        key=lambda d: (-d.count, d.district.order),
+        key=lambda d: (-d.count, d.column, d.district.order),
     )
-    ov = overview(None, month)
+    ov = overview(None, month, plan=plan)
     return Notice(
         month=month,
         issue=issue,
@@ -212,7 +237,7 @@ def notice(month: date) -> Notice | None:
         not_reported=counts.get(S.NOT_REPORTED, 0),
         not_due=counts.get(S.NOT_DUE, 0),
         open_alerts=open_alert_total(month),
-        ranking=ranking(month),
+        ranking=ranking(month, plan=plan),
         red_items=red,
         candidates=listed,
         candidates_total=len(all_candidates),
@@ -225,10 +250,17 @@ def notice(month: date) -> Notice | None:
 def fingerprint(month: date) -> str:
     """What the month's notice depends on, as a short string: its stored statuses (last
     evaluation time and count), the open alerts' last change and the notice settings.
-    The cached PDF is re-rendered when it changes. 3 queries."""
+    The cached PDF is re-rendered when it changes (and when an explanation is written).
+    4 queries."""
     ev = LagEvaluation.objects.filter(month=month).aggregate(t=Max("evaluated_at"), n=Count("pk"))
     issue = NoticeIssue.objects.filter(month=month).values_list("updated_at", flat=True).first()
-    raw = f"{month}|{ev['t']}|{ev['n']}|{alerts_version(month)}|{issue}|{NOTICE_LAYOUT}"
+    why = Explanation.objects.filter(month__lte=month, month__year=month.year).aggregate(
+        t=Max("written_at"), n=Count("pk")
+    )
+    raw = (
+        f"{month}|{ev['t']}|{ev['n']}|{alerts_version(month)}|{issue}|{NOTICE_LAYOUT}"
+        f"|{why['t']}|{why['n']}"
+    )
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

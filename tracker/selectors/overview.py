@@ -27,7 +27,7 @@ from tracker.domain.cell import RollUp, Thresholds, roll_up
 from tracker.models import Indicator, LagEvaluation
 
 from .alerts import open_alert_counts_by_indicator
-from .common import _scoped, indicator_unit
+from .common import _of_plan, _scoped, indicator_unit
 
 S = LagStatus
 TWO = Decimal("0.01")
@@ -115,7 +115,7 @@ def _summarise(indicator: Indicator, rows: list[dict], thresholds: Thresholds, m
         [_Row(r) for r in rows],
         level=level,
         thresholds=thresholds,
-        past_due=month > indicator.project.deadline.replace(day=1),
+        past_due=month > indicator.due.replace(day=1),  # the target's own deadline
     )
     return IndicatorSummary(
         id=indicator.pk,
@@ -128,10 +128,10 @@ def _summarise(indicator: Indicator, rows: list[dict], thresholds: Thresholds, m
     )
 
 
-def _rows_by_indicator(who, month: date) -> dict[int, list[dict]]:
+def _rows_by_indicator(who, month: date, plan=None) -> dict[int, list[dict]]:
     rows = defaultdict(list)
     for r in (
-        _scoped(LagEvaluation.objects, who)
+        _of_plan(_scoped(LagEvaluation.objects, who), plan)
         .filter(month=month)
         .values("indicator_id", "district_id", "status", "quota", "expected", "actual")
     ):
@@ -236,18 +236,22 @@ class Overview:
         return sum(c.open_alerts for c in self.categories)
 
 
-def overview(who, month: date, *, year: int | None = None) -> Overview:
-    """Categories and projects of ``month``'s plan year in scope, with status. 3 queries
-    (plus 1 to resolve a user's scope)."""
+def overview(who, month: date, *, year: int | None = None, plan=None) -> Overview:
+    """Categories and projects of ``plan`` (default: every plan of ``month``'s year) in
+    scope, with status. 3 queries (plus 1 to resolve a user's scope)."""
     thresholds = Thresholds.from_settings()
     year = year or month.year
+    indicators = _scoped(Indicator.objects, who)
+    if plan is not None:
+        indicators = indicators.filter(project__plan_year=plan)
+    else:
+        indicators = indicators.filter(project__plan_year__year=year)
     indicators = list(
-        _scoped(Indicator.objects, who)
-        .filter(project__plan_year__year=year)
-        .select_related("project__category", "project__lead_agency")
-        .order_by("project__category__order", "project__seq", "order")
+        indicators.select_related("project__category", "project__lead_agency").order_by(
+            "project__category__order", "project__seq", "order"
+        )
     )
-    rows = _rows_by_indicator(who, month) if indicators else {}
+    rows = _rows_by_indicator(who, month, plan) if indicators else {}
     alerts = open_alert_counts_by_indicator(who, month) if indicators else Counter()
     categories: dict[int, CategorySummary] = {}
     projects: dict[int, ProjectSummary] = {}

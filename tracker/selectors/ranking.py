@@ -2,7 +2,8 @@
 
 - Districts (not 市本级) by the share of their due cells (status other than 未到节点) on
   track (正常). Ties: fewer 红 (严重滞后 and 逾期未完成) first, then fewer 未按时填报,
-  then the table's column order (``District.order``), so every district gets a distinct
+  then the plan's column order (``plan_units``; ``District.order`` without a plan), so
+  every district gets a distinct
   place and the order never depends on the database. ``tied`` marks rows whose share,
   红 and 未按时填报 equal another's: they are level, whatever their place number.
   A district with nothing due yet ranks last.
@@ -24,8 +25,9 @@ from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
 from tracker.models import District, LagEvaluation
 from tracker.months import add_months
+from tracker.services.plan_units import column_position
 
-from .common import _has_role
+from .common import _has_role, _of_plan
 
 S = LagStatus
 _pct = pct
@@ -86,6 +88,7 @@ def _rank(tallies: dict[int, Counter], districts: dict[int, District]) -> list[R
             -(r.share_pct or 0),
             r.seriously_behind,
             r.not_reported,
+            getattr(r.district, "column", 0),
             r.district.order,
         )
     )
@@ -97,11 +100,13 @@ def _rank(tallies: dict[int, Counter], districts: dict[int, District]) -> list[R
     return rows
 
 
-def ranking(month: date, user=None) -> list[RankingRow]:
+def ranking(month: date, user=None, *, plan=None) -> list[RankingRow]:
     """晾晒: districts ranked by share of due cells on track, with change since last month.
 
     City-wide for everyone with a role (see the module docstring); ``user`` only has to
-    have one (a user without a role gets ``[]``; None is the public view). 2 queries.
+    have one (a user without a role gets ``[]``; None is the public view). ``plan``
+    (default: every plan of the month) ranks one plan's units, ties in its column order.
+    2 queries.
     """
     if not _has_role(user):
         return []
@@ -109,7 +114,7 @@ def ranking(month: date, user=None) -> list[RankingRow]:
     months = [month] if month.month == 1 else [month, previous_month]
     tallies: dict[date, dict[int, Counter]] = {m: defaultdict(Counter) for m in months}
     for m, district_id, status, n in (
-        LagEvaluation.objects.filter(month__in=months)
+        _of_plan(LagEvaluation.objects.filter(month__in=months), plan)
         .order_by()
         .values_list("month", "district_id", "status")
         .annotate(n=Count("pk"))
@@ -117,7 +122,10 @@ def ranking(month: date, user=None) -> list[RankingRow]:
         tallies[m][district_id][status] += n
     if not tallies[month]:
         return []
-    districts = District.objects.exclude(kind=District.Kind.CITY).in_bulk()
+    districts = District.objects.exclude(kind=District.Kind.CITY)
+    if plan is not None:
+        districts = districts.annotate(column=column_position(plan.pk))
+    districts = districts.in_bulk()
     rows = _rank(tallies[month], districts)
     if len(months) == 2:
         before = {r.district.pk: r.rank for r in _rank(tallies[previous_month], districts)}

@@ -7,9 +7,10 @@ from datetime import date
 
 from tracker.choices import PROBLEM_STATUSES, status_counts
 from tracker.models import District, LagEvaluation
+from tracker.services.plan_units import Column, plan_columns
 
 from .alerts import attach_open_alerts
-from .common import EvaluationLine, _lines, _scoped
+from .common import EvaluationLine, _lines, _of_plan, _scoped
 from .ranking import RankingRow, ranking
 
 PROBLEMS = PROBLEM_STATUSES
@@ -24,6 +25,12 @@ class Scorecard:
     month: date
     lines: list[EvaluationLine]
     place: RankingRow | None = None
+    column: Column | None = None  # the district's column in the plan shown (merged or not)
+
+    @property
+    def shared_column(self) -> Column | None:
+        """The merged column this district shares (「西溪、灵隐」), if it does."""
+        return self.column if self.column is not None and self.column.is_merged else None
 
     def __iter__(self):
         return iter(self.lines)
@@ -47,13 +54,19 @@ class Scorecard:
         return self.place.rank if self.place else None
 
 
-def district_scorecard(who, district: District, month: date, *, with_rank: bool = True):
+def district_scorecard(who, district: District, month: date, *, with_rank: bool = True, plan=None):
     """The district's indicators in ``month`` with status, numbers, forecast and open
     alerts, as a ``Scorecard`` (a sequence of ``EvaluationLine``). Scoped: a district
-    user asking for another district gets no lines. 2 queries, +2 for the rank."""
-    lines = _lines(_scoped(LagEvaluation.objects, who).filter(month=month, district=district))
+    user asking for another district gets no lines. 2 queries, +2 for the rank; with a
+    ``plan``, only its lines, and +2 for the district's column in it (a merged column)."""
+    qs = _of_plan(_scoped(LagEvaluation.objects, who), plan)
+    lines = _lines(qs.filter(month=month, district=district))
     attach_open_alerts(who, month, lines)
     place = None
     if with_rank and lines:
-        place = next((r for r in ranking(month, who) if r.district.pk == district.pk), None)
-    return Scorecard(district=district, month=month, lines=lines, place=place)
+        rows = ranking(month, who, plan=plan)
+        place = next((r for r in rows if r.district.pk == district.pk), None)
+    column = None
+    if plan is not None:
+        column = next((c for c in plan_columns(plan) if district in c.units), None)
+    return Scorecard(district=district, month=month, lines=lines, place=place, column=column)

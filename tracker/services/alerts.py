@@ -35,7 +35,7 @@ An alert is an **episode** per (indicator, district, kind) (``LagAlert``):
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -44,7 +44,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_create_with_history
 
 from tracker.domain import format as number
 from tracker.domain.cell import shortfall
@@ -61,17 +61,18 @@ from tracker.models import (
 )
 from tracker.months import add_months, first_of_month, month_end, month_end_label
 
+from .bulk import copy_create, copy_history, copy_supported, copy_update
 from .lag import (
     PROBLEM_STATUSES,
     Cell,
     LagStatus,
     MonthEvaluation,
-    city_district_id,
     evaluate_month,
-    reporting_deadline,
     save_evaluation,
 )
 from .notifications import create_digests
+from .plan_units import city_unit_ids
+from .reporting import reporting_deadline
 from .trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ logger = logging.getLogger(__name__)
 Kind, Severity, Status, Level = LagAlert.Kind, LagAlert.Severity, LagAlert.Status, LagAlert.Level
 CHECK_KINDS = (Kind.LAG, Kind.NOT_REPORTED)  # derived from the months' statuses
 CHANGE_REASON = "进度检查"
-BATCH = 500
+BATCH = 2000  # rows per multi-row INSERT (Django lowers it to what the backend allows)
 FAR = date.max
 TRACKED_FIELDS = (
     "month",
@@ -296,14 +297,26 @@ class AlertChanges:
     resolved: list[LagAlert] = field(default_factory=list)
     superseded: list[LagAlert] = field(default_factory=list)
 
+    tally: Counter = field(default_factory=Counter)  # counts of changes not kept
+
+    def merge(self, other: AlertChanges, *, keep: bool = True) -> None:
+        """Add ``other``'s changes (``keep=False``: only their counts)."""
+        if not keep:
+            self.tally.update(other.counts())
+            return
+        for name in ("created", "updated", "escalated", "resolved", "superseded"):
+            getattr(self, name).extend(getattr(other, name))
+        self.tally.update(other.tally)
+
     def counts(self) -> dict[str, int]:
-        return {
+        kept = {
             "新增": len(self.created),
             "更新": len(self.updated),
             "升级": len(self.escalated),
             "解除": len(self.resolved),
             "撤销": len(self.superseded),
         }
+        return {k: v + self.tally[k] for k, v in kept.items()}
 
 
 class _Writer:
@@ -345,23 +358,49 @@ class _Writer:
             self.changes.updated.append(alert)
 
     def write(self) -> None:
+        if copy_supported():  # PostgreSQL: COPY (services.bulk), the same rows
+            self._copy()
+            return
         if self.new:
             bulk_create_with_history(
-                self.new, LagAlert, batch_size=BATCH, default_change_reason=CHANGE_REASON
+                self.new,
+                LagAlert,
+                batch_size=BATCH,
+                default_change_reason=CHANGE_REASON,
+                default_date=self.now,
             )
             if any(a.pk is None for a in self.new):  # backends that return no ids
                 self._fetch_ids()
         if self.changed:
-            bulk_update_with_history(
+            # One multi-row upsert per batch (INSERT … ON CONFLICT (id) DO UPDATE) instead
+            # of Django's bulk_update, whose CASE WHEN per row and field costs seconds at
+            # tens of thousands of episodes; then their history rows in bulk.
+            LagAlert.objects.bulk_create(
                 self.changed,
-                LagAlert,
-                [*TRACKED_FIELDS, "updated_at"],
                 batch_size=BATCH,
+                update_conflicts=True,
+                unique_fields=["id"],
+                update_fields=[*TRACKED_FIELDS, "updated_at"],
+            )
+            LagAlert.history.bulk_history_create(
+                self.changed,
+                batch_size=BATCH,
+                update=True,
                 default_change_reason=CHANGE_REASON,
+                default_date=self.now,
             )
         for flip in self.flips:
             flip.alert_id = flip.alert.pk
         LagAlertFlip.objects.bulk_create(self.flips, batch_size=BATCH)
+
+    def _copy(self) -> None:
+        copy_create(LagAlert, self.new)
+        copy_history(LagAlert, self.new, update=False, date=self.now, reason=CHANGE_REASON)
+        copy_update(LagAlert, self.changed, [*TRACKED_FIELDS, "updated_at"])
+        copy_history(LagAlert, self.changed, update=True, date=self.now, reason=CHANGE_REASON)
+        for flip in self.flips:
+            flip.alert_id = flip.alert.pk
+        copy_create(LagAlertFlip, self.flips)
 
     def _fetch_ids(self) -> None:  # pragma: no cover - PostgreSQL and SQLite return ids
         ids = {
@@ -405,11 +444,21 @@ def _overlaps(alert: LagAlert, run: Run) -> bool:
     return alert.month < (run.end or FAR) and run.start < (alert.closed_in_month or FAR)
 
 
-def sync_alerts(evaluation: MonthEvaluation, *, now: datetime | None = None) -> AlertChanges:
+def evaluated_months(year: int, indicator_ids) -> list[date]:
+    """The months of ``year`` with stored statuses for any of ``indicator_ids``."""
+    rows = LagEvaluation.objects.filter(month__year=year, indicator_id__in=list(indicator_ids))
+    return sorted(set(rows.order_by().values_list("month", flat=True).distinct()))
+
+
+def sync_alerts(
+    evaluation: MonthEvaluation, *, now: datetime | None = None, months_of=None
+) -> AlertChanges:
     """Bring the year's episodes of the evaluated indicators in line with the stored
     statuses of every evaluated month (``evaluation`` has just been stored); see the
     module docstring. Bounded queries: the year's problem rows, the evaluated months, the
-    stored episodes, then bulk writes."""
+    stored episodes, then bulk writes. ``months_of``: the indicators whose evaluated
+    months count (default the evaluated ones; a check by indicator batches passes the
+    whole plan so every batch sees the same months)."""
     now = now or timezone.now()
     changes = AlertChanges()
     if not evaluation.plans:
@@ -417,7 +466,7 @@ def sync_alerts(evaluation: MonthEvaluation, *, now: datetime | None = None) -> 
     month = evaluation.month
     ids = list(evaluation.plans)
     year = LagEvaluation.objects.filter(month__year=month.year, indicator_id__in=ids)
-    months = sorted(set(year.order_by().values_list("month", flat=True).distinct()))
+    months = evaluated_months(month.year, ids if months_of is None else months_of)
     rows: dict[tuple[int, int], dict[date, Row]] = defaultdict(dict)
     for i, d, m, *rest in year.filter(status__in=PROBLEM_STATUSES).values_list(
         "indicator_id", "district_id", "month", "status", "streak",
@@ -598,6 +647,7 @@ def run_lag_check(
     notify: bool = True,
     deliver: bool = True,
     only_if_stale: bool = False,
+    keep_cells: bool = True,
 ) -> CheckResult:
     """The monthly check of ``month``: evaluate, store, sync episodes, record digests.
 
@@ -606,21 +656,39 @@ def run_lag_check(
     notifies); ``deliver=False`` records them without queueing their sending.
     ``only_if_stale`` (catch-up) skips the month when, once the lock is held, another
     run has already brought it up to date.
+
+    The cells are streamed by indicator batches (``check_batch``: evaluate, store, sync
+    the batch's episodes, then drop its cells), so memory stays bounded whatever the
+    number of districts; ``keep_cells=False`` also leaves them out of the result (its
+    evaluation then carries the city totals and status counts only, its changes their
+    counts only).
     """
     month = first_of_month(month)
     if dry_run:
         evaluation = evaluate_month(month, as_of=as_of)
         changes = AlertChanges(created=preview_alerts(evaluation))
         return CheckResult(month, None, evaluation, changes, dry_run=True)
+    as_of = as_of or timezone.now()
     with transaction.atomic():
         run = lock_month(month)
         if only_if_stale and _is_fresh(run):
             return CheckResult(month, run.run_count, None, AlertChanges(), skipped=True)
         started = timezone.now()
         run.run_count += 1
-        evaluation = evaluate_month(month, as_of=as_of)
-        save_evaluation(evaluation, run.run_count)
-        changes = sync_alerts(evaluation, now=started)
+        plans = tracked_plans(month)
+        evaluation = MonthEvaluation(month, as_of, reporting_deadline(month), plans, [], {})
+        evaluation.counts = Counter()
+        changes = AlertChanges()
+        for batch in indicator_batches(plans):
+            part, part_changes = check_batch(
+                month, {pk: plans[pk] for pk in batch}, run.run_count, as_of, started,
+                months_of=list(plans),
+            )  # fmt: skip
+            merge_batch(evaluation, part, keep_cells=keep_cells)
+            changes.merge(part_changes, keep=keep_cells)
+            del part, part_changes
+        if keep_cells:
+            evaluation.counts = None
         notes = create_digests(month, run.run_count, enqueue=deliver) if notify else []
         result = CheckResult(month, run.run_count, evaluation, changes, notes)
         run.started_at = started
@@ -630,6 +698,140 @@ def run_lag_check(
         run.save()
     logger.info("lag check %s: %s", f"{month:%Y-%m}", result.summary())
     return result
+
+
+CELLS_PER_BATCH = 20_000  # cells held at once by a check (about 40 MiB of Python objects)
+
+
+def tracked_plans(month: date) -> dict[int, IndicatorPlan]:
+    """The indicators a check of ``month`` evaluates (tracked, of the month's year)."""
+    plans = load_indicator_plans(year=month.year)
+    return {k: p for k, p in plans.items() if p.is_tracked and p.year == month.year}
+
+
+def indicator_batches(plans: dict[int, IndicatorPlan], cells: int | None = None):
+    """Indicator ids in batches of about ``cells`` cells (by their quotas), in id order."""
+    cells = cells or CELLS_PER_BATCH
+    batches, current, size = [], [], 0
+    for pk in sorted(plans):
+        n = max(1, len(plans[pk].quotas))
+        if current and size + n > cells:
+            batches.append(current)
+            current, size = [], 0
+        current.append(pk)
+        size += n
+    if current:
+        batches.append(current)
+    return batches
+
+
+def check_batch(
+    month: date,
+    plans: dict[int, IndicatorPlan],
+    run_number: int,
+    as_of: datetime,
+    now: datetime,
+    *,
+    months_of,
+) -> tuple[MonthEvaluation, AlertChanges]:
+    """One indicator batch of a month's check: evaluate, store its statuses, sync its
+    episodes (their history and flips included). The batches of a month are independent:
+    run one after another (``run_lag_check``) or on several workers (``tasks``)."""
+    evaluation = evaluate_month(month, as_of=as_of, plans=plans)
+    save_evaluation(evaluation, run_number)
+    return evaluation, sync_alerts(evaluation, now=now, months_of=months_of)
+
+
+# --- the check of a month spread over workers (tasks.check_lag_spread) -------------------
+
+
+@dataclass(frozen=True)
+class SpreadCheck:
+    """A month's check started for spreading: its run number and indicator batches."""
+
+    month: date
+    run_number: int
+    as_of: datetime
+    started: datetime
+    batches: list[list[int]]
+
+
+def start_spread_check(month: date, *, as_of: datetime | None = None) -> SpreadCheck:
+    """Claim the next run of ``month`` (under the month's lock) for a check by indicator
+    batches on several workers; ``run_spread_batch`` does each batch, the last one to
+    finish records the digests and completes the run. A later run (spread or not)
+    supersedes it: batches of an older run then do nothing."""
+    month = first_of_month(month)
+    as_of = as_of or timezone.now()
+    with transaction.atomic():
+        run = lock_month(month)
+        started = timezone.now()
+        run.run_count += 1
+        batches = indicator_batches(tracked_plans(month))
+        run.started_at, run.completed_at, run.as_of = started, None, as_of
+        run.summary = {"spread": {"batches": len(batches), "done": [], "statuses": {},
+                                  "alerts": {}}}  # fmt: skip
+        if not batches:  # nothing tracked this year: done at once
+            run.completed_at = started
+            run.summary = {"month": f"{month:%Y-%m}", "run": run.run_count, "kind": "lag"}
+        run.save()
+    return SpreadCheck(month, run.run_count, as_of, started, batches)
+
+
+def run_spread_batch(
+    month: date,
+    indicator_ids: list[int],
+    run_number: int,
+    as_of: datetime,
+    started: datetime,
+    *,
+    notify: bool = True,
+    deliver: bool = True,
+) -> CheckResult | None:
+    """One batch of a spread check (see ``start_spread_check``), in one transaction.
+    Idempotent: a batch done already, or of a superseded run, changes nothing. Returns
+    the month's result when this batch was the last one (digests recorded), else None."""
+    month = first_of_month(month)
+    key = ",".join(map(str, sorted(indicator_ids)))
+    with transaction.atomic():
+        run = LagRun.objects.get(month=month)
+        if run.run_count != run_number or key in run.summary.get("spread", {}).get("done", []):
+            return None
+        plans = tracked_plans(month)
+        batch = {pk: plans[pk] for pk in indicator_ids if pk in plans}
+        part, changes = check_batch(month, batch, run_number, as_of, started, months_of=list(plans))
+        # The claim: batches finish one at a time on the month's row; the one that
+        # completes the set does the finishing step, once.
+        run = LagRun.objects.select_for_update().get(month=month)
+        spread = run.summary.get("spread")
+        if run.run_count != run_number or spread is None or key in spread["done"]:
+            transaction.set_rollback(True)  # superseded meanwhile, or done by a twin
+            return None
+        spread["done"].append(key)
+        for name, counts in (("statuses", part.status_counts()), ("alerts", changes.counts())):
+            for k, v in counts.items():
+                spread[name][str(k)] = spread[name].get(str(k), 0) + v
+        result = None
+        if len(spread["done"]) == spread["batches"]:
+            notes = create_digests(month, run_number, enqueue=deliver) if notify else []
+            run.completed_at = timezone.now()
+            run.summary = {
+                "month": f"{month:%Y-%m}", "run": run_number, "kind": "lag",
+                "statuses": spread["statuses"], "alerts": spread["alerts"],
+                "notifications": len(notes), "batches": spread["batches"],
+            }  # fmt: skip
+            result = CheckResult(month, run_number, None, AlertChanges(), notes)
+        run.save()
+    if result is not None:
+        logger.info("lag check %s (spread): %s", f"{month:%Y-%m}", run.summary)
+    return result
+
+
+def merge_batch(whole: MonthEvaluation, part: MonthEvaluation, *, keep_cells: bool) -> None:
+    whole.city.update(part.city)
+    whole.counts.update(part.status_counts())
+    if keep_cells:
+        whole.cells.extend(part.cells)
 
 
 def _last_changes(start: date, end: date) -> dict[date, datetime]:
@@ -700,11 +902,16 @@ def stale_months(up_to: date) -> list[date]:
 
 
 def run_due_checks(
-    up_to: date, *, as_of: datetime | None = None, deliver: bool = True, notify: bool = True
+    up_to: date,
+    *,
+    as_of: datetime | None = None,
+    deliver: bool = True,
+    notify: bool = True,
+    keep_cells: bool = True,
 ) -> list[CheckResult]:
     """Catch up: run the check of every stale month up to ``up_to``, oldest first. Only
     the last run records digests (none with ``notify=False``), so recipients hear the
-    current state once, not each month's replay."""
+    current state once, not each month's replay. ``keep_cells``: see ``run_lag_check``."""
     up_to = first_of_month(up_to)
     if not PlanYear.objects.filter(year=up_to.year).exists():
         return []
@@ -716,6 +923,7 @@ def run_due_checks(
             only_if_stale=True,
             notify=notify and m == months[-1],
             deliver=deliver,
+            keep_cells=keep_cells,
         )
         for m in months
     ]
@@ -743,7 +951,8 @@ def run_catch_up(up_to: date, *, as_of: datetime | None = None) -> list[CheckRes
     up_to = first_of_month(up_to)
     if not PlanYear.objects.filter(year=up_to.year).exists():
         return []
-    results = run_due_checks(up_to, as_of=as_of, notify=False)
+    # Scheduled: the results are only summarised, so the cells are streamed, not kept.
+    results = run_due_checks(up_to, as_of=as_of, notify=False, keep_cells=False)
     results += run_due_milestone_checks(up_to, as_of=as_of, notify=False)
     notes = notify_news(up_to)
     if results and notes:
@@ -784,7 +993,7 @@ def milestone_alerts(month: date, plans: dict[int, IndicatorPlan], as_of: dateti
     by_project: dict[int, list[IndicatorPlan]] = defaultdict(list)
     for plan in plans.values():
         by_project[plan.project_id].append(plan)
-    city = city_district_id()
+    city_units = city_unit_ids({p.plan_year_id for p in plans.values()})
     names = dict(District.objects.values_list("pk", "name"))
     missing: dict[tuple, list[Milestone]] = defaultdict(list)
     for m in milestones:
@@ -800,6 +1009,7 @@ def milestone_alerts(month: date, plans: dict[int, IndicatorPlan], as_of: dateti
             owing = set()
             for p in concerned:
                 owing.update(p.quotas)
+                city = city_units.get(p.plan_year_id)  # the plan's own 市本级 column
                 if p.is_city_only and city is not None:
                     owing.add(city)
         for district_id in owing:

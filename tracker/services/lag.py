@@ -28,10 +28,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import DecimalField, Exists, OuterRef, Subquery, Value
 from django.utils import timezone
@@ -55,6 +54,7 @@ from tracker.domain.cell import (
 from tracker.models import District, LagEvaluation, ProgressReport, Quota
 from tracker.months import add_months, first_of_month
 
+from .reporting import due_month, reporting_deadline
 from .trajectory import IndicatorPlan, expected_at, expected_curve, load_indicator_plans
 
 __all__ = [
@@ -78,21 +78,6 @@ __all__ = [
 
 
 # --- dates ------------------------------------------------------------------------
-
-
-def reporting_deadline(month: date) -> datetime:
-    """The last moment a report for ``month`` is on time: end of the deadline day, local."""
-    day = int(settings.TRACKER.get("REPORTING_DEADLINE_DAY", 5))
-    next_month = add_months(first_of_month(month), 1)
-    end = datetime.combine(next_month.replace(day=day) + timedelta(days=1), time.min)
-    return timezone.make_aware(end) - timedelta(microseconds=1)
-
-
-def due_month(now: datetime | None = None) -> date:
-    """The latest month whose reporting deadline has passed at ``now`` (the month to check)."""
-    now = timezone.localtime(now or timezone.now())
-    month = add_months(first_of_month(now.date()), -1)
-    return month if now > reporting_deadline(month) else add_months(month, -1)
 
 
 def months_between(start: date, end: date) -> int:
@@ -197,12 +182,15 @@ class MonthEvaluation:
     cells: list[Cell]
     city: dict[int, CityTotal]
     _index: dict = field(default_factory=dict, repr=False, compare=False)
+    counts: Counter | None = None  # status counts when the cells were not kept (a stream)
 
     @property
     def deadline_passed(self) -> bool:
         return self.as_of > self.deadline
 
     def status_counts(self) -> Counter:
+        if self.counts is not None:
+            return Counter(self.counts)
         return Counter(c.status for c in self.cells)
 
     def cell(self, indicator_id: int, district_id: int) -> Cell | None:
@@ -253,64 +241,80 @@ def evaluate_month(
     }
     deadline_passed = as_of > deadline
 
+    class _Fixed:  # what every cell of one indicator shares, computed once per indicator
+        __slots__ = ("base_fraction", "level", "months_left", "own", "past_due", "point")
+
+        def __init__(self, plan):
+            deadline_month = plan.deadline_month  # a property: computed, not stored
+            curve = curves[plan.indicator_id]
+            self.level = plan.is_level
+            self.past_due = month > deadline_month
+            self.months_left = months_between(month, deadline_month)
+            self.point = curve[month.month - 1]
+            self.base_fraction = (
+                None if base_month is None else curve[base_month.month - 1].fraction
+            )
+            self.own = own_curves[plan.indicator_id]
+
+    fixed = {pk: _Fixed(p) for pk, p in plans.items()}
+
     def make_cell(plan, district_id, quota, latest, latest_month, on_time, base, prev):
-        own = district_id in own_curves[plan.indicator_id] and plan.has_district_milestones(
-            district_id
-        )
+        f = fixed[plan.indicator_id]
+        own = bool(f.own) and district_id in f.own and plan.has_district_milestones(district_id)
         if own:
             point = expected_at(plan, month, district_id)
             expected = point.value
         else:  # the city's expected fraction of this district's quota
-            point = curves[plan.indicator_id][month.month - 1]
+            point = f.point
             expected = _share(quota, point.fraction)
         if base_month is None:
-            base_expected = None if plan.is_level else Decimal(0)
+            base_expected = None if f.level else Decimal(0)
         elif own:
             base_expected = expected_at(plan, base_month, district_id).value
         else:
-            base_expected = _share(quota, curves[plan.indicator_id][base_month.month - 1].fraction)
+            base_expected = _share(quota, f.base_fraction)
         plan_pace = (
             None
             if expected is None or base_expected is None
             else (expected - base_expected) / window
         )
+        on_time = bool(on_time)
         status, gap = classify(
-            level=plan.is_level,
+            level=f.level,
             quota=quota,
             expected=expected,
             actual=latest,
-            on_time=bool(on_time),
+            on_time=on_time,
             deadline_passed=deadline_passed,
             is_checkpoint=point.is_checkpoint,
             thresholds=thresholds,
-            past_due=month > plan.deadline_month,
+            past_due=f.past_due,
         )
-        if base is None and not plan.is_level:
+        if base is None and not f.level:
             base = Decimal(0)  # cumulative since the start of the year
         fc = forecast(
             quota=quota,
             actual=latest,
             base_value=base,
             window=window,
-            months_left=months_between(month, plan.deadline_month),
+            months_left=f.months_left,
             plan_pace=plan_pace,
         )
-        streak = (prev or 0) + 1 if status in PROBLEM_STATUSES else 0
         return Cell(
-            indicator_id=plan.indicator_id,
-            district_id=district_id,
-            quota=quota,
-            expected=expected,
-            actual=latest,
-            reported_month=latest_month,
-            on_time=bool(on_time),
-            status=status,
-            gap_points=gap,
-            is_checkpoint=point.is_checkpoint,
-            checkpoint_text=point.text,
-            forecast=fc,
-            streak=streak,
-            at_risk=is_at_risk(status, fc, thresholds),
+            plan.indicator_id,
+            district_id,
+            quota,
+            expected,
+            latest,
+            latest_month,
+            on_time,
+            status,
+            gap,
+            point.is_checkpoint,
+            point.text,
+            fc,
+            (prev or 0) + 1 if status in PROBLEM_STATUSES else 0,
+            is_at_risk(status, fc, thresholds),
         )
 
     split = [pk for pk, p in plans.items() if not p.is_city_only]
@@ -325,13 +329,18 @@ def evaluate_month(
             evaluation.cells.append(make_cell(plans[indicator_id], district_id, quota, *rest))
 
     city_only = [pk for pk, p in plans.items() if p.is_city_only]
-    if city_only:
-        city_district = city_district_id()
-        if city_district is not None:
-            from tracker.models import Indicator
+    if city_only:  # reported on each plan's own 市本级 column (plan_units.city_unit_ids)
+        from tracker.models import Indicator
 
+        from .plan_units import city_unit_ids
+
+        city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
+        for city_district in sorted(set(city_units.values())):
+            ids = [
+                pk for pk in city_only if city_units.get(plans[pk].plan_year_id) == city_district
+            ]
             rows = (
-                Indicator.objects.filter(pk__in=city_only)
+                Indicator.objects.filter(pk__in=ids)
                 .order_by("pk")
                 .annotate(**context.annotations(OuterRef("pk"), city_district))
                 .values_list("pk", *context.names)
@@ -348,9 +357,14 @@ def _share(quota: Decimal, fraction: Decimal | None) -> Decimal | None:
     return None if fraction is None else (quota * fraction).quantize(PLACES)
 
 
-def city_district_id() -> int | None:
-    """The district row that stands for the city as a whole (市本级): city-only indicators
-    (``Indicator.Scope.CITY``, 序号12) are reported and checked on it."""
+def city_district_id(plan=None) -> int | None:
+    """The unit that stands for the plan as a whole (its 市本级 column): city-only
+    indicators (``Indicator.Scope.CITY``, 序号12) are reported and checked on it. Without
+    a plan: the registered 市本级 (``plan_units.city_unit_id`` is the per-plan rule)."""
+    if plan is not None:
+        from .plan_units import city_unit_id
+
+        return city_unit_id(plan)
     return (
         District.objects.filter(kind=District.Kind.CITY)
         .order_by("order")
@@ -359,11 +373,20 @@ def city_district_id() -> int | None:
     )
 
 
+def counted_reports():
+    """The progress reports the check counts: every filed figure, or with
+    ``TRACKER["COUNT_ONLY_REVIEWED"]`` only approved (审核通过) ones — an unreviewed or
+    returned figure is then as if not filed (``services.review.counted_reports``)."""
+    from tracker.services.review import counted_reports as counted
+
+    return counted(ProgressReport.objects.all())
+
+
 def latest_reports(indicator_ref, district_ref, month: date, as_of: datetime | None = None):
     """The one query rule for "the value of a cell as of ``month``": the reports of the
     cell for ``month`` or earlier (filed by ``as_of`` when given), newest month first.
     ``domain.cell.value_as_of`` is the same rule on plain data."""
-    reports = ProgressReport.objects.filter(
+    reports = counted_reports().filter(
         indicator_id=indicator_ref, district_id=district_ref, month__lte=month
     )
     if as_of is not None:
@@ -394,9 +417,13 @@ class _QueryContext:
         self.month, self.as_of, self.deadline, self.base_month = month, as_of, deadline, base_month
 
     def annotations(self, indicator_ref, district_ref):
-        reports = ProgressReport.objects.filter(
-            indicator_id=indicator_ref, district_id=district_ref, created_at__lte=self.as_of
-        ).order_by()
+        reports = (
+            counted_reports()
+            .filter(
+                indicator_id=indicator_ref, district_id=district_ref, created_at__lte=self.as_of
+            )
+            .order_by()
+        )
         latest = latest_reports(indicator_ref, district_ref, self.month, self.as_of)
         if self.base_month is None:
             base = Value(None, output_field=DecimalField())

@@ -9,8 +9,10 @@
    scope as a count with a link (``TRACKER["SITE_URL"]`` + ``/my/``), and one
    ``Delivery`` per channel. The episodes are then marked told (``notified_state``,
    ``notified_level``), so re-running or re-evaluating a month re-sends nothing that
-   did not change. Sending is queued only after commit. 提示-level episodes are not
-   mailed; they show in the admin, API and dashboard.
+   did not change. Each item carries the district's 原因说明 / 整改措施 / 计划追赶完成时间
+   when one was written (``selectors.explanations``, 1 query). Sending is queued only
+   after commit. 提示-level episodes are not mailed; they show in the admin, API and
+   dashboard.
 2. ``deliver(delivery_id)`` claims the delivery with a compare-and-set
    (``filter(pk=…, status__in=(pending, retrying), next_attempt_at__lte=now)
    .update(status=sending) == 1``) before sending: two workers or a redelivered task
@@ -18,7 +20,10 @@
    stay after a later success) and the task retries with ``self.retry(countdown=…)``
    after ``DELIVERY_RETRY_SECONDS`` × 2^(attempt−1) until ``DELIVERY_MAX_ATTEMPTS``;
    then the delivery is marked failed and shows in the admin.
-3. ``due_deliveries`` (run every few minutes by beat) finds deliveries due for a retry
+3. ``notify_return``: a lead agency's 退回 of a submitted cell (issue 15) is told to
+   the district's contacts the same way (recorded in the review's transaction, queued
+   on commit, each delivery claimed before sending).
+4. ``due_deliveries`` (run every few minutes by beat) finds deliveries due for a retry
    and marks deliveries stuck in *sending* (a worker died mid-send) as failed for a
    person to check — they are never resent blindly.
 
@@ -44,11 +49,13 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, OuterRef, Value
 from django.utils import timezone
 
 from tracker.models import Contact, Delivery, LagAlert, Notification, Role, WebhookFormat
+from tracker.services.bulk import copy_create, copy_supported
 from tracker.services.numbers import plain
+from tracker.services.plan_units import column_position
 
 logger = logging.getLogger(__name__)
 
@@ -108,50 +115,111 @@ def open_counts(year: int) -> tuple[Counter, Counter, int]:
     return by_district, by_agency, supervision
 
 
+DIGESTS_PER_CHUNK = 200  # digests rendered and written at once (the rest not held)
+
+
 def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> list[Notification]:
     """Record one digest per recipient for the episodes of ``month``'s year with news,
-    and mark them told (bounded queries whatever the number of episodes)."""
+    and mark them told (bounded queries whatever the number of episodes: a few per
+    ``DIGESTS_PER_CHUNK`` recipients).
+
+    Memory: the episodes share one instance of each indicator (with its project) and
+    district; digests are rendered, written and released ``DIGESTS_PER_CHUNK`` at a time.
+    The returned notifications have their ``body`` and ``payload`` deferred (read back
+    from the database when accessed), so a check of every district of a province does
+    not hold every digest's text at once."""
     news = list(
         LagAlert.objects.with_news()
         .filter(month__year=month.year)
-        .select_related("indicator__project", "district")
-        .order_by("indicator__project__seq", "indicator__order", "district__order", "kind")
+        .annotate(  # the alert's plan's column order (plan_units)
+            column=column_position(
+                OuterRef("indicator__project__plan_year_id"), OuterRef("district_id")
+            )
+        )
+        .order_by(
+            "indicator__project__seq", "indicator__order", "column", "district__order", "kind"
+        )
     )
     if not news:
         return []
+    _share_related(news)
     contacts = list(Contact.objects.filter(is_active=True).order_by("pk"))
     recipients = Recipients(contacts)
     by_contact: dict[int, list[LagAlert]] = defaultdict(list)
     contact_of = {c.pk: c for c in contacts}
+    from tracker.selectors.explanations import explanations_for
+
+    why = explanations_for(None, {(a.indicator_id, a.district_id) for a in news}, month)
     for alert in news:
         alert.news_kind = alert.news()
+        alert.explanation = why.get((alert.indicator_id, alert.district_id))
         for contact in recipients(alert):
             by_contact[contact.pk].append(alert)
     now = timezone.now()
-    notifications = []
+    notifications: list[Notification] = []
+    delivery_ids: list[int] = []
     counts = open_counts(month.year) if by_contact else (Counter(), Counter(), 0)
-    for contact_id, items in by_contact.items():
-        contact = contact_of[contact_id]
-        items.sort(key=_digest_order)
-        still_open = _open_for(contact, counts)
-        subject, body = render_digest(contact, month, items, still_open)
-        payload = digest_payload(contact, month, run_number, items, still_open)
-        payload["markdown"] = render_markdown(subject, contact, month, items, still_open)
-        notifications.append(
-            Notification(
-                contact=contact, month=month, run_number=run_number, subject=subject,
-                body=body, payload=payload, open_count=still_open, created_at=now,
-            )
-        )  # fmt: skip
-    Notification.objects.bulk_create(notifications)
+    pending = list(by_contact)
     Through = Notification.alerts.through
-    Through.objects.bulk_create(
-        [
+    for start in range(0, len(pending), DIGESTS_PER_CHUNK):
+        chunk = []
+        for contact_id in pending[start : start + DIGESTS_PER_CHUNK]:
+            contact = contact_of[contact_id]
+            items = by_contact[contact_id]
+            items.sort(key=_digest_order)
+            still_open = _open_for(contact, counts)
+            subject, body = render_digest(contact, month, items, still_open)
+            payload = digest_payload(contact, month, run_number, items, still_open)
+            payload["markdown"] = render_markdown(subject, contact, month, items, still_open)
+            chunk.append(
+                Notification(
+                    contact=contact, month=month, run_number=run_number, subject=subject,
+                    body=body, payload=payload, open_count=still_open, created_at=now,
+                )
+            )  # fmt: skip
+        copy = copy_supported()  # PostgreSQL: COPY (services.bulk), the same rows
+        if copy:
+            copy_create(Notification, chunk)
+        else:
+            _bulk_create_wide(chunk, ("payload", "body"))
+        links = [
             Through(notification_id=n.pk, lagalert_id=a.pk)
-            for n in notifications
+            for n in chunk
             for a in by_contact[n.contact_id]
         ]
+        if copy:
+            copy_create(Through, links, with_ids=False)
+        else:
+            Through.objects.bulk_create(links)
+        delivery_ids += [d.pk for d in record_deliveries(chunk, now=now)]
+        for n in chunk:  # written: read back on access, not held
+            del n.__dict__["body"], n.__dict__["payload"]
+        notifications += chunk
+    mark_told(LagAlert.objects.filter(pk__in=[a.pk for a in news]), now=now)
+    if enqueue and delivery_ids:
+        transaction.on_commit(lambda: queue_deliveries(delivery_ids))
+    return notifications
+
+
+def _share_related(alerts: list[LagAlert]) -> None:
+    """Give ``alerts`` one shared instance of each indicator (with its project) and
+    district (``select_related`` would build three objects per alert): 2 queries."""
+    from tracker.models import District, Indicator
+
+    indicators = Indicator.objects.select_related("project").in_bulk(
+        {a.indicator_id for a in alerts}
     )
+    districts = District.objects.in_bulk({a.district_id for a in alerts})
+    for a in alerts:
+        a.indicator = indicators[a.indicator_id]
+        a.district = districts[a.district_id]
+
+
+def record_deliveries(notifications, *, now: datetime | None = None) -> list[Delivery]:
+    """One ``Delivery`` per channel of each notification's contact (email, webhook),
+    recorded pending; the caller queues them after commit (``queue_deliveries``). Also
+    used by the reporting reminders (``tracker.services.reminders``)."""
+    now = now or timezone.now()
     deliveries = []
     for n in notifications:
         if n.contact.email:
@@ -168,11 +236,108 @@ def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> lis
                 )
             )
     Delivery.objects.bulk_create(deliveries)
-    mark_told(LagAlert.objects.filter(pk__in=[a.pk for a in news]), now=now)
+    return deliveries
+
+
+def notify_return(cell, reviewer, *, enqueue: bool = True) -> list[Notification]:
+    """Tell the district (its active contacts, same channels as the alert digests) that
+    the lead agency returned ``cell`` (a ``CellReview`` just saved as 退回): indicator,
+    month and reason. Called inside ``review.review_cell``'s transaction; sending is
+    queued after commit and each delivery is claimed before sending, so it goes out once.
+    The notification's ``run_number`` is the cell's return count (1 for the first
+    return), unique per contact with ``review``. 4 queries."""
+    from tracker.models import CellState
+    from tracker.months import month_label
+
+    contacts = list(
+        Contact.objects.filter(is_active=True, role=Role.DISTRICT, district_id=cell.district_id)
+        .select_related("district")
+        .order_by("pk")
+    )
+    if not contacts:
+        return []
+    number = cell.history.filter(state=CellState.RETURNED).count() or 1
+    indicator, month = cell.indicator, cell.month
+    project = indicator.project
+    who = getattr(reviewer, "get_full_name", lambda: "")() or getattr(reviewer, "username", "")
+    subject = (
+        f"【民生实事】{cell.district.name}{month_label(month)}"
+        f"「{indicator.label}」被退回，请更正后重新上报"
+    )[:200]
+    link = site_url(f"/review/?month={month:%Y-%m}")
+    now = timezone.now()
+    notifications = []
+    for contact in contacts:
+        lines = [
+            f"{contact.name}：",
+            "",
+            f"{project.lead_agency.name}审核{cell.district.name}{month_label(month)}的上报数据时，"
+            f"退回了序号{project.seq}「{project.name}」的量化目标「{indicator.label}」。",
+            f"退回原因：{cell.reason}",
+            f"审核人：{who}，{timezone.localtime(cell.reviewed_at or now):%Y-%m-%d %H:%M}",
+            "",
+            f"请更正该项数据后在「审核与上报」页面重新上报本月：{link}",
+        ]
+        markdown = "\n\n".join(
+            [
+                f"### {subject}",
+                f"{contact.name}：",
+                f"- 项目：序号{project.seq} {project.name}",
+                f"- 指标：{indicator.label}",
+                f"- 月份：{month_label(month)}",
+                f"- **退回原因**：{cell.reason}",
+                f"> [更正后重新上报]({link})",
+            ]
+        )
+        payload = {
+            "type": "minsheng.review_returned",
+            "month": f"{month:%Y-%m}",
+            "return_number": number,
+            "recipient": {"id": contact.pk, "name": contact.name, "role": contact.role},
+            "project_seq": project.seq,
+            "project": project.name,
+            "indicator": indicator.label,
+            "district": cell.district.name,
+            "reason": cell.reason,
+            "reviewed_by": who,
+            "link": link,
+            "markdown": markdown,
+        }
+        notifications.append(
+            Notification(
+                contact=contact, month=month, run_number=number, subject=subject,
+                body="\n".join(lines), payload=payload, created_at=now, review=cell,
+            )
+        )  # fmt: skip
+    Notification.objects.bulk_create(notifications)
+    deliveries = record_deliveries(notifications, now=now)
     if enqueue and deliveries:
         delivery_ids = [d.pk for d in deliveries]
         transaction.on_commit(lambda: queue_deliveries(delivery_ids))
     return notifications
+
+
+def _bulk_create_wide(objs: list, wide: tuple[str, ...]) -> None:
+    """``bulk_create`` for rows with large text or JSON values (a digest lists every
+    alert of its recipient). On PostgreSQL Django inserts many rows through
+    ``UNNEST(array params)``, and psycopg escapes every quote of every element of a text
+    array with a regex: seconds for a few thousand digests. Passed as ``Value``
+    expressions, the values go as plain parameters of a multi-row ``VALUES`` instead
+    (same statement count); the objects keep their plain values."""
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = {name: model._meta.get_field(name) for name in wide}
+    plain = [{name: getattr(o, name) for name in wide} for o in objs]
+    for o in objs:
+        for name, f in fields.items():
+            setattr(o, name, Value(getattr(o, name), output_field=f))
+    try:
+        model.objects.bulk_create(objs)
+    finally:
+        for o, values in zip(objs, plain, strict=True):
+            for name, value in values.items():
+                setattr(o, name, value)
 
 
 def mark_told(alerts, *, now: datetime | None = None) -> int:
@@ -207,22 +372,50 @@ def _digest_order(alert: LagAlert):
         -rank[alert.severity],
         alert.indicator.project.seq,
         alert.indicator.order,
+        getattr(alert, "column", 0),
         alert.district.order,
     )
 
 
+def site_url(path: str) -> str:
+    """``TRACKER["SITE_URL"]`` + ``path`` (a page of the dashboard)."""
+    return settings.TRACKER.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/") + path
+
+
 def site_link() -> str:
     """Where recipients read the still-open alerts (我的待办)."""
-    return settings.TRACKER.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/") + "/my/"
+    return site_url("/my/")
+
+
+# get_kind_display / get_level_display without a model method call per alert and digest
+KIND_LABEL = dict(LagAlert.Kind.choices)
+LEVEL_LABEL = dict(LagAlert.Level.choices)
+
+
+def _label(labels: dict, value) -> str:
+    return str(labels.get(value, value))
 
 
 def _tags(a: LagAlert) -> str:
-    tags = [SEVERITY_LABEL[a.severity], a.get_kind_display()]
+    tags = [SEVERITY_LABEL[a.severity], _label(KIND_LABEL, a.kind)]
     if a.supervised:
         tags.insert(0, "挂牌督办")
     elif a.level > LagAlert.Level.DISTRICT:
-        tags.append(f"已升级至{a.get_level_display()}")
+        tags.append(f"已升级至{_label(LEVEL_LABEL, a.level)}")
     return "·".join(tags)
+
+
+def _explanation(alert: LagAlert) -> str:
+    """The district's 原因说明 / 整改措施 / 计划追赶完成时间 for the alert's cell, as one
+    line ("" when none was written; see ``selectors.explanations``)."""
+    x = getattr(alert, "explanation", None)
+    if x is None:
+        return ""
+    d = x.catch_up_by
+    return (
+        f"原因说明：{x.reason}；整改措施：{x.measures}；"
+        f"计划追赶完成时间：{d.year}年{d.month}月{d.day}日"
+    )
 
 
 def _sections(alerts: list[LagAlert]):
@@ -245,6 +438,8 @@ def render_digest(
         lines += ["", f"{NEWS_LABEL[kind]}（{len(items)} 项）："]
         for i, a in enumerate(items, start=1):
             lines.append(f"{i}. 【{_tags(a)}】序号{a.indicator.project.seq} {a.message}")
+            if kind != "resolved" and _explanation(a):
+                lines.append(f"   {_explanation(a)}")
     lines += [
         "",
         f"目前仍未解除的预警共 {still_open} 项（不再逐条重复），详见 {site_link()}",
@@ -260,7 +455,11 @@ def render_markdown(
     lines = [f"### {subject}", f"{contact.name}："]
     for kind, items in _sections(alerts):
         lines.append(f"#### {NEWS_LABEL[kind]}（{len(items)} 项）")
-        lines += [f"- **{_tags(a)}** 序号{a.indicator.project.seq} {a.message}" for a in items]
+        lines += [
+            f"- **{_tags(a)}** 序号{a.indicator.project.seq} {a.message}"
+            + (f"（{_explanation(a)}）" if kind != "resolved" and _explanation(a) else "")
+            for a in items
+        ]
     lines.append(f"> 目前仍未解除 {still_open} 项，[查看详情]({site_link()})")
     return "\n\n".join(lines)
 
@@ -293,7 +492,7 @@ def digest_payload(
                 "severity": a.severity,
                 "status": a.status,
                 "since": f"{a.month:%Y-%m}",
-                "level": a.get_level_display(),
+                "level": _label(LEVEL_LABEL, a.level),
                 "supervised": a.supervised,
                 "streak": a.streak,
                 "quota": num(a.quota),
@@ -302,6 +501,14 @@ def digest_payload(
                 "gap_points": num(a.gap_points),
                 "forecast": num(a.forecast),
                 "message": a.message,
+                "explanation": None
+                if getattr(a, "explanation", None) is None
+                else {
+                    "month": f"{a.explanation.month:%Y-%m}",
+                    "reason": a.explanation.reason,
+                    "measures": a.explanation.measures,
+                    "catch_up_by": a.explanation.catch_up_by.isoformat(),
+                },
             }
             for a in alerts
         ],

@@ -14,7 +14,10 @@ Checks:
   above the annual target;
 - ``milestone_backwards``: a later checkpoint lower than an earlier one;
 - ``milestone_after_deadline``: a milestone dated after 预计完成时间 (its target's own
-  deadline when the plan gives one, else the project's).
+  deadline when the plan gives one, else the project's);
+- ``deadline_assumed``: the plan printed no 预计完成时间 for a project, so it was loaded
+  with the year end (``Project.deadline_assumed``): someone must confirm or correct it
+  (acknowledge it once confirmed, like any finding).
 """
 
 from collections import defaultdict
@@ -24,7 +27,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Count, Sum
 
-from tracker.models import Indicator, Milestone, PlanYear, Quota
+from tracker.models import Indicator, Milestone, PlanYear, Project, Quota
 
 from .numbers import plain
 
@@ -36,6 +39,7 @@ class Check(models.TextChoices):
     MILESTONE_EXCEEDS = "milestone_exceeds_target", "进度节点超过年度目标"
     MILESTONE_BACKWARDS = "milestone_backwards", "进度节点倒退"
     MILESTONE_AFTER_DEADLINE = "milestone_after_deadline", "进度节点晚于预计完成时间"
+    DEADLINE_ASSUMED = "deadline_assumed", "预计完成时间系推定"
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class Finding:
 
 
 def check_plan(plan_year: PlanYear) -> list[Finding]:
-    """All findings for one plan year, in 序号 order. Four queries whatever the size."""
+    """All findings for one plan year, in 序号 order. Five queries whatever the size."""
     indicators = list(
         Indicator.objects.filter(project__plan_year=plan_year)
         .select_related("project")
@@ -91,6 +95,20 @@ def check_plan(plan_year: PlanYear) -> list[Finding]:
             )
     for ind in indicators:
         findings += _milestone_findings(ind, by_indicator.get(ind.pk, []))
+    for seq, deadline in (
+        Project.objects.filter(plan_year=plan_year, deadline_assumed=True)
+        .order_by("seq")
+        .values_list("seq", "deadline")
+    ):
+        findings.append(
+            Finding(
+                Check.DEADLINE_ASSUMED,
+                seq,
+                None,
+                f"原文未写预计完成时间，已按 {deadline:%Y年%m月%d日} 载入；"
+                "请核对原文后改正（load_plan）或确认（acknowledged）",
+            )
+        )
     return _acknowledge(findings, plan_year.acknowledged_findings or [])
 
 

@@ -20,9 +20,11 @@
 - ``count_only_reviewed``: the setting ``TRACKER["COUNT_ONLY_REVIEWED"]`` (default False:
   every filed figure counts, as before) and ``counted_reports`` to apply it.
 
-``allow(user, action, ...)`` is the one role check here (issue 13 will point it at
-``tracker.permissions.restrict``). Every refusal is ``ReviewRejected`` with a Chinese
-message, and changes nothing. Every write records who, when and why in history.
+``allow(user, action, ...)`` is the one permission check here; it asks
+``tracker.permissions`` (``allowed`` / ``restrict`` / ``may``) like every other caller.
+A 退回 notifies the district (``notifications.notify_return``). Every refusal is
+``ReviewRejected`` with a Chinese message, and changes nothing. Every write records
+who, when and why in history.
 """
 
 from __future__ import annotations
@@ -55,7 +57,11 @@ from tracker.models import (
 )
 from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
 from tracker.months import first_of_month, month_label
+from tracker.permissions import Action as P
+from tracker.permissions import allowed, may, restrict
 from tracker.scoping import scope_for
+
+from .due import due_indicators
 
 
 class ReviewRejected(Exception):
@@ -70,33 +76,48 @@ class Action:
     ATTACH = "attach"
 
 
-def allow(user, action: str, *, indicator: Indicator | None = None, district=None) -> None:
-    """The one role check of this module; raise ``ReviewRejected`` when not allowed.
+def allow(
+    user,
+    action: str,
+    *,
+    indicator: Indicator | None = None,
+    district=None,
+    cell: CellReview | None = None,
+    report: ProgressReport | None = None,
+) -> None:
+    """The one permission check of this module; raise ``ReviewRejected`` when refused.
 
-    - explain: a district for itself; the lead agency for city-level indicators; 督查室.
-    - submit: a district for itself; 督查室.
-    - review: the indicator's lead agency; 督查室.
-    - unlock / relock: 督查室 only.
-    - attach: whoever may report the cell (``Scope.can_report``).
+    Which rows: ``tracker.permissions`` (the POLICIES table and ``restrict``/``may``),
+    like every other caller. On top of the scope, the issue names who acts:
+
+    - explain: whoever sees the cell's lag evaluation and may add explanations — a
+      district for itself; for city-level indicators (市本级) only the lead agency.
+    - submit: the district itself (a month's 已上报 is the district's word).
+    - review: the lead agency of the cell's project (``may(user, "review", cell)``);
+      a district never reviews its own figures.
+    - unlock / relock: ``change`` on cell reviews — 督查室 only.
+    - attach: whoever may change the report (``may(user, "change", report)``).
     """
     scope = scope_for(user)
-    if scope.is_supervision:
-        return
     ok = False
     if action == Action.EXPLAIN:
-        if scope.is_district:
-            ok = district is not None and district.pk == scope.district_id
-        elif scope.is_agency and indicator is not None:
-            ok = (
-                indicator.scope == Indicator.Scope.CITY
-                and indicator.project.lead_agency_id == scope.agency_id
-            )
+        ok = (
+            allowed(user, P.ADD, Explanation)
+            and restrict(user, P.VIEW, LagEvaluation.objects.all())
+            .filter(indicator=indicator, district=district)
+            .exists()
+            and (not scope.is_agency or indicator.scope == Indicator.Scope.CITY)
+        )
     elif action == Action.SUBMIT:
-        ok = scope.is_district and district is not None and district.pk == scope.district_id
+        ok = allowed(user, P.ADD, MonthSubmission) and (
+            scope.is_supervision or (scope.is_district and district.pk == scope.district_id)
+        )
     elif action == Action.REVIEW:
-        ok = scope.is_agency and indicator.project.lead_agency_id == scope.agency_id
+        ok = not scope.is_district and may(user, P.REVIEW, cell)
+    elif action == Action.UNLOCK:
+        ok = allowed(user, P.CHANGE, CellReview)
     elif action == Action.ATTACH:
-        ok = scope.role is not None and scope.can_report(indicator, district)
+        ok = may(user, P.CHANGE, report)
     if not ok:
         raise ReviewRejected(_DENIED.get(action, "您无权进行此操作"))
 
@@ -167,19 +188,6 @@ def explain(
 
 
 # --- submission and review --------------------------------------------------------------
-
-
-def due_indicators(district: District, month: date) -> list[Indicator]:
-    """The numeric indicators ``district`` reports for ``month``: those with its quota in
-    that year's plans, and the city-level ones for 市本级."""
-    month = first_of_month(month)
-    numeric = Indicator.objects.filter(project__plan_year__year=month.year).exclude(
-        kind=Indicator.Kind.QUALITATIVE
-    )
-    own = numeric.filter(scope=Indicator.Scope.DISTRICTS, quotas__district=district)
-    if district.kind == District.Kind.CITY:
-        own = own | numeric.filter(scope=Indicator.Scope.CITY)
-    return list(own.select_related("project").distinct().order_by("project__seq", "pk"))
 
 
 def submit_month(user, district: District, month: date) -> MonthSubmission:
@@ -260,7 +268,7 @@ def _refresh_state(submission: MonthSubmission, user, reason: str) -> None:
 
 def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> CellReview:
     """审核通过 or 退回 (with a reason) one submitted cell."""
-    allow(user, Action.REVIEW, indicator=cell.indicator)
+    allow(user, Action.REVIEW, cell=cell)
     reason = (reason or "").strip()
     if not approve and not reason:
         raise ReviewRejected("退回时须填写退回原因")
@@ -275,10 +283,11 @@ def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> C
         cell.reason = "" if approve else reason
         cell.reviewed_by, cell.reviewed_at = user, timezone.now()
         _stamp(cell, user, "审核通过" if approve else f"退回：{reason}").save()
-        # TODO(issue 15): notify the district of a return through the notification
-        # channels; Notification is tied to a lag-check digest run today, so the return
-        # is recorded here (state, reason, history) and listed for the district to act on.
         _refresh_state(submission, user, "审核")
+        if not approve:  # the district hears once: recorded here, sent after commit
+            from .notifications import notify_return
+
+            notify_return(cell, user)
     return cell
 
 
@@ -445,7 +454,7 @@ def _read(content) -> bytes:
 
 def attach(user, report: ProgressReport, *, name: str, content) -> Attachment:
     """Store one 佐证材料 file on ``report``; refused files leave nothing behind."""
-    allow(user, Action.ATTACH, indicator=report.indicator, district=report.district)
+    allow(user, Action.ATTACH, report=report)
     shown, by_name = clean_name(name)
     data = _read(content)
     kind = sniff(data)
@@ -475,5 +484,5 @@ def attach(user, report: ProgressReport, *, name: str, content) -> Attachment:
 def remove_attachment(user, attachment: Attachment, *, reason: str = "") -> None:
     """Delete the row (history keeps it, with who and why); the stored file stays."""
     report = attachment.report
-    allow(user, Action.ATTACH, indicator=report.indicator, district=report.district)
+    allow(user, Action.ATTACH, report=report)
     _stamp(attachment, user, reason.strip() or "删除佐证材料").delete()

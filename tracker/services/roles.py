@@ -15,6 +15,8 @@ PLAN_MODELS = ("planyear", "category", "agency", "district", "project", "indicat
                "milestone")  # fmt: skip
 ENTRY_MODELS = ("progressreport", "milestonecompletion")
 READ_MODELS = ("lagalert", "lagevaluation")
+#: explain and review (issue 15); rows are written through tracker.services.review
+REVIEW_MODELS = ("explanation", "monthsubmission", "cellreview", "attachment")
 
 GROUP_NAMES = {
     Role.SUPERVISION: "市政府督查室",
@@ -26,9 +28,14 @@ GROUP_NAMES = {
 def _codenames(role: str) -> set[str]:
     if role == Role.SUPERVISION:
         return set()  # every tracker permission, see ensure_groups
-    names = {f"view_{m}" for m in PLAN_MODELS + ENTRY_MODELS + READ_MODELS}
+    names = {f"view_{m}" for m in PLAN_MODELS + ENTRY_MODELS + READ_MODELS + REVIEW_MODELS}
     names |= {f"{a}_{m}" for a in ("add", "change") for m in ENTRY_MODELS}
     names.add("change_lagalert")  # acknowledge
+    names |= {"add_explanation", "change_explanation", "add_attachment", "delete_attachment"}
+    if role == Role.DISTRICT:
+        names.add("add_monthsubmission")  # 上报本月
+    # reviewing (审核通过 / 退回) is the lead agency's, on its projects' cells; unlocking
+    # (change_cellreview, change_monthsubmission) stays with 督查室
     return names
 
 

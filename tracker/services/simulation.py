@@ -60,10 +60,12 @@ from tracker.models import (
     ProgressReport,
 )
 from tracker.months import add_months, month_end, months_of_year
+from tracker.services.plan_loader import PlanFileError, find_plan
+from tracker.services.plan_units import OUTSIDE, city_unit_id, sort_units, unit_order
 
 from .alerts import run_lag_check, run_milestone_check
-from .lag import due_month, reporting_deadline
 from .notifications import mark_told
+from .reporting import due_month, reporting_deadline
 from .trajectory import expected_curve, load_indicator_plans
 
 SIM_USERNAME = "simulate_year"
@@ -128,11 +130,17 @@ def simulate_year(
     through: date | None = None,
     force: bool = False,
     progress: Callable[[str, int], None] | None = None,
+    issuer: str | None = None,
 ) -> SimulationResult:
-    """Fill ``year`` with simulated progress through ``through`` and run the checks."""
-    plan_year = PlanYear.objects.filter(year=year).first()
-    if plan_year is None:
+    """Fill ``year``'s plan (the one of ``issuer``; without one the only plan of the year,
+    else the city's: ``plan_loader.find_plan``) with simulated progress through
+    ``through`` and run the checks."""
+    if not PlanYear.objects.filter(year=year).exists():
         raise SimulationError(f"{year}年计划尚未导入，请先运行 load_plan")
+    try:
+        plan_year = find_plan(year, issuer)
+    except PlanFileError as exc:
+        raise SimulationError("；".join(exc.problems)) from exc
     through = through or default_through(year)
     if through.year != year:
         raise SimulationError(f"--through 应在{year}年内（{year}年尚无到期的月份时无法模拟）")
@@ -148,7 +156,9 @@ def simulate_year(
     rng = random.Random(seed)
     plans = load_indicator_plans(plan_year)
     districts = {d.pk: d for d in District.objects.all()}
-    city = next((d for d in districts.values() if d.kind == District.Kind.CITY), None)
+    city = districts.get(city_unit_id(plan_year))  # the plan's own 市本级 column
+    order = unit_order(plan_year)  # the plan's column order
+    districts = {pk: districts[pk] for pk in (d.pk for d in sort_units(order, districts.values()))}
     months = [m for m in months_of_year(year) if m <= through]
 
     with transaction.atomic():
@@ -164,7 +174,7 @@ def simulate_year(
                 cells = [
                     (districts[d], quota, expected_curve(plan, d))
                     for d, quota in sorted(
-                        plan.quotas.items(), key=lambda kv: districts[kv[0]].order
+                        plan.quotas.items(), key=lambda kv: order.get(kv[0], OUTSIDE)
                     )
                 ]
             for district, quota, curve in cells:
@@ -316,9 +326,7 @@ def _milestones(plan_year, months, districts, user, rng) -> int:
         project__plan_year=plan_year, kind=Milestone.Kind.QUALITATIVE, district__isnull=True
     ):
         due = milestone.due_date
-        owed = sorted(
-            project_districts.get(milestone.project_id, ()), key=lambda d: districts[d].order
-        )
+        owed = sorted(project_districts.get(milestone.project_id, ()), key=list(districts).index)
         for district_id in owed:
             district = districts[district_id]
             done_on = due - timedelta(days=rng.randint(0, 20))

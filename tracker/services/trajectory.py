@@ -11,8 +11,9 @@ Rules (issue “Lag engine”):
   ``level``) are exact checkpoints; between two checkpoints the expectation grows
   linearly by month. ``stage`` and ``pace`` rows are not completion amounts and are
   ignored.
-- The annual target is due at the project's deadline (预计完成时间): when no checkpoint
-  falls in or after the deadline month, one is added there. After the last checkpoint
+- The annual target is due at the target's own deadline (``Indicator.due``: its
+  printed deadline, else the project's 预计完成时间): when no checkpoint falls in or
+  after the deadline month, one is added there. After the last checkpoint
   the curve stays flat (序号34 ends in October, 序号41 in May, 序号6 and 27 in September).
 - Before the first numeric checkpoint a cumulative curve stays at 0 up to the last
   qualitative milestone that precedes it (「3月底确定点位, 6月底招标, 9月底完成100个」
@@ -95,6 +96,7 @@ class IndicatorPlan:
     project_name: str = ""
     lead_agency_id: int | None = None
     target_text: str = ""  # as printed: 「25 万人」 (amounts are shown in its units)
+    plan_year_id: int | None = None
 
     @property
     def is_tracked(self) -> bool:
@@ -334,7 +336,7 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
             year=project.plan_year.year,
             kind=i.kind,
             target=i.target_value,
-            deadline=project.deadline,
+            deadline=i.due,  # the target's own deadline, else the project's
             milestones=tuple(
                 m for m in by_project.get(project.pk, ()) if m.indicator_id in (None, i.pk)
             ),
@@ -347,5 +349,6 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
             project_name=project.name,
             lead_agency_id=project.lead_agency_id,
             target_text=i.target_text,
+            plan_year_id=project.plan_year_id,
         )
     return plans

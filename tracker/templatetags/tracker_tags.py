@@ -41,3 +41,12 @@ def bar_width(value):
     if value is None or value == "":
         return 0
     return max(0, min(100, round(float(value))))
+
+
+@register.filter
+def person(user) -> str:
+    """A user as pages name them: full name, else username; 「—」 for nobody (a deleted
+    account leaves ``None`` behind ``SET_NULL``)."""
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.username

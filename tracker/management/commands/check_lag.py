@@ -1,4 +1,6 @@
-"""``python manage.py check_lag --month 2024-06 [--dry-run]``: the lag check by hand.
+"""``python manage.py check_lag --month 2024-06 [--dry-run] [--issuer 西湖区人民政府]``: the lag
+check by hand. The check covers every plan of the month's year (as the scheduled task
+does); ``--issuer`` picks the plan whose indicators the table lists.
 
 The same service the scheduled task calls (``tracker.services.alerts``); prints a summary
 table per indicator and what happened to alerts and notifications.
@@ -18,6 +20,7 @@ from tracker.services.alerts import (
     run_lag_check,
     run_milestone_check,
 )
+from tracker.services.plan_loader import PlanFileError, find_plan
 
 COLUMNS = [
     ("序号", 4),
@@ -70,8 +73,13 @@ class Command(BaseCommand):
             help="同时补做该年度此前未检查或数据有更正的月份",
         )
         parser.add_argument("--milestones", action="store_true", help="同时检查定性进度节点")
+        parser.add_argument(
+            "--issuer",
+            help="只列出该发布机关的计划（同一年度有多个计划时，如 西湖区人民政府）；"
+            "检查本身覆盖该年度的全部计划",
+        )
 
-    def handle(self, *args, month, dry_run, as_of, catch_up, milestones, **options):
+    def handle(self, *args, month, dry_run, as_of, catch_up, milestones, issuer=None, **options):
         try:
             month = parse_month(month)
         except ValueError as exc:
@@ -79,6 +87,12 @@ class Command(BaseCommand):
         as_of_dt = self._as_of(as_of)
         if not PlanYear.objects.filter(year=month.year).exists():
             raise CommandError(f"尚未载入 {month.year} 年度计划，无法检查 {month:%Y-%m}")
+        self.plan = None
+        if issuer:
+            try:
+                self.plan = find_plan(month.year, issuer)
+            except PlanFileError as exc:
+                raise CommandError("；".join(exc.problems)) from exc
 
         if catch_up and not dry_run:
             earlier = [r for r in run_due_checks(month, as_of=as_of_dt) if r.month < month]
@@ -121,9 +135,11 @@ class Command(BaseCommand):
             f"数据截至 {as_of:%Y-%m-%d %H:%M}；填报截止 {deadline:%Y-%m-%d}"
         )
         self.stdout.write(" ".join(cell(name, size) for name, size in COLUMNS))
+        if self.plan is not None:
+            self.stdout.write(f"计划：{self.plan}（{self.plan.issuer}）")
         for indicator_id, plan in ev.plans.items():
             city = ev.city.get(indicator_id)
-            if city is None:
+            if city is None or (self.plan is not None and plan.plan_year_id != self.plan.pk):
                 continue
             at_risk = sum(1 for c in ev.cells if c.indicator_id == indicator_id and c.at_risk)
             row = [

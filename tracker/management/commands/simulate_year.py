@@ -1,4 +1,5 @@
-"""``python manage.py simulate_year 2024 [--seed N] [--through 2024-09]``: a demo year.
+"""``python manage.py simulate_year 2024 [--issuer 西湖区人民政府] [--seed N] [--through 2024-09]``:
+a demo year of one plan.
 
 See ``tracker.services.simulation`` for what is simulated (淳安县 and 临安区 lag by
 design, 建德市 reports late in April and July) and how.
@@ -21,9 +22,12 @@ class Command(BaseCommand):
             "--through", help="模拟到哪个月（YYYY-MM）；默认12月，当年则为已过填报截止日的最近月份"
         )
         parser.add_argument("--force", action="store_true", help="覆盖人工填报的数据")
+        parser.add_argument(
+            "--issuer", help="发布机关（同一年度有多个计划时指定，如 西湖区人民政府）；默认市政府"
+        )
         parser.add_argument("--quiet", action="store_true", help="不显示进度条")
 
-    def handle(self, *args, year, seed, through, force, quiet, **options):
+    def handle(self, *args, year, seed, through, force, quiet, issuer=None, **options):
         try:
             month = parse_month(through) if through else None
         except ValueError as exc:
@@ -35,7 +39,9 @@ class Command(BaseCommand):
             bar.update(n)
 
         try:
-            result = simulate_year(year, seed=seed, through=month, force=force, progress=step)
+            result = simulate_year(
+                year, seed=seed, through=month, force=force, progress=step, issuer=issuer
+            )
         except SimulationError as exc:
             raise CommandError(str(exc)) from exc
         finally:

@@ -1,4 +1,4 @@
-"""``python manage.py bench_lag --districts N --indicators M --months 12``: lag-check benchmark.
+"""``python -m bench.lag --districts N --indicators M --months 12``: lag-check benchmark.
 
 Builds a synthetic plan (M cumulative indicators, each split over N districts, on a
 30/60/100% plan) and M × N × months monthly reports in a *scratch* database (the test
@@ -7,15 +7,18 @@ from the models), then measures one month:
 
 - ``evaluate_month``: wall time, queries, peak Python memory (tracemalloc, separate run);
 - the whole ``run_lag_check`` (statuses stored, alerts with history, digests recorded,
-  nothing sent): wall time and queries;
+  nothing sent; cells streamed by indicator batches and not kept): wall time, queries;
 - the floor: one bare SQL statement computing the same statuses (latest report per
   cell with a window function, the expected fraction per indicator inlined), timed,
-  with the number of cells on which it agrees with the engine.
+  with the number of cells on which it agrees with the engine; and the write floor, the
+  same statement as one ``INSERT … SELECT … ON CONFLICT`` into the statuses table;
+- peak RSS of the process (``resource.getrusage``) right after the whole check.
 
 The month before is checked first, untimed, so streaks and alerts look like a real
 run. On PostgreSQL the data is loaded with COPY; 3000 × 60 × 12 takes a few minutes.
 """
 
+import os
 import random
 import resource
 import time
@@ -46,12 +49,20 @@ class DisableMigrations:
 
 
 class QueryCounter:
+    """Counts statements; with ``BENCH_SLOW_SQL=1`` also times them (the slowest printed)."""
+
     def __init__(self):
         self.count = 0
+        self.times: dict[str, float] = {}
 
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
-        return execute(sql, params, many, context)
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = sql[:90]
+            self.times[key] = self.times.get(key, 0) + time.perf_counter() - start
 
 
 @contextmanager
@@ -63,6 +74,9 @@ def measured():
         yield result
         result["seconds"] = time.perf_counter() - start
     result["queries"] = counter.count
+    if os.environ.get("BENCH_SLOW_SQL"):
+        for sql, seconds in sorted(counter.times.items(), key=lambda x: -x[1])[:8]:
+            print(f"    {seconds:7.2f} s  {sql}")
 
 
 class Command(BaseCommand):
@@ -103,6 +117,7 @@ class Command(BaseCommand):
         n, m, months = o["districts"], o["indicators"], o["months"]
         started = time.perf_counter()
         self._build(n, m, months, o["seed"])
+        build_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
@@ -116,11 +131,22 @@ class Command(BaseCommand):
         month = date(2024, o["month"], 1)
         as_of = timezone.make_aware(datetime(2024, o["month"] % 12 + 1, 6, 9))
         previous = add_months(month, -1)
-        run_lag_check(
-            previous,
-            as_of=as_of - timedelta(days=30),
-            deliver=False,
-        )
+        run_lag_check(previous, as_of=as_of - timedelta(days=30), deliver=False, keep_cells=False)
+
+        # The whole check first, as the scheduled task runs it (cells streamed by batches,
+        # not kept): its peak RSS is read before this command holds a month of cells.
+        with measured() as check_stats:
+            result = run_lag_check(
+                month, as_of=as_of, deliver=False, keep_cells=False,
+                notify=not os.environ.get("BENCH_NO_DIGESTS"),
+            )  # fmt: skip
+        check_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        plans = load_indicator_plans(year=month.year)
+        with measured() as floor_stats:
+            floor = self._floor(month, as_of, plans)
+        with measured() as write_stats:
+            written = self._write_floor(month, as_of, plans)
 
         with measured() as ev_stats:
             evaluation = evaluate_month(month, as_of=as_of)
@@ -132,33 +158,35 @@ class Command(BaseCommand):
         tracemalloc.stop()
         engine = {(c.indicator_id, c.district_id): str(c.status) for c in evaluation.cells}
         del evaluation
-
-        with measured() as check_stats:
-            result = run_lag_check(month, as_of=as_of, deliver=False)
-        plans = load_indicator_plans(year=month.year)
-        with measured() as floor_stats:
-            floor = self._floor(month, as_of, plans)
         agree = sum(1 for key, status in floor if engine.get(key) == status)
 
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         counts = result.evaluation.status_counts()
+        base = floor_stats["seconds"]
         w = self.stdout.write
         w(f"检查月份 {month:%Y-%m}（数据库 {connection.vendor}，{cells} 个单元）")
         w(
             f"  evaluate_month      {ev_stats['seconds']:8.2f} s  {ev_stats['queries']:4d} 次查询"
-            f"  Python 峰值内存 {peak / 2**20:.1f} MiB"
+            f"  {ev_stats['seconds'] / base:5.1f}× 下限  Python 峰值内存 {peak / 2**20:.1f} MiB"
         )
         w(
             f"  run_lag_check 全程  {check_stats['seconds']:8.2f} s  "
-            f"{check_stats['queries']:4d} 次查询  预警 {result.changes.counts()}，"
-            f"通知 {len(result.notifications)} 份"
+            f"{check_stats['queries']:4d} 次查询  {check_stats['seconds'] / base:5.1f}× 下限  "
+            f"预警 {result.changes.counts()}，通知 {len(result.notifications)} 份"
         )
         w(
-            f"  裸 SQL 下限         {floor_stats['seconds']:8.2f} s  "
+            f"  裸 SQL 下限         {base:8.2f} s  "
             f"{floor_stats['queries']:4d} 次查询  与引擎一致 {agree}/{len(floor)}"
         )
+        w(
+            f"  写入下限            {write_stats['seconds']:8.2f} s  "
+            f"{write_stats['queries']:4d} 次查询  （INSERT … SELECT … ON CONFLICT，{written} 行）"
+        )
         w("  状态分布：" + "，".join(f"{k.label} {v}" for k, v in sorted(counts.items())))
-        w(f"  进程最大常驻内存 {maxrss:.0f} MiB")
+        w(
+            f"  进程最大常驻内存：构造数据后 {build_rss:.0f} MiB，检查后 {check_rss:.0f} MiB，"
+            f"全部结束时 {maxrss:.0f} MiB"
+        )
 
     def _build(self, n, m, months, seed):
         from tracker.models import (
@@ -334,7 +362,32 @@ class Command(BaseCommand):
 
     def _floor(self, month, as_of, plans):
         """One statement: latest report per cell, compared with quota × city fraction."""
-        from tracker.services.lag import Thresholds, reporting_deadline
+        sql, params = self._floor_sql(month, as_of, plans)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [((i, d), s) for i, d, s, *_rest in cursor.fetchall()]
+
+    def _write_floor(self, month, as_of, plans):
+        """The write floor: one ``INSERT … SELECT … ON CONFLICT`` storing the floor's
+        statuses (with quota, actual and reported month) as ``LagEvaluation`` rows."""
+        select, params = self._floor_sql(month, as_of, plans)
+        table = "tracker_lagevaluation"
+        sql = f"""
+        INSERT INTO {table} (indicator_id, district_id, status, quota, actual, reported_month,
+            month, on_time, is_checkpoint, at_risk, streak, run_number, evaluated_at)
+        SELECT f.*, %s, false, false, false, 0, 0, %s FROM ({select}) f WHERE true
+        ON CONFLICT (indicator_id, district_id, month) DO UPDATE SET
+            status = excluded.status, quota = excluded.quota, actual = excluded.actual,
+            reported_month = excluded.reported_month, evaluated_at = excluded.evaluated_at
+        """
+        adapt = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [month, adapt(timezone.now()), *params])
+            return cursor.rowcount
+
+    def _floor_sql(self, month, as_of, plans):
+        from tracker.services.lag import Thresholds
+        from tracker.services.reporting import reporting_deadline
 
         t = Thresholds.from_settings()
         values, params = [], []
@@ -362,7 +415,8 @@ class Command(BaseCommand):
                 WHEN (q.value * fr.frac - l.value) * 100 / q.value >= %s THEN
                     CASE WHEN fr.chk = 1 THEN 'seriously_behind' ELSE 'behind' END
                 ELSE 'on_track'
-            END
+            END,
+            q.value, l.value, l.month
         FROM tracker_quota q
         JOIN fr ON fr.indicator_id = q.indicator_id
         LEFT JOIN latest l
@@ -370,6 +424,20 @@ class Command(BaseCommand):
         WHERE q.value > 0
         """
         params += [month, adapt(as_of), month, adapt(deadline), float(t.red), float(t.yellow)]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [((i, d), s) for i, d, s in cursor.fetchall()]
+        return sql, params
+
+
+def run(argv=None) -> None:
+    """``python -m bench.lag …``: the command under the benchmark's settings."""
+    import os
+    import sys
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+    Command().run_from_argv(["bench.lag", "bench_lag", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,66 @@
+"""The read endpoints that build their JSON from plain rows give exactly what their
+serializers give (the same page, the same objects), on the simulated year."""
+
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.dashboard_helpers import simulated_year
+from tracker import selectors
+from tracker.api.auth import make_token
+from tracker.api.serializers import (
+    OverviewSerializer,
+    ProgressReportSerializer,
+    RankingRowSerializer,
+)
+from tracker.models import ProgressReport
+from tracker.months import plan_month
+
+
+@pytest.fixture(scope="module")
+def year(django_db_setup, django_db_blocker, plan_2024_data):
+    yield from simulated_year(django_db_blocker, plan_2024_data)
+
+
+def _client(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user)[0]}")
+    return client
+
+
+@pytest.mark.parametrize("who", ["supervisor", "chunan_user"])
+@pytest.mark.parametrize(
+    "query", ["", "?page=2", "?page_size=500", "?month=2024-08", "?is_correction=false&page=3"]
+)
+def test_progress_list_equals_the_serializers_json(year, db, who, query):
+    user = getattr(year, who)
+    response = _client(user).get(f"/api/v1/progress/{query}")
+    assert response.status_code == 200
+    body = response.json()
+    ids = [r["id"] for r in body["results"]]
+    assert ids and body["count"] >= len(ids)
+    by_id = ProgressReport.objects.select_related("reported_by").in_bulk(ids)
+    expected = ProgressReportSerializer([by_id[pk] for pk in ids], many=True).data
+    assert body["results"] == [dict(r) for r in expected]
+    assert any(r["reported_by"] for r in body["results"])
+
+
+@pytest.mark.parametrize("who", ["supervisor", "agency", "chunan_user"])
+@pytest.mark.parametrize("month", ["2024-03", "2024-06", "2024-09"])
+def test_summaries_equal_their_serializers_json(year, db, who, month):
+    """Overview (per viewer) and ranking: the endpoint's JSON is the serializer's on the
+    same selector output."""
+    user = getattr(year, who)
+    client = _client(user)
+    when = plan_month(month)
+    overview = client.get(f"/api/v1/summary/overview/?month={month}")
+    assert overview.status_code == 200
+    expected = OverviewSerializer(selectors.overview(user, when)).data
+    assert overview.json() == json.loads(json.dumps(expected))
+    projects = [p for c in overview.json()["categories"] for p in c["projects"]]
+    assert projects and any(p["pace_pct"] is not None for p in projects)
+    ranking = client.get(f"/api/v1/summary/ranking/?month={month}")
+    assert ranking.status_code == 200
+    rows = RankingRowSerializer(selectors.ranking(when), many=True).data
+    assert ranking.json() == json.loads(json.dumps(rows)) and len(rows) == 14

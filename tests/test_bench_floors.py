@@ -1,0 +1,84 @@
+"""The benchmark's floors (``bench/floors.py``): never reachable from production URLs, and
+each API floor returns the same data as its endpoint on the simulated year."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+from django.urls import Resolver404, resolve
+from rest_framework.test import APIClient
+
+from tests.dashboard_helpers import simulated_year
+from tracker.api.auth import make_token
+from tracker.domain.cell import value_as_of
+from tracker.models import Indicator, ProgressReport
+
+SEPT = date(2024, 9, 1)
+
+FLOORS = [
+    "/bench/floor/api/overview/",
+    "/bench/floor/api/ranking/",
+    "/bench/floor/api/progress/",
+    "/bench/floor/api/trajectory/1/",
+    "/bench/floor/page/overview/",
+    "/bench/floor/page/matrix/",
+    "/bench/floor/page/cell/1/1/",
+    "/bench/floor/page/ranking/",
+    "/bench/floor/page/notice/2024-09/",
+]
+
+
+@pytest.fixture(scope="module")
+def year(django_db_setup, django_db_blocker, plan_2024_data):
+    yield from simulated_year(django_db_blocker, plan_2024_data)
+
+
+@pytest.mark.parametrize("path", FLOORS)
+def test_no_floor_in_production_urls(path, client, db):
+    with pytest.raises(Resolver404):
+        resolve(path)
+    assert client.get(path).status_code == 404
+    resolve(path, urlconf="bench.urls")  # the benchmark's URLconf mounts it
+
+
+def _client(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user)[0]}")
+    return client
+
+
+@pytest.mark.parametrize("who", ["supervisor", "chunan_user"])
+@override_settings(ROOT_URLCONF="bench.urls")
+def test_api_floors_return_the_endpoints_data(year, db, who):
+    client = _client(getattr(year, who))
+    seq1 = Indicator.objects.get(project=year.seq1).pk
+    pairs = [
+        ("/api/v1/summary/overview/?month=2024-09", "/bench/floor/api/overview/?month=2024-09"),
+        ("/api/v1/summary/ranking/?month=2024-09", "/bench/floor/api/ranking/?month=2024-09"),
+        (f"/api/v1/indicators/{seq1}/trajectory/", f"/bench/floor/api/trajectory/{seq1}/"),
+    ]
+    for api, floor in pairs:
+        ours, bare = client.get(api), client.get(floor)
+        assert ours.status_code == bare.status_code == 200
+        assert ours.json() == bare.json(), api
+    ours = client.get("/api/v1/progress/").json()
+    bare = client.get("/bench/floor/api/progress/").json()
+    assert ours["count"] == bare["count"] > 0
+    assert ours["results"] == bare["results"]
+
+
+def test_trajectory_floor_carries_the_latest_report_forward(year, db):
+    """September's city figure is the sum of each district's latest report up to
+    September (a district silent in September counts with its August figure), not the
+    sum of September's reports."""
+    seq1 = Indicator.objects.get(project=year.seq1)
+    series = {}
+    reports = ProgressReport.objects.filter(indicator=seq1)
+    for d, m, v in reports.values_list("district_id", "month", "value"):
+        series.setdefault(d, []).append((m, v))
+    carried = sum((f[0] for s in series.values() if (f := value_as_of(s, SEPT))), Decimal(0))
+    with override_settings(ROOT_URLCONF="bench.urls"):
+        body = _client(year.supervisor).get(f"/bench/floor/api/trajectory/{seq1.pk}/").json()
+    point = next(p for p in body["points"] if p["month"] == "2024-09")
+    assert Decimal(point["actual"]) == carried > 0

@@ -1,0 +1,82 @@
+"""Which plan a dashboard page (or API summary) shows: the plan picker.
+
+A year may hold several plans (the city's and a 区 government's own, issue 16). A page
+shows one plan's projects, columns and statuses:
+
+- ``?plan=<id>`` picks a plan (404 when it does not exist or is not of ``?month``'s year);
+- ``?issuer=西湖区人民政府`` picks the plan of that issuer for the month's year;
+- otherwise, with ``?month``, the plan of that year (the city's first); without a month,
+  ``reporting.current_plan()``'s choice, shown at its latest checked month.
+
+The picker (``plans``) lists the plans of the shown plan's year when there is more than
+one. 1–2 queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.http import Http404
+
+from tracker.models import PlanYear
+from tracker.models.reference import DEFAULT_ISSUER
+from tracker.services.reporting import current_plan
+
+
+@dataclass
+class PlanChoice:
+    plan: PlanYear | None
+    plans: list[PlanYear] = field(default_factory=list)  # the plans of its year
+
+    @property
+    def many(self) -> bool:
+        return len(self.plans) > 1
+
+    @property
+    def issuer_prefix(self) -> str:
+        """The issuer to print before a heading: only for a plan not the city's."""
+        if self.plan is None or self.plan.issuer == DEFAULT_ISSUER:
+            return ""
+        return self.plan.issuer
+
+    @property
+    def query(self) -> str:
+        """``&plan=<id>`` for links when the year has several plans, else ''."""
+        return f"&plan={self.plan.pk}" if self.many and self.plan is not None else ""
+
+
+def _rank(plan: PlanYear):
+    return (plan.issuer != DEFAULT_ISSUER, plan.pk)
+
+
+def _year_plans(year: int) -> list[PlanYear]:
+    return sorted(PlanYear.objects.filter(year=year), key=_rank)
+
+
+def choose_plan(params, month: date | None) -> PlanChoice:
+    """The plan meant by the request's ``params`` (``plan``, ``issuer``) and ``month``."""
+    plan_id = (params.get("plan") or "").strip()
+    issuer = (params.get("issuer") or "").strip()
+    if plan_id:
+        if not plan_id.isdigit():
+            raise Http404("计划编号应为数字")
+        plan = PlanYear.objects.filter(pk=int(plan_id)).first()
+        if plan is None or (month is not None and month.year != plan.year):
+            raise Http404("没有这个计划，或该计划不属于所选月份的年度")
+        plans = _year_plans(plan.year)
+        return PlanChoice(plan, plans)
+    if month is None:
+        plan = current_plan(issuer=issuer or None)
+        if plan is None:
+            if issuer:
+                raise Http404(f"没有「{issuer}」发布的计划")
+            return PlanChoice(None)
+        return PlanChoice(plan, _year_plans(plan.year))
+    plans = _year_plans(month.year)
+    if issuer:
+        picked = [p for p in plans if p.issuer == issuer]
+        if not picked:
+            raise Http404(f"{month.year}年没有「{issuer}」发布的计划")
+        return PlanChoice(picked[0], plans)
+    return PlanChoice(plans[0] if plans else None, plans)

@@ -1,0 +1,139 @@
+"""我的待办: first what is not yet reported for the month being reported, then lag.
+
+- 未填报: the cells due for the month being reported (``services.reporting`` /
+  ``services.due``) in the user's scope that have no report, each linking to 本月填报 at
+  that cell.
+- 滞后: the stored statuses of the month shown (``selectors.my_work``), worst first, each
+  with a 「去填报」 link where the user may enter it.
+- ``?q=`` searches indicator, project, district and lead agency; ``?show=`` narrows to
+  未填报 (``unfiled``), 红 (``red``), 黄 (``yellow``), 未按时填报 (``grey``) or 有逾期风险
+  (``risk``); ``?format=xlsx`` / ``?format=csv`` downloads exactly the rows shown (the one list
+  export of ``dashboard.lists``, formula-safe).
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.urls import reverse
+
+from tracker import selectors
+from tracker.choices import LagStatus
+from tracker.domain import format as fmt
+from tracker.io import lists as list_files
+from tracker.months import format_month, month_label
+from tracker.permissions import scope_for
+from tracker.selectors.my_work import unfiled_work
+from tracker.services.reporting import current_plan, days_left, deadline_label, reporting_month
+
+from . import lists
+from .views import _context, _month, page
+
+SHOW = {
+    "unfiled": "未填报",
+    "red": "红或逾期未完成",
+    "yellow": "黄",
+    "grey": "未按时填报",
+    "risk": "有逾期风险",
+}
+LAG_FILTER = {
+    "red": lambda e: e.status in (LagStatus.SERIOUSLY_BEHIND, LagStatus.OVERDUE),
+    "yellow": lambda e: e.status == LagStatus.BEHIND,
+    "grey": lambda e: e.status == LagStatus.NOT_REPORTED,
+    "risk": lambda e: e.at_risk,
+}
+
+
+def _matches(q: str, line) -> bool:
+    if not q:
+        return True
+    hay = " ".join(
+        (
+            line.label,
+            line.indicator.project.name,
+            str(line.project_seq),
+            line.district.name,
+            line.lead_agency,
+        )
+    )
+    return all(word in hay for word in q.split())
+
+
+def _entry_url(request, line) -> str:
+    url = reverse("dashboard:report", args=[format_month(line.month)])
+    if scope_for(request.viewer).is_supervision:
+        url += f"?district={line.district.code}"
+    return f"{url}#c-{line.indicator_id}-{line.district_id}"
+
+
+@page()
+def my_work(request):
+    month = _month(request)
+    q = request.GET.get("q", "").strip()
+    show = request.GET.get("show", "")
+    show = show if show in SHOW else ""
+    plan = current_plan()
+    due_month = reporting_month(plan) if plan else None
+    unfiled = unfiled_work(request.viewer, due_month) if due_month else []
+    rows = selectors.my_work(request.viewer, month) if month else []
+    counts = selectors.status_counts(e.status for e in rows)
+    totals = {
+        "unfiled": len(unfiled),
+        "red": counts["seriously_behind"] + counts["overdue"],
+        "yellow": counts["behind"],
+        "grey": counts["not_reported"],
+        "risk": sum(1 for e in rows if e.at_risk),
+    }
+    unfiled_shown = [u for u in unfiled if _matches(q, u)] if show in ("", "unfiled") else []
+    rows_shown = [e for e in rows if _matches(q, e)] if show != "unfiled" else []
+    if show in LAG_FILTER:
+        rows_shown = [e for e in rows_shown if LAG_FILTER[show](e)]
+    for u in unfiled_shown:
+        u.entry_url = _entry_url(request, u)
+    stamp = format_month(due_month or month) if (due_month or month) else "无"
+    table = list_files.Table("我的待办", HEADER, _table(unfiled_shown, rows_shown))
+    download = lists.export(request, table, f"我的待办_{stamp}")
+    if download is not None:
+        return download
+    query = request.GET.copy()
+    query.pop("format", None)
+    return render(
+        request,
+        "dashboard/my_work.html",
+        _context(
+            request,
+            month,
+            rows=rows_shown,
+            unfiled=unfiled_shown,
+            totals=totals,
+            due_month=due_month,
+            due_label=deadline_label(due_month) if due_month else "",
+            due_days=days_left(due_month) if due_month else None,
+            search=q,
+            show=show,
+            show_choices=SHOW.items(),
+            export_query=query.urlencode(),
+            red=counts["seriously_behind"],
+            overdue=counts["overdue"],
+            yellow=counts["behind"],
+            grey=counts["not_reported"],
+            risk=totals["risk"],
+        ),
+    )
+
+
+HEADER = ["类型", "月份", "序号", "指标", "区、县(市)", "牵头单位", "状态", "任务数", "序时应达",
+          "累计完成", "完成率"]  # fmt: skip
+
+
+def _table(unfiled, rows) -> list[list]:
+    out = []
+    for u in unfiled:
+        quota = selectors.common.show_amount(u.indicator, u.quota)
+        where = [month_label(u.month), u.project_seq, u.label, u.district.name, u.lead_agency]
+        out.append(["未填报", *where, u.state_label, quota, "", "", ""])
+    for e in rows:
+        where = [month_label(e.month), e.project_seq, e.label, e.district.name, e.lead_agency]
+        status = e.status_label + ("（有逾期风险）" if e.at_risk else "")
+        figures = [e.show(e.quota), e.show(e.expected), e.show(e.actual)]
+        out.append(["滞后", *where, status, *figures, fmt.percent(e.completion_pct)])
+    return out

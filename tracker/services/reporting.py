@@ -1,0 +1,106 @@
+"""The reporting calendar: which month is being reported, by when, and which months a user
+may still enter. One home for it — the entry pages, 我的待办, the dashboard header, the
+reminders, completeness and the lag check all ask here.
+
+- A report for month M is due by the ``REPORTING_DEADLINE_DAY`` (default 5) of month M+1,
+  end of day, Asia/Shanghai (``reporting_deadline``). After that a missing report is
+  未按时填报.
+- The **month being reported** at a moment is the earliest month whose deadline has not
+  passed yet: on 3 December, November (due 5 December); on 23 November, November too
+  (October's deadline passed on the 5th). For a plan it is clamped to the plan's year: a
+  2024 plan in March 2026 is at 2024年12月 (its deadline long passed), and before the year
+  starts it is at January.
+- The **months a user may enter** for a plan are its months up to the month being
+  reported, oldest first (a future month is never offered); locked months are the review
+  service's business, not the calendar's.
+- The **current plan** is the plan whose year holds the month being reported, the city's
+  (杭州市人民政府) first; with none, the latest plan before it, else the earliest after it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from tracker.months import add_months, first_of_month, month_label
+
+__all__ = [
+    "current_plan",
+    "days_left",
+    "deadline_label",
+    "due_month",
+    "enterable_months",
+    "reporting_deadline",
+    "reporting_month",
+]
+
+
+def reporting_deadline(month: date) -> datetime:
+    """The last moment a report for ``month`` is on time: end of the deadline day, local."""
+    day = int(settings.TRACKER.get("REPORTING_DEADLINE_DAY", 5))
+    next_month = add_months(first_of_month(month), 1)
+    end = datetime.combine(next_month.replace(day=day) + timedelta(days=1), time.min)
+    return timezone.make_aware(end) - timedelta(microseconds=1)
+
+
+def due_month(now: datetime | None = None) -> date:
+    """The latest month whose reporting deadline has passed at ``now`` (the month to check)."""
+    now = timezone.localtime(now or timezone.now())
+    month = add_months(first_of_month(now.date()), -1)
+    return month if now > reporting_deadline(month) else add_months(month, -1)
+
+
+def reporting_month(plan=None, now: datetime | None = None) -> date:
+    """The month being reported at ``now``; with a plan, clamped to the plan's year."""
+    month = add_months(due_month(now), 1)
+    if plan is None:
+        return month
+    return min(max(month, date(plan.year, 1, 1)), date(plan.year, 12, 1))
+
+
+def days_left(month: date, now: datetime | None = None) -> int:
+    """Whole days from ``now``'s date to ``month``'s deadline day: 0 on the day itself,
+    negative once it has passed."""
+    today = timezone.localtime(now or timezone.now()).date()
+    return (timezone.localtime(reporting_deadline(month)).date() - today).days
+
+
+def deadline_label(month: date) -> str:
+    """「2024年11月，12月5日前报送」: the month and its deadline, as the pages print it."""
+    deadline = timezone.localtime(reporting_deadline(month)).date()
+    year = f"{deadline.year}年" if deadline.year != month.year else ""
+    return f"{month_label(month)}，{year}{deadline.month}月{deadline.day}日前报送"
+
+
+def enterable_months(plan, now: datetime | None = None) -> list[date]:
+    """The plan's months a user may still enter at ``now``: January up to the month being
+    reported (locks aside), oldest first."""
+    last = reporting_month(plan, now)
+    return [date(plan.year, m, 1) for m in range(1, last.month + 1)]
+
+
+def current_plan(now: datetime | None = None, issuer: str | None = None):
+    """The plan the month being reported falls in (see module docstring), or None."""
+    from tracker.models import PlanYear
+    from tracker.models.reference import DEFAULT_ISSUER
+
+    year = add_months(due_month(now), 1).year
+    plans = PlanYear.objects.all()
+    if issuer:
+        plans = plans.filter(issuer=issuer)
+    plans = list(plans.order_by("year"))
+    if not plans:
+        return None
+
+    def rank(p):
+        return (p.issuer != DEFAULT_ISSUER, p.pk)
+
+    same = sorted((p for p in plans if p.year == year), key=rank)
+    if same:
+        return same[0]
+    before = [p for p in plans if p.year < year]
+    pool = before or plans
+    pick_year = pool[-1].year if before else pool[0].year
+    return sorted((p for p in pool if p.year == pick_year), key=rank)[0]
