@@ -213,3 +213,12 @@ def test_acknowledgement_note_in_the_admin_is_capped(personas, client, note, sto
         assert response.status_code == 200
         assert "确认说明最多 500 个字" in response.content.decode()
         assert mine.acknowledgement_note == "" and mine.status == LagAlert.Status.OPEN
+
+
+@pytest.mark.django_db
+def test_admin_index_names_login_records_and_tokens_in_chinese(admin_client):
+    """django-axes has no zh-hans translation and knox's token model no verbose name:
+    the admin named them in English among Chinese screens."""
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert "登录防护" in page and "登录失败记录" in page and "API 令牌" in page
+    assert "Access attempts" not in page and "Auth tokens" not in page
