@@ -1,8 +1,9 @@
 """Lag evaluation of a month: every district × indicator against its 序时进度, set-based.
 
 ``evaluate_month(month)`` reads everything it needs in a fixed number of queries (plan:
-3; reports: 1 for district-split indicators + 2 for city-only ones) however many
-districts and indicators there are, and returns a ``MonthEvaluation``: one ``Cell``
+3; cells: quotas, reports, last month's streaks, +1 with city-only indicators) however
+many districts and indicators there are — the reports in one windowed query (newest per
+cell), not a subquery per cell — and returns a ``MonthEvaluation``: one ``Cell``
 per (indicator, district) with its status, gap and forecast, plus city totals.
 It writes nothing; ``save_evaluation`` stores the cells in one statement.
 
@@ -32,7 +33,19 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import DecimalField, Exists, OuterRef, Subquery, Value
+from django.db.models import (
+    BooleanField,
+    Case,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from tracker.choices import PROBLEM_STATUSES, LagStatus
@@ -233,7 +246,6 @@ def evaluate_month(
     base_month = add_months(month, -window) if window == thresholds.forecast_window else None
     if base_month is not None and base_month.year < month.year:
         base_month = None  # the window reaches back to the start of the year: base is 0
-    context = _QueryContext(month, as_of, deadline, base_month)
     curves = {pk: expected_curve(p) for pk, p in plans.items()}
     own_curves = {  # districts with milestones of their own (rare): their own curve
         pk: {m.district_id for m in p.milestones if m.district_id is not None}
@@ -317,37 +329,10 @@ def evaluate_month(
             is_at_risk(status, fc, thresholds),
         )
 
-    split = [pk for pk, p in plans.items() if not p.is_city_only]
-    if split:
-        rows = (
-            Quota.objects.filter(indicator_id__in=split, value__gt=0)
-            .order_by("indicator_id", "district_id")
-            .annotate(**context.annotations(OuterRef("indicator_id"), OuterRef("district_id")))
-            .values_list("indicator_id", "district_id", "value", *context.names)
-        )
-        for indicator_id, district_id, quota, *rest in rows.iterator(chunk_size=5000):
-            evaluation.cells.append(make_cell(plans[indicator_id], district_id, quota, *rest))
-
-    city_only = [pk for pk, p in plans.items() if p.is_city_only]
-    if city_only:  # reported on each plan's own 市本级 column (plan_units.city_unit_ids)
-        from tracker.models import Indicator
-
-        from .plan_units import city_unit_ids
-
-        city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
-        for city_district in sorted(set(city_units.values())):
-            ids = [
-                pk for pk in city_only if city_units.get(plans[pk].plan_year_id) == city_district
-            ]
-            rows = (
-                Indicator.objects.filter(pk__in=ids)
-                .order_by("pk")
-                .annotate(**context.annotations(OuterRef("pk"), city_district))
-                .values_list("pk", *context.names)
-            )
-            for indicator_id, *rest in rows:
-                plan = plans[indicator_id]
-                evaluation.cells.append(make_cell(plan, city_district, plan.target, *rest))
+    for plan, district_id, quota, *figures in _cell_figures(
+        plans, month, as_of, deadline, base_month
+    ):
+        evaluation.cells.append(make_cell(plan, district_id, quota, *figures))
 
     evaluation.city = city_totals(evaluation, curves, thresholds)
     return evaluation
@@ -382,16 +367,26 @@ def counted_reports():
     return counted(ProgressReport.objects.all())
 
 
+def reports_as_of(month: date, as_of: datetime | None = None):
+    """The counted reports for ``month`` or earlier, filed by ``as_of`` when given: what
+    "the value of a cell as of ``month``" is read from (its newest month wins; a cell has
+    at most one report per month, ``report_unique_cell``)."""
+    reports = counted_reports().filter(month__lte=month)
+    if as_of is not None:
+        reports = reports.filter(created_at__lte=as_of)
+    return reports
+
+
 def latest_reports(indicator_ref, district_ref, month: date, as_of: datetime | None = None):
     """The one query rule for "the value of a cell as of ``month``": the reports of the
     cell for ``month`` or earlier (filed by ``as_of`` when given), newest month first.
-    ``domain.cell.value_as_of`` is the same rule on plain data."""
-    reports = counted_reports().filter(
-        indicator_id=indicator_ref, district_id=district_ref, month__lte=month
+    ``domain.cell.value_as_of`` is the same rule on plain data; ``_latest_by_cell`` the
+    same rule for many cells at once."""
+    return (
+        reports_as_of(month, as_of)
+        .filter(indicator_id=indicator_ref, district_id=district_ref)
+        .order_by("-month")
     )
-    if as_of is not None:
-        reports = reports.filter(created_at__lte=as_of)
-    return reports.order_by("-month")
 
 
 def values_as_of(indicator_ids, district_ids, month: date) -> dict[tuple[int, int], Decimal]:
@@ -408,44 +403,104 @@ def values_as_of(indicator_ids, district_ids, month: date) -> dict[tuple[int, in
     return {(i, d): v for i, d, v in rows}
 
 
-class _QueryContext:
-    """Correlated subqueries giving, per (indicator, district), what the month needs."""
-
-    names = ("latest_value", "latest_month", "on_time", "base_value", "prev_streak")
-
-    def __init__(self, month, as_of, deadline, base_month):
-        self.month, self.as_of, self.deadline, self.base_month = month, as_of, deadline, base_month
-
-    def annotations(self, indicator_ref, district_ref):
-        reports = (
-            counted_reports()
-            .filter(
-                indicator_id=indicator_ref, district_id=district_ref, created_at__lte=self.as_of
+def _latest_by_cell(reports, *, split_at: date | None = None):
+    """The newest report of each cell among ``reports``, in one query (a window function):
+    rows ``(indicator_id, district_id, month, value, on_time)`` (``on_time`` as annotated
+    on ``reports``). With ``split_at``, the newest of each cell up to and including that
+    month is returned as well: up to two rows a cell, the newest overall being the one
+    with the later month."""
+    partition = [F("indicator_id"), F("district_id")]
+    if split_at is not None:
+        partition.append(
+            Case(
+                When(month__lte=split_at, then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
             )
-            .order_by()
         )
-        latest = latest_reports(indicator_ref, district_ref, self.month, self.as_of)
-        if self.base_month is None:
-            base = Value(None, output_field=DecimalField())
-        else:
-            base = Subquery(
-                reports.filter(month__lte=self.base_month).order_by("-month").values("value")[:1]
+    return (
+        reports.order_by()
+        .annotate(newest=Window(RowNumber(), partition_by=partition, order_by=F("month").desc()))
+        .filter(newest=1)
+        .values_list("indicator_id", "district_id", "month", "value", "on_time")
+    )
+
+
+def _cell_figures(plans, month, as_of, deadline, base_month):
+    """What each cell of the evaluation needs, read set-based: ``(plan, district_id, quota,
+    latest_value, latest_month, on_time, base_value, prev_streak)`` for each quota above 0
+    of a district-split indicator (by indicator, district), then each city-only indicator
+    on its plan's 市本级 column. Three queries (quotas, reports, last month's streaks),
+    +1 (``city_unit_ids``) with city-only indicators; the figures are joined in Python.
+
+    - latest: the cell's newest counted report for ``month`` or earlier filed by ``as_of``;
+    - on_time: that report is for ``month`` itself and was filed by the ``deadline``;
+    - base: the newest such report for ``base_month`` or earlier (None without a base);
+    - prev_streak: the cell's stored streak of the month before (None if not stored).
+    """
+    split = [pk for pk, p in plans.items() if not p.is_city_only]
+    city_only = [pk for pk, p in plans.items() if p.is_city_only]
+    city_cells: dict[int, list[int]] = {}  # 市本级 unit → its city-only indicators
+    if city_only:  # reported on each plan's own 市本级 column (plan_units.city_unit_ids)
+        from .plan_units import city_unit_ids
+
+        city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
+        for pk in sorted(city_only):
+            unit = city_units.get(plans[pk].plan_year_id)
+            if unit is not None:
+                city_cells.setdefault(unit, []).append(pk)
+    if not split and not city_cells:
+        return
+
+    cells = Q(indicator_id__in=split) if split else Q(pk__in=[])
+    for unit, ids in city_cells.items():
+        cells |= Q(indicator_id__in=ids, district_id=unit)
+    reports = (
+        reports_as_of(month, as_of)
+        .filter(cells)
+        .annotate(
+            on_time=Case(
+                When(month=month, created_at__lte=deadline, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
             )
-        return {
-            "latest_value": Subquery(latest.values("value")[:1]),
-            "latest_month": Subquery(latest.values("month")[:1]),
-            "on_time": Exists(reports.filter(month=self.month, created_at__lte=self.deadline)),
-            "base_value": base,
-            "prev_streak": Subquery(
-                LagEvaluation.objects.filter(
-                    indicator_id=indicator_ref,
-                    district_id=district_ref,
-                    month=add_months(self.month, -1),
-                )
-                .order_by()
-                .values("streak")[:1]
-            ),
-        }
+        )
+    )
+    latest: dict[tuple[int, int], tuple] = {}
+    base: dict[tuple[int, int], Decimal] = {}
+    for indicator_id, district_id, m, value, on_time in _latest_by_cell(
+        reports, split_at=base_month
+    ):
+        key = (indicator_id, district_id)
+        if base_month is not None and m <= base_month:
+            base[key] = value
+        if key not in latest or m > latest[key][1]:
+            latest[key] = (value, m, on_time)
+    streaks = dict(
+        ((i, d), s)
+        for i, d, s in LagEvaluation.objects.filter(
+            month=add_months(month, -1), indicator_id__in=[*split, *city_only]
+        )
+        .order_by()
+        .values_list("indicator_id", "district_id", "streak")
+    )
+    none = (None, None, False)
+
+    def figures(plan, district_id, quota):
+        key = (plan.indicator_id, district_id)
+        return (plan, district_id, quota, *latest.get(key, none), base.get(key), streaks.get(key))
+
+    if split:
+        quotas = (
+            Quota.objects.filter(indicator_id__in=split, value__gt=0)
+            .order_by("indicator_id", "district_id")
+            .values_list("indicator_id", "district_id", "value")
+        )
+        for indicator_id, district_id, quota in quotas.iterator(chunk_size=5000):
+            yield figures(plans[indicator_id], district_id, quota)
+    for unit in sorted(city_cells):
+        for pk in city_cells[unit]:
+            yield figures(plans[pk], unit, plans[pk].target)
 
 
 def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> dict[int, CityTotal]:
