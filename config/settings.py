@@ -248,8 +248,8 @@ REST_FRAMEWORK = {
     # number of proxies TRACKER_NUM_PROXIES says (0: REMOTE_ADDR, never the header).
     "NUM_PROXIES": None,  # set below from TRACKER_NUM_PROXIES
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "tracker.api.throttling.AnonThrottle",  # DRF's, with a bounded history
+        "tracker.api.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_THROTTLE_ANON", "120/min"),

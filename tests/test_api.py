@@ -299,6 +299,33 @@ def test_requests_are_throttled(world, monkeypatch):
     assert statuses == [200, 200, 200, 429]
 
 
+def test_throttle_counts_every_window_of_a_minute_and_says_when_to_retry(world, monkeypatch):
+    """3 a minute: the 4th request within any minute is refused with Retry-After, and
+    the counter kept for a client is per second, not one entry per request."""
+    from django.core.cache import cache
+    from rest_framework.throttling import UserRateThrottle
+
+    from tracker.api.throttling import UserThrottle
+
+    p, _ = world
+    now = [1000.0]
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/min"})
+    monkeypatch.setattr(UserThrottle, "timer", staticmethod(lambda: now[0]))
+    client = api(p.supervisor)
+
+    def at(seconds):
+        now[0] = 1000.0 + seconds
+        return client.get("/api/v1/districts/")
+
+    assert [at(t).status_code for t in (0, 0.5, 30)] == [200, 200, 200]
+    refused = at(59)
+    assert refused.status_code == 429 and refused["Retry-After"] == "2"
+    assert at(60.5).status_code == 429  # the first two are still within this minute
+    assert at(61).status_code == 200
+    key = UserThrottle.cache_format % {"scope": "user", "ident": p.supervisor.pk}
+    assert cache.get(key) == [[1061, 1], [1030, 1]]
+
+
 def test_docs_load_only_our_own_static_files(personas, client):
     """Every script and stylesheet of the Swagger UI page is one of our static files
     (found by the staticfiles finders and served from STATIC_URL), none from elsewhere."""

@@ -64,3 +64,34 @@ def test_summaries_equal_their_serializers_json(year, db, who, month):
     assert ranking.status_code == 200
     rows = RankingRowSerializer(selectors.ranking(when), many=True).data
     assert ranking.json() == json.loads(json.dumps(rows)) and len(rows) == 14
+
+
+@pytest.mark.parametrize("who", ["supervisor", "agency", "chunan_user"])
+def test_trajectory_equals_the_serializers_json(year, db, who, monkeypatch):
+    """序时进度 vs reported value: the endpoint's JSON is ``TrajectorySerializer``'s, for
+    amounts and rates, city-only and split targets, city-wide and one district's."""
+    from tracker.api import serializers
+    from tracker.models import District, Indicator
+
+    user = getattr(year, who)
+    client = _client(user)
+    chunan = District.objects.get(name="淳安县")
+    indicators = Indicator.objects.filter(project__plan_year__year=2024)
+    picked = {
+        indicators.filter(kind=Indicator.Kind.LEVEL).first(),
+        indicators.filter(scope=Indicator.Scope.CITY).first(),
+        indicators.filter(project__seq=1).first(),
+        indicators.filter(quotas__district=chunan).first(),
+    } - {None}
+    urls = [f"/api/v1/indicators/{i.pk}/trajectory/" for i in picked]
+    urls += [f"{u}?district={chunan.pk}" for u in urls]
+
+    def fetch():
+        return [(r.status_code, r.json()) for r in map(client.get, urls)]
+
+    fast = fetch()
+    monkeypatch.setattr(
+        serializers, "trajectory_data", lambda b: serializers.TrajectorySerializer(b).data
+    )
+    assert fast == fetch()
+    assert any(code == 200 and any(p["actual"] for p in body["points"]) for code, body in fast)

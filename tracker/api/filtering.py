@@ -39,5 +39,16 @@ class FilterSet(filters.FilterSet):
         return filter_class, params
 
 
+#: query parameters that are not filters (pagination)
+NOT_FILTERS = frozenset({"page", "page_size"})
+
+
 class FilterBackend(filters.DjangoFilterBackend):
     filterset_base = FilterSet
+
+    def filter_queryset(self, request, queryset, view):
+        """No filter parameter at all: the queryset as is (a filter set with no data
+        filters nothing), without building and validating the filter form."""
+        if NOT_FILTERS.issuperset(request.query_params):
+            return queryset
+        return super().filter_queryset(request, queryset, view)

@@ -407,6 +407,24 @@ def _int(value):
     return None if value is None else int(value)
 
 
+_DEC4 = serializers.DecimalField(max_digits=20, decimal_places=4)
+
+
+def _dec4(value):
+    return None if value is None else _DEC4.to_representation(value)
+
+
+def _str(value):
+    return None if value is None else str(value)
+
+
+_BOOL = serializers.BooleanField()
+
+
+def _bool(value):
+    return None if value is None else _BOOL.to_representation(value)
+
+
 def overview_data(data) -> dict:
     """``OverviewSerializer(data).data``."""
 
@@ -451,3 +469,17 @@ def ranking_data(rows) -> list[dict]:
          "share_pct": _pct(r.share_pct)}
         for r in rows
     ]  # fmt: skip
+
+
+def trajectory_data(body: dict) -> dict:
+    """``TrajectorySerializer(body).data``."""
+    return {
+        "indicator": _int(body["indicator"]), "district": _int(body["district"]),
+        "unit": _str(body["unit"]), "target": _dec4(body["target"]),
+        "points": [
+            {"month": _str(p["month"]), "expected": _dec4(p["expected"]),
+             "actual": _dec4(p["actual"]), "is_checkpoint": _bool(p["is_checkpoint"]),
+             "milestone": _str(p["milestone"])}
+            for p in body["points"]
+        ],
+    }  # fmt: skip

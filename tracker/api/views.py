@@ -40,7 +40,7 @@ from tracker.models import (
     Project,
     Quota,
 )
-from tracker.months import format_month, plan_month
+from tracker.months import format_month, parse_month, plan_month
 from tracker.permissions import Action, may, restrict, restrict_public
 from tracker.scoping import scope_for
 from tracker.services import progress as progress_service
@@ -51,6 +51,7 @@ from tracker.services.trajectory import expected_curve, load_indicator_plans
 from . import filtering
 from . import serializers as s
 from .auth import login, make_token
+from .pagination import CountedBy
 from .permissions import public_mode
 
 REJECTED = OpenApiResponse(s.RejectedSerializer, description="未通过校验，未写入任何数据")
@@ -84,12 +85,14 @@ def _rejected(exc: ProgressRejected) -> Response:
     return Response(body, status=status.HTTP_409_CONFLICT if conflict else 400)
 
 
-def _month_param(request, default=None):
+def _month_param(request, default=None, *, check_plan=True):
+    """``?month`` as a date (``plan_month``: a month some plan covers; ``check_plan=False``:
+    only its format, for a caller that reads the year's plans anyway)."""
     text = request.query_params.get("month")
     if not text:
         return default
     try:
-        return plan_month(text)
+        return plan_month(text) if check_plan else parse_month(text)
     except ValueError as exc:
         raise ValidationError({"month": str(exc)}) from exc
 
@@ -259,7 +262,7 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
             "target": plan.quotas.get(district_id, plan.target) if district_id else plan.target,
             "points": points,
         }
-        return Response(s.TrajectorySerializer(body).data)
+        return Response(s.trajectory_data(body))  # = TrajectorySerializer(body).data
 
 
 def _cumulative_by_month(rows, year: int, level: bool) -> dict:
@@ -369,8 +372,9 @@ class ProgressReportViewSet(
         """The list reads plain rows (``values_list``) and builds the serializer's JSON
         directly: the same data as ``ProgressReportSerializer(many=True)`` (compared in
         ``tests/test_api_fast_reads.py``) at a fraction of a ``ModelSerializer``'s cost."""
-        rows = self.filter_queryset(self.get_queryset()).values_list(*s.PROGRESS_ROW_COLUMNS)
-        page = self.paginate_queryset(rows)
+        queryset = self.filter_queryset(self.get_queryset())
+        rows = queryset.values_list(*s.PROGRESS_ROW_COLUMNS)
+        page = self.paginate_queryset(CountedBy(rows, queryset))
         data = [s.progress_row(r) for r in (rows if page is None else page)]
         return Response(data) if page is None else self.get_paginated_response(data)
 
@@ -540,9 +544,18 @@ def _viewer(request):
 
 def _summary_month(request):
     """The month and plan of a summary: ``?month`` and ``?plan=<id>`` / ``?issuer=`` (the
-    dashboard's plan picker, ``tracker.dashboard.plans``); sets ``request.summary_plan``."""
-    month = _month_param(request)
-    request.summary_plan = choose_plan(request.query_params, month).plan
+    dashboard's plan picker, ``tracker.dashboard.plans``); sets ``request.summary_plan``
+    and ``request.summary_plan_alone`` (it is its year's only plan). A ``?month`` alone is
+    checked against the plans of its year the picker reads anyway (``plan_month``'s 400
+    when there is none), not read twice."""
+    params = request.query_params
+    picked = (params.get("plan") or "").strip() or (params.get("issuer") or "").strip()
+    month = _month_param(request, check_plan=bool(picked))
+    choice = choose_plan(params, month)
+    if month is not None and not choice.plans:
+        _month_param(request)  # no plan of that year: plan_month's 400 (checked only now)
+    request.summary_plan = choice.plan
+    request.summary_plan_alone = choice.plan is not None and not choice.many
     month = month or selectors.latest_month(_viewer(request), request.summary_plan)
     if month is None:
         raise NotFound("还没有进度检查结果")
@@ -573,7 +586,9 @@ class RankingView(APIView):
     def get(self, request):
         """晾晒: districts by share of due indicators on track, with rank change."""
         month = _summary_month(request)
-        rows = selectors.ranking(month, plan=request.summary_plan)
+        rows = selectors.ranking(
+            month, plan=request.summary_plan, only_plan_of_year=request.summary_plan_alone
+        )
         return Response(s.ranking_data(rows))  # = RankingRowSerializer(many=True).data
 
 

@@ -25,7 +25,7 @@ from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
 from tracker.models import District, LagEvaluation
 from tracker.months import add_months
-from tracker.services.plan_units import column_position
+from tracker.services.plan_units import OUTSIDE, column_positions
 
 from .common import _has_role, _of_plan
 
@@ -100,32 +100,36 @@ def _rank(tallies: dict[int, Counter], districts: dict[int, District]) -> list[R
     return rows
 
 
-def ranking(month: date, user=None, *, plan=None) -> list[RankingRow]:
+def ranking(month: date, user=None, *, plan=None, only_plan_of_year=False) -> list[RankingRow]:
     """晾晒: districts ranked by share of due cells on track, with change since last month.
 
     City-wide for everyone with a role (see the module docstring); ``user`` only has to
     have one (a user without a role gets ``[]``; None is the public view). ``plan``
     (default: every plan of the month) ranks one plan's units, ties in its column order.
-    2 queries.
+    ``only_plan_of_year``: the caller knows ``plan`` is its year's only plan, so every
+    status stored for the month is the plan's (the lag check evaluates a month for the
+    plans of its year only) and the statuses are read without narrowing them to it.
+    2 queries (3 with a plan: its column order).
     """
     if not _has_role(user):
         return []
     previous_month = add_months(month, -1)
     months = [month] if month.month == 1 else [month, previous_month]
     tallies: dict[date, dict[int, Counter]] = {m: defaultdict(Counter) for m in months}
+    statuses = LagEvaluation.objects.filter(month__in=months)
+    if not only_plan_of_year:
+        statuses = _of_plan(statuses, plan)
     for m, district_id, status, n in (
-        _of_plan(LagEvaluation.objects.filter(month__in=months), plan)
-        .order_by()
-        .values_list("month", "district_id", "status")
-        .annotate(n=Count("pk"))
+        statuses.order_by().values_list("month", "district_id", "status").annotate(n=Count("pk"))
     ):
         tallies[m][district_id][status] += n
     if not tallies[month]:
         return []
-    districts = District.objects.exclude(kind=District.Kind.CITY)
+    districts = District.objects.exclude(kind=District.Kind.CITY).in_bulk()
     if plan is not None:
-        districts = districts.annotate(column=column_position(plan.pk))
-    districts = districts.in_bulk()
+        positions = column_positions(plan)
+        for district in districts.values():
+            district.column = positions.get(district.pk, OUTSIDE)
     rows = _rank(tallies[month], districts)
     if len(months) == 2:
         before = {r.district.pk: r.rank for r in _rank(tallies[previous_month], districts)}

@@ -58,7 +58,8 @@ def district_scorecard(who, district: District, month: date, *, with_rank: bool 
     """The district's indicators in ``month`` with status, numbers, forecast and open
     alerts, as a ``Scorecard`` (a sequence of ``EvaluationLine``). Scoped: a district
     user asking for another district gets no lines. 2 queries, +2 for the rank; with a
-    ``plan``, only its lines, and +2 for the district's column in it (a merged column)."""
+    ``plan``, only its lines, +1 for the rank's column order and +2 for the district's
+    column in it (a merged column)."""
     qs = _of_plan(_scoped(LagEvaluation.objects, who), plan)
     lines = _lines(qs.filter(month=month, district=district))
     attach_open_alerts(who, month, lines)
