@@ -59,16 +59,20 @@ class PlanYear(models.Model):
         return self.columns.select_related("district").prefetch_related("merged_units")
 
     def column_order(self) -> dict[int, int]:
-        """district id → this plan's column position; merged units share their column's.
+        """district id → this plan's column position; merged units share their column's
+        (a unit with a column of its own keeps its own). One query.
 
         The read side should sort a plan's units by this, not by ``District.order``.
         """
-        order = {}
-        for column in self.columns_in_order():
-            order[column.district_id] = column.order
-            for unit in column.merged_units.all():
-                order.setdefault(unit.pk, column.order)
-        return order
+        own: dict[int, int] = {}
+        merged: dict[int, int] = {}
+        for district_id, position, unit_id in self.columns.order_by("order").values_list(
+            "district_id", "order", "merged_units"
+        ):
+            own.setdefault(district_id, position)
+            if unit_id is not None:
+                merged.setdefault(unit_id, position)
+        return {**merged, **own}
 
 
 class Category(models.Model):

@@ -25,7 +25,7 @@ from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
 from tracker.models import District, LagEvaluation
 from tracker.months import add_months
-from tracker.services.plan_units import OUTSIDE, column_positions
+from tracker.services.plan_units import OUTSIDE, unit_order
 
 from .common import _has_role, _of_plan
 
@@ -127,7 +127,7 @@ def ranking(month: date, user=None, *, plan=None, only_plan_of_year=False) -> li
         return []
     districts = District.objects.exclude(kind=District.Kind.CITY).in_bulk()
     if plan is not None:
-        positions = column_positions(plan)
+        positions = unit_order(plan)
         for district in districts.values():
             district.column = positions.get(district.pk, OUTSIDE)
     rows = _rank(tallies[month], districts)

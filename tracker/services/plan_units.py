@@ -9,15 +9,14 @@ targets down to, in the order it prints them, with the label it prints. Every re
   quota is stored on) and the other units of a merged column (「海曙、江东、江北」 sharing
   one number). 2 queries.
 - ``unit_order(plan)``: district id → the plan's column position (merged units share
-  their column's); ``sort_units`` sorts districts by it (units outside the plan last, by
-  their default order, then name).
+  their column's; ``PlanYear.column_order``, 1 query); ``sort_units`` sorts districts by
+  it (units outside the plan last, by their default order, then name).
 - ``city_unit_id(plan)``: the plan's 市本级 column (kind ``city``), which reports its
   city-wide (``Indicator.Scope.CITY``) targets; None for a plan without one (a 区's own
   plan over its 街道). ``city_unit_ids(plan_ids)`` does it for several plans in 1 query.
 - ``column_position(plan_ref, district_ref)`` / ``column_label(...)``: the same order and
   printed label as SQL expressions, to ``order_by``/``annotate`` a query without an extra
-  query (``plan_ref`` a plan id or ``OuterRef("indicator__project__plan_year_id")``);
-  ``column_positions(plan)`` the same positions for every unit, in one query of its own.
+  query (``plan_ref`` a plan id or ``OuterRef("indicator__project__plan_year_id")``).
 - ``plan_of(year, plan_id, issuer)``: the plan a page or command means — by id, by issuer
   and year, else ``plan_loader.find_plan``'s default (the only plan of the year, the
   city's first).
@@ -42,7 +41,6 @@ __all__ = [
     "city_unit_ids",
     "column_label",
     "column_position",
-    "column_positions",
     "merged_labels",
     "plan_columns",
     "plan_of",
@@ -130,24 +128,6 @@ def column_position(plan_ref, district_ref=None):
         Value(OUTSIDE),
         output_field=IntegerField(),
     )
-
-
-def column_positions(plan: PlanYear | int) -> dict[int, int]:
-    """``column_position`` for every unit of the plan at once, as a dict: district id →
-    its own column's position, else the merged column's it belongs to (absent: outside
-    the plan, ``OUTSIDE``). 1 query, for a read that needs them all."""
-    plan_id = plan if isinstance(plan, int) else plan.pk
-    own: dict[int, int] = {}
-    merged: dict[int, int] = {}
-    for district_id, position, unit_id in (
-        PlanColumn.objects.filter(plan_id=plan_id)
-        .order_by("order")
-        .values_list("district_id", "order", "merged_units")
-    ):
-        own.setdefault(district_id, position)
-        if unit_id is not None:
-            merged.setdefault(unit_id, position)
-    return {**merged, **own}
 
 
 def column_label(plan_ref, district_ref=None):
