@@ -38,9 +38,7 @@ from django.db.models import (
     Case,
     F,
     IntegerField,
-    OuterRef,
     Q,
-    Subquery,
     Value,
     When,
     Window,
@@ -391,22 +389,18 @@ def latest_reports(indicator_ref, district_ref, month: date, as_of: datetime | N
 
 def values_as_of(indicator_ids, district_ids, month: date) -> dict[tuple[int, int], Decimal]:
     """``{(indicator_id, district_id): value}`` as of ``month`` for every cell that has a
-    report by then (one query). An indicator belongs to one plan year and its reports
-    never leave it, so no year filter is needed."""
-    latest = latest_reports(OuterRef("indicator_id"), OuterRef("district_id"), month)
-    rows = ProgressReport.objects.filter(
-        indicator_id__in=list(indicator_ids),
-        district_id__in=list(district_ids),
-        month__lte=month,
-        pk=Subquery(latest.values("pk")[:1]),
-    ).values_list("indicator_id", "district_id", "value")
-    return {(i, d): v for i, d, v in rows}
+    report by then (one windowed query, ``_latest_by_cell``). An indicator belongs to one
+    plan year and its reports never leave it, so no year filter is needed."""
+    reports = reports_as_of(month).filter(
+        indicator_id__in=list(indicator_ids), district_id__in=list(district_ids)
+    )
+    return {(i, d): v for i, d, _month, v in _latest_by_cell(reports)}
 
 
-def _latest_by_cell(reports, *, split_at: date | None = None):
+def _latest_by_cell(reports, *, split_at: date | None = None, extra: tuple = ()):
     """The newest report of each cell among ``reports``, in one query (a window function):
-    rows ``(indicator_id, district_id, month, value, on_time)`` (``on_time`` as annotated
-    on ``reports``). With ``split_at``, the newest of each cell up to and including that
+    rows ``(indicator_id, district_id, month, value, *extra)`` (``extra``: more columns or
+    annotations of ``reports``). With ``split_at``, the newest of each cell up to and including that
     month is returned as well: up to two rows a cell, the newest overall being the one
     with the later month."""
     partition = [F("indicator_id"), F("district_id")]
@@ -422,7 +416,7 @@ def _latest_by_cell(reports, *, split_at: date | None = None):
         reports.order_by()
         .annotate(newest=Window(RowNumber(), partition_by=partition, order_by=F("month").desc()))
         .filter(newest=1)
-        .values_list("indicator_id", "district_id", "month", "value", "on_time")
+        .values_list("indicator_id", "district_id", "month", "value", *extra)
     )
 
 
@@ -469,7 +463,7 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     latest: dict[tuple[int, int], tuple] = {}
     base: dict[tuple[int, int], Decimal] = {}
     for indicator_id, district_id, m, value, on_time in _latest_by_cell(
-        reports, split_at=base_month
+        reports, split_at=base_month, extra=("on_time",)
     ):
         key = (indicator_id, district_id)
         if base_month is not None and m <= base_month:
