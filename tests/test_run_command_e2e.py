@@ -129,6 +129,17 @@ class Run:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def output_showing(self, *patterns: str, within: float = 120) -> str:
+        """The output once every regex of ``patterns`` is in it. The web process may answer
+        before the worker has printed its banner (it starts at the same time, and boots
+        slower on a busy machine), so wait for it; ``within`` bounds the wait only."""
+        deadline = time.monotonic() + within
+        while True:
+            out = self.output()
+            if all(re.search(p, out) for p in patterns) or time.monotonic() > deadline:
+                return out
+            time.sleep(0.5)
+
     def wait_until_serving(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -206,7 +217,8 @@ def logged_in(run, browser):
 
 
 def test_output_says_where_to_open_and_how_to_log_in(run):
-    out = run.output()
+    processes = [rf"{p}\s+\|" for p in ("web.1", "worker.1", "beat.1")]
+    out = run.output_showing(*processes, r"worker\.1\s+\|\s+\.> deliveries\s+exchange=")
     assert f"{run.url}/" in out and f"{run.url}/admin/" in out
     assert "admin / minsheng-2024" in out
     for process in ("web.1", "worker.1", "beat.1"):  # each visible in the output
