@@ -10,8 +10,16 @@ import time_machine
 from django.db import connection
 
 from tests.test_lag_spread import reset
-from tracker.models import Contact, District, LagAlert, LagAlertFlip, Notification, Role
-from tracker.services import alerts, notifications
+from tracker.models import (
+    Contact,
+    District,
+    LagAlert,
+    LagAlertFlip,
+    LagEvaluation,
+    Notification,
+    Role,
+)
+from tracker.services import alerts, lag, notifications
 from tracker.services.alerts import run_lag_check
 from tracker.services.simulation import _check_time, simulate_year
 
@@ -32,6 +40,7 @@ def snapshot():
         "alerts": rows(LagAlert),
         "flips": rows(LagAlertFlip, ("alert__indicator_id", "alert__district_id", "alert__kind")),
         "history": rows(LagAlert.history.all()),
+        "statuses": rows(LagEvaluation),
     }
 
 
@@ -58,11 +67,13 @@ def test_copy_writes_equal_the_orm_writes_on_the_simulated_year(plan_2024, monke
 
     monkeypatch.setattr(alerts, "copy_supported", lambda: True)  # whatever TRACKER_BULK_COPY says
     monkeypatch.setattr(notifications, "copy_supported", lambda: True)
+    monkeypatch.setattr(lag, "copy_supported", lambda: True)
     copied = check_all()
     assert len(copied["alerts"]) > 50 and copied["flips"] and copied["history"]
-    assert len(copied["digests"]) > 10
+    assert len(copied["digests"]) > 10 and len(copied["statuses"]) > 1000
     monkeypatch.setattr(alerts, "copy_supported", lambda: False)
     monkeypatch.setattr(notifications, "copy_supported", lambda: False)
+    monkeypatch.setattr(lag, "copy_supported", lambda: False)
     orm = check_all()
     for part in copied:
         assert copied[part] == orm[part], part

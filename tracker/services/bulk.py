@@ -138,6 +138,40 @@ def copy_update(model: type[models.Model], objs: list, fields: Sequence[str]) ->
         cursor.execute(f"DROP TABLE {temp}")
 
 
+def copy_upsert(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    unique: Sequence[str],
+    fixed: dict | None = None,
+) -> None:
+    """``INSERT … ON CONFLICT (unique) DO UPDATE`` of ``rows`` (values in ``columns``
+    order, as stored: numbers may be text), through a temporary table filled by COPY;
+    ``fixed`` columns take one value for every row. Ids of existing rows are kept."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    fixed = fixed or {}
+    temp = quote(f"_upsert_{model._meta.db_table}")
+    quoted = ", ".join(quote(c) for c in columns)
+    every = [*columns, *fixed]
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in every if c not in unique)
+    adapt = {f.column: f for f in model._meta.concrete_fields}
+    params = [adapt[c].get_db_prep_save(v, connection) for c, v in fixed.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {temp} AS SELECT {quoted} FROM {table} LIMIT 0")
+    _copy(temp, quoted, rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(quote(c) for c in every)}) "
+            f"SELECT {quoted}{''.join(', %s' for _ in fixed)} FROM {temp} "
+            f"ON CONFLICT ({', '.join(quote(c) for c in unique)}) DO UPDATE SET {updates}",
+            params,
+        )
+        cursor.execute(f"DROP TABLE {temp}")
+
+
 def copy_history(
     model: type[models.Model], objs: list, *, update: bool, date: datetime, reason: str
 ) -> None:

@@ -65,6 +65,7 @@ from tracker.domain.cell import (
 from tracker.models import District, LagEvaluation, ProgressReport, Quota
 from tracker.months import add_months, first_of_month
 
+from .bulk import copy_supported, copy_upsert
 from .reporting import due_month, reporting_deadline
 from .trajectory import IndicatorPlan, expected_at, expected_curve, load_indicator_plans
 
@@ -574,12 +575,14 @@ def _row(c: Cell, month: date) -> list:
 
 
 def save_evaluation(evaluation: MonthEvaluation, run_number: int) -> int:
-    """Store every cell of ``evaluation`` (upsert in one statement) and drop stale rows.
+    """Store every cell of ``evaluation`` (one upsert) and drop stale rows.
 
-    Two statements whatever the size: the cells travel as one JSON parameter
-    (PostgreSQL ``jsonb_array_elements``, SQLite ``json_each``) into an
-    ``INSERT … ON CONFLICT (indicator, district, month) DO UPDATE``; rows of the month
-    for these indicators not written by this run (a quota removed since) are deleted.
+    A fixed number of statements whatever the size: with COPY (PostgreSQL,
+    ``bulk.copy_supported``) the cells go into a temporary table, else they travel as one
+    JSON parameter (``jsonb_array_elements``, SQLite ``json_each``), into one
+    ``INSERT … ON CONFLICT (indicator, district, month) DO UPDATE`` (ids kept); rows of
+    the month for these indicators not written by this run (a quota removed since) are
+    deleted. The JSON parameter cost about a third of the write at 60 000 cells.
     """
     cells = evaluation.cells
     if cells:
@@ -605,6 +608,15 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
         if c not in _UNIQUE
     )
     unique = ", ".join(connection.ops.quote_name(c) for c in _UNIQUE)
+    if copy_supported():  # the rows through COPY into a temporary table, then the upsert
+        copy_upsert(
+            LagEvaluation,
+            _COLUMNS,
+            rows,
+            unique=_UNIQUE,
+            fixed={"run_number": run_number, "evaluated_at": evaluated_at},
+        )
+        return
     if connection.vendor == "postgresql":
         selects = ", ".join(
             f"(e->>{i})::{fields[c].db_type(connection)}" for i, c in enumerate(_COLUMNS)
