@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from tracker.choices import BADNESS, LagStatus, status_counts
 
@@ -169,14 +170,17 @@ def shortfall(actual: Decimal | None, quota: Decimal) -> Decimal:
 # --- forecast and risk ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Forecast:
+class Forecast(NamedTuple):
     """Where the recent pace leads by the deadline.
 
     ``pace``: average monthly increase over the window; ``at_deadline``: the value at the
     deadline month end at that pace; ``needed_pace``: the monthly increase still needed to
     reach the quota; ``misses_target``: the forecast falls short of the quota;
     ``plan_pace``: the plan's own monthly increase for this district over the same window.
+
+    A named tuple, not a frozen dataclass: one is built per cell of every check, and a
+    frozen dataclass's ``__init__`` (``object.__setattr__`` per field) cost more than the
+    forecast's arithmetic.
     """
 
     pace: Decimal | None = None
