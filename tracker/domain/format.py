@@ -25,7 +25,16 @@ def rounded(value, places: int = 1) -> Decimal | None:
     missing."""
     if value is None or value == "":
         return None
-    return Decimal(str(value)).quantize(Decimal(1).scaleb(-int(places)))
+    if type(value) is not Decimal:  # floats and ints through their text, as typed
+        value = Decimal(str(value))
+    return value.quantize(_QUANTUM[places] if places in _QUANTUM else _quantum(places))
+
+
+def _quantum(places) -> Decimal:
+    return Decimal(1).scaleb(-int(places))
+
+
+_QUANTUM = {p: _quantum(p) for p in range(5)}  # the lag check formats ~100 000 figures
 
 
 def number(value, places: int = 1, *, grouping: bool = True) -> str:
@@ -57,7 +66,9 @@ def amount(value, unit: str = "", *, level: bool = False, scale: Decimal = Decim
     if value is None:
         return DASH
     places = 2 if scale == WAN else 1
-    text = number(Decimal(str(value)) / scale, places)
+    if type(value) is not Decimal:
+        value = Decimal(str(value))
+    text = number(value / scale if scale != 1 else value, places)
     u = unit_label(unit, level=level, scale=scale)
     if not u:
         return text
