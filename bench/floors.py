@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils import timezone
 from rest_framework import exceptions
 
 from tracker import selectors
+from tracker.dashboard.plans import choose_plan
 from tracker.domain.cell import value_as_of
 from tracker.models import ProgressReport
-from tracker.months import format_month, plan_month
+from tracker.months import format_month, parse_month, plan_month
 from tracker.permissions import Action, restrict
 from tracker.scoping import scope_for
 from tracker.services.trajectory import expected_curve, load_indicator_plans
@@ -35,7 +37,16 @@ def _dec(value, places=Q2):
 
 
 def _user(request):
-    """The bearer token's user (the API's own check), or the session's (pages)."""
+    """The bearer token's user (the API's own check), or the session's (pages), with a
+    role: a user without one gets a 403 from the API and the pages, so the floors refuse
+    it too (one query, as the API's permission)."""
+    user = _authenticated(request)
+    if scope_for(user).role is None:
+        raise PermissionDenied("账号须分配角色")
+    return user
+
+
+def _authenticated(request):
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         from tracker.api.auth import BearerTokenAuthentication
@@ -51,12 +62,19 @@ def _user(request):
     raise Http404("需要登录")
 
 
-def _month(request, who=None):
+def _summary(request, who):
+    """``(month, plan, alone)`` of a summary, read as the API reads them: ``?month`` and
+    the plan picker (``?plan`` / ``?issuer``). Part of the answer, not overhead: the plan
+    decides which units are ranked and in which column order ties fall."""
     text = request.GET.get("month")
-    month = plan_month(text) if text else selectors.latest_month(who)
+    month = parse_month(text) if text else None  # a year without a plan: no choice below
+    choice = choose_plan(request.GET, month)
+    if month is not None and not choice.plans:
+        plan_month(text)  # the API's 400 for a month no plan covers
+    month = month or selectors.latest_month(who, choice.plan)
     if month is None:
         raise Http404("还没有进度检查结果")
-    return month
+    return month, choice.plan, choice.plan is not None and not choice.many
 
 
 # --- API floors ---------------------------------------------------------------------------
@@ -64,7 +82,8 @@ def _month(request, who=None):
 
 def overview(request):
     who = _user(request)
-    data = selectors.overview(who, _month(request, who))
+    month, plan, _alone = _summary(request, who)
+    data = selectors.overview(who, month, plan=plan)
 
     def indicator(i):
         return {
@@ -91,8 +110,10 @@ def overview(request):
 
 
 def ranking(request):
-    _user(request)
-    rows = selectors.ranking(_month(request))  # the API's public, city-wide ranking
+    who = _user(request)
+    month, plan, alone = _summary(request, who)
+    # the API's public, city-wide ranking of the plan's units, ties in its column order
+    rows = selectors.ranking(month, plan=plan, only_plan_of_year=alone)
     return JsonResponse([
         {"rank": r.rank, "previous_rank": r.previous_rank, "change": r.change,
          "district": {"id": r.district.pk, "code": r.district.code, "name": r.district.name,
@@ -184,7 +205,8 @@ def _html(rows) -> HttpResponse:
 
 def page_overview(request):
     who = _user(request)
-    data = selectors.overview(who, _month(request, who))
+    month, plan, _alone = _summary(request, who)
+    data = selectors.overview(who, month, plan=plan)
     return _html(
         (p.seq, p.name, p.status_label, i.label, i.completion_pct, i.pace_pct, i.status_label)
         for p in data.projects
@@ -194,7 +216,8 @@ def page_overview(request):
 
 def page_matrix(request):
     who = _user(request)
-    data = selectors.matrix(who, _month(request, who))
+    month, plan, _alone = _summary(request, who)
+    data = selectors.matrix(who, month, plan=plan)
     return _html(
         (row.indicator.label, *(c.status if c else "" for c in row.cells)) for row in data.rows
     )
@@ -212,7 +235,8 @@ def page_cell(request, indicator_id: int, district_id: int):
 
 def page_ranking(request):
     who = _user(request)
-    rows = selectors.ranking(_month(request, who), who)
+    month, plan, _alone = _summary(request, who)
+    rows = selectors.ranking(month, who, plan=plan)
     return _html((r.rank, r.district.name, r.due, r.on_track, r.share_pct) for r in rows)
 
 

@@ -68,6 +68,33 @@ def test_api_floors_return_the_endpoints_data(year, db, who):
     assert ours["results"] == bare["results"]
 
 
+@override_settings(ROOT_URLCONF="bench.urls")
+def test_floors_answer_as_the_api_for_a_picked_plan_and_refuse_a_user_without_a_role(year, db):
+    """The floors read the plan picker (``?plan``) and the caller's role as the API does:
+    the same data for a picked plan, the same refusal for a signed-in user without a role."""
+    from django.contrib.auth import get_user_model
+
+    from tracker.models import PlanYear
+
+    plan = PlanYear.objects.get(year=2024)
+    client = _client(year.supervisor)
+    for name in ("overview", "ranking"):
+        q = f"?month=2024-09&plan={plan.pk}"
+        ours = client.get(f"/api/v1/summary/{name}/{q}")
+        bare = client.get(f"/bench/floor/api/{name}/{q}")
+        assert ours.status_code == bare.status_code == 200
+        assert ours.json() == bare.json(), name
+    nobody = _client(get_user_model().objects.create_user("no-role", password="x-9-long-pw"))
+    seq1 = Indicator.objects.get(project=year.seq1).pk
+    for api, floor in [
+        ("/api/v1/summary/ranking/?month=2024-09", "/bench/floor/api/ranking/?month=2024-09"),
+        ("/api/v1/summary/overview/?month=2024-09", "/bench/floor/api/overview/?month=2024-09"),
+        ("/api/v1/progress/", "/bench/floor/api/progress/"),
+        (f"/api/v1/indicators/{seq1}/trajectory/", f"/bench/floor/api/trajectory/{seq1}/"),
+    ]:
+        assert nobody.get(api).status_code == nobody.get(floor).status_code == 403, api
+
+
 def test_trajectory_floor_carries_the_latest_report_forward(year, db):
     """September's city figure is the sum of each district's latest report up to
     September (a district silent in September counts with its August figure), not the
