@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal, getcontext
 
 from django.db import connection, models
 from django.db.backends.utils import format_number
@@ -37,11 +38,22 @@ def copy_supported() -> bool:
 def _converter(field: models.Field):
     if isinstance(field, models.DecimalField):
         places, digits = field.decimal_places, field.max_digits
+        if places is None:  # pragma: no cover - every decimal field here has places
 
-        def decimal(v):
-            return None if v is None else format_number(v, digits, places)
+            def decimal(v):
+                return None if v is None else format_number(v, digits, places)
 
-        return decimal
+            return decimal
+        # ``format_number`` with its context and quantum made once per field instead of
+        # per value (a check writes ~200 000 decimals): the same quantize, the same text.
+        context = getcontext().copy()
+        context.prec = digits
+        quantum = Decimal(1).scaleb(-places)
+
+        def quantized(v):
+            return None if v is None else f"{v.quantize(quantum, context=context):f}"
+
+        return quantized
     if isinstance(field, models.JSONField):
         from psycopg.types.json import Jsonb
 
@@ -110,6 +122,14 @@ def copy_create(model: type[models.Model], objs: list, *, with_ids: bool = True)
             obj.pk = pk
     columns, getters = _plan(model, concrete_names(model, exclude=exclude))
     _copy(connection.ops.quote_name(model._meta.db_table), columns, _rows(objs, getters))
+
+
+def copy_rows(model: type[models.Model], names: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Insert plain tuples (values in ``names`` order, as stored) with COPY: for rows made
+    by the thousand, such as a digest's links to its alerts, where building a model
+    instance per row cost more than writing it."""
+    columns, _ = _plan(model, names)
+    _copy(connection.ops.quote_name(model._meta.db_table), columns, rows)
 
 
 def copy_update(model: type[models.Model], objs: list, fields: Sequence[str]) -> None:

@@ -53,7 +53,7 @@ from django.db.models import Count, F, OuterRef, Value
 from django.utils import timezone
 
 from tracker.models import Contact, Delivery, LagAlert, Notification, Role, WebhookFormat
-from tracker.services.bulk import copy_create, copy_supported
+from tracker.services.bulk import copy_create, copy_rows, copy_supported
 from tracker.services.numbers import plain
 from tracker.services.plan_units import column_position
 
@@ -182,15 +182,11 @@ def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> lis
             copy_create(Notification, chunk)
         else:
             _bulk_create_wide(chunk, ("payload", "body"))
-        links = [
-            Through(notification_id=n.pk, lagalert_id=a.pk)
-            for n in chunk
-            for a in by_contact[n.contact_id]
-        ]
+        links = ((n.pk, a.pk) for n in chunk for a in by_contact[n.contact_id])
         if copy:
-            copy_create(Through, links, with_ids=False)
+            copy_rows(Through, ("notification", "lagalert"), links)
         else:
-            Through.objects.bulk_create(links)
+            Through.objects.bulk_create(Through(notification_id=n, lagalert_id=a) for n, a in links)
         delivery_ids += [d.pk for d in record_deliveries(chunk, now=now)]
         for n in chunk:  # written: read back on access, not held
             del n.__dict__["body"], n.__dict__["payload"]
