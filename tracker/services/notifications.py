@@ -393,12 +393,17 @@ def _label(labels: dict, value) -> str:
 
 
 def _tags(a: LagAlert) -> str:
-    tags = [SEVERITY_LABEL[a.severity], _label(KIND_LABEL, a.kind)]
-    if a.supervised:
-        tags.insert(0, "挂牌督办")
-    elif a.level > LagAlert.Level.DISTRICT:
-        tags.append(f"已升级至{_label(LEVEL_LABEL, a.level)}")
-    return "·".join(tags)
+    """「红·进度滞后·已升级至牵头单位」; once per alert a check (kept on the instance: the
+    alert is in several digests, each rendered twice, text and markdown)."""
+    text = a.__dict__.get("_tags")
+    if text is None:
+        tags = [SEVERITY_LABEL[a.severity], _label(KIND_LABEL, a.kind)]
+        if a.supervised:
+            tags.insert(0, "挂牌督办")
+        elif a.level > LagAlert.Level.DISTRICT:
+            tags.append(f"已升级至{_label(LEVEL_LABEL, a.level)}")
+        a._tags = text = "·".join(tags)
+    return text
 
 
 def _explanation(alert: LagAlert) -> str:
@@ -464,10 +469,6 @@ def digest_payload(
     contact: Contact, month: date, run_number: int, alerts: list[LagAlert], still_open: int = 0
 ):
     """The generic webhook body: the same digest as structured data."""
-
-    def num(v):
-        return None if v is None else plain(v)
-
     return {
         "type": "minsheng.lag_digest",
         "month": f"{month:%Y-%m}",
@@ -475,40 +476,52 @@ def digest_payload(
         "recipient": {"id": contact.pk, "name": contact.name, "role": contact.role},
         "still_open": still_open,
         "link": site_link(),
-        "alerts": [
-            {
-                "id": a.pk,
-                "news": a.news_kind,
-                "project_seq": a.indicator.project.seq,
-                "project": a.indicator.project.name,
-                "indicator": a.indicator.label,
-                "unit": a.indicator.unit,
-                "district": a.district.name,
-                "kind": a.kind,
-                "severity": a.severity,
-                "status": a.status,
-                "since": f"{a.month:%Y-%m}",
-                "level": _label(LEVEL_LABEL, a.level),
-                "supervised": a.supervised,
-                "streak": a.streak,
-                "quota": num(a.quota),
-                "expected": num(a.expected),
-                "actual": num(a.actual),
-                "gap_points": num(a.gap_points),
-                "forecast": num(a.forecast),
-                "message": a.message,
-                "explanation": None
-                if getattr(a, "explanation", None) is None
-                else {
-                    "month": f"{a.explanation.month:%Y-%m}",
-                    "reason": a.explanation.reason,
-                    "measures": a.explanation.measures,
-                    "catch_up_by": a.explanation.catch_up_by.isoformat(),
-                },
-            }
-            for a in alerts
-        ],
+        "alerts": [_alert_item(a) for a in alerts],
     }
+
+
+def _alert_item(a: LagAlert) -> dict:
+    """One alert as the digest payload lists it. An alert is in several digests (its
+    district's, its lead agency's, 督查室's): its item is built once a check and shared
+    (``_digest_item`` on the instance; the news and explanation are set before)."""
+    item = getattr(a, "_digest_item", None)
+    if item is not None:
+        return item
+
+    def num(v):
+        return None if v is None else plain(v)
+
+    a._digest_item = item = {
+        "id": a.pk,
+        "news": a.news_kind,
+        "project_seq": a.indicator.project.seq,
+        "project": a.indicator.project.name,
+        "indicator": a.indicator.label,
+        "unit": a.indicator.unit,
+        "district": a.district.name,
+        "kind": a.kind,
+        "severity": a.severity,
+        "status": a.status,
+        "since": f"{a.month:%Y-%m}",
+        "level": _label(LEVEL_LABEL, a.level),
+        "supervised": a.supervised,
+        "streak": a.streak,
+        "quota": num(a.quota),
+        "expected": num(a.expected),
+        "actual": num(a.actual),
+        "gap_points": num(a.gap_points),
+        "forecast": num(a.forecast),
+        "message": a.message,
+        "explanation": None
+        if getattr(a, "explanation", None) is None
+        else {
+            "month": f"{a.explanation.month:%Y-%m}",
+            "reason": a.explanation.reason,
+            "measures": a.explanation.measures,
+            "catch_up_by": a.explanation.catch_up_by.isoformat(),
+        },
+    }
+    return item
 
 
 def queue_deliveries(delivery_ids) -> int:
