@@ -87,3 +87,17 @@ def test_api_asks_anonymous_callers_to_log_in_in_chinese(db, url):
     response = APIClient().get(url)
     assert response.status_code == 401
     assert response.json()["detail"] == "身份认证信息未提供。"
+
+
+def test_a_month_no_plan_covers_is_a_404(personas, client):
+    """The dashboard reads the month's plans once (the plan picker) and answers a month
+    of a year without a plan, or no month at all, with its Chinese 404 page, not a 500."""
+    from tracker.models import PlanYear
+
+    PlanYear.objects.get_or_create(year=2024, defaults={"title": "2024"})
+    client.force_login(personas.supervisor)
+    for url in ("/?month=2031-05", "/matrix/?month=0001-01", "/ranking/?month=9999-12"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert "页面不存在" in page(response), url
+    assert client.get("/?month=2031-13").status_code == 404
