@@ -95,3 +95,25 @@ def test_trajectory_equals_the_serializers_json(year, db, who, monkeypatch):
     )
     assert fast == fetch()
     assert any(code == 200 and any(p["actual"] for p in body["points"]) for code, body in fast)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai", "America/New_York"])
+def test_progress_row_times_equal_drf_in_any_active_time_zone(zone):
+    """``progress_row`` writes datetimes as DRF's ``DateTimeField`` does: ISO 8601 in the
+    active time zone, UTC as 「Z」, microseconds kept, across a DST change."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+    from rest_framework import serializers
+
+    from tracker.api.serializers import progress_row
+
+    field = serializers.DateTimeField()
+    start = datetime(2024, 3, 10, 6, 59, 59, 123456, tzinfo=ZoneInfo("UTC"))
+    with timezone.override(ZoneInfo(zone)):
+        for hours in range(0, 24 * 240, 7):
+            when = start + timedelta(hours=hours)
+            row = progress_row((1, 2, 3, start.date(), None, "", False, "", 0, "", when, None))
+            assert row["reported_at"] == field.to_representation(when)
+            assert row["created_at"] is None
