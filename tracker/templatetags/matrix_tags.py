@@ -12,6 +12,7 @@ from __future__ import annotations
 from django import template
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 
 from tracker.domain import format as fmt
 from tracker.selectors.common import show_amount
@@ -23,11 +24,24 @@ register = template.Library()
 BLANK = '<td class="cell blank"></td>'
 
 
+def _escaped_label(status: str, label) -> str:
+    """A status's label, translated and escaped once per language (a page has ~1 000
+    cells and six statuses; each lazy label otherwise resolves its translation anew)."""
+    key = (get_language(), status)
+    text = _LABELS.get(key)
+    if text is None:
+        _LABELS[key] = text = escape(label)
+    return text
+
+
+_LABELS: dict[tuple, str] = {}
+
+
 def matrix_cell(context, c, indicator, month) -> str:
     """One cell's ``<td>`` (``c``: a matrix cell, or None for a district without a quota)."""
     if not c:
         return BLANK
-    label = escape(c.status_label)
+    label = _escaped_label(c.status, c.status_label)
     actual = escape(show_amount(indicator, c.actual))
     quota = escape(show_amount(indicator, c.quota))
     expected = escape(show_amount(indicator, c.expected))
