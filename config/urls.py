@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tracker.dashboard.views import favicon
+
 admin.site.site_header = "民生实事 tracker"
 admin.site.site_title = "民生实事 tracker"
 admin.site.index_title = "民生实事项目管理"
@@ -9,6 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("tracker.api.urls")),
     path("", include("tracker.dashboard.urls")),
+    # Browsers ask for /favicon.ico on pages without an icon link (the admin's): our icon.
+    path("favicon.ico", favicon, name="favicon"),
 ]
 
 # Chinese error pages in the dashboard's look (dashboard and admin), JSON under /api/.

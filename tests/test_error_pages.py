@@ -101,3 +101,21 @@ def test_a_month_no_plan_covers_is_a_404(personas, client):
         assert response.status_code == 404, url
         assert "页面不存在" in page(response), url
     assert client.get("/?month=2031-13").status_code == 404
+
+
+def test_pages_carry_the_icon_and_favicon_ico_redirects_to_it(personas, client):
+    """No 404 in the browser console for the icon: the dashboard and error pages link it,
+    and /favicon.ico (asked for by pages without a link, the admin's) redirects to it."""
+    client.force_login(personas.supervisor)
+    for url in ("/", "/no-such-page/"):
+        assert 'rel="icon"' in client.get(url).content.decode(), url
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith(".svg")
+
+
+def test_swagger_ui_has_no_inline_style_the_csp_refuses(personas, client):
+    client.force_login(personas.supervisor)
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<style" not in html and "swagger.css" in html and 'rel="icon"' in html

@@ -47,6 +47,7 @@ NOT_READS = {  # writes, auth, and routes that are not pages or data
     "dashboard:login", "dashboard:logout",
     "dashboard:notice_pdf",  # the PDF is rendered once and cached (its own test)
     "dashboard:explain_cell", "dashboard:review_act",  # POST only
+    "favicon",  # a redirect to the static icon, no query
 }  # fmt: skip
 DETAIL = {  # route name → the model whose first row fills ``pk``
     "api:planyear-detail": PlanYear, "api:category-detail": Category,

@@ -23,8 +23,9 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 
 from tracker import selectors
@@ -39,6 +40,12 @@ from tracker.selectors.notice import notice_context_defaults
 
 from . import lists
 from .plans import PlanChoice, choose_plan
+
+
+def favicon(request):
+    """``/favicon.ico``, which browsers ask for on pages without an icon link (the admin's,
+    Swagger UI's): a permanent redirect to the static icon (its hashed name)."""
+    return HttpResponsePermanentRedirect(static("tracker/favicon.svg"))
 
 
 def public_mode() -> bool:
