@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q
-
 from tracker.choices import COLOUR
 from tracker.models import (
     CellReview,
@@ -20,7 +18,7 @@ from tracker.models import (
     MilestoneCompletion,
     ProgressReport,
 )
-from tracker.services.trajectory import expected_curve, load_indicator_plans
+from tracker.services.trajectory import build_indicator_plans, expected_curve
 
 from .alerts import cell_alerts
 from .common import EvaluationLine, _lines, _scope, _scoped, indicator_scale, indicator_unit
@@ -78,7 +76,8 @@ class CellDetail:
 
 def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
     """The trajectory chart data, monthly statuses and alert history of one cell, or None
-    when it does not exist or is outside ``who``'s scope. 12 queries at most."""
+    when it does not exist or is outside ``who``'s scope. A fixed number of queries (11 on
+    the simulated year, the viewer's scope included; bounded in tests/test_query_counts.py)."""
     scope = _scope(who)
     indicator = (
         _scoped(Indicator.objects, who)
@@ -92,7 +91,11 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
     if scope is not None and scope.is_district and scope.district_id != district.pk:
         return None
     year = indicator.project.plan_year.year
-    plan = load_indicator_plans(year=year, indicator_ids=[indicator.pk]).get(indicator.pk)
+    # The project's milestones, read once: the plan's curve and the page's checklist.
+    project_milestones = list(
+        Milestone.objects.filter(project_id=indicator.project_id).order_by("due_date", "order")
+    )
+    plan = build_indicator_plans([indicator], project_milestones).get(indicator.pk)
     if plan is None or (district.pk not in plan.quotas and not plan.is_city_only):
         return None
     curve = expected_curve(plan) if plan.is_city_only else expected_curve(plan, district.pk)
@@ -130,10 +133,8 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
             "done": m.pk in done,
             "done_on": done.get(m.pk),
         }
-        for m in Milestone.objects.filter(project_id=indicator.project_id)
-        .filter(Q(indicator__isnull=True) | Q(indicator=indicator))
-        .filter(Q(district__isnull=True) | Q(district=district))
-        .order_by("due_date", "order")
+        for m in project_milestones
+        if m.indicator_id in (None, indicator.pk) and m.district_id in (None, district.pk)
     ]
     return CellDetail(
         indicator=indicator,

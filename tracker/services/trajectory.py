@@ -298,7 +298,7 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
 
     Pass a ``PlanYear`` or a ``year``; ``indicator_ids`` narrows the set.
     """
-    from tracker.models import Indicator, Milestone, Quota
+    from tracker.models import Indicator, Milestone
 
     indicators = Indicator.objects.select_related("project", "project__plan_year")
     if plan_year is not None:
@@ -310,9 +310,22 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
     indicators = list(indicators.order_by("project__seq", "order"))
     if not indicators:
         return {}
-    project_ids = {i.project_id for i in indicators}
+    milestones = Milestone.objects.filter(
+        project_id__in={i.project_id for i in indicators}
+    ).order_by("due_date", "order")
+    return build_indicator_plans(indicators, milestones)
+
+
+def build_indicator_plans(indicators, milestones, quotas=None):
+    """``{indicator_id: IndicatorPlan}`` from rows already read: ``indicators`` (with
+    ``project`` and ``project__plan_year``), their projects' ``milestones`` in
+    (due date, order) order, and ``quotas`` (``(indicator_id, district_id, value)``
+    rows; read here, one query, when None). A page that reads these rows for itself
+    (the cell page) builds its plan without reading them twice."""
+    from tracker.models import Quota
+
     by_project: dict[int, list[PlanMilestone]] = {}
-    for m in Milestone.objects.filter(project_id__in=project_ids).order_by("due_date", "order"):
+    for m in milestones:
         by_project.setdefault(m.project_id, []).append(
             PlanMilestone(
                 due=m.due_date,
@@ -323,11 +336,13 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
                 text=m.text,
             )
         )
-    quotas: dict[int, dict[int, Decimal]] = {}
-    for indicator_id, district_id, value in Quota.objects.filter(
-        indicator__in=[i.pk for i in indicators]
-    ).values_list("indicator_id", "district_id", "value"):
-        quotas.setdefault(indicator_id, {})[district_id] = value
+    if quotas is None:
+        quotas = Quota.objects.filter(indicator__in=[i.pk for i in indicators]).values_list(
+            "indicator_id", "district_id", "value"
+        )
+    by_indicator: dict[int, dict[int, Decimal]] = {}
+    for indicator_id, district_id, value in quotas:
+        by_indicator.setdefault(indicator_id, {})[district_id] = value
     plans = {}
     for i in indicators:
         project = i.project
@@ -340,7 +355,7 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
             milestones=tuple(
                 m for m in by_project.get(project.pk, ()) if m.indicator_id in (None, i.pk)
             ),
-            quotas=quotas.get(i.pk, {}),
+            quotas=by_indicator.get(i.pk, {}),
             scope=i.scope,
             label=i.label,
             unit=i.unit,
