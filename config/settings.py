@@ -377,7 +377,7 @@ CACHE_URL = os.environ.get("TRACKER_CACHE_URL") or REDIS_URL
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "tracker.cache.RedisCache",  # one client per pool (tracker.cache)
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "tracker",
         }
