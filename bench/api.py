@@ -6,6 +6,9 @@ production's URLs plus the floors of ``bench/floors.py``) and drives it with wrk
 (a bare view computing the same answer from the same tables). Prints requests/s,
 p50/p95/p99 latency (wrk's own histogram, through a Lua ``done`` hook) and the ratio
 endpoint ÷ floor in the same run, which is what stays comparable on a loaded machine.
+With ``--rounds N`` each endpoint and its floor are run N times alternately, and the
+medians are printed, with each round's ratio: a drift in the machine's load then hits both
+sides instead of deciding the ratio.
 
 Without ``--database-url`` a scratch SQLite database under ``var/`` gets the 2024 plan and
 a simulated year (through September); with it, the database must already hold both.
@@ -23,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 M = "month=2024-09"
@@ -85,6 +89,10 @@ def run(argv=None) -> None:
         default=os.environ.get("TRACKER_CACHE_URL", ""),
         help="共享缓存（限流计数）：生产部署用 Redis，如 redis://127.0.0.1:6379/6；默认文件缓存",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="每项与其下限交替压测的轮数；打印各项中位数与每轮的比值",
+    )  # fmt: skip
     parser.add_argument("--reuse", action="store_true", help="沿用上次的临时 SQLite 数据库")
     parser.add_argument("--only", help="只测名称含此文字的项目")
     o = parser.parse_args(argv)
@@ -138,21 +146,28 @@ def run(argv=None) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(LUA)
         print(
-            f"gunicorn {o.workers} 个进程；wrk 1 线程 {o.connections} 个连接，每项 {o.duration} s"
+            f"gunicorn {o.workers} 个进程；wrk 1 线程 {o.connections} 个连接，"
+            f"每项 {o.duration} s × {o.rounds} 轮（与下限交替，取中位数）"
         )
         print(f"{'':<24}{'':<7}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'÷floor':>8}")
         for name, auth, path, floor in targets(ids):
             if o.only and o.only not in name:
                 continue
-            results = {}
-            for label, url in (("ours", path), ("floor", floor)):
+            runs = {"ours": [], "floor": []}
+            for url in (path, floor):
                 _check(base + url, headers[auth])
-                results[label] = _wrk(wrk, base + url, headers[auth], script.name, o)
+            ratios = []
+            for _round in range(o.rounds):  # alternated, so load drifts hit both alike
+                for label, url in (("ours", path), ("floor", floor)):
+                    runs[label].append(_wrk(wrk, base + url, headers[auth], script.name, o))
+                ratios.append(runs["ours"][-1][0] / runs["floor"][-1][0])
             for label in ("ours", "floor"):
-                rps, p50, p95, p99 = results[label]
-                ratio = (
-                    f"{results['ours'][0] / results['floor'][0]:8.2f}" if label == "ours" else ""
-                )
+                rps, p50, p95, p99 = (median(x) for x in zip(*runs[label], strict=True))
+                ratio = ""
+                if label == "ours":
+                    ratio = f"{median(ratios):8.2f}"
+                    if o.rounds > 1:
+                        ratio += "  (" + " ".join(f"{r:.2f}" for r in ratios) + ")"
                 print(f"{name if label == 'ours' else '':<24}{label:<7}{rps:>8.0f}"
                       f"{p50:>9.1f}{p95:>9.1f}{p99:>9.1f}{ratio}", flush=True)  # fmt: skip
         os.unlink(script.name)
