@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils import timezone
 from rest_framework import exceptions
 
 from tracker import selectors
-from tracker.dashboard.plans import choose_plan
+from tracker.dashboard.plans import month_and_plan
 from tracker.domain.cell import value_as_of
 from tracker.models import ProgressReport
-from tracker.months import format_month, parse_month, plan_month
+from tracker.months import format_month, plan_month
 from tracker.permissions import Action, restrict
 from tracker.scoping import scope_for
 from tracker.services.trajectory import expected_curve, load_indicator_plans
@@ -63,14 +63,13 @@ def _authenticated(request):
 
 
 def _summary(request, who):
-    """``(month, plan, alone)`` of a summary, read as the API reads them: ``?month`` and
-    the plan picker (``?plan`` / ``?issuer``). Part of the answer, not overhead: the plan
+    """``(month, plan, alone)`` of a summary, read as the API reads them (``?month`` and
+    the plan picker, ``plans.month_and_plan``). Part of the answer, not overhead: the plan
     decides which units are ranked and in which column order ties fall."""
-    text = request.GET.get("month")
-    month = parse_month(text) if text else None  # a year without a plan: no choice below
-    choice = choose_plan(request.GET, month)
-    if month is not None and not choice.plans:
-        plan_month(text)  # the API's 400 for a month no plan covers
+    try:
+        month, choice = month_and_plan(request.GET)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc  # the API's 400
     month = month or selectors.latest_month(who, choice.plan)
     if month is None:
         raise Http404("还没有进度检查结果")

@@ -26,7 +26,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from tracker import selectors
-from tracker.dashboard.plans import choose_plan
+from tracker.dashboard.plans import month_and_plan
 from tracker.models import (
     Agency,
     Category,
@@ -40,7 +40,7 @@ from tracker.models import (
     Project,
     Quota,
 )
-from tracker.months import format_month, parse_month, plan_month
+from tracker.months import format_month, plan_month
 from tracker.permissions import Action, may, restrict, restrict_public
 from tracker.scoping import scope_for
 from tracker.services import progress as progress_service
@@ -83,18 +83,6 @@ def _rejected(exc: ProgressRejected) -> Response:
         ],
     }
     return Response(body, status=status.HTTP_409_CONFLICT if conflict else 400)
-
-
-def _month_param(request, default=None, *, check_plan=True):
-    """``?month`` as a date (``plan_month``: a month some plan covers; ``check_plan=False``:
-    only its format, for a caller that reads the year's plans anyway)."""
-    text = request.query_params.get("month")
-    if not text:
-        return default
-    try:
-        return plan_month(text) if check_plan else parse_month(text)
-    except ValueError as exc:
-        raise ValidationError({"month": str(exc)}) from exc
 
 
 # --- reference and plan ----------------------------------------------------------------
@@ -545,15 +533,12 @@ def _viewer(request):
 def _summary_month(request):
     """The month and plan of a summary: ``?month`` and ``?plan=<id>`` / ``?issuer=`` (the
     dashboard's plan picker, ``tracker.dashboard.plans``); sets ``request.summary_plan``
-    and ``request.summary_plan_alone`` (it is its year's only plan). A ``?month`` alone is
-    checked against the plans of its year the picker reads anyway (``plan_month``'s 400
-    when there is none), not read twice."""
-    params = request.query_params
-    picked = (params.get("plan") or "").strip() or (params.get("issuer") or "").strip()
-    month = _month_param(request, check_plan=bool(picked))
-    choice = choose_plan(params, month)
-    if month is not None and not choice.plans:
-        _month_param(request)  # no plan of that year: plan_month's 400 (checked only now)
+    and ``request.summary_plan_alone`` (it is its year's only plan); a month no plan covers
+    is a 400 (``plans.month_and_plan``)."""
+    try:
+        month, choice = month_and_plan(request.query_params)
+    except ValueError as exc:
+        raise ValidationError({"month": str(exc)}) from exc
     request.summary_plan = choice.plan
     request.summary_plan_alone = choice.plan is not None and not choice.many
     month = month or selectors.latest_month(_viewer(request), request.summary_plan)

@@ -21,6 +21,7 @@ from django.http import Http404
 
 from tracker.models import PlanYear
 from tracker.models.reference import DEFAULT_ISSUER
+from tracker.months import parse_month, plan_month
 from tracker.services.reporting import current_plan
 
 
@@ -80,3 +81,22 @@ def choose_plan(params, month: date | None) -> PlanChoice:
             raise Http404(f"{month.year}年没有「{issuer}」发布的计划")
         return PlanChoice(picked[0], plans)
     return PlanChoice(plans[0] if plans else None, plans)
+
+
+def month_and_plan(params) -> tuple[date | None, PlanChoice]:
+    """``?month`` (None without it) and the plan the request means (``choose_plan``),
+    reading the year's plans once: a month alone is checked against the plans the picker
+    reads anyway. Raises ValueError (``plan_month``'s Chinese message) for a malformed
+    month or one no plan covers, Http404 as ``choose_plan`` does. With ``?plan`` or
+    ``?issuer`` the month is checked first, so a month of a year without a plan is that
+    ValueError, not the picker's 404. The one home of this rule: dashboard pages, API
+    summaries and the benchmark's floors call it."""
+    text = (params.get("month") or "").strip()
+    picked = (params.get("plan") or "").strip() or (params.get("issuer") or "").strip()
+    month = None
+    if text:
+        month = plan_month(text) if picked else parse_month(text)
+    choice = choose_plan(params, month)
+    if month is not None and not choice.plans:
+        plan_month(text)  # no plan of that year: raises with the years there are
+    return month, choice

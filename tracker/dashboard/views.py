@@ -33,13 +33,13 @@ from tracker.io import lists as list_files
 from tracker.io.notice import notice_pdf as notice_pdf_file
 from tracker.io.notice import notice_workbook
 from tracker.models import Category, District, Project
-from tracker.months import format_month, parse_month, plan_month
+from tracker.months import format_month, plan_month
 from tracker.scoping import scope_for
 from tracker.selectors.explanations import cell_explain_context
 from tracker.selectors.notice import notice_context_defaults
 
 from . import lists
-from .plans import PlanChoice, choose_plan
+from .plans import PlanChoice, choose_plan, month_and_plan
 
 
 def favicon(request):
@@ -78,19 +78,10 @@ def page(public: bool = False):
 
 def _month(request) -> date | None:
     """The month shown, and (on ``request.plan_choice``) the plan shown (``plans``)."""
-    text = request.GET.get("month")
-    month = None
-    if text:
-        try:  # its format here; whether a plan covers it from the plans read just below
-            month = parse_month(text)
-        except ValueError as exc:
-            raise Http404(str(exc)) from exc
-    choice = choose_plan(request.GET, month)
-    if month is not None and not choice.plans:
-        try:
-            plan_month(text)  # no plan of that year: its message (「…可选年度…」)
-        except ValueError as exc:
-            raise Http404(str(exc)) from exc
+    try:
+        month, choice = month_and_plan(request.GET)
+    except ValueError as exc:
+        raise Http404(str(exc)) from exc
     request.plan_choice = choice
     if month is None:
         month = selectors.latest_month(request.viewer, choice.plan)
