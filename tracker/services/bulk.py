@@ -132,6 +132,22 @@ def copy_rows(model: type[models.Model], names: Sequence[str], rows: Iterable[tu
     _copy(connection.ops.quote_name(model._meta.db_table), columns, rows)
 
 
+def _through_temp(model: type[models.Model], columns: str, rows, statement: str, params=()):
+    """COPY ``rows`` into a temporary table shaped like ``model``'s ``columns``, run
+    ``statement`` (``{temp}`` names the table), drop the table. A table left by a failed
+    run on this connection is dropped first."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    temp = quote(f"_copy_{model._meta.db_table}")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {temp} AS SELECT {columns} FROM {table} LIMIT 0")
+    _copy(temp, columns, rows)
+    with connection.cursor() as cursor:
+        cursor.execute(statement.format(temp=temp), params)
+        cursor.execute(f"DROP TABLE {temp}")
+
+
 def copy_update(model: type[models.Model], objs: list, fields: Sequence[str]) -> None:
     """Set ``fields`` of saved ``objs`` (by primary key): COPY into a temporary table,
     then one ``UPDATE … FROM``."""
@@ -139,23 +155,15 @@ def copy_update(model: type[models.Model], objs: list, fields: Sequence[str]) ->
         return
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    pk = model._meta.pk
-    names = [pk.name, *fields]
-    columns, getters = _plan(model, names)
-    temp = quote(f"_copy_{model._meta.db_table}")
+    pk = quote(model._meta.pk.column)
+    columns, getters = _plan(model, [model._meta.pk.name, *fields])
     sets = ", ".join(
         f"{quote(c)} = t.{quote(c)}" for c in (model._meta.get_field(n).column for n in fields)
     )
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {temp} AS SELECT {columns} FROM {table} LIMIT 0")
-    _copy(temp, columns, _rows(objs, getters))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {sets} FROM {temp} t WHERE {table}.{quote(pk.column)} = "
-            f"t.{quote(pk.column)}"
-        )
-        cursor.execute(f"DROP TABLE {temp}")
+    _through_temp(
+        model, columns, _rows(objs, getters),
+        f"UPDATE {table} SET {sets} FROM {{temp}} t WHERE {table}.{pk} = t.{pk}",
+    )  # fmt: skip
 
 
 def copy_upsert(
@@ -170,26 +178,19 @@ def copy_upsert(
     order, as stored: numbers may be text), through a temporary table filled by COPY;
     ``fixed`` columns take one value for every row. Ids of existing rows are kept."""
     quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
     fixed = fixed or {}
-    temp = quote(f"_upsert_{model._meta.db_table}")
     quoted = ", ".join(quote(c) for c in columns)
     every = [*columns, *fixed]
     updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in every if c not in unique)
-    adapt = {f.column: f for f in model._meta.concrete_fields}
-    params = [adapt[c].get_db_prep_save(v, connection) for c, v in fixed.items()]
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {temp} AS SELECT {quoted} FROM {table} LIMIT 0")
-    _copy(temp, quoted, rows)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(quote(c) for c in every)}) "
-            f"SELECT {quoted}{''.join(', %s' for _ in fixed)} FROM {temp} "
-            f"ON CONFLICT ({', '.join(quote(c) for c in unique)}) DO UPDATE SET {updates}",
-            params,
-        )
-        cursor.execute(f"DROP TABLE {temp}")
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    params = [fields[c].get_db_prep_save(v, connection) for c, v in fixed.items()]
+    _through_temp(
+        model, quoted, rows,
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in every)}) "
+        f"SELECT {quoted}{''.join(', %s' for _ in fixed)} FROM {{temp}} "
+        f"ON CONFLICT ({', '.join(quote(c) for c in unique)}) DO UPDATE SET {updates}",
+        params,
+    )  # fmt: skip
 
 
 def copy_history(

@@ -598,6 +598,15 @@ def save_evaluation(evaluation: MonthEvaluation, run_number: int) -> int:
 
 
 def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
+    if copy_supported():  # the rows through COPY into a temporary table, then the upsert
+        copy_upsert(
+            LagEvaluation,
+            _COLUMNS,
+            rows,
+            unique=_UNIQUE,
+            fixed={"run_number": run_number, "evaluated_at": evaluated_at},
+        )
+        return
     table = connection.ops.quote_name(LagEvaluation._meta.db_table)
     fields = {f.column: f for f in LagEvaluation._meta.concrete_fields}
     columns = [*_COLUMNS, "run_number", "evaluated_at"]
@@ -608,15 +617,6 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
         if c not in _UNIQUE
     )
     unique = ", ".join(connection.ops.quote_name(c) for c in _UNIQUE)
-    if copy_supported():  # the rows through COPY into a temporary table, then the upsert
-        copy_upsert(
-            LagEvaluation,
-            _COLUMNS,
-            rows,
-            unique=_UNIQUE,
-            fixed={"run_number": run_number, "evaluated_at": evaluated_at},
-        )
-        return
     if connection.vendor == "postgresql":
         selects = ", ".join(
             f"(e->>{i})::{fields[c].db_type(connection)}" for i, c in enumerate(_COLUMNS)

@@ -395,7 +395,7 @@ def _label(labels: dict, value) -> str:
 def _tags(a: LagAlert) -> str:
     """「红·进度滞后·已升级至牵头单位」; once per alert a check (kept on the instance: the
     alert is in several digests, each rendered twice, text and markdown)."""
-    text = a.__dict__.get("_tags")
+    text = getattr(a, "_tags", None)
     if text is None:
         tags = [SEVERITY_LABEL[a.severity], _label(KIND_LABEL, a.kind)]
         if a.supervised:

@@ -316,12 +316,11 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
     return build_indicator_plans(indicators, milestones)
 
 
-def build_indicator_plans(indicators, milestones, quotas=None):
-    """``{indicator_id: IndicatorPlan}`` from rows already read: ``indicators`` (with
-    ``project`` and ``project__plan_year``), their projects' ``milestones`` in
-    (due date, order) order, and ``quotas`` (``(indicator_id, district_id, value)``
-    rows; read here, one query, when None). A page that reads these rows for itself
-    (the cell page) builds its plan without reading them twice."""
+def build_indicator_plans(indicators, milestones):
+    """``{indicator_id: IndicatorPlan}`` from rows already read — ``indicators`` (with
+    ``project`` and ``project__plan_year``) and their projects' ``milestones`` in (due
+    date, order) order — and their quotas (one query). A page that reads these rows for
+    itself (the cell page) builds its plan without reading them twice."""
     from tracker.models import Quota
 
     by_project: dict[int, list[PlanMilestone]] = {}
@@ -336,10 +335,9 @@ def build_indicator_plans(indicators, milestones, quotas=None):
                 text=m.text,
             )
         )
-    if quotas is None:
-        quotas = Quota.objects.filter(indicator__in=[i.pk for i in indicators]).values_list(
-            "indicator_id", "district_id", "value"
-        )
+    quotas = Quota.objects.filter(indicator__in=[i.pk for i in indicators]).values_list(
+        "indicator_id", "district_id", "value"
+    )
     by_indicator: dict[int, dict[int, Decimal]] = {}
     for indicator_id, district_id, value in quotas:
         by_indicator.setdefault(indicator_id, {})[district_id] = value

@@ -81,23 +81,21 @@ def entry_href(context, indicator, district, status=None, month=None) -> str:
         return ""
     reporting = reporting_month(SimpleNamespace(year=month.year))
     target = month if status == LagStatus.NOT_REPORTED and month <= reporting else reporting
-    url = _report_path(get_urlconf(), get_script_prefix(), format_month(target))
+    url = _path("dashboard:report", format_month(target))
     if scope.is_supervision:
         url += f"?district={_district_code(context, district)}"
     return f"{url}#c-{indicator.pk}-{district_id}"
 
 
-@lru_cache(maxsize=256)
-def _report_path(urlconf, prefix, month: str) -> str:
-    """本月填报's path for ``month`` (reversed once, not per red cell of a matrix)."""
-    return reverse("dashboard:report", args=[month], urlconf=urlconf)
-
-
 @lru_cache(maxsize=16384)
-def _cell_path(urlconf, prefix, indicator_id: int, district_id: int) -> str:
-    """The cell page's path, reversed once per cell (the matrix links ~1 000 cells a
-    page); keyed by the URLconf and script prefix it was reversed under."""
-    return reverse("dashboard:cell", args=[indicator_id, district_id], urlconf=urlconf)
+def _cached_path(urlconf, prefix, name: str, *args) -> str:
+    """``reverse(name, args)`` once per URLconf, script prefix and arguments: the matrix
+    links ~1 000 cells a page (a cell page each, 本月填报 for the red ones)."""
+    return reverse(name, args=args, urlconf=urlconf)
+
+
+def _path(name: str, *args) -> str:
+    return _cached_path(get_urlconf(), get_script_prefix(), name, *args)
 
 
 @register.simple_tag(takes_context=True)
@@ -106,7 +104,7 @@ def cell_href(context, indicator, district_id, status, month) -> str:
         href = entry_href(context, indicator, district_id, status, month)
         if href:
             return href
-    url = _cell_path(get_urlconf(), get_script_prefix(), indicator.pk, district_id)
+    url = _path("dashboard:cell", indicator.pk, district_id)
     plan_query = context.get("plan_query") or ""  # "&plan=<id>" where a year has several
     return f"{url}?month={format_month(month)}{plan_query}" if month else url
 
