@@ -279,6 +279,9 @@ SPECTACULAR_SETTINGS = {
 TRACKER = {
     # Lag-check writes through PostgreSQL's COPY (tracker.services.bulk); 0 keeps the ORM path.
     "BULK_COPY": env_bool("TRACKER_BULK_COPY", True),
+    # The lag evaluation's reads pipelined on PostgreSQL (tracker.services.pipeline): the
+    # next batch read while this one is computed; 0 reads them one after another.
+    "READ_PIPELINE": env_bool("TRACKER_READ_PIPELINE", True),
     # Monthly reports are due by this day of the following month (未按时填报 after it).
     "REPORTING_DEADLINE_DAY": int(os.environ.get("TRACKER_REPORTING_DEADLINE_DAY", "5")),
     # A cumulative value above this multiple of the district's quota needs an explicit

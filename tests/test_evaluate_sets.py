@@ -1,9 +1,11 @@
-"""``evaluate_month`` reads its cells set-based (issue 17): one windowed query for the
-reports, one for last month's streaks, joined in Python. It must give every cell exactly
-what the reading it replaced gave (five correlated subqueries per cell), which this file
-keeps as the reference: on the simulated 2024 year, for January (no base month) and
-later months, as of before and after the reporting deadline, counting every figure or
-only approved ones, with late reports and reports filed after ``as_of``."""
+"""``evaluate_month`` reads its cells set-based (issue 17): the cells joined in SQL with
+their newest reports (one windowed query) and last month's streaks, one statement per
+``READ_CELLS`` cells, pipelined on PostgreSQL. It must give every cell exactly what the
+reading it replaced gave (five correlated subqueries per cell), which this file keeps as
+the reference: on the simulated 2024 year, for January (no base month) and later months,
+as of before and after the reporting deadline, counting every figure or only approved
+ones, with late reports and reports filed after ``as_of``, read in one statement or in
+many (then pipelined on PostgreSQL, one after another with ``READ_PIPELINE`` off)."""
 
 import random
 from datetime import date, timedelta
@@ -150,11 +152,17 @@ def year(plan_2024):
     return plan_2024
 
 
-@pytest.mark.parametrize("only_reviewed", [False, True])
+@pytest.mark.parametrize(
+    "only_reviewed, read_cells, pipeline",
+    [(False, 100_000, True), (True, 100_000, True), (False, 7, True), (True, 7, False)],
+)
 def test_set_based_reading_gives_the_cells_of_the_subquery_reading(
-    year, settings, monkeypatch, only_reviewed
+    year, settings, monkeypatch, only_reviewed, read_cells, pipeline
 ):
-    settings.TRACKER = {**settings.TRACKER, "COUNT_ONLY_REVIEWED": only_reviewed}
+    settings.TRACKER = {
+        **settings.TRACKER, "COUNT_ONLY_REVIEWED": only_reviewed, "READ_PIPELINE": pipeline
+    }  # fmt: skip
+    monkeypatch.setattr(lag, "READ_CELLS", read_cells)  # 7: a statement per indicator or two
     city = District.objects.get(kind=District.Kind.CITY)
     late = District.objects.get(name=LATE_REPORTER)
     seen = {"late": 0, "filed_after": 0, "city": 0, "no_base": 0, "base": 0, "streak": 0}

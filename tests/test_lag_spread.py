@@ -143,7 +143,7 @@ def test_spread_check_on_two_workers_equals_the_one_task_check(
     reset()
 
     monkeypatch.setattr(alerts, "CELLS_PER_BATCH", 100)  # about ten batches a month
-    batches = len(alerts.indicator_batches(alerts.tracked_plans(MONTHS[0])))
+    batches = len(alerts.indicator_batches(alerts.tracked_plans(MONTHS[0]), alerts.CELLS_PER_BATCH))
     assert batches >= 5
     with worker_processes(queues[0], alerts.CELLS_PER_BATCH) as procs:
         for month in MONTHS:  # in order: a month's streaks build on the month before

@@ -68,6 +68,7 @@ from .lag import (
     LagStatus,
     MonthEvaluation,
     evaluate_month,
+    indicator_batches,
     save_evaluation,
 )
 from .notifications import create_digests
@@ -679,7 +680,7 @@ def run_lag_check(
         evaluation = MonthEvaluation(month, as_of, reporting_deadline(month), plans, [], {})
         evaluation.counts = Counter()
         changes = AlertChanges()
-        for batch in indicator_batches(plans):
+        for batch in indicator_batches(plans, CELLS_PER_BATCH):
             part, part_changes = check_batch(
                 month, {pk: plans[pk] for pk in batch}, run.run_count, as_of, started,
                 months_of=list(plans),
@@ -707,22 +708,6 @@ def tracked_plans(month: date) -> dict[int, IndicatorPlan]:
     """The indicators a check of ``month`` evaluates (tracked, of the month's year)."""
     plans = load_indicator_plans(year=month.year)
     return {k: p for k, p in plans.items() if p.is_tracked and p.year == month.year}
-
-
-def indicator_batches(plans: dict[int, IndicatorPlan], cells: int | None = None):
-    """Indicator ids in batches of about ``cells`` cells (by their quotas), in id order."""
-    cells = cells or CELLS_PER_BATCH
-    batches, current, size = [], [], 0
-    for pk in sorted(plans):
-        n = max(1, len(plans[pk].quotas))
-        if current and size + n > cells:
-            batches.append(current)
-            current, size = [], 0
-        current.append(pk)
-        size += n
-    if current:
-        batches.append(current)
-    return batches
 
 
 def check_batch(
@@ -767,7 +752,7 @@ def start_spread_check(month: date, *, as_of: datetime | None = None) -> SpreadC
         run = lock_month(month)
         started = timezone.now()
         run.run_count += 1
-        batches = indicator_batches(tracked_plans(month))
+        batches = indicator_batches(tracked_plans(month), CELLS_PER_BATCH)
         run.started_at, run.completed_at, run.as_of = started, None, as_of
         run.summary = {"spread": {"batches": len(batches), "done": [], "statuses": {},
                                   "alerts": {}}}  # fmt: skip

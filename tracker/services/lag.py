@@ -1,10 +1,10 @@
 """Lag evaluation of a month: every district × indicator against its 序时进度, set-based.
 
-``evaluate_month(month)`` reads everything it needs in a fixed number of queries (plan:
-3; cells: quotas, reports, last month's streaks, +1 with city-only indicators) however
-many districts and indicators there are — the reports in one windowed query (newest per
-cell), not a subquery per cell — and returns a ``MonthEvaluation``: one ``Cell``
-per (indicator, district) with its status, gap and forecast, plus city totals.
+``evaluate_month(month)`` reads everything it needs set-based (plan: 3 queries; cells:
+one statement per ``READ_CELLS`` cells joining quotas, the newest reports by a windowed
+query and last month's streaks, +1 with city-only indicators) — not a subquery per cell
+— and returns a ``MonthEvaluation``: one ``Cell`` per (indicator, district) with its
+status, gap and forecast, plus city totals.
 It writes nothing; ``save_evaluation`` stores the cells in one statement.
 
 The rules of one cell (status, 逾期未完成 after the completion deadline, gap, 完成率 and
@@ -26,8 +26,10 @@ over the same months beside it (``domain.cell.is_at_risk`` compares the two).
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -66,6 +68,7 @@ from tracker.models import District, LagEvaluation, ProgressReport, Quota
 from tracker.months import add_months, first_of_month
 
 from .bulk import copy_supported, copy_upsert
+from .pipeline import pipelined
 from .reporting import due_month, reporting_deadline
 from .trajectory import IndicatorPlan, expected_at, expected_curve, load_indicator_plans
 
@@ -328,13 +331,33 @@ def evaluate_month(
             is_at_risk(status, fc, thresholds),
         )
 
-    for plan, district_id, quota, *figures in _cell_figures(
-        plans, month, as_of, deadline, base_month
-    ):
-        evaluation.cells.append(make_cell(plan, district_id, quota, *figures))
+    with cyclic_gc_paused():  # cells, forecasts, decimals: nothing here forms a cycle
+        for plan, district_id, quota, *figures in _cell_figures(
+            plans, month, as_of, deadline, base_month
+        ):
+            evaluation.cells.append(make_cell(plan, district_id, quota, *figures))
 
     evaluation.city = city_totals(evaluation, curves, thresholds)
     return evaluation
+
+
+@contextmanager
+def cyclic_gc_paused():
+    """CPython's cycle collector paused while a month's cells are built, then restored.
+
+    Every ``Cell`` and ``Forecast`` is a new container object the collector tracks; a
+    month at 3000 × 60 makes 360 000 of them, which sets off several full collections
+    scanning the whole heap, for nothing: none of them is part of a cycle, and reference
+    counting frees them as ever. At that size the collections were 0.3–0.6 s of a 2–2.7 s
+    evaluation. Cycles made meanwhile (elsewhere) are collected once it is back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _share(quota: Decimal, fraction: Decimal | None) -> Decimal | None:
@@ -425,8 +448,15 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     """What each cell of the evaluation needs, read set-based: ``(plan, district_id, quota,
     latest_value, latest_month, on_time, base_value, prev_streak)`` for each quota above 0
     of a district-split indicator (by indicator, district), then each city-only indicator
-    on its plan's 市本级 column. Three queries (quotas, reports, last month's streaks),
-    +1 (``city_unit_ids``) with city-only indicators; the figures are joined in Python.
+    on its plan's 市本级 column (by unit, indicator).
+
+    One statement per ``READ_CELLS`` cells of split indicators (by indicator batches), +1
+    with city-only indicators (and +1 ``city_unit_ids``): the cells joined in SQL with
+    their newest reports (``_latest_by_cell``'s windowed query, pivoted to one row a cell)
+    and last month's stored streaks — at 180 000 cells 1.6 s instead of 2.2 s for three
+    queries joined in Python dicts, and a quarter of the Python time. On PostgreSQL the
+    statements are pipelined (``services.pipeline``): the server reads the next batch
+    while Python computes the cells of this one.
 
     - latest: the cell's newest counted report for ``month`` or earlier filed by ``as_of``;
     - on_time: that report is for ``month`` itself and was filed by the ``deadline``;
@@ -444,15 +474,83 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
             unit = city_units.get(plans[pk].plan_year_id)
             if unit is not None:
                 city_cells.setdefault(unit, []).append(pk)
-    if not split and not city_cells:
-        return
 
-    cells = Q(indicator_id__in=split) if split else Q(pk__in=[])
-    for unit, ids in city_cells.items():
-        cells |= Q(indicator_id__in=ids, district_id=unit)
+    statements = []  # (SQL and params, its cells are city-only)
+    for batch in indicator_batches({pk: plans[pk] for pk in split}, READ_CELLS):
+        quotas = (
+            Quota.objects.filter(indicator_id__in=batch, value__gt=0)
+            .order_by()
+            .values_list("indicator_id", "district_id", "value")
+        )
+        statements.append((_figures_statement(
+            quotas.query.sql_with_params(), Q(indicator_id__in=batch), month, as_of,
+            deadline, base_month, order="indicator_id, district_id",
+        ), False))  # fmt: skip
+    if city_cells:
+        pairs = [(pk, unit) for unit in sorted(city_cells) for pk in city_cells[unit]]
+        cells = " UNION ALL ".join(
+            ["SELECT %s AS indicator_id, %s AS district_id, NULL AS value"] * len(pairs)
+        )
+        which = Q(pk__in=[])
+        for unit, ids in city_cells.items():
+            which |= Q(indicator_id__in=ids, district_id=unit)
+        statements.append((_figures_statement(
+            (cells, [x for pair in pairs for x in pair]), which, month, as_of, deadline,
+            base_month, order="district_id, indicator_id",
+        ), True))  # fmt: skip
+
+    converters = [
+        _db_converter(Quota, "value"),
+        _db_converter(ProgressReport, "value"),
+        _db_converter(ProgressReport, "month"),
+    ]
+    convert = any(converters)
+    to_quota, to_value, to_month = (c or _identity for c in converters)
+    rows_of = pipelined([statement for statement, _city in statements])
+    for (_statement, city), rows in zip(statements, rows_of, strict=True):
+        for i, d, quota, latest, latest_month, on_time, base, streak in rows:
+            if convert:  # SQLite
+                quota, latest, base = to_quota(quota), to_value(latest), to_value(base)
+                latest_month = to_month(latest_month)
+            plan = plans[i]
+            yield (
+                plan,
+                d,
+                plan.target if city else quota,
+                latest,
+                latest_month,
+                bool(on_time),
+                base,
+                streak,
+            )
+
+
+READ_CELLS = 5_000  # cells a statement of the evaluation reads (``_cell_figures``)
+
+
+def indicator_batches(plans: dict[int, IndicatorPlan], cells: int):
+    """Indicator ids in batches of about ``cells`` cells (by their quotas), in id order."""
+    batches, current, size = [], [], 0
+    for pk in sorted(plans):
+        n = max(1, len(plans[pk].quotas))
+        if current and size + n > cells:
+            batches.append(current)
+            current, size = [], 0
+        current.append(pk)
+        size += n
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _figures_statement(cells, which, month, as_of, deadline, base_month, *, order):
+    """The statement (SQL, params) of rows ``(indicator_id, district_id, quota, latest,
+    latest_month, on_time, base, prev_streak)`` of the cells selected by ``cells`` (SQL
+    and params of rows ``indicator_id, district_id, value``), whose reports ``which``
+    selects."""
     reports = (
         reports_as_of(month, as_of)
-        .filter(cells)
+        .filter(which)
         .annotate(
             on_time=Case(
                 When(month=month, created_at__lte=deadline, then=Value(True)),
@@ -461,41 +559,59 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
             )
         )
     )
-    latest: dict[tuple[int, int], tuple] = {}
-    base: dict[tuple[int, int], Decimal] = {}
-    for indicator_id, district_id, m, value, on_time in _latest_by_cell(
+    newest, newest_params = _latest_by_cell(
         reports, split_at=base_month, extra=("on_time",)
-    ):
-        key = (indicator_id, district_id)
-        if base_month is not None and m <= base_month:
-            base[key] = value
-        if key not in latest or m > latest[key][1]:
-            latest[key] = (value, m, on_time)
-    streaks = dict(
-        ((i, d), s)
-        for i, d, s in LagEvaluation.objects.filter(
-            month=add_months(month, -1), indicator_id__in=[*split, *city_only]
-        )
-        .order_by()
-        .values_list("indicator_id", "district_id", "streak")
+    ).query.sql_with_params()
+    cells_sql, cells_params = cells
+    # part 0: the newest report of the cell; part 1: the newest up to the base month
+    part, part_params = (
+        ("CASE WHEN n.month <= %s THEN 1 ELSE 0 END", [base_month])
+        if (base_month is not None)
+        else ("0", [])
     )
-    none = (None, None, False)
+    streaks = connection.ops.quote_name(LagEvaluation._meta.db_table)
+    sql = f"""
+    SELECT c.indicator_id, c.district_id, c.value, r.latest, r.latest_month, r.on_time,
+        r.base, s.streak
+    FROM ({cells_sql}) c
+    LEFT JOIN (
+        SELECT w.indicator_id, w.district_id,
+            COALESCE(MAX(CASE WHEN w.part = 0 THEN w.value END),
+                     MAX(CASE WHEN w.part = 1 THEN w.value END)) AS latest,
+            COALESCE(MAX(CASE WHEN w.part = 0 THEN w.month END),
+                     MAX(CASE WHEN w.part = 1 THEN w.month END)) AS latest_month,
+            MAX(CASE WHEN w.part = 0 AND w.on_time THEN 1 ELSE 0 END) AS on_time,
+            MAX(CASE WHEN w.part = 1 THEN w.value END) AS base
+        FROM (SELECT n.*, {part} AS part FROM ({newest}) n) w
+        GROUP BY w.indicator_id, w.district_id
+    ) r ON r.indicator_id = c.indicator_id AND r.district_id = c.district_id
+    LEFT JOIN {streaks} s ON s.indicator_id = c.indicator_id
+        AND s.district_id = c.district_id AND s.month = %s
+    ORDER BY {", ".join(f"c.{column}" for column in order.split(", "))}
+    """
+    params = [*cells_params, *part_params, *newest_params, add_months(month, -1)]
+    return sql, params
 
-    def figures(plan, district_id, quota):
-        key = (plan.indicator_id, district_id)
-        return (plan, district_id, quota, *latest.get(key, none), base.get(key), streaks.get(key))
 
-    if split:
-        quotas = (
-            Quota.objects.filter(indicator_id__in=split, value__gt=0)
-            .order_by("indicator_id", "district_id")
-            .values_list("indicator_id", "district_id", "value")
-        )
-        for indicator_id, district_id, quota in quotas.iterator(chunk_size=5000):
-            yield figures(plans[indicator_id], district_id, quota)
-    for unit in sorted(city_cells):
-        for pk in city_cells[unit]:
-            yield figures(plans[pk], unit, plans[pk].target)
+def _identity(value):
+    return value
+
+
+def _db_converter(model, name):
+    """What the ORM applies to a column's raw values, for rows read with a cursor
+    (SQLite: decimals come back as numbers and dates as text); None when nothing is
+    applied (PostgreSQL)."""
+    column = model._meta.get_field(name).get_col(model._meta.db_table)
+    steps = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+    if not steps:
+        return None
+
+    def convert(value):
+        for step in steps:
+            value = step(value, column, connection)
+        return value
+
+    return convert
 
 
 def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> dict[int, CityTotal]:
