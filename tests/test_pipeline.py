@@ -29,6 +29,8 @@ def test_rows_of_each_statement_in_order_seeing_the_transaction(settings, pipeli
         got.append(rows)
         if connection.vendor == "postgresql":
             modes.append(bool(connection.connection.pgconn.pipeline_status))
+        # an ordinary query meanwhile: queued behind the statement in flight, answered
+        assert District.objects.filter(name__in=names).count() == 5
     assert got == [[(name,)] for name in names] + [[]]
     if connection.vendor == "postgresql":
         assert pipeline_supported() is pipeline
