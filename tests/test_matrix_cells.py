@@ -54,3 +54,13 @@ def test_matrix_cells_tag_writes_the_old_markup(year, db, client, who):
     assert ours.count('<td class="cell ') > 20 and 'data-status="seriously_behind"' in ours
     if who == "chunan_user":  # its red cells link to 本月填报
         assert "/report/" in ours
+
+
+def test_cached_cell_paths_follow_the_urlconf_in_effect(settings):
+    """The matrix's reversed paths are cached per URLconf: a changed ROOT_URLCONF (as
+    tests and the benchmark's floors set it) reverses anew instead of reusing a path."""
+    from tracker.templatetags.entry_tags import _path
+
+    plain = _path("dashboard:cell", 1, 2)
+    settings.ROOT_URLCONF = "tests.prefixed_urls"
+    assert _path("dashboard:cell", 1, 2) == "/prefixed" + plain

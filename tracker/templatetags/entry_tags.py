@@ -16,6 +16,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 
 from django import template
+from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 
 from tracker.choices import LagStatus
@@ -95,7 +96,9 @@ def _cached_path(urlconf, prefix, name: str, *args) -> str:
 
 
 def _path(name: str, *args) -> str:
-    return _cached_path(get_urlconf(), get_script_prefix(), name, *args)
+    # the URLconf in effect: a request's own, else ROOT_URLCONF (which tests may override)
+    urlconf = get_urlconf() or settings.ROOT_URLCONF
+    return _cached_path(urlconf, get_script_prefix(), name, *args)
 
 
 @register.simple_tag(takes_context=True)
