@@ -59,8 +59,13 @@ class LagEvaluation(models.Model):
     X 个百分点); for rates the expected minus the actual level, in points.
     """
 
+    # No index of its own: the unique (indicator, district, month) one leads with it.
     indicator = models.ForeignKey(
-        Indicator, on_delete=models.CASCADE, related_name="lag_evaluations", verbose_name="量化目标"
+        Indicator,
+        on_delete=models.CASCADE,
+        related_name="lag_evaluations",
+        verbose_name="量化目标",
+        db_index=False,
     )
     district = models.ForeignKey(
         District,
@@ -205,8 +210,13 @@ class LagAlert(models.Model):
     COUNTED = (Kind.LAG, Kind.NOT_REPORTED, Kind.MILESTONE)
     SEVERITY_RANK = {Severity.INFO: 0, Severity.YELLOW: 1, Severity.RED: 2}
 
+    # No index of its own: the (indicator, district, kind) one leads with it.
     indicator = models.ForeignKey(
-        Indicator, on_delete=models.CASCADE, related_name="lag_alerts", verbose_name="量化目标"
+        Indicator,
+        on_delete=models.CASCADE,
+        related_name="lag_alerts",
+        verbose_name="量化目标",
+        db_index=False,
     )
     district = models.ForeignKey(
         District, on_delete=models.PROTECT, related_name="lag_alerts", verbose_name="区、县(市)"
@@ -256,7 +266,9 @@ class LagAlert(models.Model):
     closed_in_month = models.DateField(
         "解除依据月份", null=True, blank=True, help_text="追上进度的月份，或重新评估的月份"
     )
-    history = HistoricalRecords()
+    # A check writes tens of thousands of history rows; they are read by alert (``id``)
+    # and date only, so the copied foreign keys carry no index of their own.
+    history = HistoricalRecords(no_db_index=["indicator", "district", "acknowledged_by"])
 
     scope_agency_path = "indicator__project__lead_agency"
     scope_district_path = "district"
