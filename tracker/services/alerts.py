@@ -445,21 +445,51 @@ def _overlaps(alert: LagAlert, run: Run) -> bool:
     return alert.month < (run.end or FAR) and run.start < (alert.closed_in_month or FAR)
 
 
-def evaluated_months(year: int, indicator_ids) -> list[date]:
-    """The months of ``year`` with stored statuses for any of ``indicator_ids``."""
+def evaluated_months(year: int, indicator_ids, *, exclude: date | None = None) -> list[date]:
+    """The months of ``year`` with stored statuses for any of ``indicator_ids``
+    (``exclude``: a month left out)."""
     rows = LagEvaluation.objects.filter(month__year=year, indicator_id__in=list(indicator_ids))
+    if exclude is not None:
+        rows = rows.exclude(month=exclude)
     return sorted(set(rows.order_by().values_list("month", flat=True).distinct()))
 
 
+class EvaluatedMonths:
+    """The evaluated months every batch of ``month``'s check derives episodes from
+    (``evaluated_months`` of the whole plan, after the batch's statuses are stored).
+
+    A check writes statuses of its own month only, so the other months are read once
+    per check (the year's statuses scanned once instead of once per batch); the checked
+    month counts once any of the plan's statuses for it is stored, which a batch that
+    has just stored cells knows without asking (otherwise one indexed lookup)."""
+
+    def __init__(self, month: date, indicator_ids):
+        self.month, self.ids = month, list(indicator_ids)
+        self._others: list[date] | None = None
+
+    def after_save(self, *, stored: bool) -> list[date]:
+        if self._others is None:
+            self._others = evaluated_months(self.month.year, self.ids, exclude=self.month)
+        present = (
+            stored
+            or LagEvaluation.objects.filter(month=self.month, indicator_id__in=self.ids).exists()
+        )
+        return sorted({*self._others, self.month} if present else self._others)
+
+
 def sync_alerts(
-    evaluation: MonthEvaluation, *, now: datetime | None = None, months_of=None
+    evaluation: MonthEvaluation,
+    *,
+    now: datetime | None = None,
+    months: list[date] | None = None,
 ) -> AlertChanges:
     """Bring the year's episodes of the evaluated indicators in line with the stored
     statuses of every evaluated month (``evaluation`` has just been stored); see the
     module docstring. Bounded queries: the year's problem rows, the evaluated months, the
-    stored episodes, then bulk writes. ``months_of``: the indicators whose evaluated
-    months count (default the evaluated ones; a check by indicator batches passes the
-    whole plan so every batch sees the same months)."""
+    stored episodes, then bulk writes. ``months``: the evaluated months, when the caller
+    knows them (a check by indicator batches: those of the whole plan, so every batch
+    sees the same months; ``EvaluatedMonths``); default those of the evaluated
+    indicators."""
     now = now or timezone.now()
     changes = AlertChanges()
     if not evaluation.plans:
@@ -467,7 +497,8 @@ def sync_alerts(
     month = evaluation.month
     ids = list(evaluation.plans)
     year = LagEvaluation.objects.filter(month__year=month.year, indicator_id__in=ids)
-    months = evaluated_months(month.year, ids if months_of is None else months_of)
+    if months is None:
+        months = evaluated_months(month.year, ids)
     rows: dict[tuple[int, int], dict[date, Row]] = defaultdict(dict)
     for i, d, m, *rest in year.filter(status__in=PROBLEM_STATUSES).values_list(
         "indicator_id", "district_id", "month", "status", "streak",
@@ -680,10 +711,11 @@ def run_lag_check(
         evaluation = MonthEvaluation(month, as_of, reporting_deadline(month), plans, [], {})
         evaluation.counts = Counter()
         changes = AlertChanges()
+        months_of = EvaluatedMonths(month, plans)
         for batch in indicator_batches(plans, CELLS_PER_BATCH):
             part, part_changes = check_batch(
                 month, {pk: plans[pk] for pk in batch}, run.run_count, as_of, started,
-                months_of=list(plans),
+                months_of=months_of,
             )  # fmt: skip
             merge_batch(evaluation, part, keep_cells=keep_cells)
             changes.merge(part_changes, keep=keep_cells)
@@ -717,14 +749,16 @@ def check_batch(
     as_of: datetime,
     now: datetime,
     *,
-    months_of,
+    months_of: EvaluatedMonths,
 ) -> tuple[MonthEvaluation, AlertChanges]:
     """One indicator batch of a month's check: evaluate, store its statuses, sync its
-    episodes (their history and flips included). The batches of a month are independent:
-    run one after another (``run_lag_check``) or on several workers (``tasks``)."""
+    episodes (their history and flips included) over the evaluated months of the whole
+    plan (``months_of``). The batches of a month are independent: run one after another
+    (``run_lag_check``) or on several workers (``tasks``)."""
     evaluation = evaluate_month(month, as_of=as_of, plans=plans)
     save_evaluation(evaluation, run_number)
-    return evaluation, sync_alerts(evaluation, now=now, months_of=months_of)
+    months = months_of.after_save(stored=bool(evaluation.cells))
+    return evaluation, sync_alerts(evaluation, now=now, months=months)
 
 
 # --- the check of a month spread over workers (tasks.check_lag_spread) -------------------
@@ -784,7 +818,9 @@ def run_spread_batch(
             return None
         plans = tracked_plans(month)
         batch = {pk: plans[pk] for pk in indicator_ids if pk in plans}
-        part, changes = check_batch(month, batch, run_number, as_of, started, months_of=list(plans))
+        part, changes = check_batch(
+            month, batch, run_number, as_of, started, months_of=EvaluatedMonths(month, plans)
+        )
         # The claim: batches finish one at a time on the month's row; the one that
         # completes the set does the finishing step, once.
         run = LagRun.objects.select_for_update().get(month=month)
