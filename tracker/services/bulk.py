@@ -27,6 +27,7 @@ from decimal import Decimal, getcontext
 
 from django.db import connection, models
 from django.db.backends.utils import format_number
+from django.db.models import F, Lookup
 
 
 def copy_supported() -> bool:
@@ -229,3 +230,25 @@ def copy_history(
 
 def _has(model, attname: str) -> bool:
     return any(f.attname == attname for f in model._meta.concrete_fields)
+
+
+class _AnyOf(Lookup):
+    """``lhs = ANY(%s)`` with the values as one array parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*params, list(self.rhs))
+
+
+def pk_in(queryset, ids):
+    """``queryset.filter(pk__in=ids)``; on PostgreSQL ``pk = ANY(%s)`` with one array
+    parameter instead: a digest run marks some 60 000 episodes told, and an ``IN`` list
+    that long cost Django's lookup and psycopg's placeholder split about 0.6 s a
+    statement. Other backends keep ``IN``."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return queryset.filter(_AnyOf(F("pk"), ids))
+    return queryset.filter(pk__in=ids)

@@ -53,7 +53,7 @@ from django.db.models import Count, F, OuterRef, Value
 from django.utils import timezone
 
 from tracker.models import Contact, Delivery, LagAlert, Notification, Role, WebhookFormat
-from tracker.services.bulk import copy_create, copy_rows, copy_supported
+from tracker.services.bulk import copy_create, copy_rows, copy_supported, pk_in
 from tracker.services.numbers import plain
 from tracker.services.plan_units import column_position
 
@@ -191,7 +191,7 @@ def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> lis
         for n in chunk:  # written: read back on access, not held
             del n.__dict__["body"], n.__dict__["payload"]
         notifications += chunk
-    mark_told(LagAlert.objects.filter(pk__in=[a.pk for a in news]), now=now)
+    mark_told(pk_in(LagAlert.objects.all(), [a.pk for a in news]), now=now)
     if enqueue and delivery_ids:
         transaction.on_commit(lambda: queue_deliveries(delivery_ids))
     return notifications
