@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
@@ -37,16 +36,6 @@ from tracker.months import add_months
 from tracker.services.trajectory import expected_curve, load_indicator_plans
 
 CURVE_MILESTONES = ((6, 30), (9, 60), (11, 100))  # 3月底 qualitative, then percent
-
-
-class DisableMigrations:
-    """Build the scratch schema straight from the models."""
-
-    def __contains__(self, item):
-        return True
-
-    def __getitem__(self, item):
-        return None
 
 
 class QueryCounter:
@@ -97,7 +86,6 @@ class Command(BaseCommand):
             raise CommandError("--month 应在 2—12 之间，--months 应在 1—12 之间")
         if o["districts"] < 1 or o["indicators"] < 1:
             raise CommandError("--districts 和 --indicators 至少为 1")
-        settings.MIGRATION_MODULES = DisableMigrations()
         db = connection.settings_dict
         db.setdefault("TEST", {})["NAME"] = (
             o["database_name"] if connection.vendor != "sqlite" else None
