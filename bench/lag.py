@@ -3,12 +3,14 @@
 Builds a synthetic plan (M cumulative indicators, each split over N districts, on a
 30/60/100% plan) and M × N × months monthly reports in a *scratch* database (the test
 database of the configured backend, named by ``--database-name``; its schema is built
-from the models), then measures one month:
+by the migrations, as deployed), then measures one month:
 
 - ``evaluate_month``: wall time, queries, peak Python memory (tracemalloc, separate run),
   given the plan read once for it and the floor (the plan's read is printed apart);
 - the whole ``run_lag_check`` (statuses stored, alerts with history, digests recorded,
-  nothing sent; cells streamed by indicator batches and not kept): wall time, queries;
+  nothing sent; cells streamed by indicator batches and not kept): wall time, queries,
+  and where the time goes (``Phases``: evaluate, store the statuses, sync the
+  episodes, record the digests);
 - the floor: one bare SQL statement computing the same statuses (latest report per
   cell with a window function, the expected fraction per indicator inlined), timed,
   with the number of cells on which it agrees with the engine; and the write floor, the
@@ -69,6 +71,52 @@ def measured():
             print(f"    {seconds:7.2f} s  {sql}")
 
 
+class Phases:
+    """The whole check's time split by step: the steps ``run_lag_check`` calls through
+    ``tracker.services.alerts`` are wrapped with timers while the block runs (this
+    command only; the service is not instrumented)."""
+
+    STEPS = {
+        "evaluate_month": "评估",
+        "save_evaluation": "存储状态",
+        "sync_alerts": "同步预警（含历史、翻转）",
+        "create_digests": "生成通知（含标记已告知）",
+    }
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.STEPS, 0.0)
+
+    @contextmanager
+    def timing(self):
+        from tracker.services import alerts
+
+        real = {name: getattr(alerts, name) for name in self.STEPS}
+
+        def timed(name):
+            def call(*args, **kwargs):
+                start = time.perf_counter()
+                try:
+                    return real[name](*args, **kwargs)
+                finally:
+                    self.seconds[name] += time.perf_counter() - start
+
+            return call
+
+        for name in self.STEPS:
+            setattr(alerts, name, timed(name))
+        try:
+            yield self
+        finally:
+            for name, function in real.items():
+                setattr(alerts, name, function)
+
+    def line(self, base: float) -> str:
+        return "，".join(
+            f"{label} {self.seconds[name]:.2f} s（{self.seconds[name] / base:.1f}×）"
+            for name, label in self.STEPS.items()
+        )
+
+
 class Command(BaseCommand):
     help = "在临时数据库中构造指定规模的计划与填报数据，测量一个月预警检查的耗时、查询数和内存。"
 
@@ -124,7 +172,8 @@ class Command(BaseCommand):
 
         # The whole check first, as the scheduled task runs it (cells streamed by batches,
         # not kept): its peak RSS is read before this command holds a month of cells.
-        with measured() as check_stats:
+        phases = Phases()
+        with measured() as check_stats, phases.timing():
             result = run_lag_check(
                 month, as_of=as_of, deliver=False, keep_cells=False,
                 notify=not os.environ.get("BENCH_NO_DIGESTS"),
@@ -166,6 +215,7 @@ class Command(BaseCommand):
             f"{check_stats['queries']:4d} 次查询  {check_stats['seconds'] / base:5.1f}× 下限  "
             f"预警 {result.changes.counts()}，通知 {len(result.notifications)} 份"
         )
+        w(f"    其中：{phases.line(base)}")
         w(
             f"  裸 SQL 下限         {base:8.2f} s  "
             f"{floor_stats['queries']:4d} 次查询  与引擎一致 {agree}/{len(floor)}"

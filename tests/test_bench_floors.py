@@ -1,8 +1,14 @@
 """The benchmark's floors (``bench/floors.py``): never reachable from production URLs, and
-each API floor returns the same data as its endpoint on the simulated year."""
+each API floor returns the same data as its endpoint on the simulated year; the lag
+benchmark's floor agrees with the engine."""
 
+import os
+import re
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -109,3 +115,21 @@ def test_trajectory_floor_carries_the_latest_report_forward(year, db):
         body = _client(year.supervisor).get(f"/bench/floor/api/trajectory/{seq1.pk}/").json()
     point = next(p for p in body["points"] if p["month"] == "2024-09")
     assert Decimal(point["actual"]) == carried > 0
+
+
+def test_lag_benchmark_floor_agrees_with_the_engine_and_splits_the_check():
+    """``bench.lag`` at a tiny scale on SQLite (its own scratch database, built by the
+    migrations): the bare-SQL floor gives every cell the engine's status, and the whole
+    check's time is split by step."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.setdefault("SECRET_KEY", "bench-smoke-test-key")
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.lag", "--districts", "12", "--indicators", "3"],
+        cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    agree = re.search(r"与引擎一致 (\d+)/(\d+)", out.stdout)
+    assert agree and agree[1] == agree[2] == "36", out.stdout  # 12 districts × 3
+    for step in ("评估", "存储状态", "同步预警", "生成通知"):
+        assert step in out.stdout.split("其中：")[1], out.stdout
