@@ -110,11 +110,12 @@ class Phases:
             for name, function in real.items():
                 setattr(alerts, name, function)
 
-    def line(self, base: float) -> str:
-        return "，".join(
-            f"{label} {self.seconds[name]:.2f} s（{self.seconds[name] / base:.1f}×）"
-            for name, label in self.STEPS.items()
-        )
+    def line(self, base: float, total: float) -> str:
+        """Each step's time (÷ ``base``), then the rest of ``total``: reading the plan,
+        the month's lock, the run's row and the commit."""
+        parts = [(label, self.seconds[name]) for name, label in self.STEPS.items()]
+        parts.append(("其余（读计划、加锁、提交）", total - sum(self.seconds.values())))
+        return "，".join(f"{label} {sec:.2f} s（{sec / base:.1f}×）" for label, sec in parts)
 
 
 class Command(BaseCommand):
@@ -215,7 +216,7 @@ class Command(BaseCommand):
             f"{check_stats['queries']:4d} 次查询  {check_stats['seconds'] / base:5.1f}× 下限  "
             f"预警 {result.changes.counts()}，通知 {len(result.notifications)} 份"
         )
-        w(f"    其中：{phases.line(base)}")
+        w(f"    其中：{phases.line(base, check_stats['seconds'])}")
         w(
             f"  裸 SQL 下限         {base:8.2f} s  "
             f"{floor_stats['queries']:4d} 次查询  与引擎一致 {agree}/{len(floor)}"
