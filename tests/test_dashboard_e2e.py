@@ -84,3 +84,26 @@ def test_supervisor_logs_in_and_drills_into_a_red_cell(live_server, browser, pla
     red = browser.find_elements(By.CSS_SELECTOR, "#red-by-district td")
     assert any(td.text == "淳安县" for td in red)
     shot(browser, "notice.png")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alert_list_in_the_admin_reads_a_row_at_a_glance(live_server, browser, plan_2024):
+    """进度预警 in the admin: the 说明 column keeps a readable width, so a row is a few
+    lines high; squeezed to one character per column width, each row was a screen tall."""
+    from selenium.webdriver.common.by import By
+
+    simulate_year(2024, seed=7, through=date(2024, 9, 1))
+    make_user("dcs", Role.SUPERVISION, password="e2e-pass-123")
+    browser.get(live_server.url + "/admin/login/?next=/admin/tracker/lagalert/")
+    browser.find_element(By.NAME, "username").send_keys("dcs")
+    browser.find_element(By.NAME, "password").send_keys("e2e-pass-123")
+    browser.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert rows, browser.page_source[:500]
+    message = rows[0].find_element(By.CSS_SELECTOR, "td.field-short_message")
+    assert len(message.text) > 40  # a full explanation, shortened to 60 characters
+    line = browser.execute_script(
+        "return parseFloat(getComputedStyle(arguments[0]).lineHeight)", message
+    )
+    assert rows[0].size["height"] <= 4 * line + 20, (rows[0].size, line)
+    shot(browser, "admin_alerts.png")

@@ -98,6 +98,10 @@ def plain_decimal_column(model, name):
 
 class ScopedAdmin(SimpleHistoryAdmin):
     list_select_related: tuple | bool = ()
+
+    class Media:
+        css = {"all": ("tracker/admin.css",)}  # readable change-list columns
+
     formfield_overrides = {models.DecimalField: {"widget": PlainNumberInput}}
     change_action: str = Action.CHANGE
     revert_allowed = False
