@@ -7,6 +7,8 @@ from django.db import migrations, models
 # Every check rewrites most open episodes twice (their figures, then what recipients were
 # told), touching no indexed column in the second write: with room left on each page,
 # PostgreSQL updates them in place without new index entries (HOT). SQLite: nothing.
+# The setting applies to pages written from now on; on an upgraded database,
+# `VACUUM FULL tracker_lagalert` (a lock while it runs) repacks the existing ones.
 FILLFACTOR = 60
 
 
