@@ -89,7 +89,8 @@ def test_supervisor_logs_in_and_drills_into_a_red_cell(live_server, browser, pla
 @pytest.mark.django_db(transaction=True)
 def test_alert_list_in_the_admin_reads_a_row_at_a_glance(live_server, browser, plan_2024):
     """进度预警 in the admin: the 说明 column keeps a readable width, so a row is a few
-    lines high; squeezed to one character per column width, each row was a screen tall."""
+    lines high (squeezed to a few characters a line, each row was a screen tall), and
+    it comes before the escalation details, in view without scrolling sideways."""
     from selenium.webdriver.common.by import By
 
     simulate_year(2024, seed=7, through=date(2024, 9, 1))
@@ -106,4 +107,9 @@ def test_alert_list_in_the_admin_reads_a_row_at_a_glance(live_server, browser, p
         "return parseFloat(getComputedStyle(arguments[0]).lineHeight)", message
     )
     assert rows[0].size["height"] <= 4 * line + 20, (rows[0].size, line)
+    visible = browser.execute_script(
+        "return document.querySelector('#changelist .results').getBoundingClientRect().right"
+    )
+    right = message.location["x"] + message.size["width"]
+    assert right <= visible, (right, visible)  # 说明 in view without scrolling sideways
     shot(browser, "admin_alerts.png")

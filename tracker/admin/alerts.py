@@ -78,19 +78,22 @@ class LagAlertAdmin(ScopedAdmin):
     change_action = Action.ACKNOWLEDGE  # saving the form acknowledges
     inlines = [FlipInline]
     form = AcknowledgementForm
+    # Which cell and how bad, then 说明 (it names the district and the indicator, with the
+    # numbers), then the rest: beside the admin's two sidebars, at 1400 px, the list
+    # scrolls sideways after 说明, not before it.
     list_display = (
         "month_label",
-        "last_month_label",
         "project_seq",
-        "indicator",
         "district",
         "kind",
         "severity_badge",
         "status",
+        "short_message",
+        "indicator",
+        "last_month_label",
         "level",
         "supervised",
         "streak",
-        "short_message",
     )
     list_filter = ("status", "severity", "kind", "level", "supervised", "month", "district")
     search_fields = ("message", "indicator__label", "indicator__project__name")
