@@ -4,6 +4,7 @@ Personas: the supervision office (督查室), two lead agencies (民政局, 卫�
 one project, and two districts (上城区, 萧山区) each with a user.
 """
 
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -69,11 +70,37 @@ def _static_files_from_the_apps():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_file_cache(tmp_path_factory):
+    """With the file cache (no cache URL set), the tests count in a directory of their
+    own, not the checkout's ``var/cache``: clearing it between tests must not reset the
+    counters of a server running from the same checkout, nor another test run's. The
+    processes tests start inherit the place (``TRACKER_CACHE_DIR``) and share it."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    configured = settings.CACHES["default"]
+    if not configured["BACKEND"].endswith("FileBasedCache"):
+        yield  # a cache URL (Redis): the configured one, as before
+        return
+    location = str(tmp_path_factory.mktemp("cache"))
+    before = os.environ.get("TRACKER_CACHE_DIR")
+    os.environ["TRACKER_CACHE_DIR"] = location
+    try:
+        with override_settings(CACHES={"default": {**configured, "LOCATION": location}}):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("TRACKER_CACHE_DIR", None)
+        else:
+            os.environ["TRACKER_CACHE_DIR"] = before
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Every test starts with an empty cache: the configured cache is shared (var/cache, or
-    Redis), so throttle counters (429) and cached notices would otherwise leak from one
-    test, or one run, into the next."""
+    """Every test starts with an empty cache: the cache is shared between processes (a
+    file cache, or Redis), so throttle counters (429) and cached notices would otherwise
+    leak from one test, or one run, into the next."""
     from django.core.cache import cache
 
     cache.clear()

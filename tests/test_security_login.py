@@ -207,6 +207,17 @@ def test_the_cache_is_shared_between_processes(db):
     assert cache.get("tracker-test-child") == "hi"
 
 
+def test_the_tests_count_in_a_cache_of_their_own(db):
+    """Clearing the cache between tests leaves the checkout's ``var/cache`` (a server
+    running from it keeps its throttle counters) alone."""
+    backend = settings.CACHES["default"]
+    if not backend["BACKEND"].endswith("FileBasedCache"):
+        pytest.skip("缓存配置为 Redis（TRACKER_CACHE_URL / REDIS_URL）")
+    checkout = os.path.realpath(os.path.join(ROOT, "var", "cache"))
+    assert os.path.realpath(backend["LOCATION"]) != checkout
+    assert os.environ["TRACKER_CACHE_DIR"] == backend["LOCATION"]
+
+
 def test_sessions_last_a_working_day():
     assert settings.SESSION_COOKIE_AGE <= 8 * 3600
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
