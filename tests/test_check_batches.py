@@ -56,6 +56,9 @@ def test_evaluated_months_reads_the_other_months_once_and_asks_for_its_own(plan_
         assert months.after_save(stored=False) == [JAN, FEB, MAR]
         assert months.after_save(stored=True) == [JAN, FEB, MAR]
     assert len(later) == 1  # the exists() of the batch that stored nothing
+    with CaptureQueriesContext(connection) as known:
+        assert months.after_save(stored=False) == [JAN, FEB, MAR]
+    assert len(known) == 0  # March known stored: not asked again
 
 
 @pytest.mark.django_db

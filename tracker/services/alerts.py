@@ -461,20 +461,23 @@ class EvaluatedMonths:
     A check writes statuses of its own month only, so the other months are read once
     per check (the year's statuses scanned once instead of once per batch); the checked
     month counts once any of the plan's statuses for it is stored, which a batch that
-    has just stored cells knows without asking (otherwise one indexed lookup)."""
+    has just stored cells, or follows one, knows without asking (otherwise one indexed
+    lookup)."""
 
     def __init__(self, month: date, indicator_ids):
         self.month, self.ids = month, list(indicator_ids)
         self._others: list[date] | None = None
+        self._present = False  # once stored, the month's statuses stay for the check
 
     def after_save(self, *, stored: bool) -> list[date]:
         if self._others is None:
             self._others = evaluated_months(self.month.year, self.ids, exclude=self.month)
-        present = (
-            stored
+        self._present = (
+            self._present
+            or stored
             or LagEvaluation.objects.filter(month=self.month, indicator_id__in=self.ids).exists()
         )
-        return sorted({*self._others, self.month} if present else self._others)
+        return sorted({*self._others, self.month} if self._present else self._others)
 
 
 def sync_alerts(
