@@ -12,18 +12,16 @@ from django.db import migrations, models
 FILLFACTOR = 60
 
 
-def set_fillfactor(apps, schema_editor, value=FILLFACTOR):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    table = schema_editor.quote_name(apps.get_model("tracker", "LagAlert")._meta.db_table)
-    schema_editor.execute(f"ALTER TABLE {table} SET (fillfactor = {int(value)})")
+def _storage(clause):
+    """A RunPython step setting ``clause`` on the episodes' table (PostgreSQL only)."""
 
+    def step(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        table = schema_editor.quote_name(apps.get_model("tracker", "LagAlert")._meta.db_table)
+        schema_editor.execute(f"ALTER TABLE {table} {clause}")
 
-def reset_fillfactor(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    table = schema_editor.quote_name(apps.get_model("tracker", "LagAlert")._meta.db_table)
-    schema_editor.execute(f"ALTER TABLE {table} RESET (fillfactor)")
+    return step
 
 
 class Migration(migrations.Migration):
@@ -97,5 +95,7 @@ class Migration(migrations.Migration):
                 verbose_name="量化目标",
             ),
         ),
-        migrations.RunPython(set_fillfactor, reset_fillfactor),
+        migrations.RunPython(
+            _storage(f"SET (fillfactor = {FILLFACTOR})"), _storage("RESET (fillfactor)")
+        ),
     ]
