@@ -4,7 +4,6 @@ Personas: the supervision office (督查室), two lead agencies (民政局, 卫�
 one project, and two districts (上城区, 萧山区) each with a user.
 """
 
-import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -84,16 +83,12 @@ def _own_file_cache(tmp_path_factory):
         yield  # a cache URL (Redis): the configured one, as before
         return
     location = str(tmp_path_factory.mktemp("cache"))
-    before = os.environ.get("TRACKER_CACHE_DIR")
-    os.environ["TRACKER_CACHE_DIR"] = location
-    try:
-        with override_settings(CACHES={"default": {**configured, "LOCATION": location}}):
-            yield
-    finally:
-        if before is None:
-            os.environ.pop("TRACKER_CACHE_DIR", None)
-        else:
-            os.environ["TRACKER_CACHE_DIR"] = before
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(CACHES={"default": {**configured, "LOCATION": location}}),
+    ):
+        patch.setenv("TRACKER_CACHE_DIR", location)
+        yield
 
 
 @pytest.fixture(autouse=True)
