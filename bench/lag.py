@@ -129,6 +129,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2024)
         parser.add_argument("--database-name", default="bench_lag", help="临时数据库名")
         parser.add_argument("--keep", action="store_true", help="保留临时数据库以便复查")
+        parser.add_argument(
+            "--before",
+            choices=("all", "previous"),
+            default="all",
+            help="计时前已检查的月份：all 为当年此前各月（按月例行检查的情形），"
+            "previous 仅上月（年中首次检查后的下一个月）",
+        )
 
     def handle(self, *args, **o):
         if not 2 <= o["month"] <= 12 or not 1 <= o["months"] <= 12:
@@ -167,9 +174,18 @@ class Command(BaseCommand):
         from tracker.services.lag import evaluate_month
 
         month = date(2024, o["month"], 1)
-        as_of = timezone.make_aware(datetime(2024, o["month"] % 12 + 1, 6, 9))
-        previous = add_months(month, -1)
-        run_lag_check(previous, as_of=as_of - timedelta(days=30), deliver=False, keep_cells=False)
+        as_of = self._check_day(o["month"])
+        # The months before are checked first, untimed, each as of its own check day, as
+        # the monthly schedule does (``--before previous``: the month before only).
+        first = 1 if o["before"] == "all" else o["month"] - 1
+        before = time.perf_counter()
+        for mm in range(first, o["month"]):
+            earlier = date(2024, mm, 1)
+            run_lag_check(earlier, as_of=self._check_day(mm), deliver=False, keep_cells=False)
+        self.stdout.write(
+            f"此前已检查 2024-{first:02d} 至 2024-{o['month'] - 1:02d}（各按其检查日，"
+            f"不计时，用时 {time.perf_counter() - before:.1f} s）"
+        )
 
         # The whole check first, as the scheduled task runs it (cells streamed by batches,
         # not kept): its peak RSS is read before this command holds a month of cells.
@@ -377,6 +393,11 @@ class Command(BaseCommand):
                     indicator_id, district_id, date(2024, mm, 1), value, "", False, "",
                     filed, filed, 1,
                 )  # fmt: skip
+
+    @staticmethod
+    def _check_day(mm):
+        """The scheduled check of month ``mm``: the 6th of the next month, 9:00."""
+        return timezone.make_aware(datetime(2024 + mm // 12, mm % 12 + 1, 6, 9))
 
     @staticmethod
     def _filed(mm):
