@@ -207,7 +207,9 @@ LOGOUT_REDIRECT_URL = "dashboard:login"
 
 # --- Celery -------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-BROKER_DIR = VAR_DIR / "broker"
+# TRACKER_BROKER_DIR: another folder for the filesystem broker (the test suite gives its
+# own, so a worker running from the checkout never receives the tests' messages).
+BROKER_DIR = Path(os.environ.get("TRACKER_BROKER_DIR") or VAR_DIR / "broker")
 if os.environ.get("CELERY_BROKER_URL"):
     CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
 elif REDIS_URL:

@@ -91,6 +91,43 @@ def _own_file_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_broker_folder(tmp_path_factory):
+    """With the filesystem broker (no broker URL set), the tasks tests queue go to a
+    folder of their own, not the checkout's ``var/broker``: a worker running from the
+    same checkout (``scripts/run.sh``) would otherwise later run the tests' deliveries
+    against its own database's ids. Processes tests start inherit the folder
+    (``TRACKER_BROKER_DIR``)."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    from config.celery import app
+
+    if not settings.CELERY_BROKER_URL.startswith("filesystem"):
+        yield  # a broker URL (Redis): the configured one, as before
+        return
+    root = tmp_path_factory.mktemp("broker")
+    options = {
+        "data_folder_in": str(root / "out"),
+        "data_folder_out": str(root / "out"),
+        "data_folder_processed": str(root / "processed"),
+        "control_folder": str(root / "control"),
+    }
+    for folder in set(options.values()):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    configured = app.conf.broker_transport_options
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(BROKER_DIR=root, CELERY_BROKER_TRANSPORT_OPTIONS=options),
+    ):
+        patch.setenv("TRACKER_BROKER_DIR", str(root))
+        app.conf.broker_transport_options = options
+        try:
+            yield
+        finally:
+            app.conf.broker_transport_options = configured
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Every test starts with an empty cache: the cache is shared between processes (a

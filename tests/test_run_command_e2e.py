@@ -33,7 +33,8 @@ START_TIMEOUT = 420  # seconds: migrate, collectstatic, load the plan, simulate 
 CLEARED = {"DATABASE_URL", "SECRET_KEY", "DJANGO_SECURE", "DEBUG", "TRACKER_VAR_DIR",
            "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "DJANGO_SETTINGS_MODULE",
            "STATIC_ROOT", "TEST_DATABASE_NAME", "TRACKER_ADMIN_USER", "TRACKER_ADMIN_PASSWORD",
-           "TRACKER_PUBLIC_READ_ONLY", "CELERY_TASK_ALWAYS_EAGER", "HOST", "PORT"}  # fmt: skip
+           "TRACKER_PUBLIC_READ_ONLY", "CELERY_TASK_ALWAYS_EAGER", "HOST", "PORT",
+           "TRACKER_CACHE_DIR", "TRACKER_BROKER_DIR"}  # fmt: skip
 
 pytestmark = [
     pytest.mark.slow,

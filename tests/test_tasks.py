@@ -236,3 +236,27 @@ def test_check_lag_command_refuses_bad_input(world):
         call_command("check_lag", "--month", "2031-07")
     with pytest.raises(CommandError, match="--as-of 应为日期时间"):
         call_command("check_lag", "--month", "2024-07", "--as-of", "昨天")
+
+
+def test_the_tests_queue_tasks_in_a_broker_folder_of_their_own(settings):
+    """A worker running from the checkout (``scripts/run.sh``) consumes ``var/broker``;
+    the suite's queued deliveries go to the suite's own folder, or that worker would later
+    run them against its own database's delivery ids."""
+    import os
+    from pathlib import Path
+
+    from tracker.services.notifications import queue_deliveries
+
+    if not settings.CELERY_BROKER_URL.startswith("filesystem"):
+        pytest.skip("消息队列配置为 Redis（CELERY_BROKER_URL / REDIS_URL）")
+    checkout = Path(__file__).resolve().parent.parent / "var" / "broker" / "out"
+    before = set(checkout.iterdir()) if checkout.exists() else set()
+    own = Path(app.conf.broker_transport_options["data_folder_out"])
+    assert own.resolve() != checkout.resolve()
+    assert os.environ["TRACKER_BROKER_DIR"] == str(own.parent)
+    queued = set(own.iterdir())
+    assert queue_deliveries([987654]) == 1
+    new = [f for f in set(own.iterdir()) - queued if f.name.endswith(".deliveries.msg")]
+    assert len(new) == 1 and '"argsrepr": "(987654,)"' in new[0].read_text()
+    assert (set(checkout.iterdir()) if checkout.exists() else set()) == before
+    new[0].unlink()  # nobody runs it
