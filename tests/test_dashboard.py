@@ -18,6 +18,7 @@ from tests.dashboard_helpers import SEPT, simulated_year
 from tests.factories import make_user
 from tracker import selectors
 from tracker.choices import RED_STATUSES
+from tracker.domain import format as fmt
 from tracker.models import (
     District,
     Indicator,
@@ -185,9 +186,22 @@ def test_cell_page_has_the_chart_data_and_alert_history(
     html = response.content.decode()
     assert "echarts-5.6.0.min.js" in html and 'id="chart"' in html and "预警记录" in html
     assert response.context["current"].month.month == 9
+    behind = response.context["current"].gap_points
+    assert behind > 0 and f"落后 {fmt.number(behind)} 个百分点" in html
     other = District.objects.get(name="萧山区")
     url = reverse("dashboard:cell", args=[seq1_indicator.pk, other.pk])
     assert client.get(url).status_code == 404
+
+
+def test_cell_page_says_ahead_of_pace_not_a_negative_lag(year, client, seq1_indicator):
+    """A district ahead of its 序时进度 reads 「领先 6 个百分点」, not 「落后 -6」."""
+    sept = LagEvaluation.objects.filter(indicator=seq1_indicator, month=date(2024, 9, 1))
+    ahead = sept.filter(gap_points__lt=0).order_by("gap_points").first()
+    assert ahead is not None
+    client.force_login(year.supervisor)
+    html = get(client, "cell", seq1_indicator.pk, ahead.district_id, month=SEPT).content.decode()
+    assert f"领先 {fmt.number(-ahead.gap_points)} 个百分点" in html
+    assert "落后 -" not in html and "落后序时进度" not in html
 
 
 def test_agency_cannot_open_cells_of_other_agencies(year, client):

@@ -134,3 +134,12 @@ def test_an_unmet_target_never_reads_100_in_the_matrix():
     assert fmt.whole_percent(D("100.4")) == "100"
     assert fmt.whole_percent(D("84.6")) == "85"
     assert fmt.whole_percent(None) == "—"
+
+
+def test_a_cell_ahead_of_pace_reads_ahead_not_a_negative_lag():
+    """The gap is expected minus actual share: positive is behind, negative ahead."""
+    assert fmt.versus_pace(D("6.04")) == "落后 6 个百分点"
+    assert fmt.versus_pace(D("-6")) == "领先 6 个百分点"
+    assert fmt.versus_pace(D("-0.04")) == "与序时进度持平"
+    assert fmt.versus_pace(D("0")) == "与序时进度持平"
+    assert fmt.versus_pace(None) == "—"

@@ -87,6 +87,19 @@ def points(value, places: int = 1) -> str:
     return text if text == DASH else f"{text} 个百分点"
 
 
+def versus_pace(gap_points, places: int = 1) -> str:
+    """A cell against its 序时进度, from its gap (expected minus actual share, in points):
+    「落后 6 个百分点」, 「领先 6 个百分点」 or 「与序时进度持平」 (a negative 「落后 -6」
+    reads as behind at a glance), or 「—」."""
+    if gap_points is None or gap_points == "":
+        return DASH
+    d = Decimal(str(gap_points))
+    shown = number(abs(d), places)
+    if shown == number(Decimal(0), places):
+        return "与序时进度持平"
+    return f"{'落后' if d > 0 else '领先'} {shown} 个百分点"
+
+
 def whole_percent(value) -> str:
     """A share as a whole number for tight grids (the matrix): rounded, except that a share
     below 100 never reads 「100」 (99.6 → 「99」), so an unmet target never looks met."""

@@ -22,6 +22,12 @@ def pct(value, places: int = 1):
 
 
 @register.filter
+def versus_pace(gap_points):
+    """「落后 6 个百分点」/「领先 6 个百分点」/「与序时进度持平」, or 「—」."""
+    return fmt.versus_pace(gap_points)
+
+
+@register.filter
 def whole_pct(value):
     """A share as a whole number for the matrix; below 100 never shows 「100」."""
     return fmt.whole_percent(value)
