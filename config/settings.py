@@ -207,6 +207,20 @@ LOGOUT_REDIRECT_URL = "dashboard:login"
 
 # --- Celery -------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+def filesystem_broker_options(root: Path) -> dict:
+    """kombu's filesystem transport with its folders under ``root`` (created)."""
+    for sub in ("out", "processed", "control"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(root / "out"),
+        "data_folder_out": str(root / "out"),
+        "data_folder_processed": str(root / "processed"),
+        "control_folder": str(root / "control"),
+    }
+
+
 # TRACKER_BROKER_DIR: another folder for the filesystem broker (the test suite gives its
 # own, so a worker running from the checkout never receives the tests' messages).
 BROKER_DIR = Path(os.environ.get("TRACKER_BROKER_DIR") or VAR_DIR / "broker")
@@ -216,14 +230,7 @@ elif REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     CELERY_BROKER_URL = "filesystem://"
-    for sub in ("out", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "out"),
-        "data_folder_out": str(BROKER_DIR / "out"),
-        "data_folder_processed": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TIMEZONE = TIME_ZONE

@@ -102,19 +102,13 @@ def _own_broker_folder(tmp_path_factory):
     from django.test.utils import override_settings
 
     from config.celery import app
+    from config.settings import filesystem_broker_options
 
     if not settings.CELERY_BROKER_URL.startswith("filesystem"):
         yield  # a broker URL (Redis): the configured one, as before
         return
     root = tmp_path_factory.mktemp("broker")
-    options = {
-        "data_folder_in": str(root / "out"),
-        "data_folder_out": str(root / "out"),
-        "data_folder_processed": str(root / "processed"),
-        "control_folder": str(root / "control"),
-    }
-    for folder in set(options.values()):
-        Path(folder).mkdir(parents=True, exist_ok=True)
+    options = filesystem_broker_options(root)
     configured = app.conf.broker_transport_options
     with (
         pytest.MonkeyPatch.context() as patch,

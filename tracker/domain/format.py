@@ -94,10 +94,9 @@ def versus_pace(gap_points, places: int = 1) -> str:
     if gap_points is None or gap_points == "":
         return DASH
     d = Decimal(str(gap_points))
-    shown = number(abs(d), places)
-    if shown == number(Decimal(0), places):
+    if number(abs(d), places) == number(Decimal(0), places):  # rounds to 0
         return "与序时进度持平"
-    return f"{'落后' if d > 0 else '领先'} {shown} 个百分点"
+    return f"{'落后' if d > 0 else '领先'} {points(abs(d), places)}"
 
 
 def whole_percent(value) -> str:
