@@ -2,10 +2,9 @@
 
 from django.urls import include, path
 
+from bench import floors
 from config.urls import handler403, handler404, handler500
 from config.urls import urlpatterns as production
-
-from . import floors
 
 __all__ = ["handler403", "handler404", "handler500", "urlpatterns"]
 

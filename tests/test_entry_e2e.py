@@ -18,12 +18,11 @@ from decimal import Decimal
 import pytest
 
 from tests.factories import make_user
+from tests.test_dashboard_e2e import shot
 from tracker.models import District, ProgressReport, Role
 from tracker.selectors.entry import entry_sheet
 from tracker.services.numbers import plain
 from tracker.services.simulation import simulate_year
-
-from .test_dashboard_e2e import shot
 
 pytestmark = pytest.mark.slow
 DEC = date(2024, 12, 1)

@@ -4,4 +4,4 @@ Every ModelAdmin here builds on ``base.ScopedAdmin``, which asks
 ``tracker.permissions.restrict(user, action)`` for every page and write.
 """
 
-from . import alerts, notice, people, plan, progress, review, security  # noqa: F401
+from tracker.admin import alerts, notice, people, plan, progress, review, security  # noqa: F401

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from tracker.admin.base import ScopedAdmin
 from tracker.models import (
     Contact,
     Delivery,
@@ -24,8 +25,6 @@ from tracker.permissions import Action, allowed
 from tracker.scoping import scope_for
 from tracker.services import notifications
 from tracker.services.progress import MAX_TEXT
-
-from .base import ScopedAdmin
 
 SEVERITY_COLOURS = {"red": "#c0392b", "yellow": "#d4a017", "info": "#2980b9"}
 

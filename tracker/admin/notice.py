@@ -6,9 +6,8 @@ base class already limits every action (and its history) to 督查室.
 
 from django.contrib import admin
 
+from tracker.admin.base import ScopedAdmin
 from tracker.models import NoticeIssue
-
-from .base import ScopedAdmin
 
 
 @admin.register(NoticeIssue)

@@ -3,9 +3,8 @@ outside the policy table is 督查室-only for every action)."""
 
 from django.contrib import admin
 
+from tracker.admin.base import ScopedAdmin
 from tracker.models import UserProfile
-
-from .base import ScopedAdmin
 
 
 @admin.register(UserProfile)

@@ -5,6 +5,7 @@ from django.db.models import Count, OuterRef
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from tracker.admin.base import PlanAdmin, ScopedInline
 from tracker.models import (
     Agency,
     Category,
@@ -19,8 +20,6 @@ from tracker.models import (
 from tracker.services.numbers import plain
 from tracker.services.plan_integrity import check_plan
 from tracker.services.plan_units import column_position, plan_columns
-
-from .base import PlanAdmin, ScopedInline
 
 
 class PlanColumnInline(ScopedInline):

@@ -32,6 +32,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
 
+from tracker.admin.base import ScopedAdmin
 from tracker.io import excel
 from tracker.models import (
     District,
@@ -48,8 +49,6 @@ from tracker.services.numbers import plain
 from tracker.services.plan_units import city_unit_id, column_position, plan_of
 from tracker.services.progress import Entry, ProgressRejected
 from tracker.services.reporting import current_plan, enterable_months, reporting_month
-
-from .base import ScopedAdmin
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -8,10 +8,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 
+from tracker.admin.base import ScopedAdmin
 from tracker.models import Attachment, CellReview, Explanation, MonthSubmission
 from tracker.services import review
-
-from .base import ScopedAdmin
 
 
 class ReasonActionForm(ActionForm):

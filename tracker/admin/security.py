@@ -5,9 +5,8 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
 
+from tracker.admin.base import ScopedAdmin
 from tracker.permissions import Action
-
-from .base import ScopedAdmin
 
 
 @admin.register(AccessAttempt)

@@ -23,6 +23,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from tracker.api.serializers import MonthField
 from tracker.models import (
     Attachment,
     CellReview,
@@ -33,8 +34,6 @@ from tracker.models import (
     ProgressReport,
 )
 from tracker.services import review
-
-from .serializers import MonthField
 
 REFUSED = OpenApiResponse(description="不允许或不符合规则，未做任何修改（detail 为原因）")
 MONTH = OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM")

@@ -2,8 +2,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from . import completeness, health, views
-from .tokens import AuthTokenViewSet
+from tracker.api import completeness, health, views
+from tracker.api.tokens import AuthTokenViewSet
 
 router = DefaultRouter()
 router.include_format_suffixes = False  # one URL per view: fewer to guard

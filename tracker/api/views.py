@@ -26,6 +26,11 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from tracker import selectors
+from tracker.api import filtering
+from tracker.api import serializers as s
+from tracker.api.auth import login, make_token
+from tracker.api.pagination import CountedBy
+from tracker.api.permissions import public_mode
 from tracker.dashboard.plans import month_and_plan
 from tracker.models import (
     Agency,
@@ -47,12 +52,6 @@ from tracker.services import progress as progress_service
 from tracker.services.plan_units import column_label, column_position
 from tracker.services.progress import Entry, ProgressRejected, Source
 from tracker.services.trajectory import expected_curve, load_indicator_plans
-
-from . import filtering
-from . import serializers as s
-from .auth import login, make_token
-from .pagination import CountedBy
-from .permissions import public_mode
 
 REJECTED = OpenApiResponse(s.RejectedSerializer, description="未通过校验，未写入任何数据")
 CONFLICT = OpenApiResponse(s.RejectedSerializer, description="数据已被他人修改，请刷新后重试")

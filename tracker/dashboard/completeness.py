@@ -12,11 +12,10 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import render
 
+from tracker.dashboard.views import _context, _download, page
 from tracker.io import lists
 from tracker.months import format_month, month_label
 from tracker.services import completeness as service
-
-from .views import _context, _download, page
 
 
 def selection(request) -> service.Selection:

@@ -31,6 +31,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from tracker.dashboard.views import page
 from tracker.models import Agency, District, PlanYear, Project
 from tracker.months import format_month, month_label, parse_month
 from tracker.permissions import Scope, scope_for
@@ -44,8 +45,6 @@ from tracker.services.reporting import (
     enterable_months,
     reporting_month,
 )
-
-from .views import page
 
 
 @dataclass

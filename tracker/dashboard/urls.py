@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import completeness, entry, review, views, work, workbook
+from tracker.dashboard import completeness, entry, review, views, work, workbook
 
 app_name = "dashboard"
 urlpatterns = [

@@ -29,6 +29,8 @@ from django.templatetags.static import static
 from django.urls import reverse
 
 from tracker import selectors
+from tracker.dashboard import lists
+from tracker.dashboard.plans import PlanChoice, choose_plan, month_and_plan
 from tracker.io import lists as list_files
 from tracker.io.notice import notice_pdf as notice_pdf_file
 from tracker.io.notice import notice_workbook
@@ -37,9 +39,6 @@ from tracker.months import format_month, plan_month
 from tracker.scoping import scope_for
 from tracker.selectors.explanations import cell_explain_context
 from tracker.selectors.notice import notice_context_defaults
-
-from . import lists
-from .plans import PlanChoice, choose_plan, month_and_plan
 
 
 def favicon(request):

@@ -1,4 +1,4 @@
-from .alerts import (
+from tracker.models.alerts import (
     Contact,
     Delivery,
     LagAlert,
@@ -9,13 +9,13 @@ from .alerts import (
     Notification,
     WebhookFormat,
 )
-from .health import Heartbeat
-from .notice import NoticeIssue
-from .people import Role, UserProfile
-from .plan import Indicator, Milestone, Project, Quota
-from .progress import MilestoneCompletion, ProgressReport
-from .reference import Agency, Category, District, PlanColumn, PlanYear
-from .review import (
+from tracker.models.health import Heartbeat
+from tracker.models.notice import NoticeIssue
+from tracker.models.people import Role, UserProfile
+from tracker.models.plan import Indicator, Milestone, Project, Quota
+from tracker.models.progress import MilestoneCompletion, ProgressReport
+from tracker.models.reference import Agency, Category, District, PlanColumn, PlanYear
+from tracker.models.review import (
     Attachment,
     AttachmentKind,
     CellReview,

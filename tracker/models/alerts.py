@@ -24,11 +24,10 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from tracker.choices import PROBLEM_STATUSES, LagStatus  # noqa: F401  (re-exported)
-
-from .people import Role
-from .plan import Indicator
-from .reference import Agency, District
-from .scoping import ScopedQuerySet
+from tracker.models.people import Role
+from tracker.models.plan import Indicator
+from tracker.models.reference import Agency, District
+from tracker.models.scoping import ScopedQuerySet
 
 
 class LagRun(models.Model):

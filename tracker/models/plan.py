@@ -5,8 +5,8 @@ from decimal import Decimal
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from .reference import Agency, Category, District, PlanYear
-from .scoping import ScopedQuerySet
+from tracker.models.reference import Agency, Category, District, PlanYear
+from tracker.models.scoping import ScopedQuerySet
 
 
 class Project(models.Model):

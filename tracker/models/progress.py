@@ -4,9 +4,9 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from .plan import Indicator, Milestone
-from .reference import District
-from .scoping import ScopedQuerySet
+from tracker.models.plan import Indicator, Milestone
+from tracker.models.reference import District
+from tracker.models.scoping import ScopedQuerySet
 
 
 class ProgressReport(models.Model):

@@ -16,10 +16,10 @@ from django.core.files.storage import storages
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from .plan import Indicator
-from .progress import ProgressReport
-from .reference import District
-from .scoping import ScopedQuerySet
+from tracker.models.plan import Indicator
+from tracker.models.progress import ProgressReport
+from tracker.models.reference import District
+from tracker.models.scoping import ScopedQuerySet
 
 
 class MonthState(models.TextChoices):

@@ -12,16 +12,21 @@ indicators (the count is in its docstring).
 
 from tracker.choices import BADNESS, COLOUR, LABEL, status_counts, worst
 from tracker.months import month_label
-
-from .alerts import open_alerts_q
-from .cell import CellDetail, cell_detail
-from .common import EvaluationLine, evaluated_months, latest_month
-from .matrix import Matrix, MatrixCell, MatrixRow, matrix
-from .my_work import my_work
-from .notice import Notice, notice
-from .overview import CategorySummary, IndicatorSummary, Overview, ProjectSummary, overview
-from .ranking import RankingRow, ranking
-from .scorecard import Scorecard, district_scorecard
+from tracker.selectors.alerts import open_alerts_q
+from tracker.selectors.cell import CellDetail, cell_detail
+from tracker.selectors.common import EvaluationLine, evaluated_months, latest_month
+from tracker.selectors.matrix import Matrix, MatrixCell, MatrixRow, matrix
+from tracker.selectors.my_work import my_work
+from tracker.selectors.notice import Notice, notice
+from tracker.selectors.overview import (
+    CategorySummary,
+    IndicatorSummary,
+    Overview,
+    ProjectSummary,
+    overview,
+)
+from tracker.selectors.ranking import RankingRow, ranking
+from tracker.selectors.scorecard import Scorecard, district_scorecard
 
 __all__ = [
     "BADNESS",

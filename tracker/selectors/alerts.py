@@ -20,8 +20,7 @@ from datetime import date
 from django.db.models import Count, Q
 
 from tracker.models import LagAlert
-
-from .common import _scoped
+from tracker.selectors.common import _scoped
 
 
 def open_alerts_q(month: date) -> Q:

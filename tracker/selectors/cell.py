@@ -18,10 +18,16 @@ from tracker.models import (
     MilestoneCompletion,
     ProgressReport,
 )
+from tracker.selectors.alerts import cell_alerts
+from tracker.selectors.common import (
+    EvaluationLine,
+    _lines,
+    _scope,
+    _scoped,
+    indicator_scale,
+    indicator_unit,
+)
 from tracker.services.trajectory import build_indicator_plans, expected_curve
-
-from .alerts import cell_alerts
-from .common import EvaluationLine, _lines, _scope, _scoped, indicator_scale, indicator_unit
 
 
 @dataclass

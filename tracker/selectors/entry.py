@@ -30,13 +30,12 @@ from tracker.models import (
 )
 from tracker.months import add_months, first_of_month, month_end
 from tracker.permissions import Scope, scope_for
+from tracker.selectors.common import indicator_scale, indicator_unit, show_amount
 from tracker.services.due import due_cells
 from tracker.services.numbers import plain
 from tracker.services.progress import milestone_districts_of
 from tracker.services.review import locked_cells
 from tracker.services.trajectory import expected_at, load_indicator_plans
-
-from .common import indicator_scale, indicator_unit, show_amount
 
 
 @dataclass

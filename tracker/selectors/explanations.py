@@ -21,8 +21,7 @@ from django.utils import timezone
 
 from tracker.choices import RED_STATUSES
 from tracker.models import Explanation, LagEvaluation
-
-from .common import EvaluationLine, _lines, _scoped
+from tracker.selectors.common import EvaluationLine, _lines, _scoped
 
 
 def explanations_for(who, cells, month: date) -> dict[tuple[int, int], Explanation]:

@@ -13,9 +13,8 @@ from decimal import Decimal
 from tracker.choices import COLOUR, LABEL, PROBLEM_STATUSES, status_counts
 from tracker.domain.cell import pace_completion_pct
 from tracker.models import District, Indicator, LagEvaluation
+from tracker.selectors.common import _scoped
 from tracker.services.plan_units import column_label, column_position
-
-from .common import _scoped
 
 PROBLEMS = PROBLEM_STATUSES
 

@@ -12,11 +12,10 @@ from django.db.models import Q
 
 from tracker.choices import BADNESS, PROBLEM_STATUSES, LagStatus
 from tracker.models import District, Indicator, LagEvaluation, Quota
+from tracker.selectors.alerts import attach_open_alerts
+from tracker.selectors.common import CellRef, EvaluationLine, _lines, _scoped
+from tracker.selectors.explanations import attach_explanations
 from tracker.services.due import FilingState, filing_states
-
-from .alerts import attach_open_alerts
-from .common import CellRef, EvaluationLine, _lines, _scoped
-from .explanations import attach_explanations
 
 PROBLEMS = PROBLEM_STATUSES
 

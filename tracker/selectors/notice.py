@@ -39,12 +39,11 @@ from django.db.models import Count, Max
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
 from tracker.models import District, Explanation, LagEvaluation, NoticeIssue, PlanYear
-
-from .alerts import alerts_version, open_alert_total, supervised_cells
-from .common import EvaluationLine, _lines, _of_plan
-from .explanations import attach_explanations
-from .overview import overview
-from .ranking import RankingRow, ranking
+from tracker.selectors.alerts import alerts_version, open_alert_total, supervised_cells
+from tracker.selectors.common import EvaluationLine, _lines, _of_plan
+from tracker.selectors.explanations import attach_explanations
+from tracker.selectors.overview import overview
+from tracker.selectors.ranking import RankingRow, ranking
 
 S = LagStatus
 NOTICE_LAYOUT = "3"  # bump when the notice template changes: cached PDFs re-render

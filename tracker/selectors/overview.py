@@ -25,9 +25,8 @@ from decimal import Decimal
 from tracker.choices import BADNESS, COLOUR, LABEL, LagStatus, status_counts, worst
 from tracker.domain.cell import RollUp, Thresholds, roll_up
 from tracker.models import Indicator, LagEvaluation
-
-from .alerts import open_alert_counts_by_indicator
-from .common import _of_plan, _scoped, indicator_unit
+from tracker.selectors.alerts import open_alert_counts_by_indicator
+from tracker.selectors.common import _of_plan, _scoped, indicator_unit
 
 S = LagStatus
 TWO = Decimal("0.01")

@@ -25,9 +25,8 @@ from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
 from tracker.models import District, LagEvaluation
 from tracker.months import add_months
+from tracker.selectors.common import _has_role, _of_plan
 from tracker.services.plan_units import OUTSIDE, unit_order
-
-from .common import _has_role, _of_plan
 
 S = LagStatus
 _pct = pct

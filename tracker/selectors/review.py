@@ -19,8 +19,7 @@ from datetime import date
 from tracker.models import CellReview, CellState, District, MonthState, MonthSubmission
 from tracker.models.progress import ProgressReport
 from tracker.permissions import Action, restrict, scope_for
-
-from .common import show_amount
+from tracker.selectors.common import show_amount
 
 STATE_ORDER = [s.value for s in MonthState]
 STATE_LABEL = dict(MonthState.choices)

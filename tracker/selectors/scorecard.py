@@ -7,11 +7,10 @@ from datetime import date
 
 from tracker.choices import PROBLEM_STATUSES, status_counts
 from tracker.models import District, LagEvaluation
+from tracker.selectors.alerts import attach_open_alerts
+from tracker.selectors.common import EvaluationLine, _lines, _of_plan, _scoped
+from tracker.selectors.ranking import RankingRow, ranking
 from tracker.services.plan_units import Column, plan_columns
-
-from .alerts import attach_open_alerts
-from .common import EvaluationLine, _lines, _of_plan, _scoped
-from .ranking import RankingRow, ranking
 
 PROBLEMS = PROBLEM_STATUSES
 

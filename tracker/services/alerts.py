@@ -60,9 +60,8 @@ from tracker.models import (
     ProgressReport,
 )
 from tracker.months import add_months, first_of_month, month_end, month_end_label
-
-from .bulk import copy_create, copy_history, copy_supported, copy_update
-from .lag import (
+from tracker.services.bulk import copy_create, copy_history, copy_supported, copy_update
+from tracker.services.lag import (
     PROBLEM_STATUSES,
     Cell,
     LagStatus,
@@ -71,10 +70,10 @@ from .lag import (
     indicator_batches,
     save_evaluation,
 )
-from .notifications import create_digests
-from .plan_units import city_unit_ids
-from .reporting import reporting_deadline
-from .trajectory import IndicatorPlan, load_indicator_plans, milestone_months
+from tracker.services.notifications import create_digests
+from tracker.services.plan_units import city_unit_ids
+from tracker.services.reporting import reporting_deadline
+from tracker.services.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 
 logger = logging.getLogger(__name__)
 

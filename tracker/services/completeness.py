@@ -28,9 +28,8 @@ from django.utils import timezone
 
 from tracker.models import Agency, District, Indicator
 from tracker.months import first_of_month, month_label, plan_month
-
-from .due import FilingState, filing_states
-from .reporting import current_plan, due_month, enterable_months
+from tracker.services.due import FilingState, filing_states
+from tracker.services.reporting import current_plan, due_month, enterable_months
 
 __all__ = [
     "Completeness",

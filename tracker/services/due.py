@@ -36,9 +36,8 @@ from django.utils import timezone
 from tracker.models import District, Indicator, ProgressReport, Quota
 from tracker.months import first_of_month
 from tracker.permissions import Scope, scope_for
-
-from .plan_units import city_unit_expression, column_position
-from .reporting import reporting_deadline
+from tracker.services.plan_units import city_unit_expression, column_position
+from tracker.services.reporting import reporting_deadline
 
 __all__ = ["FilingState", "due_cells", "due_indicators", "filing_states", "unfiled"]
 

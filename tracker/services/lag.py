@@ -66,11 +66,15 @@ from tracker.domain.cell import (
 )
 from tracker.models import District, LagEvaluation, ProgressReport, Quota
 from tracker.months import add_months, first_of_month
-
-from .bulk import copy_supported, copy_upsert
-from .pipeline import pipelined
-from .reporting import due_month, reporting_deadline
-from .trajectory import IndicatorPlan, expected_at, expected_curve, load_indicator_plans
+from tracker.services.bulk import copy_supported, copy_upsert
+from tracker.services.pipeline import pipelined
+from tracker.services.reporting import due_month, reporting_deadline
+from tracker.services.trajectory import (
+    IndicatorPlan,
+    expected_at,
+    expected_curve,
+    load_indicator_plans,
+)
 
 __all__ = [
     "HUNDRED",
@@ -369,7 +373,7 @@ def city_district_id(plan=None) -> int | None:
     indicators (``Indicator.Scope.CITY``, 序号12) are reported and checked on it. Without
     a plan: the registered 市本级 (``plan_units.city_unit_id`` is the per-plan rule)."""
     if plan is not None:
-        from .plan_units import city_unit_id
+        from tracker.services.plan_units import city_unit_id
 
         return city_unit_id(plan)
     return (
@@ -467,7 +471,7 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     city_only = [pk for pk, p in plans.items() if p.is_city_only]
     city_cells: dict[int, list[int]] = {}  # 市本级 unit → its city-only indicators
     if city_only:  # reported on each plan's own 市本级 column (plan_units.city_unit_ids)
-        from .plan_units import city_unit_ids
+        from tracker.services.plan_units import city_unit_ids
 
         city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
         for pk in sorted(city_only):

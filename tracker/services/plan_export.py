@@ -25,9 +25,8 @@ import csv
 from pathlib import Path
 
 from tracker.models import Indicator, Milestone, PlanYear, Project, Quota
-
-from .numbers import plain
-from .published_tables import (
+from tracker.services.numbers import plain
+from tracker.services.published_tables import (
     DEFAULT_GROUP_HEADER,
     BreakdownRow,
     PublishedTables,

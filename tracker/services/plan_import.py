@@ -39,9 +39,8 @@ from decimal import Decimal
 from itertools import pairwise
 
 from tracker.months import month_end
-
-from .published_tables import PublishedTables
-from .quantities import QuantityError, is_empty, parse_quantity
+from tracker.services.published_tables import PublishedTables
+from tracker.services.quantities import QuantityError, is_empty, parse_quantity
 
 NUM = r"\d+(?:\.\d+)?"
 DATE_RANGE_RE = re.compile(r"(\d{1,2})\s*月\s*[—\-–~至到]\s*(\d{1,2})\s*月")

@@ -58,8 +58,7 @@ from tracker.models import (
 )
 from tracker.models.reference import DEFAULT_ISSUER
 from tracker.months import month_end
-
-from .quantities import QuantityError, is_empty, parse_quantity
+from tracker.services.quantities import QuantityError, is_empty, parse_quantity
 
 # Cooperating-unit phrases that name district governments rather than an agency.
 DISTRICT_GOVERNMENT_RE = re.compile(

@@ -456,8 +456,7 @@ def milestone_districts_of(projects) -> dict[int, list[District]]:
     """``milestone_districts`` for many projects at once (3 queries + 2 per plan): each in
     its plan's column order, a city-only project on its plan's 市本级 column."""
     from tracker.models import PlanYear
-
-    from .plan_units import city_unit_ids, sort_units
+    from tracker.services.plan_units import city_unit_ids, sort_units
 
     projects = list(projects)
     by_project: dict[int, list[District]] = {p.pk: [] for p in projects}

@@ -30,10 +30,9 @@ from django.utils import timezone
 
 from tracker.models import Contact, District, Indicator, Notification, Role
 from tracker.months import month_label
-
-from . import notifications
-from .due import FilingState, filing_states
-from .reporting import days_left, deadline_label, reporting_month
+from tracker.services import notifications
+from tracker.services.due import FilingState, filing_states
+from tracker.services.reporting import days_left, deadline_label, reporting_month
 
 logger = logging.getLogger(__name__)
 

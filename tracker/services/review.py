@@ -60,8 +60,7 @@ from tracker.months import first_of_month, month_label
 from tracker.permissions import Action as P
 from tracker.permissions import allowed, may, restrict
 from tracker.scoping import scope_for
-
-from .due import due_indicators
+from tracker.services.due import due_indicators
 
 
 class ReviewRejected(Exception):
@@ -285,7 +284,7 @@ def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> C
         _stamp(cell, user, "审核通过" if approve else f"退回：{reason}").save()
         _refresh_state(submission, user, "审核")
         if not approve:  # the district hears once: recorded here, sent after commit
-            from .notifications import notify_return
+            from tracker.services.notifications import notify_return
 
             notify_return(cell, user)
     return cell

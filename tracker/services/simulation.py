@@ -60,13 +60,12 @@ from tracker.models import (
     ProgressReport,
 )
 from tracker.months import add_months, month_end, months_of_year
+from tracker.services.alerts import run_lag_check, run_milestone_check
+from tracker.services.notifications import mark_told
 from tracker.services.plan_loader import PlanFileError, find_plan
 from tracker.services.plan_units import OUTSIDE, city_unit_id, sort_units, unit_order
-
-from .alerts import run_lag_check, run_milestone_check
-from .notifications import mark_told
-from .reporting import due_month, reporting_deadline
-from .trajectory import expected_curve, load_indicator_plans
+from tracker.services.reporting import due_month, reporting_deadline
+from tracker.services.trajectory import expected_curve, load_indicator_plans
 
 SIM_USERNAME = "simulate_year"
 SERIOUS_LAGGARD = "淳安县"

@@ -16,8 +16,7 @@ from django.utils.translation import get_language
 
 from tracker.domain import format as fmt
 from tracker.selectors.common import show_amount
-
-from .entry_tags import cell_href
+from tracker.templatetags.entry_tags import cell_href
 
 register = template.Library()
 
