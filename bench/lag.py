@@ -454,8 +454,8 @@ class Command(BaseCommand):
             return cursor.rowcount
 
     def _floor_sql(self, month, as_of, plans):
+        from tracker.calendar import reporting_deadline
         from tracker.services.lag import Thresholds
-        from tracker.services.reporting import reporting_deadline
 
         t = Thresholds.from_settings()
         values, params = [], []

@@ -286,9 +286,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Tracker domain settings --------------------------------------------------
 TRACKER = {
-    # Lag-check writes through PostgreSQL's COPY (tracker.services.bulk); 0 keeps the ORM path.
+    # Lag-check writes through PostgreSQL's COPY (tracker.db.bulk); 0 keeps the ORM path.
     "BULK_COPY": env_bool("TRACKER_BULK_COPY", True),
-    # The lag evaluation's reads pipelined on PostgreSQL (tracker.services.pipeline): the
+    # The lag evaluation's reads pipelined on PostgreSQL (tracker.db.pipeline): the
     # next batch read while this one is computed; 0 reads them one after another.
     "READ_PIPELINE": env_bool("TRACKER_READ_PIPELINE", True),
     # Monthly reports are due by this day of the following month (未按时填报 after it).

@@ -16,6 +16,6 @@ urlpatterns = [
 ]
 
 # Chinese error pages in the dashboard's look (dashboard and admin), JSON under /api/.
-handler403 = "tracker.errors.permission_denied"
-handler404 = "tracker.errors.page_not_found"
-handler500 = "tracker.errors.server_error"
+handler403 = "tracker.dashboard.errors.permission_denied"
+handler404 = "tracker.dashboard.errors.page_not_found"
+handler500 = "tracker.dashboard.errors.server_error"

@@ -16,9 +16,9 @@ from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
 from tests.factories import make_user
+from tracker import formats as fmt
 from tracker import selectors
 from tracker.choices import RED_STATUSES
-from tracker.domain import format as fmt
 from tracker.models import (
     District,
     Indicator,

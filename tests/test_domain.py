@@ -7,8 +7,8 @@
 from datetime import date
 from decimal import Decimal as D
 
+from tracker import formats as fmt
 from tracker.choices import BADNESS, COLOUR, LABEL, RED_STATUSES, LagStatus, worst
-from tracker.domain import format as fmt
 from tracker.domain.cell import (
     Forecast,
     Thresholds,

@@ -20,8 +20,8 @@ import pytest
 from tests.factories import make_user
 from tests.test_dashboard_e2e import shot
 from tracker.models import District, ProgressReport, Role
+from tracker.numbers import plain
 from tracker.selectors.entry import entry_sheet
-from tracker.services.numbers import plain
 from tracker.services.simulation import simulate_year
 
 pytestmark = pytest.mark.slow

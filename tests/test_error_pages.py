@@ -8,7 +8,7 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from tracker.api.errors import CSRF_FAILED, PARSE_ERROR
-from tracker.errors import server_error
+from tracker.dashboard.errors import server_error
 
 STYLESHEET = 'href="/static/tracker/dashboard.css"'
 

@@ -19,9 +19,9 @@ from tests.lag_helpers import (
     percent_plan,
     report,
 )
+from tracker.db.bulk import copy_supported
 from tracker.models import Indicator, LagEvaluation, LagStatus, Milestone, Quota
 from tracker.services.alerts import run_lag_check
-from tracker.services.bulk import copy_supported
 from tracker.services.lag import (
     Thresholds,
     classify,

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
-from tracker.domain.format import percent
+from tracker.formats import percent
 from tracker.models import Indicator, LagEvaluation, LagStatus
 from tracker.selectors.common import show_amount
 

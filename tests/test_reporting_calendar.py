@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from tracker import calendar as reporting
 from tracker.models import PlanYear
-from tracker.services import reporting
 
 SH = ZoneInfo("Asia/Shanghai")
 

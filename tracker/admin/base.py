@@ -32,7 +32,7 @@ from simple_history.exceptions import NotHistoricalModelError
 from simple_history.template_utils import HistoricalRecordContextHelper
 from simple_history.utils import get_history_model_for_model
 
-from tracker.domain import format as fmt
+from tracker import formats as fmt
 from tracker.permissions import Action, allowed, may, restrict
 
 

@@ -17,7 +17,7 @@ from tracker.models import (
     Project,
     Quota,
 )
-from tracker.services.numbers import plain
+from tracker.numbers import plain
 from tracker.services.plan_integrity import check_plan
 from tracker.services.plan_units import column_position, plan_columns
 

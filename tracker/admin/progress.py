@@ -33,6 +33,7 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 
 from tracker.admin.base import ScopedAdmin
+from tracker.calendar import current_plan, enterable_months, reporting_month
 from tracker.io import excel
 from tracker.models import (
     District,
@@ -43,12 +44,11 @@ from tracker.models import (
     Quota,
 )
 from tracker.months import first_of_month, format_month, month_label, parse_month
+from tracker.numbers import plain
 from tracker.scoping import scope_for
 from tracker.services import progress as progress_service
-from tracker.services.numbers import plain
 from tracker.services.plan_units import city_unit_id, column_position, plan_of
 from tracker.services.progress import Entry, ProgressRejected
-from tracker.services.reporting import current_plan, enterable_months, reporting_month
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

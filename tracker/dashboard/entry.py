@@ -31,6 +31,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from tracker.calendar import (
+    current_plan,
+    days_left,
+    deadline_label,
+    enterable_months,
+    reporting_month,
+)
 from tracker.dashboard.views import page
 from tracker.models import Agency, District, PlanYear, Project
 from tracker.months import format_month, month_label, parse_month
@@ -38,13 +45,6 @@ from tracker.permissions import Scope, scope_for
 from tracker.selectors.entry import EntrySheet, chosen_scope, entry_sheet
 from tracker.services import progress
 from tracker.services.progress import Entry, ProgressRejected
-from tracker.services.reporting import (
-    current_plan,
-    days_left,
-    deadline_label,
-    enterable_months,
-    reporting_month,
-)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from tracker.calendar import current_plan, reporting_month
 from tracker.dashboard.views import _context, page
 from tracker.models import CellReview, District, Indicator, MonthSubmission
 from tracker.months import format_month, month_label, months_of_year, plan_month
@@ -33,7 +34,6 @@ from tracker.scoping import scope_for
 from tracker.selectors import review as review_selectors
 from tracker.selectors.explanations import explanation_due, grace_days, missing_explanations
 from tracker.services import review
-from tracker.services.reporting import current_plan, reporting_month
 
 
 def _month_param(text: str | None) -> date | None:

@@ -22,12 +22,12 @@ from django import forms
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
+from tracker.calendar import deadline_label
 from tracker.dashboard.views import page
 from tracker.io import excel
 from tracker.models import Agency, District, ProgressReport
 from tracker.months import format_month, month_label, plan_month
 from tracker.permissions import Action, allowed, scope_for
-from tracker.services.reporting import deadline_label
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

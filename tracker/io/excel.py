@@ -53,7 +53,8 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from tracker.domain import format as figures
+from tracker import formats as figures
+from tracker.calendar import deadline_label
 from tracker.domain.cell import completion_pct
 from tracker.models import (
     Agency,
@@ -87,7 +88,6 @@ from tracker.services.progress import (
     submit,
     validate,
 )
-from tracker.services.reporting import deadline_label
 from tracker.services.review import locked_cells
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -216,7 +216,7 @@ def _bytes(wb: Workbook) -> bytes:
 def breakdown_month(now=None) -> tuple[PlanYear | None, date | None]:
     """The 任务分解表's default: the current plan at its month being reported
     (``services.reporting``) — in November 2026 with only the 2024 plan, 2024年12月."""
-    from tracker.services.reporting import current_plan, reporting_month
+    from tracker.calendar import current_plan, reporting_month
 
     plan = current_plan(now)
     return (plan, reporting_month(plan, now)) if plan else (None, None)

@@ -2,7 +2,7 @@
 xlsx workbook or a CSV file (UTF-8 with BOM, so Excel opens it in Chinese).
 
 A table is ``Table(title, header, rows)``; cells are text or numbers. Pages build their
-tables with the same numbers they print (``tracker.domain.format`` for figures), so the
+tables with the same numbers they print (``tracker.formats`` for figures), so the
 file says what the screen says.
 """
 
@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from tracker.domain.format import number, percent, whole_percent
+from tracker.formats import number, percent, whole_percent
 from tracker.months import month_label
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -58,7 +58,7 @@ class ProgressReport(models.Model):
         indexes = [models.Index(fields=["month", "indicator"])]
 
     def __str__(self):
-        from tracker.domain.format import number
+        from tracker.formats import number
 
         return f"{self.indicator} · {self.district} · {self.month:%Y-%m}: {number(self.value, 4)}"
 

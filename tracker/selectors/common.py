@@ -22,8 +22,8 @@ from decimal import Decimal
 
 from django.db.models import Max, OuterRef
 
+from tracker import formats as fmt
 from tracker.choices import COLOUR, LABEL
-from tracker.domain import format as fmt
 from tracker.domain.cell import pace_completion_pct
 from tracker.models import District, Indicator, LagEvaluation
 from tracker.scoping import Scope, scope_for

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from tracker.domain import format as fmt
+from tracker import formats as fmt
 from tracker.domain.cell import value_as_of
 from tracker.models import (
     District,
@@ -29,10 +29,10 @@ from tracker.models import (
     Role,
 )
 from tracker.months import add_months, first_of_month, month_end
+from tracker.numbers import plain
 from tracker.permissions import Scope, scope_for
 from tracker.selectors.common import indicator_scale, indicator_unit, show_amount
 from tracker.services.due import due_cells
-from tracker.services.numbers import plain
 from tracker.services.progress import milestone_districts_of
 from tracker.services.review import locked_cells
 from tracker.services.trajectory import expected_at, load_indicator_plans

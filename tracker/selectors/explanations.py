@@ -70,7 +70,7 @@ def grace_days() -> int:
 def explanation_due(month: date) -> datetime:
     """The moment after which a red cell of ``month`` without an explanation is listed:
     the month's reporting deadline plus the grace days."""
-    from tracker.services.reporting import reporting_deadline
+    from tracker.calendar import reporting_deadline
 
     return reporting_deadline(month) + timedelta(days=grace_days())
 

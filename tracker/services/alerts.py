@@ -46,7 +46,9 @@ from django.db.models import Max
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from tracker.domain import format as number
+from tracker import formats as number
+from tracker.calendar import reporting_deadline
+from tracker.db.bulk import copy_create, copy_history, copy_supported, copy_update
 from tracker.domain.cell import shortfall
 from tracker.models import (
     District,
@@ -60,7 +62,6 @@ from tracker.models import (
     ProgressReport,
 )
 from tracker.months import add_months, first_of_month, month_end, month_end_label
-from tracker.services.bulk import copy_create, copy_history, copy_supported, copy_update
 from tracker.services.lag import (
     PROBLEM_STATUSES,
     Cell,
@@ -72,7 +73,6 @@ from tracker.services.lag import (
 )
 from tracker.services.notifications import create_digests
 from tracker.services.plan_units import city_unit_ids
-from tracker.services.reporting import reporting_deadline
 from tracker.services.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 
 logger = logging.getLogger(__name__)

@@ -26,10 +26,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from tracker.calendar import current_plan, due_month, enterable_months
 from tracker.models import Agency, District, Indicator
 from tracker.months import first_of_month, month_label, plan_month
 from tracker.services.due import FilingState, filing_states
-from tracker.services.reporting import current_plan, due_month, enterable_months
 
 __all__ = [
     "Completeness",

@@ -33,11 +33,11 @@ from django.db import models
 from django.db.models import OuterRef
 from django.utils import timezone
 
+from tracker.calendar import reporting_deadline
 from tracker.models import District, Indicator, ProgressReport, Quota
 from tracker.months import first_of_month
 from tracker.permissions import Scope, scope_for
 from tracker.services.plan_units import city_unit_expression, column_position
-from tracker.services.reporting import reporting_deadline
 
 __all__ = ["FilingState", "due_cells", "due_indicators", "filing_states", "unfiled"]
 

@@ -48,7 +48,10 @@ from django.db.models import (
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from tracker.calendar import due_month, reporting_deadline
 from tracker.choices import PROBLEM_STATUSES, LagStatus
+from tracker.db.bulk import copy_supported, copy_upsert
+from tracker.db.pipeline import pipelined
 from tracker.domain.cell import (
     HUNDRED,
     PLACES,
@@ -66,9 +69,6 @@ from tracker.domain.cell import (
 )
 from tracker.models import District, LagEvaluation, ProgressReport, Quota
 from tracker.months import add_months, first_of_month
-from tracker.services.bulk import copy_supported, copy_upsert
-from tracker.services.pipeline import pipelined
-from tracker.services.reporting import due_month, reporting_deadline
 from tracker.services.trajectory import (
     IndicatorPlan,
     expected_at,

@@ -52,9 +52,9 @@ from django.db import transaction
 from django.db.models import Count, F, OuterRef, Value
 from django.utils import timezone
 
+from tracker.db.bulk import copy_create, copy_rows, copy_supported, pk_in
 from tracker.models import Contact, Delivery, LagAlert, Notification, Role, WebhookFormat
-from tracker.services.bulk import copy_create, copy_rows, copy_supported, pk_in
-from tracker.services.numbers import plain
+from tracker.numbers import plain
 from tracker.services.plan_units import column_position
 
 logger = logging.getLogger(__name__)

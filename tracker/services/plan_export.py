@@ -25,7 +25,7 @@ import csv
 from pathlib import Path
 
 from tracker.models import Indicator, Milestone, PlanYear, Project, Quota
-from tracker.services.numbers import plain
+from tracker.numbers import plain
 from tracker.services.published_tables import (
     DEFAULT_GROUP_HEADER,
     BreakdownRow,

@@ -28,7 +28,7 @@ from django.db import models
 from django.db.models import Count, Sum
 
 from tracker.models import Indicator, Milestone, PlanYear, Project, Quota
-from tracker.services.numbers import plain
+from tracker.numbers import plain
 
 
 class Check(models.TextChoices):

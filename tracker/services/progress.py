@@ -40,8 +40,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from tracker.models import District, Indicator, MilestoneCompletion, ProgressReport, Quota
 from tracker.months import first_of_month, month_label, parse_month
+from tracker.numbers import plain
 from tracker.permissions import Action, may, scope_for
-from tracker.services.numbers import plain
 from tracker.services.quantities import QuantityError, is_counted_unit, parse_quantity
 from tracker.services.review import locked_cells, locked_message
 

@@ -28,11 +28,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tracker.calendar import days_left, deadline_label, reporting_month
 from tracker.models import Contact, District, Indicator, Notification, Role
 from tracker.months import month_label
 from tracker.services import notifications
 from tracker.services.due import FilingState, filing_states
-from tracker.services.reporting import days_left, deadline_label, reporting_month
 
 logger = logging.getLogger(__name__)
 

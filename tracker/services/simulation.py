@@ -47,6 +47,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from tracker.calendar import due_month, reporting_deadline
 from tracker.models import (
     District,
     Indicator,
@@ -64,7 +65,6 @@ from tracker.services.alerts import run_lag_check, run_milestone_check
 from tracker.services.notifications import mark_told
 from tracker.services.plan_loader import PlanFileError, find_plan
 from tracker.services.plan_units import OUTSIDE, city_unit_id, sort_units, unit_order
-from tracker.services.reporting import due_month, reporting_deadline
 from tracker.services.trajectory import expected_curve, load_indicator_plans
 
 SIM_USERNAME = "simulate_year"

@@ -19,9 +19,9 @@ from django import template
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 
+from tracker.calendar import current_plan, days_left, reporting_month
 from tracker.choices import LagStatus
 from tracker.months import format_month
-from tracker.services.reporting import current_plan, days_left, reporting_month
 
 register = template.Library()
 

@@ -14,7 +14,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
-from tracker.domain import format as fmt
+from tracker import formats as fmt
 from tracker.selectors.common import show_amount
 from tracker.templatetags.entry_tags import cell_href
 

@@ -1,10 +1,10 @@
-"""Template filters for figures, over the one formatter (``tracker.domain.format``):
+"""Template filters for figures, over the one formatter (``tracker.formats``):
 ``{{ value|num }}`` → 「1,234.5」, ``{{ value|pct }}`` → 「61.5%」, ``{{ value|amount:indicator }}``
 → 「25 万人」 (the plan's printed units); 「—」 when there is nothing."""
 
 from django import template
 
-from tracker.domain import format as fmt
+from tracker import formats as fmt
 
 register = template.Library()
 

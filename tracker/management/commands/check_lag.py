@@ -12,7 +12,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from tracker.domain.format import number
+from tracker.formats import number
 from tracker.models import LagStatus, PlanYear
 from tracker.months import parse_month
 from tracker.services.alerts import (
