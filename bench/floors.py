@@ -20,13 +20,12 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from tracker import selectors
-from tracker.dashboard.plans import month_and_plan
+from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.domain.cell import value_as_of
 from tracker.models import ProgressReport
 from tracker.months import format_month, plan_month
-from tracker.permissions import Action, restrict
-from tracker.scoping import scope_for
-from tracker.services.trajectory import expected_curve, load_indicator_plans
+from tracker.plans.selection import month_and_plan
+from tracker.plans.trajectory import expected_curve, load_indicator_plans
 
 Q2, Q4 = Decimal("0.01"), Decimal("0.0001")
 JSON = {"json_dumps_params": {"ensure_ascii": False}}

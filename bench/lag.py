@@ -35,7 +35,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tracker.months import add_months
-from tracker.services.trajectory import expected_curve, load_indicator_plans
+from tracker.plans.trajectory import expected_curve, load_indicator_plans
 
 CURVE_MILESTONES = ((6, 30), (9, 60), (11, 100))  # 3月底 qualitative, then percent
 
@@ -252,19 +252,10 @@ class Command(BaseCommand):
         )
 
     def _build(self, n, m, months, seed):
-        from tracker.models import (
-            Agency,
-            Category,
-            Contact,
-            District,
-            Indicator,
-            Milestone,
-            PlanYear,
-            ProgressReport,
-            Project,
-            Quota,
-            Role,
-        )
+        from tracker.accounts.models import Role
+        from tracker.models import Contact, ProgressReport
+        from tracker.plans.models import Indicator, Milestone, Project, Quota
+        from tracker.plans.reference import Agency, Category, District, PlanYear
 
         rng = random.Random(seed)
         plan_year = PlanYear.objects.create(year=2024, title="基准测试计划")

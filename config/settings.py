@@ -408,7 +408,7 @@ else:
 # in the database (shared by all processes) per username AND address together, so a
 # stranger's wrong passwords from elsewhere do not lock the owner out. 5 failures lock
 # that pair for 15 minutes; a success resets it. 督查室 sees and lifts locks in the admin
-# (登录锁定). Messages in Chinese (tracker.security.lockout_response).
+# (登录锁定). Messages in Chinese (tracker.accounts.security.lockout_response).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -417,8 +417,8 @@ AXES_FAILURE_LIMIT = int(os.environ.get("TRACKER_LOGIN_MAX_FAILURES", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("TRACKER_LOGIN_LOCKOUT_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "tracker.security.client_ip"
-AXES_LOCKOUT_CALLABLE = "tracker.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "tracker.accounts.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "tracker.accounts.security.lockout_response"
 AXES_ENABLE_ADMIN = False  # tracker.admin.security registers a scoped one with 解除锁定
 AXES_VERBOSE = False
 

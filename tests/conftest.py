@@ -18,8 +18,8 @@ from tests.factories import (
     QuotaFactory,
     make_user,
 )
-from tracker.models import Role
-from tracker.services.plan_loader import load_plan, read_plan_file
+from tracker.accounts.models import Role
+from tracker.plans.loader import load_plan, read_plan_file
 
 
 @dataclass

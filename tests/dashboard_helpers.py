@@ -22,8 +22,10 @@ from datetime import date
 from django.db import transaction
 
 from tests.factories import make_user
-from tracker.models import District, Project, Role
-from tracker.services.plan_loader import load_plan
+from tracker.accounts.models import Role
+from tracker.plans.loader import load_plan
+from tracker.plans.models import Project
+from tracker.plans.reference import District
 from tracker.services.simulation import SimulationResult, simulate_year
 
 SEED = 7

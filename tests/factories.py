@@ -6,19 +6,10 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
-from tracker.models import (
-    Agency,
-    Category,
-    District,
-    Indicator,
-    Milestone,
-    PlanYear,
-    ProgressReport,
-    Project,
-    Quota,
-    Role,
-    UserProfile,
-)
+from tracker.accounts.models import Role, UserProfile
+from tracker.models import ProgressReport
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.reference import Agency, Category, District, PlanYear
 
 
 class PlanYearFactory(factory.django.DjangoModelFactory):

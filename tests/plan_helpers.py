@@ -4,7 +4,7 @@ import copy
 from collections import Counter
 from pathlib import Path
 
-from tracker.services.plan_loader import _build_spec
+from tracker.plans.loader import _build_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_XLSX = ROOT / "fixtures" / "plan_2024_published.xlsx"

@@ -7,7 +7,10 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import make_user
-from tracker.models import Agency, District, Indicator, ProgressReport, Project, Role
+from tracker.accounts.models import Role
+from tracker.models import ProgressReport
+from tracker.plans.models import Indicator, Project
+from tracker.plans.reference import Agency, District
 
 
 @pytest.fixture

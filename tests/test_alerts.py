@@ -10,6 +10,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 
 from tests.lag_helpers import local, percent_plan, report
+from tracker.accounts.models import Role
 from tracker.models import (
     Contact,
     Delivery,
@@ -18,8 +19,8 @@ from tracker.models import (
     MilestoneCompletion,
     Notification,
     ProgressReport,
-    Role,
 )
+from tracker.plans.trajectory import IndicatorPlan
 from tracker.services.alerts import (
     derive_runs,
     explain,
@@ -30,7 +31,6 @@ from tracker.services.alerts import (
     stale_months,
 )
 from tracker.services.lag import Cell, Forecast
-from tracker.services.trajectory import IndicatorPlan
 
 D = Decimal
 Status, Kind, Level = LagAlert.Status, LagAlert.Kind, LagAlert.Level

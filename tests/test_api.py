@@ -270,7 +270,7 @@ def test_token_auth_expiry_revocation_and_lockout(world, settings):
 def test_page_size_is_capped_at_500(world):
     """The real cap, not a patched one: 504 rows exist, ``page_size=100000`` gets 500."""
     from tests.factories import DistrictFactory
-    from tracker.models import Quota
+    from tracker.plans.models import Quota
 
     p, _ = world
     districts = [DistrictFactory(code=f"cap{i}", name=f"测试区{i}") for i in range(42)]

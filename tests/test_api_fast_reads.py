@@ -71,7 +71,8 @@ def test_trajectory_equals_the_serializers_json(year, db, who, monkeypatch):
     """序时进度 vs reported value: the endpoint's JSON is ``TrajectorySerializer``'s, for
     amounts and rates, city-only and split targets, city-wide and one district's."""
     from tracker.api import serializers
-    from tracker.models import District, Indicator
+    from tracker.plans.models import Indicator
+    from tracker.plans.reference import District
 
     user = getattr(year, who)
     client = _client(user)

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import make_user
-from tracker.models import Role
+from tracker.accounts.models import Role
 
 HUGE = "9223372036854775808"  # 2**63: one past the largest 64-bit integer
 

@@ -6,7 +6,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import make_user
-from tracker.models import District, Indicator, LagEvaluation, LagStatus, Project, Role
+from tracker.accounts.models import Role
+from tracker.models import LagEvaluation, LagStatus
+from tracker.plans.models import Indicator, Project
+from tracker.plans.reference import District
 from tracker.services.simulation import simulate_year
 
 

@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 from tests.dashboard_helpers import simulated_year
 from tracker.api.auth import make_token
 from tracker.domain.cell import value_as_of
-from tracker.models import Indicator, ProgressReport
+from tracker.models import ProgressReport
+from tracker.plans.models import Indicator
 
 SEPT = date(2024, 9, 1)
 
@@ -80,7 +81,7 @@ def test_floors_answer_as_the_api_for_a_picked_plan_and_refuse_a_user_without_a_
     the same data for a picked plan, the same refusal for a signed-in user without a role."""
     from django.contrib.auth import get_user_model
 
-    from tracker.models import PlanYear
+    from tracker.plans.reference import PlanYear
 
     plan = PlanYear.objects.get(year=2024)
     client = _client(year.supervisor)

@@ -10,15 +10,9 @@ import time_machine
 from django.db import connection
 
 from tests.test_lag_spread import reset
-from tracker.models import (
-    Contact,
-    District,
-    LagAlert,
-    LagAlertFlip,
-    LagEvaluation,
-    Notification,
-    Role,
-)
+from tracker.accounts.models import Role
+from tracker.models import Contact, LagAlert, LagAlertFlip, LagEvaluation, Notification
+from tracker.plans.reference import District
 from tracker.services import alerts, lag, notifications
 from tracker.services.alerts import run_lag_check
 from tracker.services.simulation import _check_time, simulate_year

@@ -21,7 +21,8 @@ from celery.contrib.testing.worker import start_worker
 from config.celery import app as main_app
 from tests.lag_helpers import percent_plan, report
 from tracker import tasks
-from tracker.models import Contact, Delivery, LagAlert, LagRun, Notification, Role
+from tracker.accounts.models import Role
+from tracker.models import Contact, Delivery, LagAlert, LagRun, Notification
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 

@@ -18,16 +18,11 @@ from tests.dashboard_helpers import SEPT, simulated_year
 from tests.factories import make_user
 from tracker import formats as fmt
 from tracker import selectors
+from tracker.accounts.models import Role
 from tracker.choices import RED_STATUSES
-from tracker.models import (
-    District,
-    Indicator,
-    LagEvaluation,
-    LagStatus,
-    NoticeIssue,
-    Project,
-    Role,
-)
+from tracker.models import LagEvaluation, LagStatus, NoticeIssue
+from tracker.plans.models import Indicator, Project
+from tracker.plans.reference import District
 
 pytestmark = pytest.mark.django_db
 

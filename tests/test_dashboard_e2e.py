@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_user
-from tracker.models import Role
+from tracker.accounts.models import Role
 from tracker.services.simulation import simulate_year
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"

@@ -5,8 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tracker.models import District, Indicator, Quota
-from tracker.permissions import SUPERVISION_SCOPE, Scope
+from tracker.accounts.permissions import SUPERVISION_SCOPE, Scope
+from tracker.plans.models import Indicator, Quota
+from tracker.plans.reference import District
 from tracker.services.due import FilingState, due_cells, due_indicators, filing_states
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -45,7 +46,7 @@ def test_filing_states_before_and_after_the_deadline(plan_2024):
 def test_a_cell_is_counted_from_the_month_its_plan_expects_something(plan_2024):
     """Before a project starts (expected amount still 0) its cells are offered for entry
     but not counted or chased; from the first month with something expected they are."""
-    from tracker.services.trajectory import expected_curve, load_indicator_plans
+    from tracker.plans.trajectory import expected_curve, load_indicator_plans
 
     plans = load_indicator_plans(year=2024)
     jan = date(2024, 1, 1)

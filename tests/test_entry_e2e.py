@@ -19,8 +19,10 @@ import pytest
 
 from tests.factories import make_user
 from tests.test_dashboard_e2e import shot
-from tracker.models import District, ProgressReport, Role
+from tracker.accounts.models import Role
+from tracker.models import ProgressReport
 from tracker.numbers import plain
+from tracker.plans.reference import District
 from tracker.selectors.entry import entry_sheet
 from tracker.services.simulation import simulate_year
 

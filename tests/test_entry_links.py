@@ -13,7 +13,8 @@ import time_machine
 from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
-from tracker.models import Indicator, LagEvaluation, ProgressReport
+from tracker.models import LagEvaluation, ProgressReport
+from tracker.plans.models import Indicator
 from tracker.services.due import due_cells
 from tracker.services.progress import Entry, submit
 

@@ -11,7 +11,7 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tracker.models import Quota
+from tracker.plans.models import Quota
 from tracker.services.progress import Entry, validate
 from tracker.services.simulation import SIM_USERNAME
 

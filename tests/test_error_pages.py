@@ -92,7 +92,7 @@ def test_api_asks_anonymous_callers_to_log_in_in_chinese(db, url):
 def test_a_month_no_plan_covers_is_a_404(personas, client):
     """The dashboard reads the month's plans once (the plan picker) and answers a month
     of a year without a plan, or no month at all, with its Chinese 404 page, not a 500."""
-    from tracker.models import PlanYear
+    from tracker.plans.reference import PlanYear
 
     PlanYear.objects.get_or_create(year=2024, defaults={"title": "2024"})
     client.force_login(personas.supervisor)

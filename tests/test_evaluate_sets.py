@@ -15,17 +15,10 @@ import time_machine
 from django.db.models import DecimalField, Exists, OuterRef, Subquery, Value
 
 from tests.lag_helpers import local
-from tracker.models import (
-    CellReview,
-    CellState,
-    District,
-    Indicator,
-    LagEvaluation,
-    MonthSubmission,
-    ProgressReport,
-    Quota,
-)
+from tracker.models import CellReview, CellState, LagEvaluation, MonthSubmission, ProgressReport
 from tracker.months import add_months
+from tracker.plans.models import Indicator, Quota
+from tracker.plans.reference import District
 from tracker.services import lag
 from tracker.services.lag import counted_reports, evaluate_month, latest_reports, reporting_deadline
 from tracker.services.simulation import LATE_REPORTER, simulate_year
@@ -75,7 +68,7 @@ class _QueryContext:
 
 def subquery_figures(plans, month, as_of, deadline, base_month):
     """The old per-cell reading, yielding what ``lag._cell_figures`` yields."""
-    from tracker.services.plan_units import city_unit_ids
+    from tracker.plans.units import city_unit_ids
 
     context = _QueryContext(month, as_of, deadline, base_month)
     split = [pk for pk, p in plans.items() if not p.is_city_only]

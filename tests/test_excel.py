@@ -17,7 +17,9 @@ from tracker.io.excel import (
     import_template,
     safe,
 )
-from tracker.models import District, Indicator, ProgressReport
+from tracker.models import ProgressReport
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 from tracker.services.progress import Entry, submit
 
 TODAY = date(2024, 7, 20)
@@ -164,7 +166,7 @@ def test_export_escapes_text_that_would_run_as_a_formula(personas):
 
 def test_breakdown_has_indicators_as_rows_and_districts_as_columns(plan_2024):
     from tests.factories import make_user
-    from tracker.models import Role
+    from tracker.accounts.models import Role
 
     seq1 = Indicator.objects.get(project__plan_year=plan_2024, project__seq=1)
     xiaoshan = District.objects.get(name="萧山区")
@@ -189,7 +191,7 @@ def test_breakdown_has_indicators_as_rows_and_districts_as_columns(plan_2024):
 
 def test_breakdown_for_a_district_shows_only_its_columns(plan_2024):
     from tests.factories import make_user
-    from tracker.models import Role
+    from tracker.accounts.models import Role
 
     xiaoshan = District.objects.get(name="萧山区")
     user = make_user("xs2", Role.DISTRICT, district=xiaoshan)

@@ -11,7 +11,8 @@ import time_machine
 from rest_framework.test import APIClient
 
 from tests.factories import make_user
-from tracker.models import Heartbeat, Role
+from tracker.accounts.models import Role
+from tracker.models import Heartbeat
 from tracker.services.health import record_heartbeat
 from tracker.tasks import heartbeat
 

@@ -20,7 +20,8 @@ from tests.lag_helpers import (
     report,
 )
 from tracker.db.bulk import copy_supported
-from tracker.models import Indicator, LagEvaluation, LagStatus, Milestone, Quota
+from tracker.models import LagEvaluation, LagStatus
+from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.services.alerts import run_lag_check
 from tracker.services.lag import (
     Thresholds,
@@ -326,7 +327,7 @@ def test_query_count_does_not_grow_with_districts(personas, n, django_assert_max
 def test_a_simulated_year_on_the_published_plan(plan_2024):
     """序号1 (助餐服务点) through 2024 for three districts: one on pace, one stuck at zero,
     one that stops reporting; statuses as a supervisor would read them month by month."""
-    from tracker.models import District
+    from tracker.plans.reference import District
 
     ind = Indicator.objects.get(project__seq=1, order=1)
     xiaoshan = District.objects.get(name="萧山区")  # quota 40

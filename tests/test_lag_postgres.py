@@ -12,7 +12,8 @@ from django.core import mail
 from django.db import connection
 
 from tests.lag_helpers import local, percent_plan, report
-from tracker.models import Contact, Delivery, LagAlert, LagEvaluation, Notification, Role
+from tracker.accounts.models import Role
+from tracker.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
 from tracker.services import notifications
 from tracker.services.alerts import run_due_checks
 

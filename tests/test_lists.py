@@ -12,7 +12,8 @@ from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
 from tracker.formats import percent
-from tracker.models import Indicator, LagEvaluation, LagStatus
+from tracker.models import LagEvaluation, LagStatus
+from tracker.plans.models import Indicator
 from tracker.selectors.common import show_amount
 
 pytestmark = pytest.mark.django_db

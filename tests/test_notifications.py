@@ -13,7 +13,8 @@ from django.core import mail
 from django.urls import reverse
 
 from tests.lag_helpers import local, percent_plan, report
-from tracker.models import Contact, Delivery, LagAlert, Notification, Role, WebhookFormat
+from tracker.accounts.models import Role
+from tracker.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
 from tracker.services import notifications
 from tracker.services.alerts import run_lag_check
 

@@ -36,18 +36,17 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from knox.models import AuthToken
 
 from tests.factories import MilestoneFactory
+from tracker.accounts.models import UserProfile
 from tracker.models import (
     Contact,
     Delivery,
     LagAlert,
     LagEvaluation,
-    Milestone,
     MilestoneCompletion,
     Notification,
     ProgressReport,
-    Quota,
-    UserProfile,
 )
+from tracker.plans.models import Milestone, Quota
 
 # ~13,000 requests: run once, in the SQLite pass. The rules it probes are queryset filters
 # and view checks that do not depend on the database; the PostgreSQL pass runs the scoping

@@ -14,7 +14,8 @@ import time_machine
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from tracker.models import ProgressReport, Quota
+from tracker.models import ProgressReport
+from tracker.plans.models import Quota
 from tracker.services.excel import export_breakdown, export_template
 
 SUP, AG_A, AG_B = "supervisor", "agency_a_user", "agency_b_user"

@@ -8,7 +8,7 @@ from django.db import connection
 
 from tests.factories import DistrictFactory
 from tracker.db.pipeline import pipeline_supported, pipelined
-from tracker.models import District
+from tracker.plans.reference import District
 
 
 def statements(names):

@@ -6,8 +6,9 @@ from datetime import date
 import pytest
 from django.core.management import call_command
 
-from tracker.models import District, Indicator, PlanColumn, PlanYear, Project, Quota
-from tracker.services.plan_loader import find_plan, load_plan
+from tracker.plans.loader import find_plan, load_plan
+from tracker.plans.models import Indicator, Project, Quota
+from tracker.plans.reference import District, PlanColumn, PlanYear
 
 
 def export_2024(tmp_path, name) -> dict:

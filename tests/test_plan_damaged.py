@@ -6,8 +6,9 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from tracker.models import District, Milestone, PlanColumn, PlanYear, Project, Quota
-from tracker.services.plan_loader import PlanFileError, load_plan
+from tracker.plans.loader import PlanFileError, load_plan
+from tracker.plans.models import Milestone, Project, Quota
+from tracker.plans.reference import District, PlanColumn, PlanYear
 
 
 def snapshot():

@@ -14,15 +14,16 @@ from tests.plan_helpers import (
     numeric_milestones,
     quota_cells,
 )
-from tracker.models import Milestone, PlanYear, Quota
-from tracker.services.plan_import import Registry, import_tables
-from tracker.services.plan_loader import PlanFileError, load_plan
-from tracker.services.published_tables import (
+from tracker.plans.importer import Registry, import_tables
+from tracker.plans.loader import PlanFileError, load_plan
+from tracker.plans.models import Milestone, Quota
+from tracker.plans.published_tables import (
     BREAKDOWN_SHEET,
     parse_gazette_text,
     read_workbook,
     write_workbook,
 )
+from tracker.plans.reference import PlanYear
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ import csv
 import pytest
 from django.core.management import CommandError, call_command
 
-from tracker.models import Milestone, PlanYear, Project
-from tracker.services.plan_integrity import Check, check_plan, unacknowledged
-from tracker.services.plan_loader import PlanFileError, load_plan
+from tracker.plans.integrity import Check, check_plan, unacknowledged
+from tracker.plans.loader import PlanFileError, load_plan
+from tracker.plans.models import Milestone, Project
+from tracker.plans.reference import PlanYear
 
 
 def test_published_plan_passes_with_the_known_deadline_mismatch_acknowledged(plan_2024):

@@ -5,17 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.models import (
-    Agency,
-    Category,
-    District,
-    Indicator,
-    Milestone,
-    ProgressReport,
-    Project,
-    Quota,
-)
-from tracker.services.plan_loader import load_plan
+from tracker.models import ProgressReport
+from tracker.plans.loader import load_plan
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.reference import Agency, Category, District
 
 
 def quota(seq, order, district):

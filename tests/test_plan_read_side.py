@@ -25,15 +25,18 @@ from tests.factories import make_user
 from tests.lag_helpers import local, report
 from tests.test_plan_columns import city_plan_2025, district_plan
 from tracker import selectors
+from tracker.accounts.models import Role
 from tracker.choices import LagStatus
-from tracker.models import District, Indicator, LagEvaluation, PlanYear, Quota, Role
+from tracker.models import LagEvaluation
+from tracker.plans.integrity import Check, check_plan
+from tracker.plans.loader import load_plan
+from tracker.plans.models import Indicator, Quota
+from tracker.plans.reference import District, PlanYear
+from tracker.plans.trajectory import expected_curve, load_indicator_plans
+from tracker.plans.units import city_unit_id, plan_columns, sort_units, unit_order
 from tracker.services import due
 from tracker.services.lag import evaluate_month
-from tracker.services.plan_integrity import Check, check_plan
-from tracker.services.plan_loader import load_plan
-from tracker.services.plan_units import city_unit_id, plan_columns, sort_units, unit_order
 from tracker.services.progress import milestone_districts
-from tracker.services.trajectory import expected_curve, load_indicator_plans
 
 S = LagStatus
 XIHU = "西湖区人民政府"

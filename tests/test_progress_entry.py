@@ -8,7 +8,9 @@ import time_machine
 from django.urls import reverse
 
 from tests.factories import DistrictFactory, IndicatorFactory, MilestoneFactory
-from tracker.models import District, Indicator, Milestone, MilestoneCompletion, ProgressReport
+from tracker.models import MilestoneCompletion, ProgressReport
+from tracker.plans.models import Indicator, Milestone
+from tracker.plans.reference import District
 from tracker.services.progress import Entry, ProgressRejected, record_milestone, submit
 
 TODAY = date(2024, 7, 20)

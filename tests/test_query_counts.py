@@ -15,26 +15,20 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from tests.factories import make_user
+from tracker.accounts.models import Role
 from tracker.models import (
-    Agency,
     Attachment,
-    Category,
     CellReview,
-    District,
     Explanation,
-    Indicator,
     LagAlert,
     LagEvaluation,
     MonthState,
     MonthSubmission,
-    PlanColumn,
-    PlanYear,
     ProgressReport,
-    Project,
-    Quota,
-    Role,
 )
-from tracker.services.plan_loader import load_plan
+from tracker.plans.loader import load_plan
+from tracker.plans.models import Indicator, Project, Quota
+from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.services.simulation import SERIOUS_LAGGARD, simulate_year
 
 SEPT = "2024-09"

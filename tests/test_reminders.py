@@ -11,8 +11,11 @@ from django.core import mail
 from config.celery import app
 from tests.lag_helpers import local, report
 from tracker import tasks
-from tracker.models import Contact, Delivery, District, Indicator, Notification, Role
-from tracker.permissions import Scope
+from tracker.accounts.models import Role
+from tracker.accounts.permissions import Scope
+from tracker.models import Contact, Delivery, Notification
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 from tracker.services import notifications, reminders
 from tracker.services.due import unfiled
 

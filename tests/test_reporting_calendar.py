@@ -7,7 +7,7 @@ import pytest
 import time_machine
 
 from tracker import calendar as reporting
-from tracker.models import PlanYear
+from tracker.plans.reference import PlanYear
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from tracker.accounts.models import Role
 from tracker.models import (
     CellReview,
     CellState,
@@ -28,7 +29,6 @@ from tracker.models import (
     MonthSubmission,
     Notification,
     ProgressReport,
-    Role,
 )
 from tracker.services import notifications, review
 from tracker.services.progress import Entry, ProgressRejected, delete_report, submit
@@ -318,7 +318,7 @@ def test_count_only_reviewed_decides_what_the_lag_check_and_notice_count(persona
 def test_groups_mirror_the_review_permissions(personas):
     from django.contrib.auth.models import Group
 
-    from tracker.services.roles import GROUP_NAMES, ensure_groups
+    from tracker.accounts.roles import GROUP_NAMES, ensure_groups
 
     ensure_groups()
 

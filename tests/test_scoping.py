@@ -3,7 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
-from tracker.models import Indicator, ProgressReport, Project, Quota
+from tracker.models import ProgressReport
+from tracker.plans.models import Indicator, Project, Quota
 
 
 def _report(indicator, district):

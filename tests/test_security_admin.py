@@ -12,7 +12,8 @@ import time_machine
 from django.urls import reverse
 
 from tests.factories import MilestoneFactory
-from tracker.models import LagAlert, Milestone, MilestoneCompletion, ProgressReport, Quota
+from tracker.models import LagAlert, MilestoneCompletion, ProgressReport
+from tracker.plans.models import Milestone, Quota
 
 TODAY = date(2024, 7, 20)
 

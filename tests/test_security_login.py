@@ -92,7 +92,7 @@ def test_forwarded_for_is_not_trusted_by_default(owner):
 
 
 def test_forwarded_for_is_used_behind_configured_proxies(owner, settings):
-    from tracker.security import client_ip
+    from tracker.accounts.security import client_ip
 
     request = Client().request().wsgi_request  # any request object
     request.META.update(REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7")

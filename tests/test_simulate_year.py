@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.factories import make_user
+from tracker.accounts.models import Role
 from tracker.models import (
     LagAlert,
     LagEvaluation,
@@ -16,7 +17,6 @@ from tracker.models import (
     LagStatus,
     MilestoneCompletion,
     ProgressReport,
-    Role,
 )
 from tracker.services.lag import PROBLEM_STATUSES
 from tracker.services.simulation import (
@@ -162,7 +162,8 @@ def test_a_whole_year_shows_one_open_alert_per_problem_cell_and_delivers_nothing
     from django.core import mail
 
     from tracker import tasks
-    from tracker.models import Agency, Contact, Delivery, District, Notification
+    from tracker.models import Contact, Delivery, Notification
+    from tracker.plans.reference import Agency, District
     from tracker.services.alerts import run_catch_up
 
     hook = "http://127.0.0.1:9/never-called"

@@ -13,8 +13,10 @@ import pytest
 from tests.dashboard_helpers import simulated_year
 from tests.factories import DistrictFactory, IndicatorFactory, QuotaFactory, make_user
 from tracker import selectors
-from tracker.models import District, LagAlert, LagEvaluation, LagStatus, Role
-from tracker.scoping import scope_for
+from tracker.accounts.models import Role
+from tracker.accounts.permissions import scope_for
+from tracker.models import LagAlert, LagEvaluation, LagStatus
+from tracker.plans.reference import District
 
 S = LagStatus
 JUL, AUG = date(2024, 7, 1), date(2024, 8, 1)

@@ -16,7 +16,8 @@ from django.core.management import CommandError, call_command
 from config.celery import app, due_month_arg
 from tests.lag_helpers import local, percent_plan, report
 from tracker import tasks
-from tracker.models import Contact, Delivery, LagAlert, LagRun, Role
+from tracker.accounts.models import Role
+from tracker.models import Contact, Delivery, LagAlert, LagRun
 
 
 def test_beat_schedule_runs_the_checks_at_nine_after_the_deadline():

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.services.trajectory import (
+from tracker.plans.trajectory import (
     IndicatorPlan,
     PlanMilestone,
     expected_at,

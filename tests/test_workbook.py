@@ -23,6 +23,7 @@ from openpyxl import load_workbook
 
 from tests.dashboard_helpers import simulated_year
 from tests.factories import make_user
+from tracker.accounts.models import Role
 from tracker.io.excel import (
     ExportRefused,
     ImportRejected,
@@ -30,7 +31,9 @@ from tracker.io.excel import (
     export_month_workbook,
     import_workbook,
 )
-from tracker.models import District, Indicator, ProgressReport, Role
+from tracker.models import ProgressReport
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 from tracker.services.due import due_cells
 from tracker.services.lag import values_as_of
 

@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate, post_save, pre_save
 
 
 def _ensure_groups(sender, **kwargs):
-    from tracker.services.roles import ensure_groups
+    from tracker.accounts.roles import ensure_groups
 
     ensure_groups()
 
@@ -11,7 +11,7 @@ def _ensure_groups(sender, **kwargs):
 def _sync_profile(sender, instance, raw=False, **kwargs):
     if raw:
         return
-    from tracker.services.roles import sync_user
+    from tracker.accounts.roles import sync_user
 
     sync_user(instance)
 
@@ -52,7 +52,7 @@ class TrackerConfig(AppConfig):
         )
         from django.contrib.auth import get_user_model
 
-        from tracker.security import revoke_on_user_change
+        from tracker.accounts.security import revoke_on_user_change
 
         pre_save.connect(
             revoke_on_user_change, sender=get_user_model(), dispatch_uid="tracker_revoke_tokens"

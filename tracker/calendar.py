@@ -83,8 +83,7 @@ def enterable_months(plan, now: datetime | None = None) -> list[date]:
 
 def current_plan(now: datetime | None = None, issuer: str | None = None):
     """The plan the month being reported falls in (see module docstring), or None."""
-    from tracker.models import PlanYear
-    from tracker.models.reference import DEFAULT_ISSUER
+    from tracker.plans.reference import DEFAULT_ISSUER, PlanYear
 
     year = add_months(due_month(now), 1).year
     plans = PlanYear.objects.all()

@@ -45,7 +45,7 @@ def plan_month(text: str) -> date:
     taking ``?month=`` (or a month in its path) calls, so a month outside the plans'
     years (``0001-01``, ``9999-12``) is a clear 400/404, never a 500 deeper down.
     Raises ValueError with a Chinese message."""
-    from tracker.models import PlanYear
+    from tracker.plans.reference import PlanYear
 
     month = parse_month(text)
     if not PlanYear.objects.filter(year=month.year).exists():

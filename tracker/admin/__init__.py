@@ -1,7 +1,7 @@
 """Admin, split by area: plan data, progress entry, people, alerts, login locks.
 
 Every ModelAdmin here builds on ``base.ScopedAdmin``, which asks
-``tracker.permissions.restrict(user, action)`` for every page and write.
+``tracker.accounts.permissions.restrict(user, action)`` for every page and write.
 """
 
 from tracker.admin import alerts, notice, people, plan, progress, review, security  # noqa: F401

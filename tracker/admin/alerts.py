@@ -10,6 +10,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from tracker.accounts.models import Role
+from tracker.accounts.permissions import Action, allowed, scope_for
 from tracker.admin.base import ScopedAdmin
 from tracker.models import (
     Contact,
@@ -19,10 +21,7 @@ from tracker.models import (
     LagEvaluation,
     LagRun,
     Notification,
-    Role,
 )
-from tracker.permissions import Action, allowed
-from tracker.scoping import scope_for
 from tracker.services import notifications
 from tracker.services.progress import MAX_TEXT
 

@@ -1,6 +1,6 @@
 """The one ModelAdmin every tracker admin builds on: ``ScopedAdmin``.
 
-Every permission question goes to ``tracker.permissions`` (``restrict(user, action)``):
+Every permission question goes to ``tracker.accounts.permissions`` (``restrict(user, action)``):
 the changelist and object pages show ``restrict(user, "view")``; add, change and delete
 ask for their own action on the object; foreign-key choices are narrowed to what the
 user may view. An object outside the user's scope is as good as missing (404).
@@ -33,7 +33,7 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 from simple_history.utils import get_history_model_for_model
 
 from tracker import formats as fmt
-from tracker.permissions import Action, allowed, may, restrict
+from tracker.accounts.permissions import Action, allowed, may, restrict
 
 
 class PlainNumberInput(forms.TextInput):

@@ -1,6 +1,6 @@
 """月度通报设置: 文号, 成文日期 and the 挂牌督办 cap per month; 督查室 only.
 
-``NoticeIssue`` is not in the policy table of ``tracker.permissions``, so the one admin
+``NoticeIssue`` is not in the policy table of ``tracker.accounts.permissions``, so the one admin
 base class already limits every action (and its history) to 督查室.
 """
 

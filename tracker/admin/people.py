@@ -1,10 +1,10 @@
-"""Who works for whom: only 督查室 manages user roles (``tracker.permissions``: a model
+"""Who works for whom: only 督查室 manages user roles (``tracker.accounts.permissions``: a model
 outside the policy table is 督查室-only for every action)."""
 
 from django.contrib import admin
 
+from tracker.accounts.models import UserProfile
 from tracker.admin.base import ScopedAdmin
-from tracker.models import UserProfile
 
 
 @admin.register(UserProfile)

@@ -6,20 +6,11 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from tracker.admin.base import PlanAdmin, ScopedInline
-from tracker.models import (
-    Agency,
-    Category,
-    District,
-    Indicator,
-    Milestone,
-    PlanColumn,
-    PlanYear,
-    Project,
-    Quota,
-)
 from tracker.numbers import plain
-from tracker.services.plan_integrity import check_plan
-from tracker.services.plan_units import column_position, plan_columns
+from tracker.plans.integrity import check_plan
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
+from tracker.plans.units import column_position, plan_columns
 
 
 class PlanColumnInline(ScopedInline):

@@ -32,22 +32,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
 
+from tracker.accounts.permissions import scope_for
 from tracker.admin.base import ScopedAdmin
 from tracker.calendar import current_plan, enterable_months, reporting_month
 from tracker.io import excel
-from tracker.models import (
-    District,
-    Indicator,
-    Milestone,
-    MilestoneCompletion,
-    ProgressReport,
-    Quota,
-)
+from tracker.models import MilestoneCompletion, ProgressReport
 from tracker.months import first_of_month, format_month, month_label, parse_month
 from tracker.numbers import plain
-from tracker.scoping import scope_for
+from tracker.plans.models import Indicator, Milestone, Quota
+from tracker.plans.reference import District
+from tracker.plans.units import city_unit_id, column_position, plan_of
 from tracker.services import progress as progress_service
-from tracker.services.plan_units import city_unit_id, column_position, plan_of
 from tracker.services.progress import Entry, ProgressRejected
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -1,12 +1,12 @@
 """登录锁定: django-axes's failed-login records, for 督查室 only (a model outside the
-policy table of ``tracker.permissions``), with an action that lifts a lock."""
+policy table of ``tracker.accounts.permissions``), with an action that lifts a lock."""
 
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
 
+from tracker.accounts.permissions import Action
 from tracker.admin.base import ScopedAdmin
-from tracker.permissions import Action
 
 
 @admin.register(AccessAttempt)

@@ -6,12 +6,12 @@ that issues them, behind django-axes.
   Only a hash is stored, so a leaked database does not leak tokens.
 - Each token is a row: a user lists their own (``GET /api/v1/auth/tokens/``) and
   revokes one (``DELETE /api/v1/auth/tokens/<key>/``); 督查室 lists and revokes
-  anyone's (``tracker.permissions``: tokens are outside the policy table, so
+  anyone's (``tracker.accounts.permissions``: tokens are outside the policy table, so
   督查室-only beyond one's own).
 - Deactivating a user or changing their password deletes their tokens
-  (``tracker.security.revoke_on_user_change``); reactivation does not revive them.
+  (``tracker.accounts.security.revoke_on_user_change``); reactivation does not revive them.
 - Wrong passwords are counted by django-axes per username *and* address (see
-  ``tracker.security``); a locked pair gets 429 with a Chinese message, while the owner
+  ``tracker.accounts.security``); a locked pair gets 429 with a Chinese message, while the owner
   logging in from their own address is not affected by a stranger's failures.
 """
 

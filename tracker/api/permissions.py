@@ -4,7 +4,7 @@ published read-only mode (``TRACKER["PUBLIC_READ_ONLY"]``) is on."""
 from django.conf import settings
 from rest_framework import permissions
 
-from tracker.scoping import scope_for
+from tracker.accounts.permissions import scope_for
 
 
 def public_mode() -> bool:

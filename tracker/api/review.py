@@ -24,15 +24,9 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from tracker.api.serializers import MonthField
-from tracker.models import (
-    Attachment,
-    CellReview,
-    District,
-    Explanation,
-    Indicator,
-    MonthSubmission,
-    ProgressReport,
-)
+from tracker.models import Attachment, CellReview, Explanation, MonthSubmission, ProgressReport
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 from tracker.services import review
 
 REFUSED = OpenApiResponse(description="不允许或不符合规则，未做任何修改（detail 为原因）")

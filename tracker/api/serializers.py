@@ -7,21 +7,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
-from tracker.models import (
-    Agency,
-    Category,
-    District,
-    Indicator,
-    LagAlert,
-    LagAlertFlip,
-    Milestone,
-    PlanColumn,
-    PlanYear,
-    ProgressReport,
-    Project,
-    Quota,
-)
+from tracker.models import LagAlert, LagAlertFlip, ProgressReport
 from tracker.months import format_month
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.services.progress import MAX_TEXT
 
 

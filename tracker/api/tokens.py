@@ -8,7 +8,7 @@ from knox.models import AuthToken
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import NotFound
 
-from tracker.permissions import Action, restrict
+from tracker.accounts.permissions import Action, restrict
 
 
 class AuthTokenSerializer(serializers.ModelSerializer):

@@ -26,32 +26,21 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from tracker import selectors
+from tracker.accounts.permissions import Action, may, restrict, restrict_public, scope_for
 from tracker.api import filtering
 from tracker.api import serializers as s
 from tracker.api.auth import login, make_token
 from tracker.api.pagination import CountedBy
 from tracker.api.permissions import public_mode
-from tracker.dashboard.plans import month_and_plan
-from tracker.models import (
-    Agency,
-    Category,
-    District,
-    Indicator,
-    LagAlert,
-    Milestone,
-    PlanColumn,
-    PlanYear,
-    ProgressReport,
-    Project,
-    Quota,
-)
+from tracker.models import LagAlert, ProgressReport
 from tracker.months import format_month, plan_month
-from tracker.permissions import Action, may, restrict, restrict_public
-from tracker.scoping import scope_for
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
+from tracker.plans.selection import month_and_plan
+from tracker.plans.trajectory import expected_curve, load_indicator_plans
+from tracker.plans.units import column_label, column_position
 from tracker.services import progress as progress_service
-from tracker.services.plan_units import column_label, column_position
 from tracker.services.progress import Entry, ProgressRejected, Source
-from tracker.services.trajectory import expected_curve, load_indicator_plans
 
 REJECTED = OpenApiResponse(s.RejectedSerializer, description="未通过校验，未写入任何数据")
 CONFLICT = OpenApiResponse(s.RejectedSerializer, description="数据已被他人修改，请刷新后重试")
@@ -531,7 +520,7 @@ def _viewer(request):
 
 def _summary_month(request):
     """The month and plan of a summary: ``?month`` and ``?plan=<id>`` / ``?issuer=`` (the
-    dashboard's plan picker, ``tracker.dashboard.plans``); sets ``request.summary_plan``
+    dashboard's plan picker, ``tracker.plans.selection``); sets ``request.summary_plan``
     and ``request.summary_plan_alone`` (it is its year's only plan); a month no plan covers
     is a 400 (``plans.month_and_plan``)."""
     try:

@@ -31,6 +31,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from tracker.accounts.permissions import Scope, scope_for
 from tracker.calendar import (
     current_plan,
     days_left,
@@ -39,9 +40,9 @@ from tracker.calendar import (
     reporting_month,
 )
 from tracker.dashboard.views import page
-from tracker.models import Agency, District, PlanYear, Project
 from tracker.months import format_month, month_label, parse_month
-from tracker.permissions import Scope, scope_for
+from tracker.plans.models import Project
+from tracker.plans.reference import Agency, District, PlanYear
 from tracker.selectors.entry import EntrySheet, chosen_scope, entry_sheet
 from tracker.services import progress
 from tracker.services.progress import Entry, ProgressRejected
@@ -63,7 +64,7 @@ class Target:
 
 def _plan_for(year: int) -> PlanYear | None:
     """The plan of ``year`` the calendar would pick (the city's first)."""
-    from tracker.models.reference import DEFAULT_ISSUER
+    from tracker.plans.reference import DEFAULT_ISSUER
 
     plans = list(PlanYear.objects.filter(year=year))
     plans.sort(key=lambda p: (p.issuer != DEFAULT_ISSUER, p.pk))

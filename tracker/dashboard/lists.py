@@ -18,7 +18,7 @@ from django.http import HttpResponse
 
 from tracker.choices import LABEL, LagStatus
 from tracker.io import lists
-from tracker.models import Agency
+from tracker.plans.reference import Agency
 
 
 @dataclass(frozen=True)

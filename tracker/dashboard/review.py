@@ -25,12 +25,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.calendar import current_plan, reporting_month
 from tracker.dashboard.views import _context, page
-from tracker.models import CellReview, District, Indicator, MonthSubmission
+from tracker.models import CellReview, MonthSubmission
 from tracker.months import format_month, month_label, months_of_year, plan_month
-from tracker.permissions import Action, restrict
-from tracker.scoping import scope_for
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 from tracker.selectors import review as review_selectors
 from tracker.selectors.explanations import explanation_due, grace_days, missing_explanations
 from tracker.services import review

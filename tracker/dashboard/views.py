@@ -8,7 +8,7 @@ matrix, cells, scorecards, project pages and "my work" always need a user with a
 
 The month shown is ``?month=YYYY-MM`` or, by default, the latest month with statuses of
 the plan shown; the plan is picked by ``?plan=<id>`` or ``?issuer=`` where a year has
-several (``tracker.dashboard.plans``).
+several (``tracker.plans.selection``).
 
 The notice's files (xlsx, PDF via WeasyPrint, cached per month) come from
 ``tracker.io.notice``; a month outside the plan's checked months is a 404.
@@ -29,14 +29,15 @@ from django.templatetags.static import static
 from django.urls import reverse
 
 from tracker import selectors
+from tracker.accounts.permissions import scope_for
 from tracker.dashboard import lists
-from tracker.dashboard.plans import PlanChoice, choose_plan, month_and_plan
 from tracker.io import lists as list_files
 from tracker.io.notice import notice_pdf as notice_pdf_file
 from tracker.io.notice import notice_workbook
-from tracker.models import Category, District, Project
 from tracker.months import format_month, plan_month
-from tracker.scoping import scope_for
+from tracker.plans.models import Project
+from tracker.plans.reference import Category, District
+from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan
 from tracker.selectors.explanations import cell_explain_context
 from tracker.selectors.notice import notice_context_defaults
 

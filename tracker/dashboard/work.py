@@ -18,13 +18,13 @@ from django.urls import reverse
 
 from tracker import formats as fmt
 from tracker import selectors
+from tracker.accounts.permissions import scope_for
 from tracker.calendar import current_plan, days_left, deadline_label, reporting_month
 from tracker.choices import LagStatus
 from tracker.dashboard import lists
 from tracker.dashboard.views import _context, _month, page
 from tracker.io import lists as list_files
 from tracker.months import format_month, month_label
-from tracker.permissions import scope_for
 from tracker.selectors.my_work import unfiled_work
 
 SHOW = {

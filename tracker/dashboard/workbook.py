@@ -9,7 +9,7 @@
   path as the admin's) and shows what landed or every error with its Excel row, district
   and indicator. A workbook of another month is refused.
 
-Scope is the one of ``tracker.permissions``: the export lists only the cells due in the
+Scope is the one of ``tracker.accounts.permissions``: the export lists only the cells due in the
 user's scope, and the progress service refuses any cell outside it on import.
 """
 
@@ -22,12 +22,13 @@ from django import forms
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
+from tracker.accounts.permissions import Action, allowed, scope_for
 from tracker.calendar import deadline_label
 from tracker.dashboard.views import page
 from tracker.io import excel
-from tracker.models import Agency, District, ProgressReport
+from tracker.models import ProgressReport
 from tracker.months import format_month, month_label, plan_month
-from tracker.permissions import Action, allowed, scope_for
+from tracker.plans.reference import Agency, District
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

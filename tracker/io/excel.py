@@ -54,19 +54,14 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from tracker import formats as figures
+from tracker.accounts.permissions import SUPERVISION_SCOPE, scope_for
 from tracker.calendar import deadline_label
 from tracker.domain.cell import completion_pct
-from tracker.models import (
-    Agency,
-    District,
-    Indicator,
-    Milestone,
-    PlanYear,
-    ProgressReport,
-    Quota,
-)
+from tracker.models import ProgressReport
 from tracker.months import add_months, first_of_month, format_month, month_label, parse_month
-from tracker.permissions import SUPERVISION_SCOPE, scope_for
+from tracker.plans.models import Indicator, Milestone, Quota
+from tracker.plans.reference import Agency, District, PlanYear
+from tracker.plans.units import city_unit_id, plan_columns, sort_units, unit_order
 from tracker.selectors.entry import (
     EntrySheet,
     MilestoneRow,
@@ -76,7 +71,6 @@ from tracker.selectors.entry import (
 )
 from tracker.services.due import due_cells
 from tracker.services.lag import values_as_of
-from tracker.services.plan_units import city_unit_id, plan_columns, sort_units, unit_order
 from tracker.services.progress import (
     Entry,
     EntryError,

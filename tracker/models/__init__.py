@@ -1,3 +1,4 @@
+from tracker.accounts.models import Role, UserProfile
 from tracker.models.alerts import (
     Contact,
     Delivery,
@@ -11,10 +12,7 @@ from tracker.models.alerts import (
 )
 from tracker.models.health import Heartbeat
 from tracker.models.notice import NoticeIssue
-from tracker.models.people import Role, UserProfile
-from tracker.models.plan import Indicator, Milestone, Project, Quota
 from tracker.models.progress import MilestoneCompletion, ProgressReport
-from tracker.models.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.models.review import (
     Attachment,
     AttachmentKind,
@@ -24,6 +22,8 @@ from tracker.models.review import (
     MonthState,
     MonthSubmission,
 )
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 
 __all__ = [
     "Agency",

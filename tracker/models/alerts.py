@@ -23,11 +23,11 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from tracker.accounts.models import Role
+from tracker.accounts.querysets import ScopedQuerySet
 from tracker.choices import PROBLEM_STATUSES, LagStatus  # noqa: F401  (re-exported)
-from tracker.models.people import Role
-from tracker.models.plan import Indicator
-from tracker.models.reference import Agency, District
-from tracker.models.scoping import ScopedQuerySet
+from tracker.plans.models import Indicator
+from tracker.plans.reference import Agency, District
 
 
 class LagRun(models.Model):

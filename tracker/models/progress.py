@@ -4,9 +4,9 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from tracker.models.plan import Indicator, Milestone
-from tracker.models.reference import District
-from tracker.models.scoping import ScopedQuerySet
+from tracker.accounts.querysets import ScopedQuerySet
+from tracker.plans.models import Indicator, Milestone
+from tracker.plans.reference import District
 
 
 class ProgressReport(models.Model):

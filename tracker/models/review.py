@@ -16,10 +16,10 @@ from django.core.files.storage import storages
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from tracker.models.plan import Indicator
+from tracker.accounts.querysets import ScopedQuerySet
 from tracker.models.progress import ProgressReport
-from tracker.models.reference import District
-from tracker.models.scoping import ScopedQuerySet
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 
 
 class MonthState(models.TextChoices):
@@ -82,7 +82,7 @@ class SubmissionQuerySet(ScopedQuerySet):
     def for_user(self, user):
         """A district its own months; lead agencies and 督查室 every district's months
         (an agency reviews its indicators in every district)."""
-        from tracker.scoping import scope_for
+        from tracker.accounts.permissions import scope_for
 
         scope = scope_for(user)
         if scope.is_agency:

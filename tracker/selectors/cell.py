@@ -9,15 +9,15 @@ from decimal import Decimal
 from tracker.choices import COLOUR
 from tracker.models import (
     CellReview,
-    District,
     Explanation,
-    Indicator,
     LagAlert,
     LagEvaluation,
-    Milestone,
     MilestoneCompletion,
     ProgressReport,
 )
+from tracker.plans.models import Indicator, Milestone
+from tracker.plans.reference import District
+from tracker.plans.trajectory import build_indicator_plans, expected_curve
 from tracker.selectors.alerts import cell_alerts
 from tracker.selectors.common import (
     EvaluationLine,
@@ -27,7 +27,6 @@ from tracker.selectors.common import (
     indicator_scale,
     indicator_unit,
 )
-from tracker.services.trajectory import build_indicator_plans, expected_curve
 
 
 @dataclass

@@ -5,7 +5,7 @@ Who sees what: every selector takes ``who``, one of
 - a user: read through ``Model.objects.for_user(user)`` — a lead agency sees its projects,
   a district its own row, 督查室 everything (the same scoping as the admin and the API);
   a user without a role sees nothing;
-- a ``tracker.scoping.Scope``: the same, for callers that already hold one;
+- a ``tracker.accounts.permissions.Scope``: the same, for callers that already hold one;
 - ``None``: the published read-only view, city-wide. Only pass it for anonymous visitors
   when ``settings.TRACKER["PUBLIC_READ_ONLY"]`` is on (views and API check that).
 
@@ -23,11 +23,13 @@ from decimal import Decimal
 from django.db.models import Max, OuterRef
 
 from tracker import formats as fmt
+from tracker.accounts.permissions import Scope, scope_for
 from tracker.choices import COLOUR, LABEL
 from tracker.domain.cell import pace_completion_pct
-from tracker.models import District, Indicator, LagEvaluation
-from tracker.scoping import Scope, scope_for
-from tracker.services.plan_units import column_position
+from tracker.models import LagEvaluation
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
+from tracker.plans.units import column_position
 
 
 def _scope(who) -> Scope | None:

@@ -18,24 +18,19 @@ from datetime import date
 from decimal import Decimal
 
 from tracker import formats as fmt
+from tracker.accounts.models import Role
+from tracker.accounts.permissions import Scope, scope_for
 from tracker.domain.cell import value_as_of
-from tracker.models import (
-    District,
-    Indicator,
-    Milestone,
-    MilestoneCompletion,
-    ProgressReport,
-    Quota,
-    Role,
-)
+from tracker.models import MilestoneCompletion, ProgressReport
 from tracker.months import add_months, first_of_month, month_end
 from tracker.numbers import plain
-from tracker.permissions import Scope, scope_for
+from tracker.plans.models import Indicator, Milestone, Quota
+from tracker.plans.reference import District
+from tracker.plans.trajectory import expected_at, load_indicator_plans
 from tracker.selectors.common import indicator_scale, indicator_unit, show_amount
 from tracker.services.due import due_cells
 from tracker.services.progress import milestone_districts_of
 from tracker.services.review import locked_cells
-from tracker.services.trajectory import expected_at, load_indicator_plans
 
 
 @dataclass

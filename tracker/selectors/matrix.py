@@ -12,9 +12,11 @@ from decimal import Decimal
 
 from tracker.choices import COLOUR, LABEL, PROBLEM_STATUSES, status_counts
 from tracker.domain.cell import pace_completion_pct
-from tracker.models import District, Indicator, LagEvaluation
+from tracker.models import LagEvaluation
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
+from tracker.plans.units import column_label, column_position
 from tracker.selectors.common import _scoped
-from tracker.services.plan_units import column_label, column_position
 
 PROBLEMS = PROBLEM_STATUSES
 

@@ -11,7 +11,9 @@ from decimal import Decimal
 from django.db.models import Q
 
 from tracker.choices import BADNESS, PROBLEM_STATUSES, LagStatus
-from tracker.models import District, Indicator, LagEvaluation, Quota
+from tracker.models import LagEvaluation
+from tracker.plans.models import Indicator, Quota
+from tracker.plans.reference import District
 from tracker.selectors.alerts import attach_open_alerts
 from tracker.selectors.common import CellRef, EvaluationLine, _lines, _scoped
 from tracker.selectors.explanations import attach_explanations

@@ -38,7 +38,8 @@ from django.db.models import Count, Max
 
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
-from tracker.models import District, Explanation, LagEvaluation, NoticeIssue, PlanYear
+from tracker.models import Explanation, LagEvaluation, NoticeIssue
+from tracker.plans.reference import District, PlanYear
 from tracker.selectors.alerts import alerts_version, open_alert_total, supervised_cells
 from tracker.selectors.common import EvaluationLine, _lines, _of_plan
 from tracker.selectors.explanations import attach_explanations

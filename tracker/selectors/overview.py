@@ -24,7 +24,8 @@ from decimal import Decimal
 
 from tracker.choices import BADNESS, COLOUR, LABEL, LagStatus, status_counts, worst
 from tracker.domain.cell import RollUp, Thresholds, roll_up
-from tracker.models import Indicator, LagEvaluation
+from tracker.models import LagEvaluation
+from tracker.plans.models import Indicator
 from tracker.selectors.alerts import open_alert_counts_by_indicator
 from tracker.selectors.common import _of_plan, _scoped, indicator_unit
 

@@ -23,10 +23,11 @@ from django.db.models import Count
 
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
-from tracker.models import District, LagEvaluation
+from tracker.models import LagEvaluation
 from tracker.months import add_months
+from tracker.plans.reference import District
+from tracker.plans.units import OUTSIDE, unit_order
 from tracker.selectors.common import _has_role, _of_plan
-from tracker.services.plan_units import OUTSIDE, unit_order
 
 S = LagStatus
 _pct = pct

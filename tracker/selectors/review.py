@@ -16,9 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from tracker.models import CellReview, CellState, District, MonthState, MonthSubmission
+from tracker.accounts.permissions import Action, restrict, scope_for
+from tracker.models import CellReview, CellState, MonthState, MonthSubmission
 from tracker.models.progress import ProgressReport
-from tracker.permissions import Action, restrict, scope_for
+from tracker.plans.reference import District
 from tracker.selectors.common import show_amount
 
 STATE_ORDER = [s.value for s in MonthState]
@@ -65,7 +66,7 @@ def plan_districts(plan, who) -> list[District]:
     """The units reporting in ``plan`` (its columns, in print order — or the districts
     with quotas when it has none — and 市本级 when the plan has city-level indicators)
     that ``who`` sees. 2-3 queries."""
-    from tracker.models import Indicator
+    from tracker.plans.models import Indicator
 
     districts = [c.district for c in plan.columns.select_related("district").order_by("order")]
     if not districts:  # a plan without printed columns: the districts with quotas

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from tracker.choices import PROBLEM_STATUSES, status_counts
-from tracker.models import District, LagEvaluation
+from tracker.models import LagEvaluation
+from tracker.plans.reference import District
+from tracker.plans.units import Column, plan_columns
 from tracker.selectors.alerts import attach_open_alerts
 from tracker.selectors.common import EvaluationLine, _lines, _of_plan, _scoped
 from tracker.selectors.ranking import RankingRow, ranking
-from tracker.services.plan_units import Column, plan_columns
 
 PROBLEMS = PROBLEM_STATUSES
 

@@ -51,17 +51,18 @@ from tracker.calendar import reporting_deadline
 from tracker.db.bulk import copy_create, copy_history, copy_supported, copy_update
 from tracker.domain.cell import shortfall
 from tracker.models import (
-    District,
     LagAlert,
     LagAlertFlip,
     LagEvaluation,
     LagRun,
-    Milestone,
     MilestoneCompletion,
-    PlanYear,
     ProgressReport,
 )
 from tracker.months import add_months, first_of_month, month_end, month_end_label
+from tracker.plans.models import Milestone
+from tracker.plans.reference import District, PlanYear
+from tracker.plans.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
+from tracker.plans.units import city_unit_ids
 from tracker.services.lag import (
     PROBLEM_STATUSES,
     Cell,
@@ -72,8 +73,6 @@ from tracker.services.lag import (
     save_evaluation,
 )
 from tracker.services.notifications import create_digests
-from tracker.services.plan_units import city_unit_ids
-from tracker.services.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,9 @@ from decimal import Decimal
 from django.utils import timezone
 
 from tracker.calendar import current_plan, due_month, enterable_months
-from tracker.models import Agency, District, Indicator
 from tracker.months import first_of_month, month_label, plan_month
+from tracker.plans.models import Indicator
+from tracker.plans.reference import Agency, District
 from tracker.services.due import FilingState, filing_states
 
 __all__ = [
@@ -146,7 +147,7 @@ class Selection:
 def select(year: str = "", month: str = "", view: str = "", now=None) -> Selection:
     """Parse the page's and API's choice (``year``, ``month`` "YYYY-MM", ``view``
     "year"); a bad one raises ``ValueError`` with a Chinese message."""
-    from tracker.models import PlanYear
+    from tracker.plans.reference import PlanYear
 
     if year:
         valid = year.isdigit() and len(year) == 4

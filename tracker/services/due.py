@@ -18,7 +18,7 @@ each was filed. One home for it — 本月填报, 我的待办's 未填报 list,
   while there is none and the deadline is still ahead.
 - Scope: ``who`` is a user, a ``Scope`` or None (everything); a district sees its own
   cells, a lead agency its projects' cells, 督查室 all — the one scoping of
-  ``tracker.permissions``.
+  ``tracker.accounts.permissions``.
 
 Set-based: ``due_cells`` is 2 queries, ``filing_states`` 3 per plan year + 4 (the plans'
 trajectories and the reports), whatever the number of cells and months.
@@ -33,11 +33,13 @@ from django.db import models
 from django.db.models import OuterRef
 from django.utils import timezone
 
+from tracker.accounts.permissions import Scope, scope_for
 from tracker.calendar import reporting_deadline
-from tracker.models import District, Indicator, ProgressReport, Quota
+from tracker.models import ProgressReport
 from tracker.months import first_of_month
-from tracker.permissions import Scope, scope_for
-from tracker.services.plan_units import city_unit_expression, column_position
+from tracker.plans.models import Indicator, Quota
+from tracker.plans.reference import District
+from tracker.plans.units import city_unit_expression, column_position
 
 __all__ = ["FilingState", "due_cells", "due_indicators", "filing_states", "unfiled"]
 
@@ -149,7 +151,7 @@ def filing_states(
 
 def _expected(due: dict[date, list[tuple[int, int]]]) -> dict[date, list[tuple[int, int]]]:
     """Keep the cells whose plan expects something by the end of their month."""
-    from tracker.services.trajectory import expected_curve, load_indicator_plans
+    from tracker.plans.trajectory import expected_curve, load_indicator_plans
 
     ids = {i for cells in due.values() for i, _ in cells}
     if not ids:

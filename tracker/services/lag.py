@@ -67,9 +67,11 @@ from tracker.domain.cell import (
     pace_pct,
     roll_up,
 )
-from tracker.models import District, LagEvaluation, ProgressReport, Quota
+from tracker.models import LagEvaluation, ProgressReport
 from tracker.months import add_months, first_of_month
-from tracker.services.trajectory import (
+from tracker.plans.models import Quota
+from tracker.plans.reference import District
+from tracker.plans.trajectory import (
     IndicatorPlan,
     expected_at,
     expected_curve,
@@ -373,7 +375,7 @@ def city_district_id(plan=None) -> int | None:
     indicators (``Indicator.Scope.CITY``, 序号12) are reported and checked on it. Without
     a plan: the registered 市本级 (``plan_units.city_unit_id`` is the per-plan rule)."""
     if plan is not None:
-        from tracker.services.plan_units import city_unit_id
+        from tracker.plans.units import city_unit_id
 
         return city_unit_id(plan)
     return (
@@ -471,7 +473,7 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     city_only = [pk for pk, p in plans.items() if p.is_city_only]
     city_cells: dict[int, list[int]] = {}  # 市本级 unit → its city-only indicators
     if city_only:  # reported on each plan's own 市本级 column (plan_units.city_unit_ids)
-        from tracker.services.plan_units import city_unit_ids
+        from tracker.plans.units import city_unit_ids
 
         city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
         for pk in sorted(city_only):

@@ -52,10 +52,11 @@ from django.db import transaction
 from django.db.models import Count, F, OuterRef, Value
 from django.utils import timezone
 
+from tracker.accounts.models import Role
 from tracker.db.bulk import copy_create, copy_rows, copy_supported, pk_in
-from tracker.models import Contact, Delivery, LagAlert, Notification, Role, WebhookFormat
+from tracker.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
 from tracker.numbers import plain
-from tracker.services.plan_units import column_position
+from tracker.plans.units import column_position
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +201,8 @@ def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> lis
 def _share_related(alerts: list[LagAlert]) -> None:
     """Give ``alerts`` one shared instance of each indicator (with its project) and
     district (``select_related`` would build three objects per alert): 2 queries."""
-    from tracker.models import District, Indicator
+    from tracker.plans.models import Indicator
+    from tracker.plans.reference import District
 
     indicators = Indicator.objects.select_related("project").in_bulk(
         {a.indicator_id for a in alerts}

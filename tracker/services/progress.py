@@ -38,11 +38,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from tracker.models import District, Indicator, MilestoneCompletion, ProgressReport, Quota
+from tracker.accounts.permissions import Action, may, scope_for
+from tracker.models import MilestoneCompletion, ProgressReport
 from tracker.months import first_of_month, month_label, parse_month
 from tracker.numbers import plain
-from tracker.permissions import Action, may, scope_for
-from tracker.services.quantities import QuantityError, is_counted_unit, parse_quantity
+from tracker.plans.models import Indicator, Quota
+from tracker.plans.quantities import QuantityError, is_counted_unit, parse_quantity
+from tracker.plans.reference import District
 from tracker.services.review import locked_cells, locked_message
 
 MAX_TEXT = 500  # notes and reasons: characters (a note is a sentence, not a document)
@@ -455,8 +457,8 @@ def milestone_districts(project) -> list[District]:
 def milestone_districts_of(projects) -> dict[int, list[District]]:
     """``milestone_districts`` for many projects at once (3 queries + 2 per plan): each in
     its plan's column order, a city-only project on its plan's 市本级 column."""
-    from tracker.models import PlanYear
-    from tracker.services.plan_units import city_unit_ids, sort_units
+    from tracker.plans.reference import PlanYear
+    from tracker.plans.units import city_unit_ids, sort_units
 
     projects = list(projects)
     by_project: dict[int, list[District]] = {p.pk: [] for p in projects}

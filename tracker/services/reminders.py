@@ -28,9 +28,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tracker.accounts.models import Role
 from tracker.calendar import days_left, deadline_label, reporting_month
-from tracker.models import Contact, District, Indicator, Notification, Role
+from tracker.models import Contact, Notification
 from tracker.months import month_label
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 from tracker.services import notifications
 from tracker.services.due import FilingState, filing_states
 

@@ -21,7 +21,7 @@
   every filed figure counts, as before) and ``counted_reports`` to apply it.
 
 ``allow(user, action, ...)`` is the one permission check here; it asks
-``tracker.permissions`` (``allowed`` / ``restrict`` / ``may``) like every other caller.
+``tracker.accounts.permissions`` (``allowed`` / ``restrict`` / ``may``) like every other caller.
 A 退回 notifies the district (``notifications.notify_return``). Every refusal is
 ``ReviewRejected`` with a Chinese message, and changes nothing. Every write records
 who, when and why in history.
@@ -43,23 +43,22 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from tracker.accounts.permissions import Action as P
+from tracker.accounts.permissions import allowed, may, restrict, scope_for
 from tracker.models import (
     Attachment,
     AttachmentKind,
     CellReview,
     CellState,
-    District,
     Explanation,
-    Indicator,
     MonthState,
     MonthSubmission,
     ProgressReport,
 )
 from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
 from tracker.months import first_of_month, month_label
-from tracker.permissions import Action as P
-from tracker.permissions import allowed, may, restrict
-from tracker.scoping import scope_for
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 from tracker.services.due import due_indicators
 
 
@@ -86,7 +85,7 @@ def allow(
 ) -> None:
     """The one permission check of this module; raise ``ReviewRejected`` when refused.
 
-    Which rows: ``tracker.permissions`` (the POLICIES table and ``restrict``/``may``),
+    Which rows: ``tracker.accounts.permissions`` (the POLICIES table and ``restrict``/``may``),
     like every other caller. On top of the scope, the issue names who acts:
 
     - explain: whoever sees the cell's lag evaluation and may add explanations — a

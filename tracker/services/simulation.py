@@ -49,23 +49,21 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from tracker.calendar import due_month, reporting_deadline
 from tracker.models import (
-    District,
-    Indicator,
     LagAlert,
     LagEvaluation,
     LagRun,
-    Milestone,
     MilestoneCompletion,
     Notification,
-    PlanYear,
     ProgressReport,
 )
 from tracker.months import add_months, month_end, months_of_year
+from tracker.plans.loader import PlanFileError, find_plan
+from tracker.plans.models import Indicator, Milestone
+from tracker.plans.reference import District, PlanYear
+from tracker.plans.trajectory import expected_curve, load_indicator_plans
+from tracker.plans.units import OUTSIDE, city_unit_id, sort_units, unit_order
 from tracker.services.alerts import run_lag_check, run_milestone_check
 from tracker.services.notifications import mark_told
-from tracker.services.plan_loader import PlanFileError, find_plan
-from tracker.services.plan_units import OUTSIDE, city_unit_id, sort_units, unit_order
-from tracker.services.trajectory import expected_curve, load_indicator_plans
 
 SIM_USERNAME = "simulate_year"
 SERIOUS_LAGGARD = "淳安县"
@@ -312,7 +310,7 @@ def _corrections(reports: list[ProgressReport], months, user, rng) -> int:
 
 def _milestones(plan_year, months, districts, user, rng) -> int:
     """Qualitative milestones done in their month (淳安县 a month late)."""
-    from tracker.models import Quota
+    from tracker.plans.models import Quota
 
     project_districts: dict[int, set[int]] = {}
     for project_id, district_id in Quota.objects.filter(

@@ -63,7 +63,7 @@ def _district_code(context, district) -> str:
         if matrix is not None:
             codes = {d.pk: d.code for d in matrix.districts}
         else:
-            from tracker.models import District
+            from tracker.plans.reference import District
 
             codes = dict(District.objects.values_list("pk", "code"))
         if request is not None:

@@ -13,14 +13,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from tracker.formats import number
-from tracker.models import LagStatus, PlanYear
+from tracker.models import LagStatus
 from tracker.months import parse_month
+from tracker.plans.loader import PlanFileError, find_plan
+from tracker.plans.reference import PlanYear
 from tracker.services.alerts import (
     run_due_checks,
     run_lag_check,
     run_milestone_check,
 )
-from tracker.services.plan_loader import PlanFileError, find_plan
 
 COLUMNS = [
     ("序号", 4),

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker.services.plan_integrity import check_plan, unacknowledged
-from tracker.services.plan_loader import PlanFileError, find_plan
+from tracker.plans.integrity import check_plan, unacknowledged
+from tracker.plans.loader import PlanFileError, find_plan
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker.services.plan_export import export_plan_csv, export_plan_xlsx
-from tracker.services.plan_loader import PlanFileError, find_plan
+from tracker.plans.exporter import export_plan_csv, export_plan_xlsx
+from tracker.plans.loader import PlanFileError, find_plan
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker.services.published_tables import TableError, parse_gazette_text, write_workbook
+from tracker.plans.published_tables import TableError, parse_gazette_text, write_workbook
 
 
 class Command(BaseCommand):

@@ -3,9 +3,9 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker.services.plan_import import Registry, guessed_year, import_tables
-from tracker.services.plan_loader import PlanFileError, read_plan_file
-from tracker.services.published_tables import TableError, read_workbook
+from tracker.plans.importer import Registry, guessed_year, import_tables
+from tracker.plans.loader import PlanFileError, read_plan_file
+from tracker.plans.published_tables import TableError, read_workbook
 
 
 class Command(BaseCommand):

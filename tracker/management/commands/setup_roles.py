@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
-from tracker.models import UserProfile
-from tracker.services.roles import ensure_groups, sync_user
+from tracker.accounts.models import UserProfile
+from tracker.accounts.roles import ensure_groups, sync_user
 
 
 class Command(BaseCommand):

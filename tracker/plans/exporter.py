@@ -24,15 +24,16 @@ qualitative milestone.
 import csv
 from pathlib import Path
 
-from tracker.models import Indicator, Milestone, PlanYear, Project, Quota
 from tracker.numbers import plain
-from tracker.services.published_tables import (
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.published_tables import (
     DEFAULT_GROUP_HEADER,
     BreakdownRow,
     PublishedTables,
     ResponsibilityRow,
     write_workbook,
 )
+from tracker.plans.reference import PlanYear
 
 QUOTA_COLUMNS = ["seq", "indicator", "label", "unit", "district", "quota", "new", "upgrade"]
 TARGET_COLUMNS = [

@@ -2,7 +2,7 @@
 
 Each scoped model names the lookup path to its owning agency
 (``scope_agency_path``) and, where rows belong to one district, to that district
-(``scope_district_path``). ``tracker.permissions`` turns a user and an action into a
+(``scope_district_path``). ``tracker.accounts.permissions`` turns a user and an action into a
 filter; ``for_user(user)`` is ``restrict(user, "view")``.
 """
 
@@ -11,7 +11,7 @@ from django.db import models
 
 class ScopedQuerySet(models.QuerySet):
     def restrict(self, user, action="view"):
-        from tracker.permissions import restrict
+        from tracker.accounts.permissions import restrict
 
         return restrict(user, action, self)
 

@@ -9,7 +9,7 @@ is refused (a typo such as 拱墅县 for 拱墅区) unless ``new_unit: true`` sa
 a new unit. Reloading a plan whose columns come in another order is refused
 unless ``reorder=True`` (a header check against swapped columns).
 
-The file is validated against ``tracker/schemas/plan.schema.json`` first:
+The file is validated against ``tracker/plans/plan.schema.json`` first:
 unknown keys (a misspelled ``cooperatng``), missing fields and wrong types are
 refused with a Chinese message naming the project and the field.
 
@@ -45,27 +45,17 @@ import yaml
 from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from tracker.models import (
-    Agency,
-    Category,
-    District,
-    Indicator,
-    Milestone,
-    PlanColumn,
-    PlanYear,
-    Project,
-    Quota,
-)
-from tracker.models.reference import DEFAULT_ISSUER
 from tracker.months import month_end
-from tracker.services.quantities import QuantityError, is_empty, parse_quantity
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.quantities import QuantityError, is_empty, parse_quantity
+from tracker.plans.reference import DEFAULT_ISSUER, Agency, Category, District, PlanColumn, PlanYear
 
 # Cooperating-unit phrases that name district governments rather than an agency.
 DISTRICT_GOVERNMENT_RE = re.compile(
     r"(各区、县\(市\)政府|相关区、县\(市\)政府|相关区\(市\)政府|各区政府\(管委会\)|各区政府|相关区政府)"
 )
 MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})(?:-(\d{1,2}))?$")
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "plan.schema.json"
 CURRENT_FORMAT_VERSION = 2
 
 

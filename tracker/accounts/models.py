@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from tracker.models.reference import Agency, District
+from tracker.plans.reference import Agency, District
 
 
 class Role(models.TextChoices):

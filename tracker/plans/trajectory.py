@@ -298,7 +298,7 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
 
     Pass a ``PlanYear`` or a ``year``; ``indicator_ids`` narrows the set.
     """
-    from tracker.models import Indicator, Milestone
+    from tracker.plans.models import Indicator, Milestone
 
     indicators = Indicator.objects.select_related("project", "project__plan_year")
     if plan_year is not None:
@@ -321,7 +321,7 @@ def build_indicator_plans(indicators, milestones):
     ``project`` and ``project__plan_year``) and their projects' ``milestones`` in (due
     date, order) order — and their quotas (one query). A page that reads these rows for
     itself (the cell page) builds its plan without reading them twice."""
-    from tracker.models import Quota
+    from tracker.plans.models import Quota
 
     by_project: dict[int, list[PlanMilestone]] = {}
     for m in milestones:

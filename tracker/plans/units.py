@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.db.models import Case, Exists, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from tracker.models import District, PlanColumn, PlanYear
+from tracker.plans.reference import District, PlanColumn, PlanYear
 
 OUTSIDE = 10_000  # position of a unit that is not a column of the plan
 
@@ -196,7 +196,7 @@ def merged_labels(plan: PlanYear | None) -> dict[int, str]:
 
 def plans_of_year(year: int) -> list[PlanYear]:
     """The plans of a year, the city's first (for a plan picker). 1 query."""
-    from tracker.models.reference import DEFAULT_ISSUER
+    from tracker.plans.reference import DEFAULT_ISSUER
 
     plans = list(PlanYear.objects.filter(year=year).order_by("pk"))
     return sorted(plans, key=lambda p: (p.issuer != DEFAULT_ISSUER, p.pk))
@@ -207,7 +207,7 @@ def plan_of(year: int | None, plan_id=None, issuer: str | None = None) -> PlanYe
     year is given), else the plan of ``year`` and ``issuer`` (``find_plan``: the only one, or
     the city's), else ``reporting.current_plan``'s choice. None when there is none."""
     from tracker.calendar import current_plan
-    from tracker.services.plan_loader import PlanFileError, find_plan
+    from tracker.plans.loader import PlanFileError, find_plan
 
     if plan_id not in (None, ""):
         try:

@@ -27,8 +27,9 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Count, Sum
 
-from tracker.models import Indicator, Milestone, PlanYear, Project, Quota
 from tracker.numbers import plain
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.reference import PlanYear
 
 
 class Check(models.TextChoices):

@@ -5,8 +5,8 @@ from decimal import Decimal
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from tracker.models.reference import Agency, Category, District, PlanYear
-from tracker.models.scoping import ScopedQuerySet
+from tracker.accounts.querysets import ScopedQuerySet
+from tracker.plans.reference import Agency, Category, District, PlanYear
 
 
 class Project(models.Model):

@@ -11,7 +11,7 @@ admin, API, dashboard, services — asks the same question the same way::
     may(user, "change", obj)                       # one object
     allowed(user, "add", ProgressReport)           # is there anything to add at all?
 
-Roles (``tracker.models.people.Role``):
+Roles (``tracker.accounts.models.Role``):
 
 - 督查室 (supervision office, or a superuser): everything.
 - 牵头单位 user: the projects their agency leads, every district of them.
@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tracker.models.people import Role
+from tracker.accounts.models import Role
 
 
 class Action(StrEnum):
@@ -119,7 +119,7 @@ def scope_for(user) -> Scope:
     if user.is_superuser:
         scope = SUPERVISION_SCOPE
     else:
-        from tracker.models.people import UserProfile
+        from tracker.accounts.models import UserProfile
 
         profile = (
             UserProfile.objects.filter(user_id=user.pk)

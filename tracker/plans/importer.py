@@ -39,8 +39,8 @@ from decimal import Decimal
 from itertools import pairwise
 
 from tracker.months import month_end
-from tracker.services.published_tables import PublishedTables
-from tracker.services.quantities import QuantityError, is_empty, parse_quantity
+from tracker.plans.published_tables import PublishedTables
+from tracker.plans.quantities import QuantityError, is_empty, parse_quantity
 
 NUM = r"\d+(?:\.\d+)?"
 DATE_RANGE_RE = re.compile(r"(\d{1,2})\s*月\s*[—\-–~至到]\s*(\d{1,2})\s*月")
@@ -268,7 +268,7 @@ class Registry:
     def build(cls, reference: dict | None = None, use_db: bool = True) -> Registry:
         reg = cls()
         if use_db:
-            from tracker.models import Agency, District, PlanColumn
+            from tracker.plans.reference import Agency, District, PlanColumn
 
             for d in District.objects.all():
                 reg.units[d.name] = {"code": d.code, "name": d.name, "kind": d.kind}

@@ -20,9 +20,8 @@ from datetime import date
 from django.http import Http404
 
 from tracker.calendar import current_plan
-from tracker.models import PlanYear
-from tracker.models.reference import DEFAULT_ISSUER
 from tracker.months import parse_month, plan_month
+from tracker.plans.reference import DEFAULT_ISSUER, PlanYear
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Django groups for the three roles, kept in step with ``UserProfile``.
 
 The tracker decides what a user may see and change from their ``UserProfile`` role
-through the one scoping rule (``tracker.scoping``); the groups mirror that for anyone
+through the one scoping rule (``tracker.accounts.permissions``); the groups mirror that for anyone
 reading users in the admin and for code that asks ``user.has_perm``. They are created
 (and re-synced) after every ``migrate`` and by ``python manage.py setup_roles``; a
 user's group follows their profile whenever it is saved.
@@ -9,7 +9,7 @@ user's group follows their profile whenever it is saved.
 
 from django.contrib.auth.models import Group, Permission
 
-from tracker.models.people import Role
+from tracker.accounts.models import Role
 
 PLAN_MODELS = ("planyear", "category", "agency", "district", "project", "indicator", "quota",
                "milestone")  # fmt: skip
