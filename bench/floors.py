@@ -22,10 +22,10 @@ from rest_framework import exceptions
 from tracker import selectors
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.domain.cell import value_as_of
-from tracker.models import ProgressReport
 from tracker.months import format_month, plan_month
 from tracker.plans.selection import month_and_plan
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
+from tracker.progress.models import ProgressReport
 
 Q2, Q4 = Decimal("0.01"), Decimal("0.0001")
 JSON = {"json_dumps_params": {"ensure_ascii": False}}

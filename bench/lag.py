@@ -253,9 +253,10 @@ class Command(BaseCommand):
 
     def _build(self, n, m, months, seed):
         from tracker.accounts.models import Role
-        from tracker.models import Contact, ProgressReport
+        from tracker.models import Contact
         from tracker.plans.models import Indicator, Milestone, Project, Quota
         from tracker.plans.reference import Agency, Category, District, PlanYear
+        from tracker.progress.models import ProgressReport
 
         rng = random.Random(seed)
         plan_year = PlanYear.objects.create(year=2024, title="基准测试计划")

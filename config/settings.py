@@ -294,13 +294,13 @@ TRACKER = {
     # Monthly reports are due by this day of the following month (未按时填报 after it).
     "REPORTING_DEADLINE_DAY": int(os.environ.get("TRACKER_REPORTING_DEADLINE_DAY", "5")),
     # A cumulative value above this multiple of the district's quota needs an explicit
-    # confirmation (确认超额) before it is saved (tracker.services.progress).
+    # confirmation (确认超额) before it is saved (tracker.progress.writes).
     "OVER_QUOTA_CONFIRM_RATIO": float(os.environ.get("TRACKER_OVER_QUOTA_CONFIRM_RATIO", "3")),
     # Published read-only mode: anonymous visitors may read plan data and the summaries
     # (dashboard overview, ranking, monthly notice; the API's plan and summary endpoints).
     "PUBLIC_READ_ONLY": os.environ.get("TRACKER_PUBLIC_READ_ONLY", "").lower()
     in ("1", "true", "yes"),
-    # Excel import limits (tracker.io.excel): upload size, unpacked size, data rows.
+    # Excel import limits (tracker.progress.workbooks): upload size, unpacked size, data rows.
     "IMPORT_MAX_BYTES": 2 * 1024 * 1024,
     "IMPORT_MAX_UNPACKED_BYTES": 20 * 1024 * 1024,
     "IMPORT_MAX_ROWS": 1000,

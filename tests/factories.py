@@ -7,9 +7,9 @@ import factory
 from django.contrib.auth import get_user_model
 
 from tracker.accounts.models import Role, UserProfile
-from tracker.models import ProgressReport
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanYear
+from tracker.progress.models import ProgressReport
 
 
 class PlanYearFactory(factory.django.DjangoModelFactory):

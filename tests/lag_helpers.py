@@ -5,10 +5,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from tests.factories import DistrictFactory, MilestoneFactory, QuotaFactory
-from tracker.models import ProgressReport
 from tracker.months import month_end, parse_month
 from tracker.plans.models import Milestone
 from tracker.plans.reference import District
+from tracker.progress.models import ProgressReport
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

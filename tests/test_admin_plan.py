@@ -8,9 +8,9 @@ from django.urls import reverse
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.models import ProgressReport
 from tracker.plans.models import Indicator, Project
 from tracker.plans.reference import Agency, District
+from tracker.progress.models import ProgressReport
 
 
 @pytest.fixture

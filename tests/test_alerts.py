@@ -11,16 +11,9 @@ from django.core.exceptions import ValidationError
 
 from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
-from tracker.models import (
-    Contact,
-    Delivery,
-    LagAlert,
-    LagStatus,
-    MilestoneCompletion,
-    Notification,
-    ProgressReport,
-)
+from tracker.models import Contact, Delivery, LagAlert, LagStatus, Notification
 from tracker.plans.trajectory import IndicatorPlan
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.services.alerts import (
     derive_runs,
     explain,

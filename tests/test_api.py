@@ -11,8 +11,9 @@ import time_machine
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tracker.models import LagAlert, ProgressReport
-from tracker.services.progress import Entry, submit
+from tracker.models import LagAlert
+from tracker.progress.models import ProgressReport
+from tracker.progress.writes import Entry, submit
 
 TODAY = date(2024, 7, 20)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

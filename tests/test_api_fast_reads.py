@@ -14,8 +14,8 @@ from tracker.api.serializers import (
     ProgressReportSerializer,
     RankingRowSerializer,
 )
-from tracker.models import ProgressReport
 from tracker.months import plan_month
+from tracker.progress.models import ProgressReport
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from openpyxl import load_workbook
 from tests.dashboard_helpers import simulated_year
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.models import ProgressReport
 from tracker.plans.reference import District
+from tracker.progress.due import FilingState, filing_states
+from tracker.progress.models import ProgressReport
 from tracker.services.completeness import completeness
-from tracker.services.due import FilingState, filing_states
 from tracker.services.simulation import LATE_MONTHS, LATE_REPORTER
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from tracker.accounts.permissions import SUPERVISION_SCOPE, Scope
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
-from tracker.services.due import FilingState, due_cells, due_indicators, filing_states
+from tracker.progress.due import FilingState, due_cells, due_indicators, filing_states
 
 SH = ZoneInfo("Asia/Shanghai")
 pytestmark = pytest.mark.django_db

@@ -20,10 +20,10 @@ import pytest
 from tests.factories import make_user
 from tests.test_dashboard_e2e import shot
 from tracker.accounts.models import Role
-from tracker.models import ProgressReport
 from tracker.numbers import plain
 from tracker.plans.reference import District
-from tracker.selectors.entry import entry_sheet
+from tracker.progress.entry_sheet import entry_sheet
+from tracker.progress.models import ProgressReport
 from tracker.services.simulation import simulate_year
 
 pytestmark = pytest.mark.slow

@@ -13,10 +13,11 @@ import time_machine
 from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
-from tracker.models import LagEvaluation, ProgressReport
+from tracker.models import LagEvaluation
 from tracker.plans.models import Indicator
-from tracker.services.due import due_cells
-from tracker.services.progress import Entry, submit
+from tracker.progress.due import due_cells
+from tracker.progress.models import ProgressReport
+from tracker.progress.writes import Entry, submit
 
 
 @pytest.fixture(scope="module")

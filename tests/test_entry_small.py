@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from tracker.plans.models import Quota
-from tracker.services.progress import Entry, validate
+from tracker.progress.writes import Entry, validate
 from tracker.services.simulation import SIM_USERNAME
 
 
@@ -65,8 +65,8 @@ def test_admin_grid_offers_plan_months_not_a_month_picker(personas, client):
 
 
 def test_no_trailing_zeros_in_history(personas, client):
-    from tracker.models import ProgressReport
-    from tracker.services.progress import submit
+    from tracker.progress.models import ProgressReport
+    from tracker.progress.writes import submit
 
     p = personas
     today = date(2024, 7, 20)

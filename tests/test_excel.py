@@ -10,17 +10,17 @@ import time_machine
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from tracker.io.excel import (
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
+from tracker.progress.models import ProgressReport
+from tracker.progress.workbooks import (
     ImportRejected,
     export_breakdown,
     export_template,
     import_template,
     safe,
 )
-from tracker.models import ProgressReport
-from tracker.plans.models import Indicator
-from tracker.plans.reference import District
-from tracker.services.progress import Entry, submit
+from tracker.progress.writes import Entry, submit
 
 TODAY = date(2024, 7, 20)
 

@@ -110,8 +110,8 @@ def test_two_workers_racing_for_a_delivery_send_it_once(world):
 
 def test_two_people_saving_the_same_cell_at_once_one_wins_the_other_is_told(personas):
     """Both read version 1 and save together: the row lock makes the second see version 2."""
-    from tracker.models import ProgressReport
-    from tracker.services.progress import Entry, ProgressRejected, submit
+    from tracker.progress.models import ProgressReport
+    from tracker.progress.writes import Entry, ProgressRejected, submit
 
     p = personas
     cell = dict(indicator_id=p.indicator_a.pk, district_id=p.district_a.pk, month="2024-06")

@@ -37,16 +37,9 @@ from knox.models import AuthToken
 
 from tests.factories import MilestoneFactory
 from tracker.accounts.models import UserProfile
-from tracker.models import (
-    Contact,
-    Delivery,
-    LagAlert,
-    LagEvaluation,
-    MilestoneCompletion,
-    Notification,
-    ProgressReport,
-)
+from tracker.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
 from tracker.plans.models import Milestone, Quota
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 
 # ~13,000 requests: run once, in the SQLite pass. The rules it probes are queryset filters
 # and view checks that do not depend on the database; the PostgreSQL pass runs the scoping

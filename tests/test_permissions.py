@@ -14,9 +14,9 @@ import time_machine
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from tracker.models import ProgressReport
 from tracker.plans.models import Quota
-from tracker.services.excel import export_breakdown, export_template
+from tracker.progress.models import ProgressReport
+from tracker.progress.workbooks import export_breakdown, export_template
 
 SUP, AG_A, AG_B = "supervisor", "agency_a_user", "agency_b_user"
 DI_A, DI_B = "district_a_user", "district_b_user"

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.models import ProgressReport
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District
+from tracker.progress.models import ProgressReport
 
 
 def quota(seq, order, district):

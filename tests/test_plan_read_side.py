@@ -34,9 +34,9 @@ from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District, PlanYear
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import city_unit_id, plan_columns, sort_units, unit_order
-from tracker.services import due
+from tracker.progress import due
+from tracker.progress.writes import milestone_districts
 from tracker.services.lag import evaluate_month
-from tracker.services.progress import milestone_districts
 
 S = LagStatus
 XIHU = "西湖区人民政府"

@@ -8,10 +8,10 @@ import time_machine
 from django.urls import reverse
 
 from tests.factories import DistrictFactory, IndicatorFactory, MilestoneFactory
-from tracker.models import MilestoneCompletion, ProgressReport
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
-from tracker.services.progress import Entry, ProgressRejected, record_milestone, submit
+from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.writes import Entry, ProgressRejected, record_milestone, submit
 
 TODAY = date(2024, 7, 20)
 

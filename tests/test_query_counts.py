@@ -24,11 +24,11 @@ from tracker.models import (
     LagEvaluation,
     MonthState,
     MonthSubmission,
-    ProgressReport,
 )
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
+from tracker.progress.models import ProgressReport
 from tracker.services.simulation import SERIOUS_LAGGARD, simulate_year
 
 SEPT = "2024-09"

@@ -16,8 +16,8 @@ from tracker.accounts.permissions import Scope
 from tracker.models import Contact, Delivery, Notification
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.progress.due import unfiled
 from tracker.services import notifications, reminders
-from tracker.services.due import unfiled
 
 NOV = date(2024, 11, 1)
 TWO_DAYS_BEFORE = local(2024, 12, 3, 9)  # November is due on 5 December

@@ -19,8 +19,8 @@ from tracker.models import (
     MonthState,
     MonthSubmission,
 )
+from tracker.progress.writes import Entry, ProgressRejected, submit
 from tracker.services import review
-from tracker.services.progress import Entry, ProgressRejected, submit
 
 TODAY = date(2024, 7, 20)
 JUNE = date(2024, 6, 1)

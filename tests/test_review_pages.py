@@ -28,10 +28,10 @@ from tracker.models import (
     MonthState,
     MonthSubmission,
     Notification,
-    ProgressReport,
 )
+from tracker.progress.models import ProgressReport
+from tracker.progress.writes import Entry, ProgressRejected, delete_report, submit
 from tracker.services import notifications, review
-from tracker.services.progress import Entry, ProgressRejected, delete_report, submit
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 7, 20, 10, 0, tzinfo=TZ)  # June is the month being reported

@@ -3,8 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
-from tracker.models import ProgressReport
 from tracker.plans.models import Indicator, Project, Quota
+from tracker.progress.models import ProgressReport
 
 
 def _report(indicator, district):

@@ -12,8 +12,9 @@ import time_machine
 from django.urls import reverse
 
 from tests.factories import MilestoneFactory
-from tracker.models import LagAlert, MilestoneCompletion, ProgressReport
+from tracker.models import LagAlert
 from tracker.plans.models import Milestone, Quota
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 
 TODAY = date(2024, 7, 20)
 

@@ -8,9 +8,9 @@ import time_machine
 from rest_framework.test import APIClient
 
 from tests.factories import IndicatorFactory, QuotaFactory
-from tracker.models import ProgressReport
 from tracker.plans.models import Indicator
-from tracker.services.progress import MAX_TEXT, Entry, ProgressRejected, submit
+from tracker.progress.models import ProgressReport
+from tracker.progress.writes import MAX_TEXT, Entry, ProgressRejected, submit
 
 TODAY = date(2024, 7, 20)
 

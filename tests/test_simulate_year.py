@@ -10,14 +10,8 @@ from django.utils import timezone
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.models import (
-    LagAlert,
-    LagEvaluation,
-    LagRun,
-    LagStatus,
-    MilestoneCompletion,
-    ProgressReport,
-)
+from tracker.models import LagAlert, LagEvaluation, LagRun, LagStatus
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.services.lag import PROBLEM_STATUSES
 from tracker.services.simulation import (
     LATE_REPORTER,

@@ -1,5 +1,5 @@
 """The month workbook of a district or agency, and the 任务分解表 with a month: export,
-fill, import back all or nothing through the one import path (``tracker.io.excel``).
+fill, import back all or nothing through the one import path (``tracker.progress.workbooks``).
 
 The simulated 2024 year (through September) is built once for the module; October is
 the month being reported (time pinned to 20 October 2024), so no October report exists
@@ -24,17 +24,17 @@ from openpyxl import load_workbook
 from tests.dashboard_helpers import simulated_year
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.io.excel import (
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
+from tracker.progress.due import due_cells
+from tracker.progress.models import ProgressReport
+from tracker.progress.workbooks import (
     ExportRefused,
     ImportRejected,
     export_breakdown,
     export_month_workbook,
     import_workbook,
 )
-from tracker.models import ProgressReport
-from tracker.plans.models import Indicator
-from tracker.plans.reference import District
-from tracker.services.due import due_cells
 from tracker.services.lag import values_as_of
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -471,7 +471,7 @@ def _milestone_rows(ws):
 
 
 def test_milestones_due_that_month_are_reported_in_the_same_workbook(year, db, pinned):
-    from tracker.models import MilestoneCompletion
+    from tracker.progress.models import MilestoneCompletion
 
     wb = _book(export_month_workbook(year.chunan_user, SEPT))
     ws = wb["节点"]
@@ -517,7 +517,7 @@ def test_milestones_due_that_month_are_reported_in_the_same_workbook(year, db, p
 
 
 def test_a_milestone_mistake_keeps_the_numbers_out_too(year, db, pinned):
-    from tracker.models import MilestoneCompletion
+    from tracker.progress.models import MilestoneCompletion
 
     seq1 = Indicator.objects.get(project=year.seq1)
     wb = _book(export_month_workbook(year.chunan_user, SEPT))

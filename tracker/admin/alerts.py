@@ -22,8 +22,8 @@ from tracker.models import (
     LagRun,
     Notification,
 )
+from tracker.progress.writes import MAX_TEXT
 from tracker.services import notifications
-from tracker.services.progress import MAX_TEXT
 
 SEVERITY_COLOURS = {"red": "#c0392b", "yellow": "#d4a017", "info": "#2980b9"}
 

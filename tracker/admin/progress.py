@@ -1,6 +1,6 @@
 """Progress entry in the admin, scoped to what the user may report.
 
-Every write goes through ``tracker.services.progress`` (the same rules as the API and
+Every write goes through ``tracker.progress.writes`` (the same rules as the API and
 the Excel import). Screens:
 
 - 月度填报 (``grid/``): pick an indicator and a month, fill a grid of the districts in
@@ -35,15 +35,15 @@ from django.utils.http import urlencode
 from tracker.accounts.permissions import scope_for
 from tracker.admin.base import ScopedAdmin
 from tracker.calendar import current_plan, enterable_months, reporting_month
-from tracker.io import excel
-from tracker.models import MilestoneCompletion, ProgressReport
 from tracker.months import first_of_month, format_month, month_label, parse_month
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
 from tracker.plans.units import city_unit_id, column_position, plan_of
-from tracker.services import progress as progress_service
-from tracker.services.progress import Entry, ProgressRejected
+from tracker.progress import workbooks as excel
+from tracker.progress import writes as progress_service
+from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.writes import Entry, ProgressRejected
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

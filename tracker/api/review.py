@@ -24,9 +24,10 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from tracker.api.serializers import MonthField
-from tracker.models import Attachment, CellReview, Explanation, MonthSubmission, ProgressReport
+from tracker.models import Attachment, CellReview, Explanation, MonthSubmission
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.progress.models import ProgressReport
 from tracker.services import review
 
 REFUSED = OpenApiResponse(description="不允许或不符合规则，未做任何修改（detail 为原因）")

@@ -1,4 +1,4 @@
-"""API representations. Writes of progress go through ``tracker.services.progress``."""
+"""API representations. Writes of progress go through ``tracker.progress.writes``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
-from tracker.models import LagAlert, LagAlertFlip, ProgressReport
+from tracker.models import LagAlert, LagAlertFlip
 from tracker.months import format_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
-from tracker.services.progress import MAX_TEXT
+from tracker.progress.models import ProgressReport
+from tracker.progress.writes import MAX_TEXT
 
 
 @extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2024-06"})

@@ -3,7 +3,7 @@
 Every queryset starts from ``Model.objects.for_user(request.user)``; in published
 read-only mode (``TRACKER["PUBLIC_READ_ONLY"]``) anonymous visitors read plan data and
 summaries city-wide, nothing else. Progress writes go through
-``tracker.services.progress`` (same rules and history as the admin): a refusal is 400
+``tracker.progress.writes`` (same rules and history as the admin): a refusal is 400
 with every problem listed, a concurrent edit 409.
 """
 
@@ -32,15 +32,16 @@ from tracker.api import serializers as s
 from tracker.api.auth import login, make_token
 from tracker.api.pagination import CountedBy
 from tracker.api.permissions import public_mode
-from tracker.models import LagAlert, ProgressReport
+from tracker.models import LagAlert
 from tracker.months import format_month, plan_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.plans.selection import month_and_plan
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import column_label, column_position
-from tracker.services import progress as progress_service
-from tracker.services.progress import Entry, ProgressRejected, Source
+from tracker.progress import writes as progress_service
+from tracker.progress.models import ProgressReport
+from tracker.progress.writes import Entry, ProgressRejected, Source
 
 REJECTED = OpenApiResponse(s.RejectedSerializer, description="未通过校验，未写入任何数据")
 CONFLICT = OpenApiResponse(s.RejectedSerializer, description="数据已被他人修改，请刷新后重试")

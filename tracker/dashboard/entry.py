@@ -43,9 +43,9 @@ from tracker.dashboard.views import page
 from tracker.months import format_month, month_label, parse_month
 from tracker.plans.models import Project
 from tracker.plans.reference import Agency, District, PlanYear
-from tracker.selectors.entry import EntrySheet, chosen_scope, entry_sheet
-from tracker.services import progress
-from tracker.services.progress import Entry, ProgressRejected
+from tracker.progress import writes as progress
+from tracker.progress.entry_sheet import EntrySheet, chosen_scope, entry_sheet
+from tracker.progress.writes import Entry, ProgressRejected
 
 
 @dataclass

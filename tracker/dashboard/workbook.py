@@ -1,11 +1,11 @@
 """The month workbook of a district or a lead agency: download and upload.
 
 - ``report/<YYYY-MM>/xlsx/`` (``dashboard:report_xlsx``): the user's 月度填报表 for that
-  month (``tracker.io.excel.export_month_workbook``) — a district user their district, a
+  month (``tracker.progress.workbooks.export_month_workbook``) — a district user their district, a
   lead agency user their projects × districts. 督查室 chooses ``?district=<code>`` or
   ``?agency=<id>`` (without either: the whole city).
 - ``report/<YYYY-MM>/upload/`` (``dashboard:report_upload``): GET shows the form, POST
-  imports the file all or nothing (``tracker.io.excel.import_workbook``, the same import
+  imports the file all or nothing (``tracker.progress.workbooks.import_workbook``, the same import
   path as the admin's) and shows what landed or every error with its Excel row, district
   and indicator. A workbook of another month is refused.
 
@@ -25,10 +25,10 @@ from django.shortcuts import render
 from tracker.accounts.permissions import Action, allowed, scope_for
 from tracker.calendar import deadline_label
 from tracker.dashboard.views import page
-from tracker.io import excel
-from tracker.models import ProgressReport
 from tracker.months import format_month, month_label, plan_month
 from tracker.plans.reference import Agency, District
+from tracker.progress import workbooks as excel
+from tracker.progress.models import ProgressReport
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -23,8 +23,8 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from tracker.months import format_month
+from tracker.progress.workbooks import safe
 from tracker.selectors.notice import Notice, fingerprint, notice_context_defaults
-from tracker.services.excel import safe
 
 PERCENT = '0.0"%"'  # values are already in percent (42.6 → 「42.6%」)
 AMOUNT = "#,##0.##"

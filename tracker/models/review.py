@@ -17,9 +17,9 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from tracker.accounts.querysets import ScopedQuerySet
-from tracker.models.progress import ProgressReport
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.progress.models import ProgressReport
 
 
 class MonthState(models.TextChoices):

@@ -1029,7 +1029,7 @@ class _Writer:
 
     @staticmethod
     def _refuse_if_reported(indicators, what):
-        from tracker.models import ProgressReport
+        from tracker.progress.models import ProgressReport
 
         reported = (
             ProgressReport.objects.filter(indicator__in=indicators)

@@ -14,10 +14,10 @@ from tracker.choices import BADNESS, PROBLEM_STATUSES, LagStatus
 from tracker.models import LagEvaluation
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
+from tracker.progress.due import FilingState, filing_states
 from tracker.selectors.alerts import attach_open_alerts
 from tracker.selectors.common import CellRef, EvaluationLine, _lines, _scoped
 from tracker.selectors.explanations import attach_explanations
-from tracker.services.due import FilingState, filing_states
 
 PROBLEMS = PROBLEM_STATUSES
 

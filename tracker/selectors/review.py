@@ -18,8 +18,8 @@ from datetime import date
 
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.models import CellReview, CellState, MonthState, MonthSubmission
-from tracker.models.progress import ProgressReport
 from tracker.plans.reference import District
+from tracker.progress.models import ProgressReport
 from tracker.selectors.common import show_amount
 
 STATE_ORDER = [s.value for s in MonthState]

@@ -50,19 +50,13 @@ from tracker import formats as number
 from tracker.calendar import reporting_deadline
 from tracker.db.bulk import copy_create, copy_history, copy_supported, copy_update
 from tracker.domain.cell import shortfall
-from tracker.models import (
-    LagAlert,
-    LagAlertFlip,
-    LagEvaluation,
-    LagRun,
-    MilestoneCompletion,
-    ProgressReport,
-)
+from tracker.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
 from tracker.months import add_months, first_of_month, month_end, month_end_label
 from tracker.plans.models import Milestone
 from tracker.plans.reference import District, PlanYear
 from tracker.plans.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 from tracker.plans.units import city_unit_ids
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.services.lag import (
     PROBLEM_STATUSES,
     Cell,

@@ -1,7 +1,7 @@
 """Completeness and timeliness of the monthly reports (DHIS2's reporting rates).
 
 Counts, never re-derives: what is expected of whom and how each cell was filed is
-``tracker.services.due.filing_states`` (one home). This module only tallies those states
+``tracker.progress.due.filing_states`` (one home). This module only tallies those states
 per district × month and per lead agency × month:
 
 - **应报** (expected): the cells expected for the month in the viewer's scope;
@@ -30,7 +30,7 @@ from tracker.calendar import current_plan, due_month, enterable_months
 from tracker.months import first_of_month, month_label, plan_month
 from tracker.plans.models import Indicator
 from tracker.plans.reference import Agency, District
-from tracker.services.due import FilingState, filing_states
+from tracker.progress.due import FilingState, filing_states
 
 __all__ = [
     "Completeness",

@@ -67,7 +67,7 @@ from tracker.domain.cell import (
     pace_pct,
     roll_up,
 )
-from tracker.models import LagEvaluation, ProgressReport
+from tracker.models import LagEvaluation
 from tracker.months import add_months, first_of_month
 from tracker.plans.models import Quota
 from tracker.plans.reference import District
@@ -77,6 +77,7 @@ from tracker.plans.trajectory import (
     expected_curve,
     load_indicator_plans,
 )
+from tracker.progress.models import ProgressReport
 
 __all__ = [
     "HUNDRED",

@@ -34,8 +34,8 @@ from tracker.models import Contact, Notification
 from tracker.months import month_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.progress.due import FilingState, filing_states
 from tracker.services import notifications
-from tracker.services.due import FilingState, filing_states
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@
   required) a cell. The month's state follows: any cell returned → 部分退回; every cell
   approved → 已审核 and every cell locked.
 - ``unlock`` / ``relock``: only 督查室, with a reason, a cell or a whole district-month.
-  A locked cell refuses any change through ``tracker.services.progress`` (the one
+  A locked cell refuses any change through ``tracker.progress.writes`` (the one
   write path asks ``locked_cells``). Changes after an unlock are ordinary progress
   changes, so the lag check's stale-month rule re-evaluates that month and the alert
   episodes decide what is news.
@@ -53,13 +53,13 @@ from tracker.models import (
     Explanation,
     MonthState,
     MonthSubmission,
-    ProgressReport,
 )
 from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
 from tracker.months import first_of_month, month_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
-from tracker.services.due import due_indicators
+from tracker.progress.due import due_indicators
+from tracker.progress.models import ProgressReport
 
 
 class ReviewRejected(Exception):

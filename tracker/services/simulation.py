@@ -48,20 +48,14 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from tracker.calendar import due_month, reporting_deadline
-from tracker.models import (
-    LagAlert,
-    LagEvaluation,
-    LagRun,
-    MilestoneCompletion,
-    Notification,
-    ProgressReport,
-)
+from tracker.models import LagAlert, LagEvaluation, LagRun, Notification
 from tracker.months import add_months, month_end, months_of_year
 from tracker.plans.loader import PlanFileError, find_plan
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District, PlanYear
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import OUTSIDE, city_unit_id, sort_units, unit_order
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.services.alerts import run_lag_check, run_milestone_check
 from tracker.services.notifications import mark_told
 

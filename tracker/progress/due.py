@@ -35,11 +35,11 @@ from django.utils import timezone
 
 from tracker.accounts.permissions import Scope, scope_for
 from tracker.calendar import reporting_deadline
-from tracker.models import ProgressReport
 from tracker.months import first_of_month
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
 from tracker.plans.units import city_unit_expression, column_position
+from tracker.progress.models import ProgressReport
 
 __all__ = ["FilingState", "due_cells", "due_indicators", "filing_states", "unfiled"]
 

@@ -39,12 +39,12 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from tracker.accounts.permissions import Action, may, scope_for
-from tracker.models import MilestoneCompletion, ProgressReport
 from tracker.months import first_of_month, month_label, parse_month
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.quantities import QuantityError, is_counted_unit, parse_quantity
 from tracker.plans.reference import District
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.services.review import locked_cells, locked_message
 
 MAX_TEXT = 500  # notes and reasons: characters (a note is a sentence, not a document)

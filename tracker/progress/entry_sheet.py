@@ -21,15 +21,15 @@ from tracker import formats as fmt
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope, scope_for
 from tracker.domain.cell import value_as_of
-from tracker.models import MilestoneCompletion, ProgressReport
 from tracker.months import add_months, first_of_month, month_end
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
 from tracker.plans.trajectory import expected_at, load_indicator_plans
+from tracker.progress.due import due_cells
+from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.writes import milestone_districts_of
 from tracker.selectors.common import indicator_scale, indicator_unit, show_amount
-from tracker.services.due import due_cells
-from tracker.services.progress import milestone_districts_of
 from tracker.services.review import locked_cells
 
 
@@ -206,7 +206,7 @@ def entry_sheet(
     (narrowed to ``district_ids`` / ``project_id`` / the projects ``agency_id`` leads, if
     given), then qualitative milestones due in the month (``month_milestones``, narrowed
     alike). The one builder of a month's rows: the 本月填报 page and the month workbook
-    (``tracker.io.excel``) both read it."""
+    (``tracker.progress.workbooks``) both read it."""
     month = first_of_month(month)
     scope = _scope(who)
     cells = due_cells(month, scope, district_ids=district_ids)

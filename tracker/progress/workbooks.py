@@ -57,21 +57,20 @@ from tracker import formats as figures
 from tracker.accounts.permissions import SUPERVISION_SCOPE, scope_for
 from tracker.calendar import deadline_label
 from tracker.domain.cell import completion_pct
-from tracker.models import ProgressReport
 from tracker.months import add_months, first_of_month, format_month, month_label, parse_month
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import Agency, District, PlanYear
 from tracker.plans.units import city_unit_id, plan_columns, sort_units, unit_order
-from tracker.selectors.entry import (
+from tracker.progress.due import due_cells
+from tracker.progress.entry_sheet import (
     EntrySheet,
     MilestoneRow,
     chosen_scope,
     entry_sheet,
     month_milestones,
 )
-from tracker.services.due import due_cells
-from tracker.services.lag import values_as_of
-from tracker.services.progress import (
+from tracker.progress.models import ProgressReport
+from tracker.progress.writes import (
     Entry,
     EntryError,
     ProgressRejected,
@@ -82,6 +81,7 @@ from tracker.services.progress import (
     submit,
     validate,
 )
+from tracker.services.lag import values_as_of
 from tracker.services.review import locked_cells
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
