@@ -349,7 +349,7 @@ TRACKER = {
     "HEARTBEAT_STALE_MINUTES": int(os.environ.get("TRACKER_HEARTBEAT_STALE_MINUTES", "5")),
     # Which figures count for the lag check and the notice: every filed figure (False,
     # today's behaviour) or only those the lead agency approved (True); see
-    # tracker.services.review.count_only_reviewed.
+    # tracker.review.workflow.count_only_reviewed.
     "COUNT_ONLY_REVIEWED": env_bool("TRACKER_COUNT_ONLY_REVIEWED", False),
     # 佐证材料: largest accepted file, and the STORAGES alias files go to ("default":
     # local files under MEDIA_ROOT; point an alias at django-storages' S3Storage for

@@ -16,19 +16,12 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.models import (
-    Attachment,
-    CellReview,
-    Explanation,
-    LagAlert,
-    LagEvaluation,
-    MonthState,
-    MonthSubmission,
-)
+from tracker.models import LagAlert, LagEvaluation
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.progress.models import ProgressReport
+from tracker.review.models import Attachment, CellReview, Explanation, MonthState, MonthSubmission
 from tracker.services.simulation import SERIOUS_LAGGARD, simulate_year
 
 SEPT = "2024-09"
@@ -73,7 +66,7 @@ def url_for(name: str) -> str | None:
     if name in DETAIL:
         model = DETAIL[name]
         if model == "review":
-            from tracker.models import CellReview as model
+            from tracker.review.models import CellReview as model
         pk = model.objects.order_by("pk").values_list("pk", flat=True).first()
         return None if pk is None else reverse(name, kwargs={"pk": pk})
     if name == "dashboard:cell":

@@ -10,17 +10,10 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from tracker.models import (
-    CellReview,
-    CellState,
-    Explanation,
-    LagEvaluation,
-    LagStatus,
-    MonthState,
-    MonthSubmission,
-)
+from tracker.models import LagEvaluation, LagStatus
 from tracker.progress.writes import Entry, ProgressRejected, submit
-from tracker.services import review
+from tracker.review import workflow as review
+from tracker.review.models import CellReview, CellState, Explanation, MonthState, MonthSubmission
 
 TODAY = date(2024, 7, 20)
 JUNE = date(2024, 6, 1)

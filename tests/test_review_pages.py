@@ -17,21 +17,12 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from tracker.accounts.models import Role
-from tracker.models import (
-    CellReview,
-    CellState,
-    Contact,
-    Delivery,
-    Explanation,
-    LagEvaluation,
-    LagStatus,
-    MonthState,
-    MonthSubmission,
-    Notification,
-)
+from tracker.models import Contact, Delivery, LagEvaluation, LagStatus, Notification
 from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, ProgressRejected, delete_report, submit
-from tracker.services import notifications, review
+from tracker.review import workflow as review
+from tracker.review.models import CellReview, CellState, Explanation, MonthState, MonthSubmission
+from tracker.services import notifications
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 7, 20, 10, 0, tzinfo=TZ)  # June is the month being reported

@@ -543,7 +543,7 @@ def test_a_milestone_mistake_keeps_the_numbers_out_too(year, db, pinned):
 
 
 def test_locked_cells_are_shown_locked_and_an_untouched_copy_imports(year, db, pinned):
-    from tracker.services import review
+    from tracker.review import workflow as review
 
     import_workbook(year.chunan_user, _chunan_filled(year))
     submission = review.submit_month(year.chunan_user, year.chunan, OCT)

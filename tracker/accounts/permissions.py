@@ -175,10 +175,10 @@ POLICIES: dict[str, dict[str, str]] = {
     "tracker.lagrun": {_V: SUPERVISION},
     "tracker.plancolumn": PLAN,
     "tracker.lagalertflip": READ_ONLY,
-    # explain-and-review rows: written only through tracker.services.review (API and
+    # explain-and-review rows: written only through tracker.review.workflow (API and
     # dashboard); the admin lists them read-only in scope (督查室 unlocks from there)
     # (the service adds who acts: a district submits its own month, the lead agency
-    # reviews, see tracker.services.review.allow)
+    # reviews, see tracker.review.workflow.allow)
     "tracker.explanation": {_V: SCOPED, _EXP: SCOPED, _A: SCOPED, _C: SCOPED},
     "tracker.monthsubmission": {_V: SCOPED, _EXP: SCOPED, _A: SCOPED, _C: SUPERVISION},
     "tracker.cellreview": {_V: SCOPED, _EXP: SCOPED, _REV: SCOPED, _C: SUPERVISION},

@@ -15,7 +15,7 @@ PLAN_MODELS = ("planyear", "category", "agency", "district", "project", "indicat
                "milestone")  # fmt: skip
 ENTRY_MODELS = ("progressreport", "milestonecompletion")
 READ_MODELS = ("lagalert", "lagevaluation")
-#: explain and review (issue 15); rows are written through tracker.services.review
+#: explain and review (issue 15); rows are written through tracker.review.workflow
 REVIEW_MODELS = ("explanation", "monthsubmission", "cellreview", "attachment")
 
 GROUP_NAMES = {

@@ -9,8 +9,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 
 from tracker.admin.base import ScopedAdmin
-from tracker.models import Attachment, CellReview, Explanation, MonthSubmission
-from tracker.services import review
+from tracker.review import workflow as review
+from tracker.review.models import Attachment, CellReview, Explanation, MonthSubmission
 
 
 class ReasonActionForm(ActionForm):

@@ -1,4 +1,4 @@
-"""REST API for explain and review (issue 15): thin views over ``tracker.services.review``.
+"""REST API for explain and review (issue 15): thin views over ``tracker.review.workflow``.
 
 Every queryset starts from ``Model.objects.for_user(request.user)`` (what is outside a
 user's scope is 404); what a role may do is decided by ``review.allow`` in the service.
@@ -24,11 +24,11 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from tracker.api.serializers import MonthField
-from tracker.models import Attachment, CellReview, Explanation, MonthSubmission
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.models import ProgressReport
-from tracker.services import review
+from tracker.review import workflow as review
+from tracker.review.models import Attachment, CellReview, Explanation, MonthSubmission
 
 REFUSED = OpenApiResponse(description="不允许或不符合规则，未做任何修改（detail 为原因）")
 MONTH = OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM")

@@ -1,4 +1,4 @@
-"""审核与上报 pages (issue 15): thin views over ``tracker.services.review``.
+"""审核与上报 pages (issue 15): thin views over ``tracker.review.workflow``.
 
 - ``review/`` (``?month=YYYY-MM``, default the month being reported): the state of every
   district-month of the current plan (未上报 / 已上报 / 部分退回 / 已审核) with the
@@ -28,13 +28,13 @@ from django.views.decorators.http import require_POST
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.calendar import current_plan, reporting_month
 from tracker.dashboard.views import _context, page
-from tracker.models import CellReview, MonthSubmission
 from tracker.months import format_month, month_label, months_of_year, plan_month
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
-from tracker.selectors import review as review_selectors
-from tracker.selectors.explanations import explanation_due, grace_days, missing_explanations
-from tracker.services import review
+from tracker.review import queries as review_selectors
+from tracker.review import workflow as review
+from tracker.review.explanations import explanation_due, grace_days, missing_explanations
+from tracker.review.models import CellReview, MonthSubmission
 
 
 def _month_param(text: str | None) -> date | None:

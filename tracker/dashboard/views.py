@@ -38,7 +38,7 @@ from tracker.months import format_month, plan_month
 from tracker.plans.models import Project
 from tracker.plans.reference import Category, District
 from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan
-from tracker.selectors.explanations import cell_explain_context
+from tracker.review.explanations import cell_explain_context
 from tracker.selectors.notice import notice_context_defaults
 
 

@@ -4,7 +4,7 @@
 
 import django.db.models.deletion
 import simple_history.models
-import tracker.models.review
+import tracker.review.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -30,8 +30,8 @@ class Migration(migrations.Migration):
                 (
                     "file",
                     models.FileField(
-                        storage=tracker.models.review.attachment_storage,
-                        upload_to=tracker.models.review.attachment_path,
+                        storage=tracker.review.models.attachment_storage,
+                        upload_to=tracker.review.models.attachment_path,
                         verbose_name="文件",
                     ),
                 ),

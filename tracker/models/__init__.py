@@ -12,7 +12,10 @@ from tracker.models.alerts import (
 )
 from tracker.models.health import Heartbeat
 from tracker.models.notice import NoticeIssue
-from tracker.models.review import (
+from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
+from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.review.models import (
     Attachment,
     AttachmentKind,
     CellReview,
@@ -21,9 +24,6 @@ from tracker.models.review import (
     MonthState,
     MonthSubmission,
 )
-from tracker.plans.models import Indicator, Milestone, Project, Quota
-from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
-from tracker.progress.models import MilestoneCompletion, ProgressReport
 
 __all__ = [
     "Agency",

@@ -81,8 +81,8 @@ from tracker.progress.writes import (
     submit,
     validate,
 )
+from tracker.review.workflow import locked_cells
 from tracker.services.lag import values_as_of
-from tracker.services.review import locked_cells
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 META_SHEET = "_meta"

@@ -7,11 +7,12 @@ from datetime import date
 from decimal import Decimal
 
 from tracker.choices import COLOUR
-from tracker.models import CellReview, Explanation, LagAlert, LagEvaluation
+from tracker.models import LagAlert, LagEvaluation
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 from tracker.plans.trajectory import build_indicator_plans, expected_curve
 from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.review.models import CellReview, Explanation
 from tracker.selectors.alerts import cell_alerts
 from tracker.selectors.common import (
     EvaluationLine,

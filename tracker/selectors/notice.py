@@ -38,11 +38,12 @@ from django.db.models import Count, Max
 
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.domain.cell import pct
-from tracker.models import Explanation, LagEvaluation, NoticeIssue
+from tracker.models import LagEvaluation, NoticeIssue
 from tracker.plans.reference import District, PlanYear
+from tracker.review.explanations import attach_explanations
+from tracker.review.models import Explanation
 from tracker.selectors.alerts import alerts_version, open_alert_total, supervised_cells
 from tracker.selectors.common import EvaluationLine, _lines, _of_plan
-from tracker.selectors.explanations import attach_explanations
 from tracker.selectors.overview import overview
 from tracker.selectors.ranking import RankingRow, ranking
 

@@ -148,7 +148,7 @@ def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> lis
     recipients = Recipients(contacts)
     by_contact: dict[int, list[LagAlert]] = defaultdict(list)
     contact_of = {c.pk: c for c in contacts}
-    from tracker.selectors.explanations import explanations_for
+    from tracker.review.explanations import explanations_for
 
     why = explanations_for(None, {(a.indicator_id, a.district_id) for a in news}, month)
     for alert in news:
@@ -244,8 +244,8 @@ def notify_return(cell, reviewer, *, enqueue: bool = True) -> list[Notification]
     queued after commit and each delivery is claimed before sending, so it goes out once.
     The notification's ``run_number`` is the cell's return count (1 for the first
     return), unique per contact with ``review``. 4 queries."""
-    from tracker.models import CellState
     from tracker.months import month_label
+    from tracker.review.models import CellState
 
     contacts = list(
         Contact.objects.filter(is_active=True, role=Role.DISTRICT, district_id=cell.district_id)

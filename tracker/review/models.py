@@ -8,7 +8,7 @@
   unlocks with a reason and relocks).
 - ``Attachment``: 佐证材料 on a progress report, stored through Django's storage API.
 
-The rules live in ``tracker.services.review``; every model keeps its history.
+The rules live in ``tracker.review.workflow``; every model keeps its history.
 """
 
 from django.conf import settings

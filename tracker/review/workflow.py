@@ -1,4 +1,4 @@
-"""Explain and review (issue 15): the rules behind ``tracker.models.review``.
+"""Explain and review (issue 15): the rules behind ``tracker.review.models``.
 
 - ``explain``: 原因说明 / 整改措施 / 计划追赶完成时间 for a cell the lag check found 黄, 红,
   未按时填报 or at risk, by the district (the lead agency for city-level indicators);
@@ -45,7 +45,13 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from tracker.accounts.permissions import Action as P
 from tracker.accounts.permissions import allowed, may, restrict, scope_for
-from tracker.models import (
+from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
+from tracker.months import first_of_month, month_label
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
+from tracker.progress.due import due_indicators
+from tracker.progress.models import ProgressReport
+from tracker.review.models import (
     Attachment,
     AttachmentKind,
     CellReview,
@@ -54,12 +60,6 @@ from tracker.models import (
     MonthState,
     MonthSubmission,
 )
-from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
-from tracker.months import first_of_month, month_label
-from tracker.plans.models import Indicator
-from tracker.plans.reference import District
-from tracker.progress.due import due_indicators
-from tracker.progress.models import ProgressReport
 
 
 class ReviewRejected(Exception):

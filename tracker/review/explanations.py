@@ -20,7 +20,8 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from tracker.choices import RED_STATUSES
-from tracker.models import Explanation, LagEvaluation
+from tracker.models import LagEvaluation
+from tracker.review.models import Explanation
 from tracker.selectors.common import EvaluationLine, _lines, _scoped
 
 
@@ -101,7 +102,7 @@ def cell_explain_context(who, detail, current) -> dict:
     check when a form could be shown (1-2 queries)."""
     from tracker.choices import PROBLEM_STATUSES
     from tracker.months import format_month
-    from tracker.services import review
+    from tracker.review import workflow as review
 
     month = current.month if current else None
     needs = bool(current and (current.status in PROBLEM_STATUSES or current.at_risk))

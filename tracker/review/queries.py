@@ -1,4 +1,4 @@
-"""审核与上报: the read side of ``tracker.services.review`` for the dashboard page.
+"""审核与上报: the read side of ``tracker.review.workflow`` for the dashboard page.
 
 - ``month_states``: every district × month of a plan (January up to the month being
   reported) with its state 未上报 / 已上报 / 部分退回 / 已审核 (a month with no
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from tracker.accounts.permissions import Action, restrict, scope_for
-from tracker.models import CellReview, CellState, MonthState, MonthSubmission
 from tracker.plans.reference import District
 from tracker.progress.models import ProgressReport
+from tracker.review.models import CellReview, CellState, MonthState, MonthSubmission
 from tracker.selectors.common import show_amount
 
 STATE_ORDER = [s.value for s in MonthState]
