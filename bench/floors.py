@@ -21,7 +21,7 @@ from rest_framework import exceptions
 
 from tracker import selectors
 from tracker.accounts.permissions import Action, restrict, scope_for
-from tracker.domain.cell import value_as_of
+from tracker.monitoring.rules import value_as_of
 from tracker.months import format_month, plan_month
 from tracker.plans.selection import month_and_plan
 from tracker.plans.trajectory import expected_curve, load_indicator_plans

@@ -73,7 +73,7 @@ def measured():
 
 class Phases:
     """The whole check's time split by step: the steps ``run_lag_check`` calls through
-    ``tracker.services.alerts`` are wrapped with timers while the block runs (this
+    ``tracker.monitoring.checks`` are wrapped with timers while the block runs (this
     command only; the service is not instrumented)."""
 
     STEPS = {
@@ -88,7 +88,7 @@ class Phases:
 
     @contextmanager
     def timing(self):
-        from tracker.services import alerts
+        from tracker.monitoring import checks as alerts
 
         real = {name: getattr(alerts, name) for name in self.STEPS}
 
@@ -170,8 +170,8 @@ class Command(BaseCommand):
             f"数据：{n} 个区 × {m} 个指标 × {months} 个月 = {n * m * months} 条填报，"
             f"构造用时 {time.perf_counter() - started:.1f} s"
         )
-        from tracker.services.alerts import run_lag_check
-        from tracker.services.lag import evaluate_month
+        from tracker.monitoring.checks import run_lag_check
+        from tracker.monitoring.evaluation import evaluate_month
 
         month = date(2024, o["month"], 1)
         as_of = self._check_day(o["month"])
@@ -253,7 +253,7 @@ class Command(BaseCommand):
 
     def _build(self, n, m, months, seed):
         from tracker.accounts.models import Role
-        from tracker.models import Contact
+        from tracker.monitoring.models import Contact
         from tracker.plans.models import Indicator, Milestone, Project, Quota
         from tracker.plans.reference import Agency, Category, District, PlanYear
         from tracker.progress.models import ProgressReport
@@ -447,7 +447,7 @@ class Command(BaseCommand):
 
     def _floor_sql(self, month, as_of, plans):
         from tracker.calendar import reporting_deadline
-        from tracker.services.lag import Thresholds
+        from tracker.monitoring.evaluation import Thresholds
 
         t = Thresholds.from_settings()
         values, params = [], []

@@ -278,9 +278,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "LagStatusEnum": "tracker.models.alerts.LagStatus",
-        "AlertStatusEnum": "tracker.models.alerts.LagAlert.Status",
-        "DeliveryStatusEnum": "tracker.models.alerts.Delivery.Status",
+        "LagStatusEnum": "tracker.monitoring.models.LagStatus",
+        "AlertStatusEnum": "tracker.monitoring.models.LagAlert.Status",
+        "DeliveryStatusEnum": "tracker.monitoring.models.Delivery.Status",
     },
 }
 
@@ -307,7 +307,7 @@ TRACKER = {
     # ... and cells (all sheets) and columns, counted in the raw XML before parsing.
     "IMPORT_MAX_CELLS": 30000,
     "IMPORT_MAX_COLUMNS": 64,
-    # Lag thresholds (tracker.services.lag). For cumulative targets the gap is the expected
+    # Lag thresholds (tracker.monitoring.evaluation). For cumulative targets the gap is the expected
     # minus the actual share of the district's quota, in percentage points (落后序时进度):
     # at least YELLOW → 黄 (behind), more than RED → 红 (seriously behind). At a checkpoint
     # month (a numeric milestone or the deadline) a gap of YELLOW or more is already 红.

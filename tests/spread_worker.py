@@ -23,7 +23,7 @@ def main(queue: str, cells_per_batch: str, name: str) -> None:
 
     django.setup()
     from config.celery import app
-    from tracker.services import alerts
+    from tracker.monitoring import checks as alerts
 
     alerts.CELLS_PER_BATCH = int(cells_per_batch)
     app.conf.update(

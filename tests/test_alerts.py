@@ -11,10 +11,8 @@ from django.core.exceptions import ValidationError
 
 from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
-from tracker.models import Contact, Delivery, LagAlert, LagStatus, Notification
-from tracker.plans.trajectory import IndicatorPlan
-from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.services.alerts import (
+from tracker.choices import LagStatus
+from tracker.monitoring.checks import (
     derive_runs,
     explain,
     run_due_checks,
@@ -23,7 +21,10 @@ from tracker.services.alerts import (
     run_milestone_check,
     stale_months,
 )
-from tracker.services.lag import Cell, Forecast
+from tracker.monitoring.evaluation import Cell, Forecast
+from tracker.monitoring.models import Contact, Delivery, LagAlert, Notification
+from tracker.plans.trajectory import IndicatorPlan
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 
 D = Decimal
 Status, Kind, Level = LagAlert.Status, LagAlert.Kind, LagAlert.Level
@@ -300,7 +301,7 @@ def test_a_corrected_figure_supersedes_the_episode_it_invalidated(world):
 def test_episodes_are_derived_from_runs_of_problem_months():
     """Not reporting inside a lag run continues it; a report after a not-reported run
     resolves that run and opens a lag episode; a recovery ends the run."""
-    from tracker.services.alerts import Row
+    from tracker.monitoring.checks import Row
 
     months = [date(2024, m, 1) for m in range(1, 8)]
     B, N = LagStatus.BEHIND, LagStatus.NOT_REPORTED
@@ -427,7 +428,7 @@ def test_catch_up_after_an_outage_raises_the_same_milestone_alerts(world):
 
     LagAlert.objects.all().delete()
     Notification.objects.all().delete()
-    from tracker.models import LagRun
+    from tracker.monitoring.models import LagRun
 
     LagRun.objects.all().delete()
     with time_machine.travel(local(2024, 5, 20, 9, 30), tick=False):

@@ -11,7 +11,7 @@ import time_machine
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tracker.models import LagAlert
+from tracker.monitoring.models import LagAlert
 from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, submit
 

@@ -7,7 +7,8 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.models import LagEvaluation, LagStatus
+from tracker.choices import LagStatus
+from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator, Project
 from tracker.plans.reference import District
 from tracker.services.simulation import simulate_year

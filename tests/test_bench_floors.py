@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from tests.dashboard_helpers import simulated_year
 from tracker.api.auth import make_token
-from tracker.domain.cell import value_as_of
+from tracker.monitoring.rules import value_as_of
 from tracker.plans.models import Indicator
 from tracker.progress.models import ProgressReport
 

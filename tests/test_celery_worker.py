@@ -22,7 +22,7 @@ from config.celery import app as main_app
 from tests.lag_helpers import percent_plan, report
 from tracker import tasks
 from tracker.accounts.models import Role
-from tracker.models import Contact, Delivery, LagAlert, LagRun, Notification
+from tracker.monitoring.models import Contact, Delivery, LagAlert, LagRun, Notification
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 

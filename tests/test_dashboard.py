@@ -19,8 +19,9 @@ from tests.factories import make_user
 from tracker import formats as fmt
 from tracker import selectors
 from tracker.accounts.models import Role
-from tracker.choices import RED_STATUSES
-from tracker.models import LagEvaluation, LagStatus, NoticeIssue
+from tracker.choices import RED_STATUSES, LagStatus
+from tracker.models import NoticeIssue
+from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator, Project
 from tracker.plans.reference import District
 

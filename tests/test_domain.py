@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 from tracker import formats as fmt
 from tracker.choices import BADNESS, COLOUR, LABEL, RED_STATUSES, LagStatus, worst
-from tracker.domain.cell import (
+from tracker.monitoring.rules import (
     Forecast,
     Thresholds,
     classify,

@@ -13,7 +13,7 @@ import time_machine
 from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
-from tracker.models import LagEvaluation
+from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator
 from tracker.progress.due import due_cells
 from tracker.progress.models import ProgressReport

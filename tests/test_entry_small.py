@@ -84,7 +84,7 @@ def test_no_trailing_zeros_in_history(personas, client):
 
 
 def test_no_trailing_zeros_in_read_only_fields(personas, client):
-    from tracker.models import LagAlert
+    from tracker.monitoring.models import LagAlert
 
     alert = LagAlert.objects.create(
         indicator=personas.indicator_a,

@@ -15,14 +15,19 @@ import time_machine
 from django.db.models import DecimalField, Exists, OuterRef, Subquery, Value
 
 from tests.lag_helpers import local
-from tracker.models import LagEvaluation
+from tracker.monitoring import evaluation as lag
+from tracker.monitoring.evaluation import (
+    counted_reports,
+    evaluate_month,
+    latest_reports,
+    reporting_deadline,
+)
+from tracker.monitoring.models import LagEvaluation
 from tracker.months import add_months
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
 from tracker.progress.models import ProgressReport
 from tracker.review.models import CellReview, CellState, MonthSubmission
-from tracker.services import lag
-from tracker.services.lag import counted_reports, evaluate_month, latest_reports, reporting_deadline
 from tracker.services.simulation import LATE_REPORTER, simulate_year
 
 # --- the reading by correlated subqueries, as it was before issue 17 ---------------------

@@ -19,11 +19,10 @@ from tests.lag_helpers import (
     percent_plan,
     report,
 )
+from tracker.choices import LagStatus
 from tracker.db.bulk import copy_supported
-from tracker.models import LagEvaluation, LagStatus
-from tracker.plans.models import Indicator, Milestone, Quota
-from tracker.services.alerts import run_lag_check
-from tracker.services.lag import (
+from tracker.monitoring.checks import run_lag_check
+from tracker.monitoring.evaluation import (
     Thresholds,
     classify,
     due_month,
@@ -32,6 +31,8 @@ from tracker.services.lag import (
     reporting_deadline,
     save_evaluation,
 )
+from tracker.monitoring.models import LagEvaluation
+from tracker.plans.models import Indicator, Milestone, Quota
 
 D = Decimal
 S = LagStatus

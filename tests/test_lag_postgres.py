@@ -13,9 +13,9 @@ from django.db import connection
 
 from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
-from tracker.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
+from tracker.monitoring.checks import run_due_checks
+from tracker.monitoring.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
 from tracker.services import notifications
-from tracker.services.alerts import run_due_checks
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

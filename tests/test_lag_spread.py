@@ -22,10 +22,17 @@ from django.db import connection
 from tests.test_celery_worker import REDIS_URL, redis_app  # noqa: F401 - the fixture
 from tracker import tasks
 from tracker.accounts.models import Role
-from tracker.models import Contact, LagAlert, LagAlertFlip, LagEvaluation, LagRun, Notification
+from tracker.monitoring import checks as alerts
+from tracker.monitoring.checks import run_lag_check
+from tracker.monitoring.models import (
+    Contact,
+    LagAlert,
+    LagAlertFlip,
+    LagEvaluation,
+    LagRun,
+    Notification,
+)
 from tracker.plans.reference import District
-from tracker.services import alerts
-from tracker.services.alerts import run_lag_check
 from tracker.services.simulation import _check_time, simulate_year
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -11,8 +11,9 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
+from tracker.choices import LagStatus
 from tracker.formats import percent
-from tracker.models import LagEvaluation, LagStatus
+from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator
 from tracker.selectors.common import show_amount
 

@@ -14,9 +14,9 @@ from django.urls import reverse
 
 from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
-from tracker.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
+from tracker.monitoring.checks import run_lag_check
+from tracker.monitoring.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
 from tracker.services import notifications
-from tracker.services.alerts import run_lag_check
 
 NOW = local(2024, 8, 6, 9)
 

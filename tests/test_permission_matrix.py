@@ -37,7 +37,7 @@ from knox.models import AuthToken
 
 from tests.factories import MilestoneFactory
 from tracker.accounts.models import UserProfile
-from tracker.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
+from tracker.monitoring.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
 from tracker.plans.models import Milestone, Quota
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 

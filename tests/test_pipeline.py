@@ -65,7 +65,7 @@ def test_cycle_collector_paused_while_cells_are_built_and_restored():
     """``lag.cyclic_gc_paused``: off inside, back as it was after, even on an error."""
     import gc
 
-    from tracker.services.lag import cyclic_gc_paused
+    from tracker.monitoring.evaluation import cyclic_gc_paused
 
     assert gc.isenabled()
     with cyclic_gc_paused():

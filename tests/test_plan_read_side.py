@@ -27,7 +27,8 @@ from tests.test_plan_columns import city_plan_2025, district_plan
 from tracker import selectors
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
-from tracker.models import LagEvaluation
+from tracker.monitoring.evaluation import evaluate_month
+from tracker.monitoring.models import LagEvaluation
 from tracker.plans.integrity import Check, check_plan
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Quota
@@ -36,7 +37,6 @@ from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import city_unit_id, plan_columns, sort_units, unit_order
 from tracker.progress import due
 from tracker.progress.writes import milestone_districts
-from tracker.services.lag import evaluate_month
 
 S = LagStatus
 XIHU = "西湖区人民政府"

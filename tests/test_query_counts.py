@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.models import LagAlert, LagEvaluation
+from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear

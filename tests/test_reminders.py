@@ -13,7 +13,7 @@ from tests.lag_helpers import local, report
 from tracker import tasks
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope
-from tracker.models import Contact, Delivery, Notification
+from tracker.monitoring.models import Contact, Delivery, Notification
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import unfiled
@@ -127,7 +127,7 @@ def test_a_second_worker_racing_the_first_sends_nothing(world):
 
 
 def test_robot_webhooks_get_the_reminder_as_markdown(world):
-    from tracker.models import WebhookFormat
+    from tracker.monitoring.models import WebhookFormat
 
     contacts, chunan, *_ = world
     Contact.objects.filter(pk=contacts["chunan"].pk).update(

@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from tracker.models import LagEvaluation, LagStatus
+from tracker.choices import LagStatus
+from tracker.monitoring.models import LagEvaluation
 from tracker.progress.writes import Entry, ProgressRejected, submit
 from tracker.review import workflow as review
 from tracker.review.models import CellReview, CellState, Explanation, MonthState, MonthSubmission

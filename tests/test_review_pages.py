@@ -17,7 +17,8 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from tracker.accounts.models import Role
-from tracker.models import Contact, Delivery, LagEvaluation, LagStatus, Notification
+from tracker.choices import LagStatus
+from tracker.monitoring.models import Contact, Delivery, LagEvaluation, Notification
 from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, ProgressRejected, delete_report, submit
 from tracker.review import workflow as review
@@ -278,8 +279,8 @@ def test_count_only_reviewed_decides_what_the_lag_check_and_notice_count(persona
     """Off (default): a filed, unreviewed figure counts in the evaluation and the notice;
     on: it does not until approved (it is then as if not filed)."""
     from tests.lag_helpers import percent_plan
+    from tracker.monitoring.checks import run_lag_check
     from tracker.selectors.notice import notice
-    from tracker.services.alerts import run_lag_check
 
     p = personas
     for indicator in (p.indicator_a, p.indicator_b):
@@ -351,7 +352,7 @@ def test_the_digest_that_follows_carries_the_explanation(personas):
 
     from tests.lag_helpers import local, percent_plan
     from tests.lag_helpers import report as filed
-    from tracker.services.alerts import run_lag_check
+    from tracker.monitoring.checks import run_lag_check
 
     p = personas
     percent_plan(p.indicator_a)

@@ -12,7 +12,7 @@ import time_machine
 from django.urls import reverse
 
 from tests.factories import MilestoneFactory
-from tracker.models import LagAlert
+from tracker.monitoring.models import LagAlert
 from tracker.plans.models import Milestone, Quota
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.models import LagAlert, LagEvaluation, LagRun, LagStatus
+from tracker.choices import LagStatus
+from tracker.monitoring.evaluation import PROBLEM_STATUSES
+from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
 from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.services.lag import PROBLEM_STATUSES
 from tracker.services.simulation import (
     LATE_REPORTER,
     SERIOUS_LAGGARD,
@@ -156,9 +157,9 @@ def test_a_whole_year_shows_one_open_alert_per_problem_cell_and_delivers_nothing
     from django.core import mail
 
     from tracker import tasks
-    from tracker.models import Contact, Delivery, Notification
+    from tracker.monitoring.checks import run_catch_up
+    from tracker.monitoring.models import Contact, Delivery, Notification
     from tracker.plans.reference import Agency, District
-    from tracker.services.alerts import run_catch_up
 
     hook = "http://127.0.0.1:9/never-called"
     Contact.objects.create(name="督查室", role=Role.SUPERVISION, email="d@x.cn", webhook_url=hook)

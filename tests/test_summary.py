@@ -15,7 +15,8 @@ from tests.factories import DistrictFactory, IndicatorFactory, QuotaFactory, mak
 from tracker import selectors
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import scope_for
-from tracker.models import LagAlert, LagEvaluation, LagStatus
+from tracker.choices import LagStatus
+from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.plans.reference import District
 
 S = LagStatus

@@ -24,6 +24,7 @@ from openpyxl import load_workbook
 from tests.dashboard_helpers import simulated_year
 from tests.factories import make_user
 from tracker.accounts.models import Role
+from tracker.monitoring.evaluation import values_as_of
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import due_cells
@@ -35,7 +36,6 @@ from tracker.progress.workbooks import (
     export_month_workbook,
     import_workbook,
 )
-from tracker.services.lag import values_as_of
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 10, 20, 10, 0, tzinfo=TZ)
@@ -566,7 +566,7 @@ def test_locked_cells_are_shown_locked_and_an_untouched_copy_imports(year, db, p
 def test_pace_and_quota_agree_with_the_stored_lag_check(year, db, pinned):
     """序时应达 and 任务数 in the workbook are the lag check's (one rule): September's stored
     evaluation of every 淳安县 cell, to one decimal."""
-    from tracker.models import LagEvaluation
+    from tracker.monitoring.models import LagEvaluation
 
     stored = {
         f"{e.indicator_id}-{e.district_id}": (e.quota, e.expected)

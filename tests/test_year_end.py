@@ -23,7 +23,8 @@ from rest_framework.test import APIClient
 from tests.dashboard_helpers import simulated_year
 from tracker import selectors
 from tracker.choices import RED_STATUSES, LagStatus
-from tracker.models import LagEvaluation, NoticeIssue
+from tracker.models import NoticeIssue
+from tracker.monitoring.models import LagEvaluation
 from tracker.months import format_month, months_of_year
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District

@@ -5,7 +5,7 @@ status from here (``LagStatus``, ``BADNESS``, ``COLOUR``, ``LABEL``), never from
 
 - 未到节点 (not due): nothing is expected yet; left out of shares and ranking denominators.
 - 正常 / 滞后（黄） / 严重滞后（红）: behind the plan's own curve by less than / at least
-  the yellow / more than the red threshold (see ``tracker.domain.cell.classify``).
+  the yellow / more than the red threshold (see ``tracker.monitoring.rules.classify``).
 - 未按时填报: no report for the month by the reporting deadline.
 - 逾期未完成 (overdue): the completion deadline (预计完成时间) has passed and the target
   is not fully met. It stays until the target is met and is counted with the red ones

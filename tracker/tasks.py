@@ -14,8 +14,9 @@ reports it. Deliveries run on their own ``deliveries`` queue (routed in
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from tracker.monitoring import checks as alerts
 from tracker.months import parse_month
-from tracker.services import alerts, notifications, reminders
+from tracker.services import notifications, reminders
 
 
 @shared_task(name="tracker.check_lag", soft_time_limit=600, time_limit=660)

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Action, allowed, scope_for
 from tracker.admin.base import ScopedAdmin
-from tracker.models import (
+from tracker.monitoring.models import (
     Contact,
     Delivery,
     LagAlert,

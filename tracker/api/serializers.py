@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
-from tracker.models import LagAlert, LagAlertFlip
+from tracker.monitoring.models import LagAlert, LagAlertFlip
 from tracker.months import format_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear

@@ -32,7 +32,7 @@ from tracker.api import serializers as s
 from tracker.api.auth import login, make_token
 from tracker.api.pagination import CountedBy
 from tracker.api.permissions import public_mode
-from tracker.models import LagAlert
+from tracker.monitoring.models import LagAlert
 from tracker.months import format_month, plan_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
@@ -248,7 +248,7 @@ def _cumulative_by_month(rows, year: int, level: bool) -> dict:
     from datetime import date
     from decimal import Decimal
 
-    from tracker.domain.cell import value_as_of
+    from tracker.monitoring.rules import value_as_of
 
     by_district: dict[int, list] = {}
     for district_id, month, value in rows:

@@ -1,5 +1,7 @@
 from tracker.accounts.models import Role, UserProfile
-from tracker.models.alerts import (
+from tracker.models.health import Heartbeat
+from tracker.models.notice import NoticeIssue
+from tracker.monitoring.models import (
     Contact,
     Delivery,
     LagAlert,
@@ -10,8 +12,6 @@ from tracker.models.alerts import (
     Notification,
     WebhookFormat,
 )
-from tracker.models.health import Heartbeat
-from tracker.models.notice import NoticeIssue
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.progress.models import MilestoneCompletion, ProgressReport

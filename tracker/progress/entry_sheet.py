@@ -20,7 +20,7 @@ from decimal import Decimal
 from tracker import formats as fmt
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope, scope_for
-from tracker.domain.cell import value_as_of
+from tracker.monitoring.rules import value_as_of
 from tracker.months import add_months, first_of_month, month_end
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Quota

@@ -20,7 +20,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from tracker.choices import RED_STATUSES
-from tracker.models import LagEvaluation
+from tracker.monitoring.models import LagEvaluation
 from tracker.review.models import Explanation
 from tracker.selectors.common import EvaluationLine, _lines, _scoped
 

@@ -45,7 +45,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from tracker.accounts.permissions import Action as P
 from tracker.accounts.permissions import allowed, may, restrict, scope_for
-from tracker.models.alerts import PROBLEM_STATUSES, LagEvaluation
+from tracker.monitoring.models import PROBLEM_STATUSES, LagEvaluation
 from tracker.months import first_of_month, month_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District

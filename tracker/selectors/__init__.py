@@ -1,5 +1,5 @@
 """Read models for the pages and the API, one module per feature, over the stored cell
-statuses (the output of ``tracker.domain.cell``):
+statuses (the output of ``tracker.monitoring.rules``):
 
 - ``overview`` 总览, ``matrix`` 区县×指标 (and a project's page), ``ranking`` 晾晒排名,
   ``scorecard`` 区县, ``my_work`` 我的待办, ``cell`` one cell's year, ``notice`` 月度通报;

@@ -2,7 +2,7 @@
 
 This is the only module of the read models that touches ``LagAlert``. An alert is an
 episode (one per indicator × district × kind, with flip rows; see
-``tracker.models.alerts``), so every count here counts cells, not months. Contracts:
+``tracker.monitoring.models``), so every count here counts cells, not months. Contracts:
 
 - "open as of a month": ``LagAlert.objects.open_as_of(month)`` — an episode opened in that
   plan year by the end of that month and not closed by then (closed later counts as
@@ -19,7 +19,7 @@ from datetime import date
 
 from django.db.models import Count, Q
 
-from tracker.models import LagAlert
+from tracker.monitoring.models import LagAlert
 from tracker.selectors.common import _scoped
 
 

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from tracker.choices import COLOUR
-from tracker.models import LagAlert, LagEvaluation
+from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 from tracker.plans.trajectory import build_indicator_plans, expected_curve

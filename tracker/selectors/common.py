@@ -10,7 +10,7 @@ Who sees what: every selector takes ``who``, one of
   when ``settings.TRACKER["PUBLIC_READ_ONLY"]`` is on (views and API check that).
 
 Every selector reads the ``LagEvaluation`` rows the lag check stored (the output of
-``tracker.domain.cell``), never re-evaluating, so a page shows exactly what the check
+``tracker.monitoring.rules``), never re-evaluating, so a page shows exactly what the check
 decided; the numbers on them (完成率, 序时完成率 …) come from the same domain functions.
 """
 
@@ -25,8 +25,8 @@ from django.db.models import Max, OuterRef
 from tracker import formats as fmt
 from tracker.accounts.permissions import Scope, scope_for
 from tracker.choices import COLOUR, LABEL
-from tracker.domain.cell import pace_completion_pct
-from tracker.models import LagEvaluation
+from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import pace_completion_pct
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_position

@@ -1,7 +1,7 @@
 """区县×指标: the heat map of a month's stored cell statuses (also a project's page).
 
 A cell's colour is its stored status (``tracker.choices``); 有逾期风险 is the stored
-``at_risk`` flag, computed by the one rule ``tracker.domain.cell.is_at_risk``.
+``at_risk`` flag, computed by the one rule ``tracker.monitoring.rules.is_at_risk``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from datetime import date
 from decimal import Decimal
 
 from tracker.choices import COLOUR, LABEL, PROBLEM_STATUSES, status_counts
-from tracker.domain.cell import pace_completion_pct
-from tracker.models import LagEvaluation
+from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import pace_completion_pct
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_label, column_position

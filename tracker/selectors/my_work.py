@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db.models import Q
 
 from tracker.choices import BADNESS, PROBLEM_STATUSES, LagStatus
-from tracker.models import LagEvaluation
+from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
 from tracker.progress.due import FilingState, filing_states

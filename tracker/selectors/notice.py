@@ -37,8 +37,9 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from tracker.choices import RED_STATUSES, LagStatus
-from tracker.domain.cell import pct
-from tracker.models import LagEvaluation, NoticeIssue
+from tracker.models import NoticeIssue
+from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import pct
 from tracker.plans.reference import District, PlanYear
 from tracker.review.explanations import attach_explanations
 from tracker.review.models import Explanation

@@ -1,6 +1,6 @@
 """总览: categories and projects of a month with completion vs 序时进度 and a status.
 
-Rules (the same ``tracker.domain.cell.roll_up`` as the lag check's city totals):
+Rules (the same ``tracker.monitoring.rules.roll_up`` as the lag check's city totals):
 
 - An indicator's figure over the districts ``who`` sees: completion (完成率) = Σ min(actual,
   quota) ÷ Σ quota (capped: one district's surplus never hides another's gap; missing
@@ -23,8 +23,8 @@ from datetime import date
 from decimal import Decimal
 
 from tracker.choices import BADNESS, COLOUR, LABEL, LagStatus, status_counts, worst
-from tracker.domain.cell import RollUp, Thresholds, roll_up
-from tracker.models import LagEvaluation
+from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import RollUp, Thresholds, roll_up
 from tracker.plans.models import Indicator
 from tracker.selectors.alerts import open_alert_counts_by_indicator
 from tracker.selectors.common import _of_plan, _scoped, indicator_unit

@@ -22,8 +22,8 @@ from decimal import Decimal
 from django.db.models import Count
 
 from tracker.choices import RED_STATUSES, LagStatus
-from tracker.domain.cell import pct
-from tracker.models import LagEvaluation
+from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import pct
 from tracker.months import add_months
 from tracker.plans.reference import District
 from tracker.plans.units import OUTSIDE, unit_order

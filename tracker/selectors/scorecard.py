@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from tracker.choices import PROBLEM_STATUSES, status_counts
-from tracker.models import LagEvaluation
+from tracker.monitoring.models import LagEvaluation
 from tracker.plans.reference import District
 from tracker.plans.units import Column, plan_columns
 from tracker.selectors.alerts import attach_open_alerts

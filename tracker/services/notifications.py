@@ -54,7 +54,7 @@ from django.utils import timezone
 
 from tracker.accounts.models import Role
 from tracker.db.bulk import copy_create, copy_rows, copy_supported, pk_in
-from tracker.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
+from tracker.monitoring.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
 from tracker.numbers import plain
 from tracker.plans.units import column_position
 

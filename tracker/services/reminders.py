@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from tracker.accounts.models import Role
 from tracker.calendar import days_left, deadline_label, reporting_month
-from tracker.models import Contact, Notification
+from tracker.monitoring.models import Contact, Notification
 from tracker.months import month_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District

@@ -48,7 +48,8 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from tracker.calendar import due_month, reporting_deadline
-from tracker.models import LagAlert, LagEvaluation, LagRun, Notification
+from tracker.monitoring.checks import run_lag_check, run_milestone_check
+from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun, Notification
 from tracker.months import add_months, month_end, months_of_year
 from tracker.plans.loader import PlanFileError, find_plan
 from tracker.plans.models import Indicator, Milestone
@@ -56,7 +57,6 @@ from tracker.plans.reference import District, PlanYear
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import OUTSIDE, city_unit_id, sort_units, unit_order
 from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.services.alerts import run_lag_check, run_milestone_check
 from tracker.services.notifications import mark_told
 
 SIM_USERNAME = "simulate_year"

@@ -2,7 +2,7 @@
 check by hand. The check covers every plan of the month's year (as the scheduled task
 does); ``--issuer`` picks the plan whose indicators the table lists.
 
-The same service the scheduled task calls (``tracker.services.alerts``); prints a summary
+The same service the scheduled task calls (``tracker.monitoring.checks``); prints a summary
 table per indicator and what happened to alerts and notifications.
 """
 
@@ -12,16 +12,12 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from tracker.choices import LagStatus
 from tracker.formats import number
-from tracker.models import LagStatus
+from tracker.monitoring.checks import run_due_checks, run_lag_check, run_milestone_check
 from tracker.months import parse_month
 from tracker.plans.loader import PlanFileError, find_plan
 from tracker.plans.reference import PlanYear
-from tracker.services.alerts import (
-    run_due_checks,
-    run_lag_check,
-    run_milestone_check,
-)
 
 COLUMNS = [
     ("序号", 4),

@@ -7,7 +7,7 @@ Vocabulary (the same names everywhere):
 
 - 累计完成 (``actual``): the value as of a month = the district's latest report for that
   month or an earlier one of the year (``value_as_of``). Only reports filed by the as-of
-  time count (the query side lives in ``tracker.services.lag``).
+  time count (the query side lives in ``tracker.monitoring.evaluation``).
 - 任务数 (``quota``): the district's annual quota (a rate: its target level).
 - 序时应达 (``expected``): the plan's curve at the month end (``services.trajectory``).
 - 完成率 = 累计完成 ÷ 任务数 (``completion_pct``).

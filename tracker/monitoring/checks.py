@@ -49,15 +49,7 @@ from simple_history.utils import bulk_create_with_history
 from tracker import formats as number
 from tracker.calendar import reporting_deadline
 from tracker.db.bulk import copy_create, copy_history, copy_supported, copy_update
-from tracker.domain.cell import shortfall
-from tracker.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
-from tracker.months import add_months, first_of_month, month_end, month_end_label
-from tracker.plans.models import Milestone
-from tracker.plans.reference import District, PlanYear
-from tracker.plans.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
-from tracker.plans.units import city_unit_ids
-from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.services.lag import (
+from tracker.monitoring.evaluation import (
     PROBLEM_STATUSES,
     Cell,
     LagStatus,
@@ -66,6 +58,14 @@ from tracker.services.lag import (
     indicator_batches,
     save_evaluation,
 )
+from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
+from tracker.monitoring.rules import shortfall
+from tracker.months import add_months, first_of_month, month_end, month_end_label
+from tracker.plans.models import Milestone
+from tracker.plans.reference import District, PlanYear
+from tracker.plans.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
+from tracker.plans.units import city_unit_ids
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.services.notifications import create_digests
 
 logger = logging.getLogger(__name__)
@@ -604,7 +604,7 @@ def _risk_numbers(evaluation: MonthEvaluation, cell: Cell, names: dict) -> dict:
 
 
 def _needs_risk_alert(cell: Cell) -> bool:
-    """At risk by the one rule (``tracker.domain.cell.is_at_risk``, stored as
+    """At risk by the one rule (``tracker.monitoring.rules.is_at_risk``, stored as
     ``Cell.at_risk``): on track, slower than the plan's own pace and forecast short."""
     return cell.at_risk
 

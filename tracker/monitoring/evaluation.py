@@ -8,7 +8,7 @@ status, gap and forecast, plus city totals.
 It writes nothing; ``save_evaluation`` stores the cells in one statement.
 
 The rules of one cell (status, 逾期未完成 after the completion deadline, gap, 完成率 and
-序时完成率, forecast, at risk) and of roll-ups live in ``tracker.domain.cell``; this module
+序时完成率, forecast, at risk) and of roll-ups live in ``tracker.monitoring.rules``; this module
 only gathers the figures set-based and stores the result. Thresholds: ``settings.TRACKER``.
 
 A missing report: 未按时填报 once the reporting deadline (the ``REPORTING_DEADLINE_DAY`` of
@@ -52,7 +52,8 @@ from tracker.calendar import due_month, reporting_deadline
 from tracker.choices import PROBLEM_STATUSES, LagStatus
 from tracker.db.bulk import copy_supported, copy_upsert
 from tracker.db.pipeline import pipelined
-from tracker.domain.cell import (
+from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import (
     HUNDRED,
     PLACES,
     POINTS,
@@ -67,7 +68,6 @@ from tracker.domain.cell import (
     pace_pct,
     roll_up,
 )
-from tracker.models import LagEvaluation
 from tracker.months import add_months, first_of_month
 from tracker.plans.models import Quota
 from tracker.plans.reference import District
