@@ -17,11 +17,11 @@ Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
 - ``report-reminders``: every day at ``CHECK_HOUR``; acts from
   ``TRACKER["REMINDER_DAYS_BEFORE"]`` (default 2) days before the reporting deadline to the
   deadline day, sending each contact one digest per month of what is still unfiled
-  (``tracker.services.reminders``; claimed, so the daily repeats send nothing twice).
+  (``tracker.notifications.reminders``; claimed, so the daily repeats send nothing twice).
 - ``delivery-retry``: every 5 minutes, queues notification deliveries due for a retry.
 - ``heartbeat``: every ``TRACKER["HEARTBEAT_SECONDS"]`` (60 s), and once when beat starts,
   sends ``tracker.heartbeat`` stamped with the send time; the worker records it and
-  ``/api/health/`` reads it back (``tracker.services.health``).
+  ``/api/health/`` reads it back (``tracker.health.checks``).
 
 Queues: checks on the default ``celery`` queue, ``tracker.deliver_notification`` on its
 own ``deliveries`` queue (``task_routes`` below), so a slow mailbox never delays a

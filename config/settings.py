@@ -333,7 +333,7 @@ TRACKER = {
     "ESCALATE_TO_SUPERVISION_AFTER": 3,
     # Scheduled checks run at this local hour (Asia/Shanghai).
     "CHECK_HOUR": 9,
-    # Reporting reminders (tracker.services.reminders): from this many days before the
+    # Reporting reminders (tracker.notifications.reminders): from this many days before the
     # deadline, each contact gets one digest a month of what is still unfiled in scope.
     "REMINDER_DAYS_BEFORE": int(os.environ.get("TRACKER_REMINDER_DAYS_BEFORE", "2")),
     # Notification deliveries: attempts before giving up, first retry delay (doubling).
@@ -342,7 +342,7 @@ TRACKER = {
     "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("TRACKER_WEBHOOK_TIMEOUT", "10")),
     # Where digests link to for the alerts still open (我的待办 is SITE_URL + /my/).
     "SITE_URL": os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000"),
-    # Liveness (tracker.services.health): beat sends the heartbeat task this often (and once
+    # Liveness (tracker.health.checks): beat sends the heartbeat task this often (and once
     # when it starts); a worker runs it and records both times. /api/health/ is degraded
     # (503) when either is older than HEARTBEAT_STALE_MINUTES.
     "HEARTBEAT_SECONDS": int(os.environ.get("TRACKER_HEARTBEAT_SECONDS", "60")),

@@ -40,7 +40,7 @@ def _worker_and_beat_alive(db):
     """/api/health/ answers 503 by design without a recent heartbeat; here it is healthy."""
     from django.utils import timezone
 
-    from tracker.services.health import record_heartbeat
+    from tracker.health.checks import record_heartbeat
 
     record_heartbeat(timezone.now())
 

@@ -15,8 +15,8 @@ from tracker.monitoring import checks as alerts
 from tracker.monitoring import evaluation as lag
 from tracker.monitoring.checks import run_lag_check
 from tracker.monitoring.models import Contact, LagAlert, LagAlertFlip, LagEvaluation, Notification
+from tracker.notifications import digests as notifications
 from tracker.plans.reference import District
-from tracker.services import notifications
 from tracker.services.simulation import _check_time, simulate_year
 
 MONTHS = [date(2024, m, 1) for m in range(1, 10)]

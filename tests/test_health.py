@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.models import Heartbeat
-from tracker.services.health import record_heartbeat
+from tracker.health.checks import record_heartbeat
+from tracker.health.models import Heartbeat
 from tracker.tasks import heartbeat
 
 NOW = datetime(2024, 7, 20, 1, 0, tzinfo=UTC)
@@ -121,7 +121,7 @@ def test_database_down_is_503_not_500(staff, monkeypatch):
     """Even for a logged-in caller, whose session lives in the database that is down."""
     from django.db import OperationalError
 
-    from tracker.services import health as service
+    from tracker.health import checks as service
 
     class Down:
         vendor = "postgresql"

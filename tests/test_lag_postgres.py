@@ -15,7 +15,7 @@ from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
 from tracker.monitoring.checks import run_due_checks
 from tracker.monitoring.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
-from tracker.services import notifications
+from tracker.notifications import digests as notifications
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

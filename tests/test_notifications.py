@@ -16,7 +16,7 @@ from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
 from tracker.monitoring.checks import run_lag_check
 from tracker.monitoring.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
-from tracker.services import notifications
+from tracker.notifications import digests as notifications
 
 NOW = local(2024, 8, 6, 9)
 

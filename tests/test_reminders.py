@@ -14,10 +14,11 @@ from tracker import tasks
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope
 from tracker.monitoring.models import Contact, Delivery, Notification
+from tracker.notifications import digests as notifications
+from tracker.notifications import reminders
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import unfiled
-from tracker.services import notifications, reminders
 
 NOV = date(2024, 11, 1)
 TWO_DAYS_BEFORE = local(2024, 12, 3, 9)  # November is due on 5 December

@@ -19,11 +19,11 @@ from openpyxl import load_workbook
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
 from tracker.monitoring.models import Contact, Delivery, LagEvaluation, Notification
+from tracker.notifications import digests as notifications
 from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, ProgressRejected, delete_report, submit
 from tracker.review import workflow as review
 from tracker.review.models import CellReview, CellState, Explanation, MonthState, MonthSubmission
-from tracker.services import notifications
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 7, 20, 10, 0, tzinfo=TZ)  # June is the month being reported

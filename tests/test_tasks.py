@@ -246,7 +246,7 @@ def test_the_tests_queue_tasks_in_a_broker_folder_of_their_own(settings):
     import os
     from pathlib import Path
 
-    from tracker.services.notifications import queue_deliveries
+    from tracker.notifications.digests import queue_deliveries
 
     if not settings.CELERY_BROKER_URL.startswith("filesystem"):
         pytest.skip("消息队列配置为 Redis（CELERY_BROKER_URL / REDIS_URL）")

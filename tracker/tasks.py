@@ -16,7 +16,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from tracker.monitoring import checks as alerts
 from tracker.months import parse_month
-from tracker.services import notifications, reminders
+from tracker.notifications import digests as notifications
+from tracker.notifications import reminders
 
 
 @shared_task(name="tracker.check_lag", soft_time_limit=600, time_limit=660)
@@ -113,6 +114,6 @@ def heartbeat(self, sent_at: str) -> None:
     by ``/api/health/``)."""
     from datetime import datetime
 
-    from tracker.services.health import record_heartbeat
+    from tracker.health.checks import record_heartbeat
 
     record_heartbeat(datetime.fromisoformat(sent_at), hostname=self.request.hostname or "")

@@ -22,8 +22,8 @@ from tracker.monitoring.models import (
     LagRun,
     Notification,
 )
+from tracker.notifications import digests as notifications
 from tracker.progress.writes import MAX_TEXT
-from tracker.services import notifications
 
 SEVERITY_COLOURS = {"red": "#c0392b", "yellow": "#d4a017", "info": "#2980b9"}
 

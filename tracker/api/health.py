@@ -1,7 +1,7 @@
 """``/api/health/``: 200 ``ok`` or 503 ``degraded`` for monitors (no login needed).
 
 Anonymous callers get only the status. Staff (session or bearer token) also get each
-check: database, broker, worker and beat (``tracker.services.health``), with backend
+check: database, broker, worker and beat (``tracker.health.checks``), with backend
 names and the age of the last heartbeat. The caller is identified only after the checks
 ran, and a failure to identify them (the database is down) means anonymous: the endpoint
 answers 503, never 500.
@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
 from rest_framework.views import APIView
 
-from tracker.services import health as service
+from tracker.health import checks as service
 
 
 @method_decorator(never_cache, name="dispatch")

@@ -1,5 +1,5 @@
 from tracker.accounts.models import Role, UserProfile
-from tracker.models.health import Heartbeat
+from tracker.health.models import Heartbeat
 from tracker.models.notice import NoticeIssue
 from tracker.monitoring.models import (
     Contact,

@@ -61,12 +61,12 @@ from tracker.monitoring.evaluation import (
 from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
 from tracker.monitoring.rules import shortfall
 from tracker.months import add_months, first_of_month, month_end, month_end_label
+from tracker.notifications.digests import create_digests
 from tracker.plans.models import Milestone
 from tracker.plans.reference import District, PlanYear
 from tracker.plans.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 from tracker.plans.units import city_unit_ids
 from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.services.notifications import create_digests
 
 logger = logging.getLogger(__name__)
 

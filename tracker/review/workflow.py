@@ -283,7 +283,7 @@ def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> C
         _stamp(cell, user, "审核通过" if approve else f"退回：{reason}").save()
         _refresh_state(submission, user, "审核")
         if not approve:  # the district hears once: recorded here, sent after commit
-            from tracker.services.notifications import notify_return
+            from tracker.notifications.digests import notify_return
 
             notify_return(cell, user)
     return cell

@@ -51,13 +51,13 @@ from tracker.calendar import due_month, reporting_deadline
 from tracker.monitoring.checks import run_lag_check, run_milestone_check
 from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun, Notification
 from tracker.months import add_months, month_end, months_of_year
+from tracker.notifications.digests import mark_told
 from tracker.plans.loader import PlanFileError, find_plan
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District, PlanYear
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import OUTSIDE, city_unit_id, sort_units, unit_order
 from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.services.notifications import mark_told
 
 SIM_USERNAME = "simulate_year"
 SERIOUS_LAGGARD = "淳安县"

@@ -2,7 +2,7 @@
 
 One row per heartbeat name (``celery``). Beat stamps the time it sent the task into the
 message; the worker that runs it stores that time and its own. The health endpoint reads
-the row back (``tracker.services.health``): a recent ``beat_sent_at`` means beat is
+the row back (``tracker.health.checks``): a recent ``beat_sent_at`` means beat is
 scheduling, a recent ``worker_ran_at`` means a worker is consuming the queue.
 """
 

@@ -32,10 +32,10 @@ from tracker.accounts.models import Role
 from tracker.calendar import days_left, deadline_label, reporting_month
 from tracker.monitoring.models import Contact, Notification
 from tracker.months import month_label
+from tracker.notifications import digests as notifications
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import FilingState, filing_states
-from tracker.services import notifications
 
 logger = logging.getLogger(__name__)
 

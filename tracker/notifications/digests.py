@@ -216,7 +216,7 @@ def _share_related(alerts: list[LagAlert]) -> None:
 def record_deliveries(notifications, *, now: datetime | None = None) -> list[Delivery]:
     """One ``Delivery`` per channel of each notification's contact (email, webhook),
     recorded pending; the caller queues them after commit (``queue_deliveries``). Also
-    used by the reporting reminders (``tracker.services.reminders``)."""
+    used by the reporting reminders (``tracker.notifications.reminders``)."""
     now = now or timezone.now()
     deliveries = []
     for n in notifications:

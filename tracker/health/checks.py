@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from tracker.models import Heartbeat
+from tracker.health.models import Heartbeat
 
 HEARTBEAT = "celery"
 OK, DEGRADED = "ok", "degraded"
