@@ -19,13 +19,18 @@ from django.urls import path
 from django.utils import timezone
 from rest_framework import exceptions
 
-from tracker import selectors
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.monitoring.rules import value_as_of
 from tracker.months import format_month, plan_month
 from tracker.plans.selection import month_and_plan
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.progress.models import ProgressReport
+from tracker.reporting.cell import cell_detail
+from tracker.reporting.common import latest_month
+from tracker.reporting.matrix import matrix as read_matrix
+from tracker.reporting.notice import notice as read_notice
+from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import ranking as read_ranking
 
 Q2, Q4 = Decimal("0.01"), Decimal("0.0001")
 JSON = {"json_dumps_params": {"ensure_ascii": False}}
@@ -69,7 +74,7 @@ def _summary(request, who):
         month, choice = month_and_plan(request.GET)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc  # the API's 400
-    month = month or selectors.latest_month(who, choice.plan)
+    month = month or latest_month(who, choice.plan)
     if month is None:
         raise Http404("还没有进度检查结果")
     return month, choice.plan, choice.plan is not None and not choice.many
@@ -81,7 +86,7 @@ def _summary(request, who):
 def overview(request):
     who = _user(request)
     month, plan, _alone = _summary(request, who)
-    data = selectors.overview(who, month, plan=plan)
+    data = read_overview(who, month, plan=plan)
 
     def indicator(i):
         return {
@@ -111,7 +116,7 @@ def ranking(request):
     who = _user(request)
     month, plan, alone = _summary(request, who)
     # the API's public, city-wide ranking of the plan's units, ties in its column order
-    rows = selectors.ranking(month, plan=plan, only_plan_of_year=alone)
+    rows = read_ranking(month, plan=plan, only_plan_of_year=alone)
     return JsonResponse([
         {"rank": r.rank, "previous_rank": r.previous_rank, "change": r.change,
          "district": {"id": r.district.pk, "code": r.district.code, "name": r.district.name,
@@ -204,7 +209,7 @@ def _html(rows) -> HttpResponse:
 def page_overview(request):
     who = _user(request)
     month, plan, _alone = _summary(request, who)
-    data = selectors.overview(who, month, plan=plan)
+    data = read_overview(who, month, plan=plan)
     return _html(
         (p.seq, p.name, p.status_label, i.label, i.completion_pct, i.pace_pct, i.status_label)
         for p in data.projects
@@ -215,14 +220,14 @@ def page_overview(request):
 def page_matrix(request):
     who = _user(request)
     month, plan, _alone = _summary(request, who)
-    data = selectors.matrix(who, month, plan=plan)
+    data = read_matrix(who, month, plan=plan)
     return _html(
         (row.indicator.label, *(c.status if c else "" for c in row.cells)) for row in data.rows
     )
 
 
 def page_cell(request, indicator_id: int, district_id: int):
-    detail = selectors.cell_detail(_user(request), indicator_id, district_id)
+    detail = cell_detail(_user(request), indicator_id, district_id)
     if detail is None:
         raise Http404("不存在")
     return _html(
@@ -234,12 +239,12 @@ def page_cell(request, indicator_id: int, district_id: int):
 def page_ranking(request):
     who = _user(request)
     month, plan, _alone = _summary(request, who)
-    rows = selectors.ranking(month, who, plan=plan)
+    rows = read_ranking(month, who, plan=plan)
     return _html((r.rank, r.district.name, r.due, r.on_track, r.share_pct) for r in rows)
 
 
 def page_notice(request, month: str):
-    data = selectors.notice(plan_month(month))
+    data = read_notice(plan_month(month))
     if data is None:
         raise Http404("没有通报")
     return HttpResponse(str(data).encode())

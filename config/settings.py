@@ -321,7 +321,7 @@ TRACKER = {
     # (提示, shown but not mailed) is raised when its recent pace is also more than this
     # many percent below the plan's own pace over the same months.
     "FORECAST_WINDOW_MONTHS": 3,
-    # The monthly notice (tracker.selectors.notice): default number of 挂牌督办 candidates
+    # The monthly notice (tracker.reporting.notice): default number of 挂牌督办 candidates
     # listed one by one (督查室 sets it per month in the admin), and where the rendered
     # PDFs are cached (one file per month and data/settings fingerprint).
     "NOTICE_SUPERVISION_CAP": 10,

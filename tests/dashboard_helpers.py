@@ -23,10 +23,10 @@ from django.db import transaction
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
+from tracker.demo.simulation import SimulationResult, simulate_year
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Project
 from tracker.plans.reference import District
-from tracker.services.simulation import SimulationResult, simulate_year
 
 SEED = 7
 THROUGH = date(2024, 9, 1)

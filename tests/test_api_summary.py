@@ -8,10 +8,10 @@ from rest_framework.test import APIClient
 from tests.factories import make_user
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
+from tracker.demo.simulation import simulate_year
 from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator, Project
 from tracker.plans.reference import District
-from tracker.services.simulation import simulate_year
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from django.db import connection
 
 from tests.test_lag_spread import reset
 from tracker.accounts.models import Role
+from tracker.demo.simulation import _check_time, simulate_year
 from tracker.monitoring import checks as alerts
 from tracker.monitoring import evaluation as lag
 from tracker.monitoring.checks import run_lag_check
 from tracker.monitoring.models import Contact, LagAlert, LagAlertFlip, LagEvaluation, Notification
 from tracker.notifications import digests as notifications
 from tracker.plans.reference import District
-from tracker.services.simulation import _check_time, simulate_year
 
 MONTHS = [date(2024, m, 1) for m in range(1, 10)]
 IGNORED = {"id", "history_id", "alert", "alert_id"}

@@ -13,11 +13,11 @@ from openpyxl import load_workbook
 from tests.dashboard_helpers import simulated_year
 from tests.factories import make_user
 from tracker.accounts.models import Role
+from tracker.demo.simulation import LATE_MONTHS, LATE_REPORTER
 from tracker.plans.reference import District
 from tracker.progress.due import FilingState, filing_states
 from tracker.progress.models import ProgressReport
-from tracker.services.completeness import completeness
-from tracker.services.simulation import LATE_MONTHS, LATE_REPORTER
+from tracker.reporting.completeness import completeness
 
 pytestmark = pytest.mark.django_db
 YEAR = [date(2024, m, 1) for m in range(1, 13)]

@@ -17,13 +17,13 @@ from openpyxl import load_workbook
 from tests.dashboard_helpers import SEPT, simulated_year
 from tests.factories import make_user
 from tracker import formats as fmt
-from tracker import selectors
 from tracker.accounts.models import Role
 from tracker.choices import RED_STATUSES, LagStatus
-from tracker.models import NoticeIssue
 from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator, Project
 from tracker.plans.reference import District
+from tracker.reporting.models import NoticeIssue
+from tracker.reporting.notice import notice as read_notice
 
 pytestmark = pytest.mark.django_db
 
@@ -311,7 +311,7 @@ def test_notice_page(year, client, django_assert_max_num_queries):
 def test_notice_xlsx(year, client):
     NoticeIssue.objects.create(month=date(2024, 9, 1), doc_number="杭督通〔2024〕9号",
                                supervision_cap=100)  # fmt: skip
-    first = selectors.notice(date(2024, 9, 1)).candidates[0]
+    first = read_notice(date(2024, 9, 1)).candidates[0]
     hostile = Indicator.objects.get(pk=first.indicator_id)
     hostile.label = "=HYPERLINK(1)"  # a hostile label must not become a formula
     hostile.save()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.services.simulation import simulate_year
+from tracker.demo.simulation import simulate_year
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 

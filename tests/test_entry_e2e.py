@@ -20,11 +20,11 @@ import pytest
 from tests.factories import make_user
 from tests.test_dashboard_e2e import shot
 from tracker.accounts.models import Role
+from tracker.demo.simulation import simulate_year
 from tracker.numbers import plain
 from tracker.plans.reference import District
 from tracker.progress.entry_sheet import entry_sheet
 from tracker.progress.models import ProgressReport
-from tracker.services.simulation import simulate_year
 
 pytestmark = pytest.mark.slow
 DEC = date(2024, 12, 1)

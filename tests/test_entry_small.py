@@ -11,9 +11,9 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from tracker.demo.simulation import SIM_USERNAME
 from tracker.plans.models import Quota
 from tracker.progress.writes import Entry, validate
-from tracker.services.simulation import SIM_USERNAME
 
 
 def test_simulation_user_hidden_from_user_pickers(personas, client):

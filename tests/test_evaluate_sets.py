@@ -15,6 +15,7 @@ import time_machine
 from django.db.models import DecimalField, Exists, OuterRef, Subquery, Value
 
 from tests.lag_helpers import local
+from tracker.demo.simulation import LATE_REPORTER, simulate_year
 from tracker.monitoring import evaluation as lag
 from tracker.monitoring.evaluation import (
     counted_reports,
@@ -28,7 +29,6 @@ from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
 from tracker.progress.models import ProgressReport
 from tracker.review.models import CellReview, CellState, MonthSubmission
-from tracker.services.simulation import LATE_REPORTER, simulate_year
 
 # --- the reading by correlated subqueries, as it was before issue 17 ---------------------
 

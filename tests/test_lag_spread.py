@@ -22,6 +22,7 @@ from django.db import connection
 from tests.test_celery_worker import REDIS_URL, redis_app  # noqa: F401 - the fixture
 from tracker import tasks
 from tracker.accounts.models import Role
+from tracker.demo.simulation import _check_time, simulate_year
 from tracker.monitoring import checks as alerts
 from tracker.monitoring.checks import run_lag_check
 from tracker.monitoring.models import (
@@ -33,7 +34,6 @@ from tracker.monitoring.models import (
     Notification,
 )
 from tracker.plans.reference import District
-from tracker.services.simulation import _check_time, simulate_year
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 MONTHS = [date(2024, m, 1) for m in (1, 2, 3, 4)]

@@ -15,7 +15,7 @@ from tracker.choices import LagStatus
 from tracker.formats import percent
 from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator
-from tracker.selectors.common import show_amount
+from tracker.reporting.common import show_amount
 
 pytestmark = pytest.mark.django_db
 S = LagStatus
@@ -132,7 +132,7 @@ def test_district_page_filters_by_status_and_exports(year, client):
 
 
 def test_a_label_that_looks_like_a_formula_is_exported_as_text():
-    from tracker.io.lists import Table, csv_bytes, workbook
+    from tracker.reporting.list_files import Table, csv_bytes, workbook
 
     table = Table("t", ("指标",), [['=HYPERLINK("http://x")'], ["正常"]])
     sheet = load_workbook(io.BytesIO(workbook([table]))).worksheets[0]

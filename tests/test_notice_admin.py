@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from tracker.models import NoticeIssue
+from tracker.reporting.models import NoticeIssue
 
 
 def test_only_the_supervision_office_edits_notice_settings(personas, client):

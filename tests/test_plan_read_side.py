@@ -24,7 +24,6 @@ from rest_framework.test import APIClient
 from tests.factories import make_user
 from tests.lag_helpers import local, report
 from tests.test_plan_columns import city_plan_2025, district_plan
-from tracker import selectors
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
 from tracker.monitoring.evaluation import evaluate_month
@@ -37,6 +36,10 @@ from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import city_unit_id, plan_columns, sort_units, unit_order
 from tracker.progress import due
 from tracker.progress.writes import milestone_districts
+from tracker.reporting.matrix import matrix as read_matrix
+from tracker.reporting.notice import notice as read_notice
+from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import ranking as read_ranking
 
 S = LagStatus
 XIHU = "西湖区人民政府"
@@ -354,20 +357,20 @@ def test_selectors_for_one_plan_keep_their_query_counts(
         call_command("check_lag", "--month", "2024-03")
     march = date(2024, 3, 1)
     with django_assert_num_queries(3):
-        ov = selectors.overview(None, march, plan=xihu_plan)
+        ov = read_overview(None, march, plan=xihu_plan)
     assert [p.seq for p in ov.projects] == [1, 2]
     with django_assert_num_queries(3):
-        m = selectors.matrix(None, march, plan=xihu_plan)
+        m = read_matrix(None, march, plan=xihu_plan)
     assert labels(m) == DISTRICT_LABELS
     with django_assert_num_queries(3):  # statuses, units, the plan's column order
-        rows = selectors.ranking(march, plan=xihu_plan)
+        rows = read_ranking(march, plan=xihu_plan)
     assert {r.district.code for r in rows} == {"xh-beishan", "xh-xixi", "xh-sandun", "xh-zjg"}
     with django_assert_num_queries(11):
-        notice = selectors.notice(march, xihu_plan)
+        notice = read_notice(march, xihu_plan)
     assert notice.indicators == 2
     city = PlanYear.objects.get(year=2024, issuer="杭州市人民政府")
     with django_assert_num_queries(11):
-        assert selectors.notice(march, city).indicators > 40
+        assert read_notice(march, city).indicators > 40
 
 
 # --- plan integrity --------------------------------------------------------------------------

@@ -16,13 +16,13 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
+from tracker.demo.simulation import SERIOUS_LAGGARD, simulate_year
 from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.progress.models import ProgressReport
 from tracker.review.models import Attachment, CellReview, Explanation, MonthState, MonthSubmission
-from tracker.services.simulation import SERIOUS_LAGGARD, simulate_year
 
 SEPT = "2024-09"
 pytestmark = pytest.mark.django_db  # (the data itself is built once, in ``counts``)

@@ -227,7 +227,7 @@ def test_explanation_from_the_cell_page_shows_in_my_work_notice_and_api(personas
     assert refused.status_code == 302 and other.get(refused.url).status_code == 404
     assert not Explanation.objects.exists()
 
-    from tracker.selectors.notice import fingerprint
+    from tracker.reporting.notice import fingerprint
 
     pdf_key = fingerprint(JUNE)  # the cached notice PDF is re-rendered once explained
     client.force_login(p.district_a_user)
@@ -280,7 +280,7 @@ def test_count_only_reviewed_decides_what_the_lag_check_and_notice_count(persona
     on: it does not until approved (it is then as if not filed)."""
     from tests.lag_helpers import percent_plan
     from tracker.monitoring.checks import run_lag_check
-    from tracker.selectors.notice import notice
+    from tracker.reporting.notice import notice
 
     p = personas
     for indicator in (p.indicator_a, p.indicator_b):

@@ -11,10 +11,7 @@ from django.utils import timezone
 from tests.factories import make_user
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
-from tracker.monitoring.evaluation import PROBLEM_STATUSES
-from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
-from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.services.simulation import (
+from tracker.demo.simulation import (
     LATE_REPORTER,
     SERIOUS_LAGGARD,
     SIM_USERNAME,
@@ -22,6 +19,9 @@ from tracker.services.simulation import (
     default_through,
     simulate_year,
 )
+from tracker.monitoring.evaluation import PROBLEM_STATUSES
+from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
+from tracker.progress.models import MilestoneCompletion, ProgressReport
 
 S = LagStatus
 JUNE = date(2024, 6, 1)

@@ -12,12 +12,19 @@ import pytest
 
 from tests.dashboard_helpers import simulated_year
 from tests.factories import DistrictFactory, IndicatorFactory, QuotaFactory, make_user
-from tracker import selectors
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import scope_for
 from tracker.choices import LagStatus
 from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.plans.reference import District
+from tracker.reporting.cell import cell_detail
+from tracker.reporting.common import evaluated_months, latest_month
+from tracker.reporting.matrix import matrix as read_matrix
+from tracker.reporting.my_work import my_work as read_my_work
+from tracker.reporting.notice import notice as read_notice
+from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import ranking as read_ranking
+from tracker.reporting.scorecard import district_scorecard
 
 S = LagStatus
 JUL, AUG = date(2024, 7, 1), date(2024, 8, 1)
@@ -59,7 +66,7 @@ def august(personas):
 
 
 def test_indicator_totals_are_capped_per_district(august):
-    ov = selectors.overview(august.supervisor, AUG)
+    ov = read_overview(august.supervisor, AUG)
     a = next(i for p in ov.projects for i in p.indicators if i.id == august.indicator_a.pk)
     assert (a.quota, a.expected, a.actual, a.actual_capped) == (100, 50, 65, 55)
     # 上城区's surplus (60 of 50) does not hide 萧山区's gap: capped 55%, uncapped 65%
@@ -70,7 +77,7 @@ def test_indicator_totals_are_capped_per_district(august):
 
 
 def test_project_and_category_take_the_worst_status(august):
-    ov = selectors.overview(august.supervisor, AUG)
+    ov = read_overview(august.supervisor, AUG)
     by_seq = {p.seq: p for p in ov.projects}
     assert by_seq[1].status == S.ON_TRACK
     assert by_seq[2].status == S.NOT_REPORTED  # more than half of its districts did not report
@@ -88,7 +95,7 @@ def test_rates_are_mean_levels(personas):
     ev(rate, personas.district_b, AUG, S.SERIOUSLY_BEHIND, quota=90, expected=85, actual=78)
     line = next(
         i
-        for p in selectors.overview(personas.supervisor, AUG).projects
+        for p in read_overview(personas.supervisor, AUG).projects
         for i in p.indicators
         if i.id == rate.pk
     )
@@ -108,9 +115,9 @@ def test_open_alerts_are_counted_as_of_the_month(august):
           closed_in_month=JUL)  # fmt: skip
     alert(p.indicator_a, p.district_a, AUG, kind=LagAlert.Kind.NOT_REPORTED)
     alert(p.indicator_a, p.district_a, date(2023, 12, 1))  # last year's plan
-    july = selectors.overview(p.supervisor, JUL)
+    july = read_overview(p.supervisor, JUL)
     assert july.open_alerts == 2  # resolved only in August: still open at the end of July
-    august_view = selectors.overview(p.supervisor, AUG)
+    august_view = read_overview(p.supervisor, AUG)
     assert august_view.open_alerts == 2  # the July one left open, and August's
     assert august_view.projects[0].open_alerts == 2
 
@@ -120,38 +127,36 @@ def test_open_alerts_are_counted_as_of_the_month(august):
 
 def test_every_summary_is_scoped(august):
     p = august
-    mine = selectors.overview(p.district_a_user, AUG)
+    mine = read_overview(p.district_a_user, AUG)
     a = mine.projects[0].indicators[0]
     assert (a.quota, a.actual, a.status) == (50, 60, S.ON_TRACK)
-    assert [d.name for d in selectors.matrix(p.district_a_user, AUG).districts] == ["上城区"]
+    assert [d.name for d in read_matrix(p.district_a_user, AUG).districts] == ["上城区"]
 
-    agency = selectors.overview(p.agency_a_user, AUG)
+    agency = read_overview(p.agency_a_user, AUG)
     assert [pr.seq for pr in agency.projects] == [1]
-    assert {r.indicator.pk for r in selectors.matrix(p.agency_a_user, AUG).rows} == {
-        p.indicator_a.pk
-    }
-    work = selectors.my_work(p.agency_a_user, AUG)
+    assert {r.indicator.pk for r in read_matrix(p.agency_a_user, AUG).rows} == {p.indicator_a.pk}
+    work = read_my_work(p.agency_a_user, AUG)
     assert [e.district.name for e in work] == ["萧山区"]
 
-    assert selectors.overview(p.outsider, AUG).categories == []
-    assert selectors.matrix(p.outsider, AUG).rows == []
-    assert selectors.my_work(p.outsider, AUG) == []
-    assert selectors.ranking(AUG, p.outsider) == []
-    assert selectors.latest_month(p.outsider) is None
-    assert selectors.cell_detail(p.outsider, p.indicator_a.pk, p.district_a.pk) is None
+    assert read_overview(p.outsider, AUG).categories == []
+    assert read_matrix(p.outsider, AUG).rows == []
+    assert read_my_work(p.outsider, AUG) == []
+    assert read_ranking(AUG, p.outsider) == []
+    assert latest_month(p.outsider) is None
+    assert cell_detail(p.outsider, p.indicator_a.pk, p.district_a.pk) is None
 
     # a Scope works like its user; None is the public, city-wide view
     scope = scope_for(p.district_a_user)
-    assert selectors.overview(scope, AUG) == mine
-    assert len(selectors.matrix(None, AUG).districts) == 2
-    assert selectors.latest_month(None) == AUG
+    assert read_overview(scope, AUG) == mine
+    assert len(read_matrix(None, AUG).districts) == 2
+    assert latest_month(None) == AUG
 
 
 def test_cell_detail_is_scoped(august):
     p = august
-    assert selectors.cell_detail(p.district_a_user, p.indicator_a.pk, p.district_b.pk) is None
-    assert selectors.cell_detail(p.agency_b_user, p.indicator_a.pk, p.district_a.pk) is None
-    detail = selectors.cell_detail(p.district_a_user, p.indicator_a.pk, p.district_a.pk)
+    assert cell_detail(p.district_a_user, p.indicator_a.pk, p.district_b.pk) is None
+    assert cell_detail(p.agency_b_user, p.indicator_a.pk, p.district_a.pk) is None
+    detail = cell_detail(p.district_a_user, p.indicator_a.pk, p.district_a.pk)
     assert detail.statuses[7] == S.ON_TRACK and detail.quota == 50
     assert detail.chart()["colours"][7] == "green" and len(detail.chart()["months"]) == 12
 
@@ -181,7 +186,7 @@ def ranked(personas):
 
 def test_ranking_share_ties_and_rank_change(ranked, django_assert_num_queries):
     with django_assert_num_queries(2):
-        rows = selectors.ranking(AUG)
+        rows = read_ranking(AUG)
     assert [r.district.name for r in rows] == ["萧山区", "上城区", "迟到区"]  # 市本级 not ranked
     xiaoshan, shangcheng, late = rows
     assert xiaoshan.share_pct == shangcheng.share_pct == 50  # tie: fewer 红 first
@@ -198,7 +203,7 @@ def test_ranking_full_tie_falls_back_to_table_order_and_january_has_no_change(pe
         ev(p.indicator_a, district, jan, S.ON_TRACK)
         ev(p.indicator_b, district, jan, S.NOT_REPORTED)
     ev(p.indicator_a, p.district_a, date(2023, 12, 1), S.ON_TRACK)  # last year's plan
-    rows = selectors.ranking(jan)
+    rows = read_ranking(jan)
     assert [r.district.name for r in rows] == ["上城区", "萧山区"]  # District.order 1 < 5
     assert [r.change for r in rows] == [None, None]
 
@@ -212,7 +217,7 @@ def test_my_work_is_worst_first_with_alerts(august):
     alert(p.indicator_a, p.district_b, AUG, supervised=True)
     # one open episode per cell and kind (issue 12): the cell's second one is a milestone's
     alert(p.indicator_a, p.district_b, JUL, kind=LagAlert.Kind.MILESTONE)
-    rows = selectors.my_work(p.supervisor, AUG)
+    rows = read_my_work(p.supervisor, AUG)
     assert [(e.label, e.district.name, e.status) for e in rows] == [
         (p.indicator_a.label, "萧山区", S.SERIOUSLY_BEHIND),
         (p.indicator_b.label, "上城区", S.NOT_REPORTED),
@@ -223,14 +228,14 @@ def test_my_work_is_worst_first_with_alerts(august):
     assert (
         first.forecast_short and first.project_seq == 1 and first.status_label == "严重滞后（红）"
     )
-    assert [e.district.name for e in selectors.my_work(p.district_a_user, AUG)] == ["上城区"]
+    assert [e.district.name for e in read_my_work(p.district_a_user, AUG)] == ["上城区"]
 
 
 def test_at_risk_cells_are_work_too(personas):
     p = personas
     ev(p.indicator_a, p.district_a, AUG, S.ON_TRACK, at_risk=True)
     ev(p.indicator_b, p.district_a, AUG, S.ON_TRACK)
-    [line] = selectors.my_work(p.supervisor, AUG)
+    [line] = read_my_work(p.supervisor, AUG)
     assert line.at_risk and line.indicator_id == p.indicator_a.pk
 
 
@@ -238,13 +243,13 @@ def test_district_scorecard_is_a_sequence_of_lines(august, django_assert_num_que
     p = august
     scope = scope_for(p.supervisor)
     with django_assert_num_queries(4):
-        card = selectors.district_scorecard(scope, p.district_b, AUG)
+        card = district_scorecard(scope, p.district_b, AUG)
     assert len(card) == 2 and [line.status for line in card] == [S.SERIOUSLY_BEHIND,
                                                                   S.NOT_REPORTED]  # fmt: skip
     assert card.rank == 2 and card.counts["not_reported"] == 1
     assert card[0].indicator.project.seq == 1 and card[0].indicator_id == p.indicator_a.pk
     # a district user asking for another district gets nothing
-    assert len(selectors.district_scorecard(p.district_a_user, p.district_b, AUG)) == 0
+    assert len(district_scorecard(p.district_a_user, p.district_b, AUG)) == 0
 
 
 def test_notice_numbers(august):
@@ -254,7 +259,7 @@ def test_notice_numbers(august):
     LagEvaluation.objects.filter(indicator=p.indicator_a, district=p.district_b).update(streak=3)
     alert(p.indicator_b, p.district_b, AUG, kind=LagAlert.Kind.NOT_REPORTED,
           supervised=True, status=LagAlert.Status.SUPERSEDED, closed_in_month=AUG)  # fmt: skip
-    n = selectors.notice(AUG)
+    n = read_notice(AUG)
     assert (n.indicators, n.cells_due, n.on_track, n.seriously_behind, n.not_reported) == (
         2, 4, 1, 1, 2
     )  # fmt: skip
@@ -267,10 +272,10 @@ def test_notice_numbers(august):
 
 
 def test_nothing_checked_yet(personas):
-    assert selectors.latest_month(personas.supervisor) is None
-    assert selectors.evaluated_months(personas.supervisor) == []
-    assert selectors.ranking(AUG) == []
-    assert selectors.notice(AUG) is None  # no notice for a month not checked (a 404)
+    assert latest_month(personas.supervisor) is None
+    assert evaluated_months(personas.supervisor) == []
+    assert read_ranking(AUG) == []
+    assert read_notice(AUG) is None  # no notice for a month not checked (a 404)
 
 
 def test_pages_render_before_any_check(personas, client):
@@ -297,53 +302,53 @@ SEPT = date(2024, 9, 1)
 
 
 def test_simulated_year_in_numbers(year, db):
-    ov = selectors.overview(year.supervisor, SEPT)
+    ov = read_overview(year.supervisor, SEPT)
     assert len(ov.categories) == 10 and len(ov.projects) == 48
     stored = LagEvaluation.objects.filter(month=SEPT)
     assert sum(ov.cell_counts.values()) == stored.exclude(indicator__kind="qualitative").count()
-    ranking = selectors.ranking(SEPT)
+    ranking = read_ranking(SEPT)
     assert ranking[-1].district.name == "淳安县" and ranking[-1].rank == 14
     assert ranking[-1].share_pct < 20 < ranking[0].share_pct
-    n = selectors.notice(SEPT)
+    n = read_notice(SEPT)
     assert n.red_districts[0][0] == "淳安县"
     assert n.cells_due == stored.exclude(status=S.NOT_DUE).count()
     assert n.seriously_behind == stored.filter(status__in=(S.SERIOUSLY_BEHIND, S.OVERDUE)).count()
-    chunan = selectors.district_scorecard(year.chunan_user, year.chunan, SEPT)
+    chunan = district_scorecard(year.chunan_user, year.chunan, SEPT)
     assert chunan.rank == 14 and chunan.counts["seriously_behind"] > 30
-    assert selectors.latest_month(year.chunan_user) == SEPT
-    assert selectors.evaluated_months(None)[0] == date(2024, 1, 1)
+    assert latest_month(year.chunan_user) == SEPT
+    assert evaluated_months(None)[0] == date(2024, 1, 1)
 
 
 def test_query_counts_do_not_grow_with_the_plan(year, db, django_assert_num_queries):
     """The same fixed counts as on the two-district data: one per table read."""
     for who in (scope_for(year.supervisor), scope_for(year.chunan_user), None):
         with django_assert_num_queries(3):
-            selectors.overview(who, SEPT)
+            read_overview(who, SEPT)
         with django_assert_num_queries(3):
-            selectors.matrix(who, SEPT)
+            read_matrix(who, SEPT)
         with django_assert_num_queries(3):  # + the lines' explanations (issue 15)
-            selectors.my_work(who, SEPT)
+            read_my_work(who, SEPT)
     with django_assert_num_queries(2):
-        selectors.ranking(SEPT)
+        read_ranking(SEPT)
     with django_assert_num_queries(12):  # + the red items' explanations (issue 15)
-        selectors.notice(SEPT)
+        read_notice(SEPT)
     with django_assert_num_queries(4):
-        selectors.district_scorecard(None, year.chunan, SEPT)
+        district_scorecard(None, year.chunan, SEPT)
 
 
 def test_known_laggards_of_the_simulation(year, db):
     linan = District.objects.get(name="临安区")
-    places = {r.district.name: r.rank for r in selectors.ranking(SEPT)}
+    places = {r.district.name: r.rank for r in read_ranking(SEPT)}
     assert places["淳安县"] == 14 and places["临安区"] >= 12
-    mine = selectors.my_work(make_user("la", Role.DISTRICT, district=linan), SEPT)
+    mine = read_my_work(make_user("la", Role.DISTRICT, district=linan), SEPT)
     assert mine and all(e.district.name == "临安区" for e in mine)
     assert any(e.status == S.BEHIND for e in mine)
 
 
 def test_no_bottom_words_when_everyone_is_at_100_percent():
     """Districts level at 100% are tied (并列); the notice names nobody 「居后」."""
-    from tracker.selectors.notice import Notice
-    from tracker.selectors.ranking import RankingRow
+    from tracker.reporting.notice import Notice
+    from tracker.reporting.ranking import RankingRow
 
     rows = [
         RankingRow(

@@ -21,13 +21,16 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.dashboard_helpers import simulated_year
-from tracker import selectors
 from tracker.choices import RED_STATUSES, LagStatus
-from tracker.models import NoticeIssue
 from tracker.monitoring.models import LagEvaluation
 from tracker.months import format_month, months_of_year
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.reporting.matrix import matrix as read_matrix
+from tracker.reporting.models import NoticeIssue
+from tracker.reporting.notice import notice as read_notice
+from tracker.reporting.ranking import ranking as read_ranking
+from tracker.reporting.scorecard import district_scorecard
 
 S = LagStatus
 NOV, DEC = date(2024, 11, 1), date(2024, 12, 1)
@@ -73,7 +76,7 @@ def test_lin_an_seq1_red_in_november_and_overdue_in_december(year, db, api_cards
     }
     assert by_api[NOV]["status"] == "seriously_behind"
     assert by_api[DEC]["status"] == "overdue" and by_api[DEC]["status_label"] == "逾期未完成"
-    card = selectors.district_scorecard(year.supervisor, linan, DEC)
+    card = district_scorecard(year.supervisor, linan, DEC)
     line = next(x for x in card if x.indicator_id == seq1.pk)
     assert line.shortfall_text.endswith("个") and line.colour == "darkred"
 
@@ -108,7 +111,7 @@ def test_stored_matrix_api_and_notice_agree_on_every_cell_and_month(year, db, ap
             for e in LagEvaluation.objects.filter(month=month)
         }
         assert stored, month
-        grid = selectors.matrix(year.supervisor, month)
+        grid = read_matrix(year.supervisor, month)
         in_matrix = {
             (c.indicator_id, c.district_id): c.status for r in grid.rows for c in r.cells if c
         }
@@ -118,7 +121,7 @@ def test_stored_matrix_api_and_notice_agree_on_every_cell_and_month(year, db, ap
             for line in api_cards[(month, district.code)]["indicators"]:
                 by_api[(line["indicator"], district.pk)] = line["status"]
         assert by_api == stored, month
-        n = selectors.notice(month)
+        n = read_notice(month)
         red = {k for k, s in stored.items() if s in RED_STATUSES}
         assert {(e.indicator_id, e.district_id) for e in n.red_items} == red, month
         listed = {(e.indicator_id, e.district_id) for e in n.candidates}
@@ -204,7 +207,7 @@ def test_notice_pdf_pages(year, db, client, settings, tmp_path):
     assert 1 <= len(pages) <= 6
     text = "\n".join(pages)
     assert "杭督通〔2024〕12号" in text and "2025年1月8日" in text
-    ranking = selectors.ranking(DEC)
+    ranking = read_ranking(DEC)
     assert ranking[0].district.name in pages[0] or ranking[0].district.name in pages[1]
     assert all(r.district.name in text for r in ranking)
     assert "序时完成率 = 累计完成 ÷ 序时应达" in text.replace("\n", "")
@@ -224,7 +227,7 @@ def test_notice_pdf_is_rendered_once_until_its_data_change(
 ):
     """The second request is served from the stored file (no rendering); changing the
     notice settings renders it again."""
-    from tracker.io import notice as notice_io
+    from tracker.reporting import notice_files as notice_io
 
     settings.TRACKER = {**settings.TRACKER, "NOTICE_PDF_DIR": str(tmp_path)}
     client.force_login(year.supervisor)
@@ -252,16 +255,16 @@ def test_notice_outside_the_plans_months_is_404(year, db, client):
 def test_no_bottom_words_when_districts_are_level_at_the_top(year, db):
     """「居后」 never names a district level with the best one."""
     for month in MONTHS:
-        n = selectors.notice(month)
+        n = read_notice(month)
         best = n.top[0].share_pct if n.top else None
         assert all(r.share_pct < best for r in n.bottom), month
 
 
 def test_notice_cap_is_set_by_the_supervision_office(year, db):
-    total = selectors.notice(DEC).candidates_total
+    total = read_notice(DEC).candidates_total
     assert total > 3
     NoticeIssue.objects.create(month=DEC, supervision_cap=3)
-    n = selectors.notice(DEC)
+    n = read_notice(DEC)
     assert len(n.candidates) == 3 and n.candidates_total == total
     gaps = [(e.status != S.OVERDUE, -(e.gap_points or 0)) for e in n.candidates]
     assert gaps == sorted(gaps)  # furthest behind first

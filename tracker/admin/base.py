@@ -222,7 +222,7 @@ def hide_simulation_user(queryset):
     account nobody logs in as); other querysets pass unchanged."""
     from django.contrib.auth import get_user_model
 
-    from tracker.services.simulation import SIM_USERNAME
+    from tracker.demo.simulation import SIM_USERNAME
 
     if queryset.model is get_user_model():
         return queryset.exclude(username=SIM_USERNAME)

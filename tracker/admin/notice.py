@@ -7,7 +7,7 @@ base class already limits every action (and its history) to 督查室.
 from django.contrib import admin
 
 from tracker.admin.base import ScopedAdmin
-from tracker.models import NoticeIssue
+from tracker.reporting.models import NoticeIssue
 
 
 @admin.register(NoticeIssue)

@@ -5,7 +5,7 @@
 ``?view=year`` the plan's months up to the month being reported; ``?year=`` picks the
 plan (default: the current one). Scoped like every view: 督查室 sees all districts and
 agencies, a lead agency its projects' cells, a district its own row
-(``tracker.services.completeness``).
+(``tracker.reporting.completeness``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tracker.months import format_month
-from tracker.services import completeness as service
+from tracker.reporting import completeness as service
 
 
 class TallySerializer(serializers.Serializer):

@@ -25,7 +25,6 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from tracker import selectors
 from tracker.accounts.permissions import Action, may, restrict, restrict_public, scope_for
 from tracker.api import filtering
 from tracker.api import serializers as s
@@ -42,6 +41,10 @@ from tracker.plans.units import column_label, column_position
 from tracker.progress import writes as progress_service
 from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, ProgressRejected, Source
+from tracker.reporting.common import latest_month
+from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import ranking as read_ranking
+from tracker.reporting.scorecard import district_scorecard
 
 REJECTED = OpenApiResponse(s.RejectedSerializer, description="未通过校验，未写入任何数据")
 CONFLICT = OpenApiResponse(s.RejectedSerializer, description="数据已被他人修改，请刷新后重试")
@@ -530,7 +533,7 @@ def _summary_month(request):
         raise ValidationError({"month": str(exc)}) from exc
     request.summary_plan = choice.plan
     request.summary_plan_alone = choice.plan is not None and not choice.many
-    month = month or selectors.latest_month(_viewer(request), request.summary_plan)
+    month = month or latest_month(_viewer(request), request.summary_plan)
     if month is None:
         raise NotFound("还没有进度检查结果")
     return month
@@ -546,7 +549,7 @@ class OverviewView(APIView):
     def get(self, request):
         """Per category and project: the city's completion vs expected pace, and status."""
         month = _summary_month(request)
-        data = selectors.overview(_viewer(request), month, plan=request.summary_plan)
+        data = read_overview(_viewer(request), month, plan=request.summary_plan)
         return Response(s.overview_data(data))  # = OverviewSerializer(data).data
 
 
@@ -560,7 +563,7 @@ class RankingView(APIView):
     def get(self, request):
         """晾晒: districts by share of due indicators on track, with rank change."""
         month = _summary_month(request)
-        rows = selectors.ranking(
+        rows = read_ranking(
             month, plan=request.summary_plan, only_plan_of_year=request.summary_plan_alone
         )
         return Response(s.ranking_data(rows))  # = RankingRowSerializer(many=True).data
@@ -582,7 +585,7 @@ class ScorecardView(APIView):
         if district is None or (scope and scope.is_district and scope.district_id != district.pk):
             raise NotFound("不存在或不在您的职责范围内")
         month = _summary_month(request)
-        card = selectors.district_scorecard(viewer, district, month, plan=request.summary_plan)
+        card = district_scorecard(viewer, district, month, plan=request.summary_plan)
         body = {"month": month, "district": district, "rank": card.rank, "indicators": card.lines}
         return Response(s.ScorecardSerializer(body).data)
 

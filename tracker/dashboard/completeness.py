@@ -3,7 +3,7 @@
 For 督查室 the whole city; a lead agency sees its projects' cells, a district its own row
 (the service's scoping). ``?month=YYYY-MM`` shows one month, ``?view=year`` the plan's
 months up to the month being reported as a district × month grid (and agency × month);
-``?format=xlsx`` downloads exactly what is shown (``tracker.io.lists``). The plan is the
+``?format=xlsx`` downloads exactly what is shown (``tracker.reporting.list_files``). The plan is the
 current one (``reporting.current_plan``) unless ``?year=`` names another.
 """
 
@@ -13,9 +13,9 @@ from django.http import Http404
 from django.shortcuts import render
 
 from tracker.dashboard.views import _context, _download, page
-from tracker.io import lists
 from tracker.months import format_month, month_label
-from tracker.services import completeness as service
+from tracker.reporting import completeness as service
+from tracker.reporting import list_files as lists
 
 
 def selection(request) -> service.Selection:

@@ -5,8 +5,8 @@ to what the selectors returned (no second evaluation): ``q`` searches the indica
 project (name or 序号) and lead agency, or a district's name on the ranking; ``district``
 (code) narrows the matrix to that column; ``project`` (序号) and ``status`` (a
 ``LagStatus`` value) keep the rows concerned. ``?format=xlsx`` or ``?format=csv`` downloads
-exactly the rows and columns shown (``tracker.io.lists``). The header's month picker keeps
-every other parameter, so a filter survives a change of month.
+exactly the rows and columns shown (``tracker.reporting.list_files``). The header's month
+picker keeps every other parameter, so a filter survives a change of month.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from urllib.parse import quote
 from django.http import HttpResponse
 
 from tracker.choices import LABEL, LagStatus
-from tracker.io import lists
 from tracker.plans.reference import Agency
+from tracker.reporting import list_files as lists
 
 
 @dataclass(frozen=True)

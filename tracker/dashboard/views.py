@@ -11,7 +11,7 @@ the plan shown; the plan is picked by ``?plan=<id>`` or ``?issuer=`` where a yea
 several (``tracker.plans.selection``).
 
 The notice's files (xlsx, PDF via WeasyPrint, cached per month) come from
-``tracker.io.notice``; a month outside the plan's checked months is a 404.
+``tracker.reporting.notice_files``; a month outside the plan's checked months is a 404.
 """
 
 from __future__ import annotations
@@ -28,18 +28,24 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 
-from tracker import selectors
 from tracker.accounts.permissions import scope_for
 from tracker.dashboard import lists
-from tracker.io import lists as list_files
-from tracker.io.notice import notice_pdf as notice_pdf_file
-from tracker.io.notice import notice_workbook
-from tracker.months import format_month, plan_month
+from tracker.months import format_month, month_label, plan_month
 from tracker.plans.models import Project
 from tracker.plans.reference import Category, District
 from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan
+from tracker.reporting import list_files
+from tracker.reporting.cell import cell_detail
+from tracker.reporting.common import evaluated_months, latest_month
+from tracker.reporting.matrix import matrix as read_matrix
+from tracker.reporting.notice import notice as read_notice
+from tracker.reporting.notice import notice_context_defaults
+from tracker.reporting.notice_files import notice_pdf as notice_pdf_file
+from tracker.reporting.notice_files import notice_workbook
+from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import ranking as read_ranking
+from tracker.reporting.scorecard import district_scorecard
 from tracker.review.explanations import cell_explain_context
-from tracker.selectors.notice import notice_context_defaults
 
 
 def favicon(request):
@@ -84,7 +90,7 @@ def _month(request) -> date | None:
         raise Http404(str(exc)) from exc
     request.plan_choice = choice
     if month is None:
-        month = selectors.latest_month(request.viewer, choice.plan)
+        month = latest_month(request.viewer, choice.plan)
     return month
 
 
@@ -103,14 +109,14 @@ def _nav_query(month, choice: PlanChoice) -> str:
 
 def _context(request, month, **extra):
     choice = getattr(request, "plan_choice", None) or PlanChoice(None)
-    months = selectors.evaluated_months(request.viewer, choice.plan)
+    months = evaluated_months(request.viewer, choice.plan)
     if month and month not in months:
         months = sorted([*months, month])
     return {
         "month": month,
         "month_text": format_month(month) if month else "",
-        "month_label": selectors.month_label(month) if month else "",
-        "months": [(format_month(m), selectors.month_label(m)) for m in reversed(months)],
+        "month_label": month_label(month) if month else "",
+        "months": [(format_month(m), month_label(m)) for m in reversed(months)],
         "viewer": request.viewer,
         "scope": scope_for(request.viewer) if request.viewer else None,
         "public_mode": public_mode(),
@@ -126,7 +132,7 @@ def _context(request, month, **extra):
 @page(public=True)
 def overview(request):
     month = _month(request)
-    data = selectors.overview(request.viewer, month, plan=_plan(request)) if month else None
+    data = read_overview(request.viewer, month, plan=_plan(request)) if month else None
     return render(request, "dashboard/overview.html", _context(request, month, overview=data))
 
 
@@ -137,7 +143,7 @@ def matrix(request):
     problems = request.GET.get("problems") == "1"
     data = None
     if month:
-        data = selectors.matrix(
+        data = read_matrix(
             request.viewer,
             month,
             category_id=int(category_id) if category_id and category_id.isdigit() else None,
@@ -159,7 +165,7 @@ def matrix(request):
     )
     data = lists.filter_matrix(data, filters)
     if data is not None:
-        title = f"区县×指标 截至{selectors.month_label(month)}底"
+        title = f"区县×指标 截至{month_label(month)}底"
         download = lists.export(request, list_files.matrix_table(data, title), title)
         if download is not None:
             return download
@@ -183,7 +189,7 @@ def matrix(request):
 
 @page()
 def cell(request, indicator_id: int, district_id: int):
-    detail = selectors.cell_detail(request.viewer, indicator_id, district_id)
+    detail = cell_detail(request.viewer, indicator_id, district_id)
     if detail is None:
         raise Http404("不存在或不在您的职责范围内")
     month = _month(request)
@@ -211,11 +217,11 @@ def cell(request, indicator_id: int, district_id: int):
 @page(public=True)
 def ranking(request):
     month = _month(request)
-    rows = selectors.ranking(month, request.viewer, plan=_plan(request)) if month else []
+    rows = read_ranking(month, request.viewer, plan=_plan(request)) if month else []
     filters = lists.ListFilters.from_request(request)
     rows = lists.filter_ranking(rows, filters)
     if month:
-        title = f"晾晒排名 截至{selectors.month_label(month)}底"
+        title = f"晾晒排名 截至{month_label(month)}底"
         download = lists.export(request, list_files.ranking_table(rows, title), title)
         if download is not None:
             return download
@@ -232,14 +238,12 @@ def district(request, code: str):
         raise Http404("不在您的职责范围内")
     month = _month(request)
     card = (
-        selectors.district_scorecard(request.viewer, district, month, plan=_plan(request))
-        if month
-        else None
+        district_scorecard(request.viewer, district, month, plan=_plan(request)) if month else None
     )
     filters = lists.ListFilters.from_request(request)
     shown = lists.filter_lines(card.lines, filters) if card else []
     if card:
-        title = f"{district.name} 截至{selectors.month_label(month)}底"
+        title = f"{district.name} 截至{month_label(month)}底"
         download = lists.export(request, list_files.evaluations_table(shown, title), title)
         if download is not None:
             return download
@@ -272,7 +276,7 @@ def project(request, seq: int):
         seq=seq,
         **where,
     )
-    data = selectors.matrix(request.viewer, month, project_id=project.pk) if month else None
+    data = read_matrix(request.viewer, month, project_id=project.pk) if month else None
     return render(
         request, "dashboard/project.html", _context(request, month, project=project, matrix=data)
     )
@@ -308,9 +312,9 @@ def _notice_plan(request, month: date):
 
 
 def _notice_or_404(month: date, plan=None):
-    data = selectors.notice(month, plan)
+    data = read_notice(month, plan)
     if data is None:
-        raise Http404(f"{selectors.month_label(month)}不在计划的已检查月份内，没有通报")
+        raise Http404(f"{month_label(month)}不在计划的已检查月份内，没有通报")
     return data
 
 
@@ -337,7 +341,7 @@ def _download(content: bytes, content_type: str, name: str) -> HttpResponse:
 
 @page(public=True)
 def notice_xlsx(request, month: str):
-    """The notice as a workbook (``tracker.io.notice``)."""
+    """The notice as a workbook (``tracker.reporting.notice_files``)."""
     month = _notice_month(month)
     return _download(
         notice_workbook(_notice_or_404(month, _notice_plan(request, month))),
@@ -348,11 +352,12 @@ def notice_xlsx(request, month: str):
 
 @page(public=True)
 def notice_pdf(request, month: str):
-    """The notice as a PDF, rendered once per month and data (``tracker.io.notice``)."""
+    """The notice as a PDF, rendered once per month and data
+    (``tracker.reporting.notice_files``)."""
     month = _notice_month(month)
     plan = _notice_plan(request, month)
     result = notice_pdf_file(month, plan if request.plan_choice.many else None)
     if result is None:
-        raise Http404(f"{selectors.month_label(month)}不在计划的已检查月份内，没有通报")
+        raise Http404(f"{month_label(month)}不在计划的已检查月份内，没有通报")
     pdf, _cached = result
     return _download(pdf, "application/pdf", f"晾晒通报_{format_month(month)}.pdf")

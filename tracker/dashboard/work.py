@@ -3,7 +3,7 @@
 - 未填报: the cells due for the month being reported (``services.reporting`` /
   ``services.due``) in the user's scope that have no report, each linking to 本月填报 at
   that cell.
-- 滞后: the stored statuses of the month shown (``selectors.my_work``), worst first, each
+- 滞后: the stored statuses of the month shown (``read_my_work``), worst first, each
   with a 「去填报」 link where the user may enter it.
 - ``?q=`` searches indicator, project, district and lead agency; ``?show=`` narrows to
   未填报 (``unfiled``), 红 (``red``), 黄 (``yellow``), 未按时填报 (``grey``) or 有逾期风险
@@ -17,15 +17,16 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from tracker import formats as fmt
-from tracker import selectors
 from tracker.accounts.permissions import scope_for
 from tracker.calendar import current_plan, days_left, deadline_label, reporting_month
-from tracker.choices import LagStatus
+from tracker.choices import LagStatus, status_counts
 from tracker.dashboard import lists
 from tracker.dashboard.views import _context, _month, page
-from tracker.io import lists as list_files
 from tracker.months import format_month, month_label
-from tracker.selectors.my_work import unfiled_work
+from tracker.reporting import list_files
+from tracker.reporting.common import show_amount
+from tracker.reporting.my_work import my_work as read_my_work
+from tracker.reporting.my_work import unfiled_work
 
 SHOW = {
     "unfiled": "未填报",
@@ -73,8 +74,8 @@ def my_work(request):
     plan = current_plan()
     due_month = reporting_month(plan) if plan else None
     unfiled = unfiled_work(request.viewer, due_month) if due_month else []
-    rows = selectors.my_work(request.viewer, month) if month else []
-    counts = selectors.status_counts(e.status for e in rows)
+    rows = read_my_work(request.viewer, month) if month else []
+    counts = status_counts(e.status for e in rows)
     totals = {
         "unfiled": len(unfiled),
         "red": counts["seriously_behind"] + counts["overdue"],
@@ -127,7 +128,7 @@ HEADER = ["类型", "月份", "序号", "指标", "区、县(市)", "牵头单�
 def _table(unfiled, rows) -> list[list]:
     out = []
     for u in unfiled:
-        quota = selectors.common.show_amount(u.indicator, u.quota)
+        quota = show_amount(u.indicator, u.quota)
         where = [month_label(u.month), u.project_seq, u.label, u.district.name, u.lead_agency]
         out.append(["未填报", *where, u.state_label, quota, "", "", ""])
     for e in rows:

@@ -6,7 +6,7 @@ import simple_history.models
 from django.conf import settings
 from django.db import migrations, models
 
-import tracker.models.notice
+import tracker.reporting.models
 
 
 class Migration(migrations.Migration):
@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                 (
                     "supervision_cap",
                     models.PositiveSmallIntegerField(
-                        default=tracker.models.notice.default_supervision_cap,
+                        default=tracker.reporting.models.default_supervision_cap,
                         help_text="通报中逐项列出的挂牌督办建议最多几项，其余按区、县(市)汇总",
                         validators=[
                             django.core.validators.MinValueValidator(0),
@@ -101,7 +101,7 @@ class Migration(migrations.Migration):
                 (
                     "supervision_cap",
                     models.PositiveSmallIntegerField(
-                        default=tracker.models.notice.default_supervision_cap,
+                        default=tracker.reporting.models.default_supervision_cap,
                         help_text="通报中逐项列出的挂牌督办建议最多几项，其余按区、县(市)汇总",
                         validators=[
                             django.core.validators.MinValueValidator(0),

@@ -1,6 +1,5 @@
 from tracker.accounts.models import Role, UserProfile
 from tracker.health.models import Heartbeat
-from tracker.models.notice import NoticeIssue
 from tracker.monitoring.models import (
     Contact,
     Delivery,
@@ -15,6 +14,7 @@ from tracker.monitoring.models import (
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.reporting.models import NoticeIssue
 from tracker.review.models import (
     Attachment,
     AttachmentKind,

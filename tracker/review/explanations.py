@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from tracker.choices import RED_STATUSES
 from tracker.monitoring.models import LagEvaluation
+from tracker.reporting.common import EvaluationLine, _lines, _scoped
 from tracker.review.models import Explanation
-from tracker.selectors.common import EvaluationLine, _lines, _scoped
 
 
 def explanations_for(who, cells, month: date) -> dict[tuple[int, int], Explanation]:

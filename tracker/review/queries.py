@@ -19,8 +19,8 @@ from datetime import date
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.plans.reference import District
 from tracker.progress.models import ProgressReport
+from tracker.reporting.common import show_amount
 from tracker.review.models import CellReview, CellState, MonthState, MonthSubmission
-from tracker.selectors.common import show_amount
 
 STATE_ORDER = [s.value for s in MonthState]
 STATE_LABEL = dict(MonthState.choices)

@@ -1,15 +1,15 @@
 """``python manage.py simulate_year 2024 [--issuer 西湖区人民政府] [--seed N] [--through 2024-09]``:
 a demo year of one plan.
 
-See ``tracker.services.simulation`` for what is simulated (淳安县 and 临安区 lag by
+See ``tracker.demo.simulation`` for what is simulated (淳安县 and 临安区 lag by
 design, 建德市 reports late in April and July) and how.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from tracker.demo.simulation import SimulationError, simulate_year, work_units
 from tracker.months import parse_month
-from tracker.services.simulation import SimulationError, simulate_year, work_units
 
 
 class Command(BaseCommand):

@@ -20,7 +20,7 @@ from datetime import date
 from django.db.models import Count, Q
 
 from tracker.monitoring.models import LagAlert
-from tracker.selectors.common import _scoped
+from tracker.reporting.common import _scoped
 
 
 def open_alerts_q(month: date) -> Q:

@@ -37,16 +37,16 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from tracker.choices import RED_STATUSES, LagStatus
-from tracker.models import NoticeIssue
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import pct
 from tracker.plans.reference import District, PlanYear
+from tracker.reporting.alerts import alerts_version, open_alert_total, supervised_cells
+from tracker.reporting.common import EvaluationLine, _lines, _of_plan
+from tracker.reporting.models import NoticeIssue
+from tracker.reporting.overview import overview
+from tracker.reporting.ranking import RankingRow, ranking
 from tracker.review.explanations import attach_explanations
 from tracker.review.models import Explanation
-from tracker.selectors.alerts import alerts_version, open_alert_total, supervised_cells
-from tracker.selectors.common import EvaluationLine, _lines, _of_plan
-from tracker.selectors.overview import overview
-from tracker.selectors.ranking import RankingRow, ranking
 
 S = LagStatus
 NOTICE_LAYOUT = "3"  # bump when the notice template changes: cached PDFs re-render

@@ -26,8 +26,8 @@ from tracker.choices import BADNESS, COLOUR, LABEL, LagStatus, status_counts, wo
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import RollUp, Thresholds, roll_up
 from tracker.plans.models import Indicator
-from tracker.selectors.alerts import open_alert_counts_by_indicator
-from tracker.selectors.common import _of_plan, _scoped, indicator_unit
+from tracker.reporting.alerts import open_alert_counts_by_indicator
+from tracker.reporting.common import _of_plan, _scoped, indicator_unit
 
 S = LagStatus
 TWO = Decimal("0.01")

@@ -16,7 +16,7 @@ from tracker.monitoring.rules import pace_completion_pct
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_label, column_position
-from tracker.selectors.common import _scoped
+from tracker.reporting.common import _scoped
 
 PROBLEMS = PROBLEM_STATUSES
 

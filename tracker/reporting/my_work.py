@@ -15,9 +15,9 @@ from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
 from tracker.progress.due import FilingState, filing_states
+from tracker.reporting.alerts import attach_open_alerts
+from tracker.reporting.common import CellRef, EvaluationLine, _lines, _scoped
 from tracker.review.explanations import attach_explanations
-from tracker.selectors.alerts import attach_open_alerts
-from tracker.selectors.common import CellRef, EvaluationLine, _lines, _scoped
 
 PROBLEMS = PROBLEM_STATUSES
 

@@ -24,7 +24,7 @@ from openpyxl.utils import get_column_letter
 
 from tracker.months import format_month
 from tracker.progress.workbooks import safe
-from tracker.selectors.notice import Notice, fingerprint, notice_context_defaults
+from tracker.reporting.notice import Notice, fingerprint, notice_context_defaults
 
 PERCENT = '0.0"%"'  # values are already in percent (42.6 → 「42.6%」)
 AMOUNT = "#,##0.##"
@@ -179,7 +179,7 @@ def notice_pdf(month, plan=None) -> tuple[bytes, bool] | None:
     """The month's PDF and whether it came from the cache, or None when the month has no
     notice (see the module docstring). A cache hit costs 4 queries and no rendering.
     ``plan``: one plan's notice where a year has several (cached under its own name)."""
-    from tracker.selectors.notice import notice
+    from tracker.reporting.notice import notice
 
     folder = pdf_dir()
     label = format_month(month) if plan is None else f"p{plan.pk}-{format_month(month)}"

@@ -12,9 +12,8 @@ from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 from tracker.plans.trajectory import build_indicator_plans, expected_curve
 from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.review.models import CellReview, Explanation
-from tracker.selectors.alerts import cell_alerts
-from tracker.selectors.common import (
+from tracker.reporting.alerts import cell_alerts
+from tracker.reporting.common import (
     EvaluationLine,
     _lines,
     _scope,
@@ -22,6 +21,7 @@ from tracker.selectors.common import (
     indicator_scale,
     indicator_unit,
 )
+from tracker.review.models import CellReview, Explanation
 
 
 @dataclass

@@ -9,9 +9,9 @@ from tracker.choices import PROBLEM_STATUSES, status_counts
 from tracker.monitoring.models import LagEvaluation
 from tracker.plans.reference import District
 from tracker.plans.units import Column, plan_columns
-from tracker.selectors.alerts import attach_open_alerts
-from tracker.selectors.common import EvaluationLine, _lines, _of_plan, _scoped
-from tracker.selectors.ranking import RankingRow, ranking
+from tracker.reporting.alerts import attach_open_alerts
+from tracker.reporting.common import EvaluationLine, _lines, _of_plan, _scoped
+from tracker.reporting.ranking import RankingRow, ranking
 
 PROBLEMS = PROBLEM_STATUSES
 

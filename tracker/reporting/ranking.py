@@ -27,7 +27,7 @@ from tracker.monitoring.rules import pct
 from tracker.months import add_months
 from tracker.plans.reference import District
 from tracker.plans.units import OUTSIDE, unit_order
-from tracker.selectors.common import _has_role, _of_plan
+from tracker.reporting.common import _has_role, _of_plan
 
 S = LagStatus
 _pct = pct

@@ -1,1 +1,0 @@
-"""File formats: the notice as a workbook and as a PDF."""

@@ -1,1 +1,0 @@
-"""Domain rules as plain functions; admin, API, tasks and commands call these."""
