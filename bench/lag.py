@@ -253,7 +253,7 @@ class Command(BaseCommand):
 
     def _build(self, n, m, months, seed):
         from tracker.accounts.models import Role
-        from tracker.monitoring.models import Contact
+        from tracker.notifications.models import Contact
         from tracker.plans.models import Indicator, Milestone, Project, Quota
         from tracker.plans.reference import Agency, Category, District, PlanYear
         from tracker.progress.models import ProgressReport

@@ -278,9 +278,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "LagStatusEnum": "tracker.monitoring.models.LagStatus",
+        "LagStatusEnum": "tracker.choices.LagStatus",
         "AlertStatusEnum": "tracker.monitoring.models.LagAlert.Status",
-        "DeliveryStatusEnum": "tracker.monitoring.models.Delivery.Status",
+        "DeliveryStatusEnum": "tracker.notifications.models.Delivery.Status",
     },
 }
 

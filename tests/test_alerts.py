@@ -22,7 +22,8 @@ from tracker.monitoring.checks import (
     stale_months,
 )
 from tracker.monitoring.evaluation import Cell, Forecast
-from tracker.monitoring.models import Contact, Delivery, LagAlert, Notification
+from tracker.monitoring.models import LagAlert
+from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.plans.trajectory import IndicatorPlan
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 

@@ -15,8 +15,9 @@ from tracker.demo.simulation import _check_time, simulate_year
 from tracker.monitoring import checks as alerts
 from tracker.monitoring import evaluation as lag
 from tracker.monitoring.checks import run_lag_check
-from tracker.monitoring.models import Contact, LagAlert, LagAlertFlip, LagEvaluation, Notification
+from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation
 from tracker.notifications import digests as notifications
+from tracker.notifications.models import Contact, Notification
 from tracker.plans.reference import District
 
 MONTHS = [date(2024, m, 1) for m in range(1, 10)]

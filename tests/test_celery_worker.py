@@ -22,7 +22,8 @@ from config.celery import app as main_app
 from tests.lag_helpers import percent_plan, report
 from tracker import tasks
 from tracker.accounts.models import Role
-from tracker.monitoring.models import Contact, Delivery, LagAlert, LagRun, Notification
+from tracker.monitoring.models import LagAlert, LagRun
+from tracker.notifications.models import Contact, Delivery, Notification
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 

@@ -14,8 +14,9 @@ from django.db import connection
 from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
 from tracker.monitoring.checks import run_due_checks
-from tracker.monitoring.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
+from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.notifications import digests as notifications
+from tracker.notifications.models import Contact, Delivery, Notification
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

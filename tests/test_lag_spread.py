@@ -25,14 +25,8 @@ from tracker.accounts.models import Role
 from tracker.demo.simulation import _check_time, simulate_year
 from tracker.monitoring import checks as alerts
 from tracker.monitoring.checks import run_lag_check
-from tracker.monitoring.models import (
-    Contact,
-    LagAlert,
-    LagAlertFlip,
-    LagEvaluation,
-    LagRun,
-    Notification,
-)
+from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
+from tracker.notifications.models import Contact, Notification
 from tracker.plans.reference import District
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -15,8 +15,9 @@ from django.urls import reverse
 from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
 from tracker.monitoring.checks import run_lag_check
-from tracker.monitoring.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
+from tracker.monitoring.models import LagAlert
 from tracker.notifications import digests as notifications
+from tracker.notifications.models import Contact, Delivery, Notification, WebhookFormat
 
 NOW = local(2024, 8, 6, 9)
 

@@ -37,7 +37,8 @@ from knox.models import AuthToken
 
 from tests.factories import MilestoneFactory
 from tracker.accounts.models import UserProfile
-from tracker.monitoring.models import Contact, Delivery, LagAlert, LagEvaluation, Notification
+from tracker.monitoring.models import LagAlert, LagEvaluation
+from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.plans.models import Milestone, Quota
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 

@@ -13,9 +13,9 @@ from tests.lag_helpers import local, report
 from tracker import tasks
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope
-from tracker.monitoring.models import Contact, Delivery, Notification
 from tracker.notifications import digests as notifications
 from tracker.notifications import reminders
+from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import unfiled
@@ -128,7 +128,7 @@ def test_a_second_worker_racing_the_first_sends_nothing(world):
 
 
 def test_robot_webhooks_get_the_reminder_as_markdown(world):
-    from tracker.monitoring.models import WebhookFormat
+    from tracker.notifications.models import WebhookFormat
 
     contacts, chunan, *_ = world
     Contact.objects.filter(pk=contacts["chunan"].pk).update(

@@ -18,8 +18,9 @@ from openpyxl import load_workbook
 
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
-from tracker.monitoring.models import Contact, Delivery, LagEvaluation, Notification
+from tracker.monitoring.models import LagEvaluation
 from tracker.notifications import digests as notifications
+from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, ProgressRejected, delete_report, submit
 from tracker.review import workflow as review

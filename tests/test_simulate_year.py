@@ -158,7 +158,7 @@ def test_a_whole_year_shows_one_open_alert_per_problem_cell_and_delivers_nothing
 
     from tracker import tasks
     from tracker.monitoring.checks import run_catch_up
-    from tracker.monitoring.models import Contact, Delivery, Notification
+    from tracker.notifications.models import Contact, Delivery, Notification
     from tracker.plans.reference import Agency, District
 
     hook = "http://127.0.0.1:9/never-called"

@@ -17,7 +17,8 @@ from config.celery import app, due_month_arg
 from tests.lag_helpers import local, percent_plan, report
 from tracker import tasks
 from tracker.accounts.models import Role
-from tracker.monitoring.models import Contact, Delivery, LagAlert, LagRun
+from tracker.monitoring.models import LagAlert, LagRun
+from tracker.notifications.models import Contact, Delivery
 
 
 def test_beat_schedule_runs_the_checks_at_nine_after_the_deadline():

@@ -13,16 +13,9 @@ from django.utils.html import format_html
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Action, allowed, scope_for
 from tracker.admin.base import ScopedAdmin
-from tracker.monitoring.models import (
-    Contact,
-    Delivery,
-    LagAlert,
-    LagAlertFlip,
-    LagEvaluation,
-    LagRun,
-    Notification,
-)
+from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
 from tracker.notifications import digests as notifications
+from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.progress.writes import MAX_TEXT
 
 SEVERITY_COLOURS = {"red": "#c0392b", "yellow": "#d4a017", "info": "#2980b9"}

@@ -49,9 +49,10 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from tracker.calendar import due_month, reporting_deadline
 from tracker.monitoring.checks import run_lag_check, run_milestone_check
-from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun, Notification
+from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
 from tracker.months import add_months, month_end, months_of_year
 from tracker.notifications.digests import mark_told
+from tracker.notifications.models import Notification
 from tracker.plans.loader import PlanFileError, find_plan
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District, PlanYear

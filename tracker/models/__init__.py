@@ -1,16 +1,8 @@
 from tracker.accounts.models import Role, UserProfile
+from tracker.choices import LagStatus
 from tracker.health.models import Heartbeat
-from tracker.monitoring.models import (
-    Contact,
-    Delivery,
-    LagAlert,
-    LagAlertFlip,
-    LagEvaluation,
-    LagRun,
-    LagStatus,
-    Notification,
-    WebhookFormat,
-)
+from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
+from tracker.notifications.models import Contact, Delivery, Notification, WebhookFormat
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.progress.models import MilestoneCompletion, ProgressReport

@@ -54,7 +54,8 @@ from django.utils import timezone
 
 from tracker.accounts.models import Role
 from tracker.db.bulk import copy_create, copy_rows, copy_supported, pk_in
-from tracker.monitoring.models import Contact, Delivery, LagAlert, Notification, WebhookFormat
+from tracker.monitoring.models import LagAlert
+from tracker.notifications.models import Contact, Delivery, Notification, WebhookFormat
 from tracker.numbers import plain
 from tracker.plans.units import column_position
 

@@ -30,9 +30,9 @@ from django.utils import timezone
 
 from tracker.accounts.models import Role
 from tracker.calendar import days_left, deadline_label, reporting_month
-from tracker.monitoring.models import Contact, Notification
 from tracker.months import month_label
 from tracker.notifications import digests as notifications
+from tracker.notifications.models import Contact, Notification
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import FilingState, filing_states

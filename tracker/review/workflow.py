@@ -45,7 +45,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from tracker.accounts.permissions import Action as P
 from tracker.accounts.permissions import allowed, may, restrict, scope_for
-from tracker.monitoring.models import PROBLEM_STATUSES, LagEvaluation
+from tracker.choices import PROBLEM_STATUSES
+from tracker.monitoring.models import LagEvaluation
 from tracker.months import first_of_month, month_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
