@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from tracker.progress.writes import Entry, submit
+from tracker.review import attachments
 from tracker.review import workflow as review
 from tracker.review.models import Attachment
 
@@ -108,7 +109,7 @@ def test_oversized_file_refused(filed, media, settings):
 
 
 def test_default_size_limit_is_ten_megabytes():
-    assert review.max_attachment_bytes() == 10 * 1024 * 1024
+    assert attachments.max_attachment_bytes() == 10 * 1024 * 1024
 
 
 def office_file(member: str) -> bytes:
@@ -120,19 +121,19 @@ def office_file(member: str) -> bytes:
 
 
 def test_office_and_image_files_are_recognised_by_content():
-    assert review.sniff(office_file("xl/workbook.xml")) == "xlsx"
-    assert review.sniff(office_file("word/document.xml")) == "docx"
-    assert review.sniff(b"PK\x03\x04 not really a zip") is None
-    assert review.sniff(b"\x89PNG\r\n\x1a\n....") == "png"
-    assert review.sniff(b"\xff\xd8\xff\xe0....") == "jpg"
+    assert attachments.sniff(office_file("xl/workbook.xml")) == "xlsx"
+    assert attachments.sniff(office_file("word/document.xml")) == "docx"
+    assert attachments.sniff(b"PK\x03\x04 not really a zip") is None
+    assert attachments.sniff(b"\x89PNG\r\n\x1a\n....") == "png"
+    assert attachments.sniff(b"\xff\xd8\xff\xe0....") == "jpg"
 
 
 def test_removed_attachment_stays_in_history(filed, media):
     p, report = filed
-    item = review.attach(p.district_a_user, report, name="台账.xlsx",
+    item = attachments.attach(p.district_a_user, report, name="台账.xlsx",
                          content=office_file("xl/workbook.xml"))  # fmt: skip
     with pytest.raises(review.ReviewRejected):
-        review.remove_attachment(p.agency_b_user, item)
+        attachments.remove_attachment(p.agency_b_user, item)
     assert client(p.district_a_user).delete(f"/api/v1/attachments/{item.pk}/").status_code == 204
     assert not Attachment.objects.exists()
     last = Attachment.history.order_by("-history_date").first()

@@ -11,9 +11,8 @@ import pytest
 import time_machine
 
 from tests.factories import IndicatorFactory, MilestoneFactory, ProjectFactory, QuotaFactory
-from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.models import CellReview, MilestoneCompletion, MonthSubmission, ProgressReport
 from tracker.progress.writes import Entry, submit
-from tracker.review.models import CellReview, MonthSubmission
 
 NOV_20 = "2024-11-20 10:00:00+08:00"
 

@@ -27,8 +27,7 @@ from tracker.monitoring.models import LagEvaluation
 from tracker.months import add_months
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
-from tracker.progress.models import ProgressReport
-from tracker.review.models import CellReview, CellState, MonthSubmission
+from tracker.progress.models import CellReview, CellState, MonthSubmission, ProgressReport
 
 # --- the reading by correlated subqueries, as it was before issue 17 ---------------------
 

@@ -21,8 +21,8 @@ from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
-from tracker.progress.models import ProgressReport
-from tracker.review.models import Attachment, CellReview, Explanation, MonthState, MonthSubmission
+from tracker.progress.models import CellReview, MonthState, MonthSubmission, ProgressReport
+from tracker.review.models import Attachment, Explanation
 
 SEPT = "2024-09"
 pytestmark = pytest.mark.django_db  # (the data itself is built once, in ``counts``)
@@ -66,7 +66,7 @@ def url_for(name: str) -> str | None:
     if name in DETAIL:
         model = DETAIL[name]
         if model == "review":
-            from tracker.review.models import CellReview as model
+            from tracker.progress.models import CellReview as model
         pk = model.objects.order_by("pk").values_list("pk", flat=True).first()
         return None if pk is None else reverse(name, kwargs={"pk": pk})
     if name == "dashboard:cell":

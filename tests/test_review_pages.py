@@ -21,10 +21,16 @@ from tracker.choices import LagStatus
 from tracker.monitoring.models import LagEvaluation
 from tracker.notifications import digests as notifications
 from tracker.notifications.models import Contact, Delivery, Notification
-from tracker.progress.models import ProgressReport
+from tracker.progress.models import (
+    CellReview,
+    CellState,
+    MonthState,
+    MonthSubmission,
+    ProgressReport,
+)
 from tracker.progress.writes import Entry, ProgressRejected, delete_report, submit
 from tracker.review import workflow as review
-from tracker.review.models import CellReview, CellState, Explanation, MonthState, MonthSubmission
+from tracker.review.models import Explanation
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 7, 20, 10, 0, tzinfo=TZ)  # June is the month being reported

@@ -9,8 +9,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 
 from tracker.admin.base import ScopedAdmin
+from tracker.progress.models import CellReview, MonthSubmission
 from tracker.review import workflow as review
-from tracker.review.models import Attachment, CellReview, Explanation, MonthSubmission
+from tracker.review.models import Attachment, Explanation
 
 
 class ReasonActionForm(ActionForm):

@@ -26,9 +26,10 @@ from rest_framework.routers import DefaultRouter
 from tracker.api.serializers import MonthField
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
-from tracker.progress.models import ProgressReport
+from tracker.progress.models import CellReview, MonthSubmission, ProgressReport
+from tracker.review import attachments
 from tracker.review import workflow as review
-from tracker.review.models import Attachment, CellReview, Explanation, MonthSubmission
+from tracker.review.models import Attachment, Explanation
 
 REFUSED = OpenApiResponse(description="不允许或不符合规则，未做任何修改（detail 为原因）")
 MONTH = OpenApiParameter("month", OpenApiTypes.STR, description="YYYY-MM")
@@ -316,7 +317,7 @@ class AttachmentViewSet(
         if report is None:
             return _refused(review.ReviewRejected("进度填报不存在或不在您的职责范围内"))
         try:
-            item = review.attach(
+            item = attachments.attach(
                 request.user, report, name=v.get("name") or v["file"].name, content=v["file"]
             )
         except review.ReviewRejected as exc:
@@ -326,7 +327,7 @@ class AttachmentViewSet(
     @extend_schema(responses={204: None, 400: REFUSED})
     def destroy(self, request, *args, **kwargs):
         try:
-            review.remove_attachment(request.user, self.get_object())
+            attachments.remove_attachment(request.user, self.get_object())
         except review.ReviewRejected as exc:
             return _refused(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)

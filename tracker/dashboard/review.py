@@ -31,10 +31,10 @@ from tracker.dashboard.views import _context, page
 from tracker.months import format_month, month_label, months_of_year, plan_month
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.progress.models import CellReview, MonthSubmission
 from tracker.review import queries as review_selectors
 from tracker.review import workflow as review
 from tracker.review.explanations import explanation_due, grace_days, missing_explanations
-from tracker.review.models import CellReview, MonthSubmission
 
 
 def _month_param(text: str | None) -> date | None:

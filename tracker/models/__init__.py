@@ -5,17 +5,16 @@ from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, Lag
 from tracker.notifications.models import Contact, Delivery, Notification, WebhookFormat
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
-from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.reporting.models import NoticeIssue
-from tracker.review.models import (
-    Attachment,
-    AttachmentKind,
+from tracker.progress.models import (
     CellReview,
     CellState,
-    Explanation,
+    MilestoneCompletion,
     MonthState,
     MonthSubmission,
+    ProgressReport,
 )
+from tracker.reporting.models import NoticeIssue
+from tracker.review.models import Attachment, AttachmentKind, Explanation
 
 __all__ = [
     "Agency",

@@ -391,7 +391,7 @@ def counted_reports():
     """The progress reports the check counts: every filed figure, or with
     ``TRACKER["COUNT_ONLY_REVIEWED"]`` only approved (审核通过) ones — an unreviewed or
     returned figure is then as if not filed (``services.review.counted_reports``)."""
-    from tracker.review.workflow import counted_reports as counted
+    from tracker.progress.state import counted_reports as counted
 
     return counted(ProgressReport.objects.all())
 

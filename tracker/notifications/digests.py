@@ -246,7 +246,7 @@ def notify_return(cell, reviewer, *, enqueue: bool = True) -> list[Notification]
     The notification's ``run_number`` is the cell's return count (1 for the first
     return), unique per contact with ``review``. 4 queries."""
     from tracker.months import month_label
-    from tracker.review.models import CellState
+    from tracker.progress.models import CellState
 
     contacts = list(
         Contact.objects.filter(is_active=True, role=Role.DISTRICT, district_id=cell.district_id)

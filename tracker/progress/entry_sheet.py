@@ -28,9 +28,9 @@ from tracker.plans.reference import District
 from tracker.plans.trajectory import expected_at, load_indicator_plans
 from tracker.progress.due import due_cells
 from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.state import locked_cells
 from tracker.progress.writes import milestone_districts_of
 from tracker.reporting.common import indicator_scale, indicator_unit, show_amount
-from tracker.review.workflow import locked_cells
 
 
 @dataclass

@@ -71,6 +71,7 @@ from tracker.progress.entry_sheet import (
     month_milestones,
 )
 from tracker.progress.models import ProgressReport
+from tracker.progress.state import locked_cells
 from tracker.progress.writes import (
     Entry,
     EntryError,
@@ -82,7 +83,6 @@ from tracker.progress.writes import (
     submit,
     validate,
 )
-from tracker.review.workflow import locked_cells
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 META_SHEET = "_meta"

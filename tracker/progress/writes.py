@@ -45,7 +45,7 @@ from tracker.plans.models import Indicator, Quota
 from tracker.plans.quantities import QuantityError, is_counted_unit, parse_quantity
 from tracker.plans.reference import District
 from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.review.workflow import locked_cells, locked_message
+from tracker.progress.state import locked_cells, locked_message
 
 MAX_TEXT = 500  # notes and reasons: characters (a note is a sentence, not a document)
 MAX_VALUE = Decimal("999999999999")  # fits DecimalField(max_digits=16, decimal_places=4)

@@ -11,7 +11,7 @@ from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 from tracker.plans.trajectory import build_indicator_plans, expected_curve
-from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.models import CellReview, MilestoneCompletion, ProgressReport
 from tracker.reporting.alerts import cell_alerts
 from tracker.reporting.common import (
     EvaluationLine,
@@ -21,7 +21,7 @@ from tracker.reporting.common import (
     indicator_scale,
     indicator_unit,
 )
-from tracker.review.models import CellReview, Explanation
+from tracker.review.models import Explanation
 
 
 @dataclass

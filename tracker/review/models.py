@@ -1,11 +1,9 @@
-"""Explain and review (issue 15): lag explanations, month submission, review, locks, evidence.
+"""What people add to a figure: lag explanations and evidence (issue 15).
+
+A figure's own state (submitted, reviewed, locked) is ``tracker.progress.models``.
 
 - ``Explanation``: 原因说明 / 整改措施 / 计划追赶完成时间 for one cell (indicator ×
   district × month), written by the district (the lead agency for city-level ones).
-- ``MonthSubmission``: a district's month, 未上报 → 已上报 → 部分退回 / 已审核.
-- ``CellReview``: the lead agency's verdict on one cell of a submitted month (待审核 /
-  审核通过 / 退回 with a reason) and its lock (an approved month is locked; 督查室
-  unlocks with a reason and relocks).
 - ``Attachment``: 佐证材料 on a progress report, stored through Django's storage API.
 
 The rules live in ``tracker.review.workflow``; every model keeps its history.
@@ -20,19 +18,6 @@ from tracker.accounts.querysets import ScopedQuerySet
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.models import ProgressReport
-
-
-class MonthState(models.TextChoices):
-    NOT_SUBMITTED = "not_submitted", "未上报"
-    SUBMITTED = "submitted", "已上报"
-    PARTLY_RETURNED = "partly_returned", "部分退回"
-    APPROVED = "approved", "已审核"
-
-
-class CellState(models.TextChoices):
-    PENDING = "pending", "待审核"
-    APPROVED = "approved", "审核通过"
-    RETURNED = "returned", "退回"
 
 
 class Explanation(models.Model):
@@ -76,108 +61,6 @@ class Explanation(models.Model):
 
     def __str__(self):
         return f"{self.indicator} · {self.district} · {self.month:%Y-%m}"
-
-
-class SubmissionQuerySet(ScopedQuerySet):
-    def for_user(self, user):
-        """A district its own months; lead agencies and 督查室 every district's months
-        (an agency reviews its indicators in every district)."""
-        from tracker.accounts.permissions import scope_for
-
-        scope = scope_for(user)
-        if scope.is_agency:
-            return self
-        return super().for_user(user)
-
-
-class MonthSubmission(models.Model):
-    """A district's month: reported (已上报) by the district, then reviewed cell by cell."""
-
-    district = models.ForeignKey(
-        District, on_delete=models.PROTECT, related_name="submissions", verbose_name="区、县(市)"
-    )
-    month = models.DateField("月份", help_text="该月第一天")
-    state = models.CharField(
-        "状态", max_length=20, choices=MonthState.choices, default=MonthState.NOT_SUBMITTED
-    )
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="month_submissions",
-        verbose_name="上报人",
-    )
-    submitted_at = models.DateTimeField("上报时间", null=True, blank=True)
-    history = HistoricalRecords()
-
-    scope_agency_path = None  # see SubmissionQuerySet.for_user
-    scope_district_path = "district"
-
-    objects = SubmissionQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-month", "district__order"]
-        verbose_name = "月度上报"
-        verbose_name_plural = "月度上报"
-        constraints = [
-            models.UniqueConstraint(fields=["district", "month"], name="submission_unique_month"),
-        ]
-
-    def __str__(self):
-        return f"{self.district} · {self.month:%Y-%m} · {self.get_state_display()}"
-
-
-class CellReview(models.Model):
-    """The lead agency's review of one submitted cell, and that cell's lock."""
-
-    submission = models.ForeignKey(
-        MonthSubmission, on_delete=models.CASCADE, related_name="cells", verbose_name="月度上报"
-    )
-    indicator = models.ForeignKey(
-        Indicator, on_delete=models.PROTECT, related_name="reviews", verbose_name="量化目标"
-    )
-    district = models.ForeignKey(
-        District, on_delete=models.PROTECT, related_name="reviews", verbose_name="区、县(市)"
-    )
-    month = models.DateField("月份")
-    state = models.CharField(
-        "审核状态", max_length=20, choices=CellState.choices, default=CellState.PENDING
-    )
-    reason = models.TextField("退回原因", blank=True)
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="cell_reviews",
-        verbose_name="审核人",
-    )
-    reviewed_at = models.DateTimeField("审核时间", null=True, blank=True)
-    locked = models.BooleanField("已锁定", default=False)
-    unlock_reason = models.TextField("解锁原因", blank=True)
-    history = HistoricalRecords()
-
-    scope_agency_path = "indicator__project__lead_agency"
-    scope_district_path = "district"
-
-    objects = ScopedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["month", "indicator", "district__order"]
-        verbose_name = "审核"
-        verbose_name_plural = "审核"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["indicator", "district", "month"], name="review_unique_cell"
-            ),
-        ]
-        indexes = [models.Index(fields=["month", "locked"])]
-
-    def __str__(self):
-        return (
-            f"{self.indicator} · {self.district} · {self.month:%Y-%m} · {self.get_state_display()}"
-        )
 
 
 def attachment_storage():

@@ -18,9 +18,14 @@ from datetime import date
 
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.plans.reference import District
-from tracker.progress.models import ProgressReport
+from tracker.progress.models import (
+    CellReview,
+    CellState,
+    MonthState,
+    MonthSubmission,
+    ProgressReport,
+)
 from tracker.reporting.common import show_amount
-from tracker.review.models import CellReview, CellState, MonthState, MonthSubmission
 
 STATE_ORDER = [s.value for s in MonthState]
 STATE_LABEL = dict(MonthState.choices)

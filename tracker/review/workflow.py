@@ -29,17 +29,10 @@ who, when and why in history.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import unicodedata
-import uuid
-import zipfile
 from datetime import date
 
-from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -51,16 +44,14 @@ from tracker.months import first_of_month, month_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import due_indicators
-from tracker.progress.models import ProgressReport
-from tracker.review.models import (
-    Attachment,
-    AttachmentKind,
+from tracker.progress.models import (
     CellReview,
     CellState,
-    Explanation,
     MonthState,
     MonthSubmission,
+    ProgressReport,
 )
+from tracker.review.models import Explanation
 
 
 class ReviewRejected(Exception):
@@ -130,7 +121,7 @@ _DENIED = {
 }
 
 
-def _stamp(obj, user, reason: str):
+def stamp_history(obj, user, reason: str):
     obj._history_user = user if getattr(user, "is_authenticated", False) else None
     obj._change_reason = reason
     return obj
@@ -182,7 +173,7 @@ def explain(
         ) or Explanation(indicator=indicator, district=district, month=month)
         item.reason, item.measures, item.catch_up_by = reason, measures, catch_up_by
         item.written_by = user
-        _stamp(item, user, "填写原因说明").save()
+        stamp_history(item, user, "填写原因说明").save()
     return item
 
 
@@ -216,7 +207,7 @@ def submit_month(user, district: District, month: date) -> MonthSubmission:
         if submission is None:
             submission = MonthSubmission(district=district, month=month, state=MonthState.SUBMITTED)
             submission.submitted_by, submission.submitted_at = actor, timezone.now()
-            _stamp(submission, user, "上报").save()
+            stamp_history(submission, user, "上报").save()
         elif submission.state == MonthState.APPROVED:
             raise ReviewRejected(f"{district.name}{month_label(month)}已审核，无需再次上报")
         elif submission.state == MonthState.SUBMITTED:
@@ -260,7 +251,7 @@ def _refresh_state(submission: MonthSubmission, user, reason: str) -> None:
         state = MonthState.SUBMITTED
     if state != submission.state:  # one history row per change of state
         submission.state = state
-        _stamp(submission, user, reason).save()
+        stamp_history(submission, user, reason).save()
     if state == MonthState.APPROVED:
         _set_lock(submission.cells.filter(locked=False), True, user, "审核通过，本月锁定")
 
@@ -281,7 +272,7 @@ def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> C
         cell.state = CellState.APPROVED if approve else CellState.RETURNED
         cell.reason = "" if approve else reason
         cell.reviewed_by, cell.reviewed_at = user, timezone.now()
-        _stamp(cell, user, "审核通过" if approve else f"退回：{reason}").save()
+        stamp_history(cell, user, "审核通过" if approve else f"退回：{reason}").save()
         _refresh_state(submission, user, "审核")
         if not approve:  # the district hears once: recorded here, sent after commit
             from tracker.notifications.digests import notify_return
@@ -333,155 +324,3 @@ def relock(user, *, cell=None, submission=None) -> int:
     with transaction.atomic():
         cells = _targets(cell, submission).filter(locked=False, state=CellState.APPROVED)
         return _set_lock(cells, True, user, "重新锁定")
-
-
-def locked_cells(indicator_ids, district_ids) -> set[tuple[int, int, date]]:
-    """(indicator, district, month) of the locked cells among these; one query."""
-    return set(
-        CellReview.objects.filter(
-            locked=True, indicator_id__in=indicator_ids, district_id__in=district_ids
-        ).values_list("indicator_id", "district_id", "month")
-    )
-
-
-def locked_message(district_name: str, label: str, month: date) -> str:
-    return (
-        f"{district_name}{month_label(month)}的「{label}」已审核并锁定，不能修改；"
-        "如确需修改，请联系市政府督查室说明原因后解锁"
-    )
-
-
-# --- which figures count ----------------------------------------------------------------
-
-
-def count_only_reviewed() -> bool:
-    """``TRACKER["COUNT_ONLY_REVIEWED"]``: count only approved figures (default False)."""
-    return bool(settings.TRACKER.get("COUNT_ONLY_REVIEWED", False))
-
-
-def counted_reports(reports=None):
-    """The progress reports the lag check and notice should count under the setting."""
-    reports = ProgressReport.objects.all() if reports is None else reports
-    if not count_only_reviewed():
-        return reports
-    approved = CellReview.objects.filter(
-        indicator_id=OuterRef("indicator_id"),
-        district_id=OuterRef("district_id"),
-        month=OuterRef("month"),
-        state=CellState.APPROVED,
-    )
-    return reports.filter(Exists(approved))
-
-
-# --- attachments ------------------------------------------------------------------------
-
-EXTENSIONS = {
-    "pdf": AttachmentKind.PDF,
-    "jpg": AttachmentKind.JPG,
-    "jpeg": AttachmentKind.JPG,
-    "png": AttachmentKind.PNG,
-    "xlsx": AttachmentKind.XLSX,
-    "docx": AttachmentKind.DOCX,
-}
-ZIP_MEMBERS = {
-    AttachmentKind.XLSX: "xl/workbook.xml",
-    AttachmentKind.DOCX: "word/document.xml",
-}
-
-
-def max_attachment_bytes() -> int:
-    return int(settings.TRACKER.get("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
-
-
-def clean_name(name: str) -> tuple[str, str]:
-    """(the name to show, its kind by extension); refuse paths and odd characters."""
-    name = unicodedata.normalize("NFKC", (name or "").strip())
-    if not name:
-        raise ReviewRejected("请提供文件名")
-    if (
-        "/" in name
-        or "\\" in name
-        or ".." in name
-        or name.startswith(".")
-        or any(unicodedata.category(ch).startswith("C") for ch in name)
-    ):
-        raise ReviewRejected(f"文件名「{name[:60]}」不合法：不能包含路径、「..」或控制字符")
-    if len(name) > 150:
-        raise ReviewRejected("文件名过长（最多 150 个字符）")
-    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if ext not in EXTENSIONS:
-        raise ReviewRejected("只接受 PDF、JPG、PNG、XLSX、DOCX 格式的佐证材料")
-    return name, EXTENSIONS[ext]
-
-
-def sniff(data: bytes) -> str | None:
-    """The kind of file ``data`` is, judged by its content (magic bytes, zip members)."""
-    if data.startswith(b"%PDF-"):
-        return AttachmentKind.PDF
-    if data.startswith(b"\xff\xd8\xff"):
-        return AttachmentKind.JPG
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return AttachmentKind.PNG
-    if data.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                members = set(archive.namelist())
-        except (zipfile.BadZipFile, ValueError):
-            return None
-        if "[Content_Types].xml" in members:
-            for kind, member in ZIP_MEMBERS.items():
-                if member in members:
-                    return kind
-    return None
-
-
-def _read(content) -> bytes:
-    limit = max_attachment_bytes()
-    if isinstance(content, bytes):
-        data = content
-    else:
-        if getattr(content, "size", None) is not None and content.size > limit:
-            data = b"x" * (limit + 1)  # refused below without reading a huge upload
-        else:
-            data = content.read(limit + 1)
-    if len(data) > limit:
-        raise ReviewRejected(f"文件超过大小限制（最大 {limit // (1024 * 1024) or 1} MB）")
-    if not data:
-        raise ReviewRejected("文件为空")
-    return data
-
-
-def attach(user, report: ProgressReport, *, name: str, content) -> Attachment:
-    """Store one 佐证材料 file on ``report``; refused files leave nothing behind."""
-    allow(user, Action.ATTACH, report=report)
-    shown, by_name = clean_name(name)
-    data = _read(content)
-    kind = sniff(data)
-    if kind is None:
-        raise ReviewRejected(f"「{shown}」的内容不是 PDF、JPG、PNG、XLSX 或 DOCX 文件")
-    if kind != by_name:
-        raise ReviewRejected(f"「{shown}」的内容与扩展名不符（实际为 {kind.upper()}）")
-    path = f"attachments/{report.month:%Y/%m}/{uuid.uuid4().hex}.{kind}"
-    item = Attachment(
-        report=report,
-        original_name=shown,
-        kind=kind,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        uploaded_by=user,
-    )
-    item.file.save(path, ContentFile(data), save=False)
-    try:
-        with transaction.atomic():
-            _stamp(item, user, "上传佐证材料").save()
-    except Exception:
-        item.file.storage.delete(item.file.name)
-        raise
-    return item
-
-
-def remove_attachment(user, attachment: Attachment, *, reason: str = "") -> None:
-    """Delete the row (history keeps it, with who and why); the stored file stays."""
-    report = attachment.report
-    allow(user, Action.ATTACH, report=report)
-    _stamp(attachment, user, reason.strip() or "删除佐证材料").delete()
