@@ -13,14 +13,13 @@ from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
 from tracker.monitoring.checks import (
-    derive_runs,
-    explain,
     run_due_checks,
     run_due_milestone_checks,
     run_lag_check,
     run_milestone_check,
     stale_months,
 )
+from tracker.monitoring.episodes import derive_runs, explain
 from tracker.monitoring.evaluation import Cell, Forecast
 from tracker.monitoring.models import LagAlert
 from tracker.notifications.models import Contact, Delivery, Notification
@@ -302,7 +301,7 @@ def test_a_corrected_figure_supersedes_the_episode_it_invalidated(world):
 def test_episodes_are_derived_from_runs_of_problem_months():
     """Not reporting inside a lag run continues it; a report after a not-reported run
     resolves that run and opens a lag episode; a recovery ends the run."""
-    from tracker.monitoring.checks import Row
+    from tracker.monitoring.episodes import Row
 
     months = [date(2024, m, 1) for m in range(1, 8)]
     B, N = LagStatus.BEHIND, LagStatus.NOT_REPORTED

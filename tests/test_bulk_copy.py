@@ -12,8 +12,6 @@ from django.db import connection
 from tests.test_lag_spread import reset
 from tracker.accounts.models import Role
 from tracker.demo.simulation import _check_time, simulate_year
-from tracker.monitoring import checks as alerts
-from tracker.monitoring import evaluation as lag
 from tracker.monitoring.checks import run_lag_check
 from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation
 from tracker.notifications import digests as notifications
@@ -43,7 +41,7 @@ def snapshot():
 
 @pytest.mark.postgres
 @pytest.mark.django_db
-def test_copy_writes_equal_the_orm_writes_on_the_simulated_year(plan_2024, monkeypatch):
+def test_copy_writes_equal_the_orm_writes_on_the_simulated_year(plan_2024, settings):
     if connection.vendor != "postgresql":
         pytest.skip("COPY 仅用于 PostgreSQL：设置 DATABASE_URL 后运行")
     simulate_year(2024, seed=5, through=MONTHS[-1])
@@ -62,15 +60,11 @@ def test_copy_writes_equal_the_orm_writes_on_the_simulated_year(plan_2024, monke
         assert kinds == {"+", "~"}  # created and changed episodes both written
         return {**snapshot(), "digests": digests()}
 
-    monkeypatch.setattr(alerts, "copy_supported", lambda: True)  # whatever TRACKER_BULK_COPY says
-    monkeypatch.setattr(notifications, "copy_supported", lambda: True)
-    monkeypatch.setattr(lag, "copy_supported", lambda: True)
+    settings.TRACKER = {**settings.TRACKER, "BULK_COPY": True}  # whatever the environment says
     copied = check_all()
     assert len(copied["alerts"]) > 50 and copied["flips"] and copied["history"]
     assert len(copied["digests"]) > 10 and len(copied["statuses"]) > 1000
-    monkeypatch.setattr(alerts, "copy_supported", lambda: False)
-    monkeypatch.setattr(notifications, "copy_supported", lambda: False)
-    monkeypatch.setattr(lag, "copy_supported", lambda: False)
+    settings.TRACKER = {**settings.TRACKER, "BULK_COPY": False}
     orm = check_all()
     for part in copied:
         assert copied[part] == orm[part], part

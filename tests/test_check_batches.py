@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from tracker.db.bulk import pk_in
 from tracker.demo.simulation import _check_time, simulate_year
 from tracker.monitoring import checks as alerts
-from tracker.monitoring.checks import EvaluatedMonths, evaluated_months, run_lag_check
+from tracker.monitoring.checks import run_lag_check
+from tracker.monitoring.episodes import EvaluatedMonths, evaluated_months
 from tracker.monitoring.models import LagAlert, LagEvaluation
 
 JAN, FEB, MAR = date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)
