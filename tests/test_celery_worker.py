@@ -20,8 +20,8 @@ from celery.contrib.testing.worker import start_worker
 
 from config.celery import app as main_app
 from tests.lag_helpers import percent_plan, report
-from tracker import tasks
 from tracker.accounts.models import Role
+from tracker.monitoring.checks import check_lag
 from tracker.monitoring.models import LagAlert, LagRun
 from tracker.notifications.models import Contact, Delivery, Notification
 
@@ -130,8 +130,8 @@ def test_worker_runs_the_check_and_a_silent_mail_server_does_not_hang_it(
     report(p.indicator_a, p.district_b, "2024-07", 4)  # falls behind in July
 
     # Two checks of the same month queued at once (a retry, a second beat): one effect.
-    tasks.check_lag.delay("2024-07")
-    tasks.check_lag.delay("2024-07")
+    check_lag.delay("2024-07")
+    check_lag.delay("2024-07")
     with start_worker(
         app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=queues
     ):

@@ -12,9 +12,8 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.health.checks import record_heartbeat
+from tracker.health.checks import heartbeat, record_heartbeat
 from tracker.health.models import Heartbeat
-from tracker.tasks import heartbeat
 
 NOW = datetime(2024, 7, 20, 1, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
 from tracker.monitoring.checks import run_due_checks
 from tracker.monitoring.models import LagAlert, LagEvaluation
-from tracker.notifications import digests as notifications
+from tracker.notifications import delivery as outbox
 from tracker.notifications.models import Contact, Delivery, Notification
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -101,9 +101,7 @@ def test_two_concurrent_checks_leave_identical_alerts_and_notify_once(world):
 def test_two_workers_racing_for_a_delivery_send_it_once(world):
     run_due_checks(JULY, as_of=AS_OF)
     delivery = Delivery.objects.order_by("pk").first()
-    outcomes = in_parallel(
-        lambda: notifications.deliver(delivery.pk), lambda: notifications.deliver(delivery.pk)
-    )
+    outcomes = in_parallel(lambda: outbox.deliver(delivery.pk), lambda: outbox.deliver(delivery.pk))
     sent = [o for o in outcomes if o is not None]
     assert len(sent) == 1 and sent[0].status == Delivery.Status.SENT
     assert len(mail.outbox) == 1

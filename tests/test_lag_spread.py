@@ -20,11 +20,10 @@ from django.conf import settings
 from django.db import connection
 
 from tests.test_celery_worker import REDIS_URL, redis_app  # noqa: F401 - the fixture
-from tracker import tasks
 from tracker.accounts.models import Role
 from tracker.demo.simulation import _check_time, simulate_year
 from tracker.monitoring import checks as alerts
-from tracker.monitoring.checks import run_lag_check
+from tracker.monitoring.checks import check_lag_spread, run_lag_check
 from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
 from tracker.notifications.models import Contact, Notification
 from tracker.plans.reference import District
@@ -141,7 +140,7 @@ def test_spread_check_on_two_workers_equals_the_one_task_check(
     assert batches >= 5
     with worker_processes(queues[0], alerts.CELLS_PER_BATCH) as procs:
         for month in MONTHS:  # in order: a month's streaks build on the month before
-            tasks.check_lag_spread.delay(f"{month:%Y-%m}", _check_time(month).isoformat())
+            check_lag_spread.delay(f"{month:%Y-%m}", _check_time(month).isoformat())
             deadline = time.monotonic() + 120  # a bound on waiting, not a measured duration
             while not LagRun.objects.filter(month=month, completed_at__isnull=False).exists():
                 assert all(p.poll() is None for p in procs), "a worker process exited"

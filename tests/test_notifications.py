@@ -16,7 +16,7 @@ from tests.lag_helpers import local, percent_plan, report
 from tracker.accounts.models import Role
 from tracker.monitoring.checks import run_lag_check
 from tracker.monitoring.models import LagAlert
-from tracker.notifications import digests as notifications
+from tracker.notifications import delivery as outbox
 from tracker.notifications.models import Contact, Delivery, Notification, WebhookFormat
 
 NOW = local(2024, 8, 6, 9)
@@ -50,7 +50,7 @@ def july_check():
 
 def deliver_all(now=NOW):
     with time_machine.travel(now, tick=False):
-        return [notifications.deliver(pk) for pk in Delivery.objects.values_list("pk", flat=True)]
+        return [outbox.deliver(pk) for pk in Delivery.objects.values_list("pk", flat=True)]
 
 
 def both_behind(p):
@@ -118,13 +118,13 @@ def test_a_delivery_is_claimed_once(world):
     july_check()
     delivery = Delivery.objects.filter(address="mz@example.cn").get()
     with time_machine.travel(NOW, tick=False):
-        first = notifications.deliver(delivery.pk)
-        second = notifications.deliver(delivery.pk)
+        first = outbox.deliver(delivery.pk)
+        second = outbox.deliver(delivery.pk)
     assert first.status == Delivery.Status.SENT and second is None
     assert len(mail.outbox) == 1
     delivery.refresh_from_db()
     assert delivery.attempts == 1 and delivery.sent_at is not None
-    assert notifications.deliver(999999) is None  # gone: nothing to do
+    assert outbox.deliver(999999) is None  # gone: nothing to do
 
 
 def test_escalated_alerts_reach_the_supervision_office(world):
@@ -189,7 +189,7 @@ def test_webhook_receives_the_digest_as_json(world, webhook):
     july_check()
     hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
     with time_machine.travel(NOW, tick=False):
-        assert notifications.deliver(hook.pk).status == Delivery.Status.SENT
+        assert outbox.deliver(hook.pk).status == Delivery.Status.SENT
     [(headers, payload)] = handler.received
     assert headers["Idempotency-Key"] == f"tracker-delivery-{hook.pk}"
     assert payload["type"] == "minsheng.lag_digest" and payload["month"] == "2024-07"
@@ -223,7 +223,7 @@ def test_failed_webhook_retries_with_backoff_then_gives_up(world, webhook, setti
     for wait in (0, 30, 30, 120):  # the second try is due 60 s after the first, then 120 s
         now += timedelta(seconds=wait)
         with time_machine.travel(now, tick=False):
-            outcomes.append(notifications.deliver(hook.pk))
+            outcomes.append(outbox.deliver(hook.pk))
     assert outcomes[0].status == Delivery.Status.RETRYING and outcomes[0].retry_in == 60
     assert outcomes[1] is None  # not due yet: only 30 s later
     assert outcomes[2].status == Delivery.Status.RETRYING and outcomes[2].retry_in == 120
@@ -243,10 +243,10 @@ def test_the_last_error_stays_visible_after_a_later_success(world, webhook):
     july_check()
     hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
     with time_machine.travel(NOW, tick=False):
-        assert notifications.deliver(hook.pk).status == Delivery.Status.RETRYING
+        assert outbox.deliver(hook.pk).status == Delivery.Status.RETRYING
     handler.status = 200
     with time_machine.travel(NOW + timedelta(minutes=2), tick=False):
-        assert notifications.deliver(hook.pk).status == Delivery.Status.SENT
+        assert outbox.deliver(hook.pk).status == Delivery.Status.SENT
     hook.refresh_from_db()
     assert (hook.status, hook.attempts) == (Delivery.Status.SENT, 2)
     assert "HTTP Error 503" in hook.last_error and hook.last_error_at is not None
@@ -267,7 +267,7 @@ def test_robot_webhooks_get_the_digest_as_markdown(world, webhook, fmt, key):
     july_check()
     hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
     with time_machine.travel(NOW, tick=False):
-        assert notifications.deliver(hook.pk).status == Delivery.Status.SENT
+        assert outbox.deliver(hook.pk).status == Delivery.Status.SENT
     [(_headers, payload)] = handler.received
     assert payload["msgtype"] == "markdown"
     text = payload["markdown"][key]
@@ -278,7 +278,7 @@ def test_robot_webhooks_get_the_digest_as_markdown(world, webhook, fmt, key):
     handler.answer = {"errcode": 310000, "errmsg": "keywords not in content"}
     Delivery.objects.filter(pk=hook.pk).update(status=Delivery.Status.PENDING)
     with time_machine.travel(NOW, tick=False):
-        assert notifications.deliver(hook.pk).status == Delivery.Status.RETRYING
+        assert outbox.deliver(hook.pk).status == Delivery.Status.RETRYING
     hook.refresh_from_db()
     assert "310000" in hook.last_error
 
@@ -294,7 +294,7 @@ def test_a_webhook_that_redirects_is_not_followed(world, webhook):
     july_check()
     hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
     with time_machine.travel(NOW, tick=False):
-        assert notifications.deliver(hook.pk).status == Delivery.Status.RETRYING
+        assert outbox.deliver(hook.pk).status == Delivery.Status.RETRYING
     assert [path for path, _ in handler.paths] == ["/hook"]  # /elsewhere never requested
     hook.refresh_from_db()
     assert "重定向" in hook.last_error and "未跟随" in hook.last_error
@@ -308,7 +308,7 @@ def test_stuck_deliveries_are_failed_not_resent_and_due_ones_are_found(world):
         status=Delivery.Status.SENDING, claimed_at=NOW - timedelta(hours=1)
     )
     with time_machine.travel(NOW, tick=False):
-        ids = notifications.due_deliveries()
+        ids = outbox.due_deliveries()
     stuck.refresh_from_db()
     assert stuck.status == Delivery.Status.FAILED and "无法确认是否已送达" in stuck.last_error
     assert due.pk in ids and stuck.pk not in ids

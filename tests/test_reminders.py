@@ -10,12 +10,12 @@ from django.core import mail
 
 from config.celery import app
 from tests.lag_helpers import local, report
-from tracker import tasks
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope
-from tracker.notifications import digests as notifications
+from tracker.notifications import delivery as outbox
 from tracker.notifications import reminders
 from tracker.notifications.models import Contact, Delivery, Notification
+from tracker.notifications.reminders import send_reminders_task
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import unfiled
@@ -64,7 +64,7 @@ def lines(indicators):
 
 def run(now=TWO_DAYS_BEFORE):
     with time_machine.travel(now, tick=False):
-        return tasks.send_reminders()
+        return send_reminders_task()
 
 
 def test_two_days_before_each_contact_with_unfiled_reports_gets_one_digest(world):
@@ -98,7 +98,7 @@ def test_two_days_before_each_contact_with_unfiled_reports_gets_one_digest(world
         for pk in Delivery.objects.filter(channel=Delivery.Channel.EMAIL).values_list(
             "pk", flat=True
         ):
-            notifications.deliver(pk)
+            outbox.deliver(pk)
     assert sorted(m.to[0] for m in mail.outbox) == [
         "ca@example.cn",
         "d@example.cn",
@@ -138,7 +138,7 @@ def test_robot_webhooks_get_the_reminder_as_markdown(world):
     hook = Delivery.objects.get(
         notification__contact=contacts["chunan"], channel=Delivery.Channel.WEBHOOK
     )
-    body = notifications.webhook_body(hook)
+    body = outbox.webhook_body(hook)
     text = body["markdown"]["text"]
     assert body["msgtype"] == "markdown" and "填报提醒" in body["markdown"]["title"]
     assert "**2024年11月，12月5日前报送**" in text

@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
 from tracker.monitoring.models import LagEvaluation
-from tracker.notifications import digests as notifications
+from tracker.notifications import delivery as outbox
 from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.progress.models import (
     CellReview,
@@ -112,8 +112,8 @@ def test_the_review_story_through_the_pages(personas, client, django_capture_on_
     assert len(queued) == 1  # sending queued on commit
     from django.core import mail
 
-    assert notifications.deliver(delivery.pk).status == Delivery.Status.SENT
-    assert notifications.deliver(delivery.pk) is None  # claimed: never twice
+    assert outbox.deliver(delivery.pk).status == Delivery.Status.SENT
+    assert outbox.deliver(delivery.pk) is None  # claimed: never twice
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["sc@example.cn"]
 
     # The states page shows 部分退回; the district sees what was returned and why.
@@ -388,5 +388,5 @@ def test_the_digest_that_follows_carries_the_explanation(personas):
     }
     email = Delivery.objects.get(channel=Delivery.Channel.EMAIL)
     with time_machine.travel(local(2024, 8, 6, 9), tick=False):
-        notifications.deliver(email.pk)
+        outbox.deliver(email.pk)
     assert line in mail.outbox[0].body

@@ -156,8 +156,8 @@ def test_a_whole_year_shows_one_open_alert_per_problem_cell_and_delivers_nothing
     sweep and a catch-up send nothing; open alerts are episodes, one per problem cell."""
     from django.core import mail
 
-    from tracker import tasks
     from tracker.monitoring.checks import run_catch_up
+    from tracker.notifications.delivery import retry_deliveries
     from tracker.notifications.models import Contact, Delivery, Notification
     from tracker.plans.reference import Agency, District
 
@@ -177,7 +177,7 @@ def test_a_whole_year_shows_one_open_alert_per_problem_cell_and_delivers_nothing
 
     assert not Notification.objects.exists() and not Delivery.objects.exists()
     with time_machine.travel(timezone.make_aware(datetime(2025, 1, 6, 9, 35)), tick=False):
-        assert tasks.retry_deliveries() == 0  # the 5-minute sweep
+        assert retry_deliveries() == 0  # the 5-minute sweep
         run_catch_up(date(2024, 12, 1))  # and the daily catch-up
     assert mail.outbox == [] and not Delivery.objects.exists()
 

@@ -15,9 +15,10 @@ from django.core.management import CommandError, call_command
 
 from config.celery import app, due_month_arg
 from tests.lag_helpers import local, percent_plan, report
-from tracker import tasks
 from tracker.accounts.models import Role
+from tracker.monitoring.checks import check_lag, check_milestones
 from tracker.monitoring.models import LagAlert, LagRun
+from tracker.notifications.delivery import deliver_notification, retry_deliveries
 from tracker.notifications.models import Contact, Delivery
 
 
@@ -69,10 +70,12 @@ def test_every_task_has_time_limits_and_deliveries_have_their_own_queue():
     """Nothing can hang a worker; a slow mailbox never delays a check."""
     from django.conf import settings
 
-    for name in ("check_lag", "check_milestones", "deliver_notification", "retry_deliveries"):
-        task = getattr(tasks, name)
+    app.loader.import_default_modules()  # what a worker imports: tracker.tasks
+    ours = {name: task for name, task in app.tasks.items() if name.startswith("tracker.")}
+    assert {"tracker.check_lag", "tracker.deliver_notification", "tracker.heartbeat"} <= set(ours)
+    for name, task in ours.items():
         assert 0 < task.soft_time_limit < task.time_limit, name
-    assert tasks.deliver_notification.soft_time_limit > max(
+    assert deliver_notification.soft_time_limit > max(
         settings.EMAIL_TIMEOUT, settings.TRACKER["WEBHOOK_TIMEOUT_SECONDS"]
     )
     route = app.amqp.router.route({}, "tracker.deliver_notification")
@@ -82,8 +85,8 @@ def test_every_task_has_time_limits_and_deliveries_have_their_own_queue():
 
 def test_check_catches_up_missed_months_in_order_and_is_idempotent(world):
     with time_machine.travel(local(2024, 8, 6, 9), tick=False):
-        first = tasks.check_lag("2024-07")
-        again = tasks.check_lag("2024-07")
+        first = check_lag("2024-07")
+        again = check_lag("2024-07")
     lag = [s["month"] for s in first if s["kind"] == "lag"]
     assert lag == [f"2024-{m:02d}" for m in range(1, 8)]
     # the daily catch-up covers milestone months too: March missed by both districts
@@ -97,14 +100,14 @@ def test_check_catches_up_missed_months_in_order_and_is_idempotent(world):
 
 
 def test_check_of_a_year_without_a_plan_returns_quietly(db):
-    assert tasks.check_lag("2031-06") == []
-    assert tasks.check_milestones("2031-06") == []
+    assert check_lag("2031-06") == []
+    assert check_milestones("2031-06") == []
     assert not LagRun.objects.exists()
 
 
 def test_milestone_check_covers_every_milestone_month_so_far(world):
     with time_machine.travel(local(2024, 7, 6, 9), tick=False):
-        results = tasks.check_milestones("2024-06")
+        results = check_milestones("2024-06")
     assert [r["month"] for r in results] == ["2024-03", "2024-06", "2024-06"]  # then as of now
     assert LagAlert.objects.filter(kind=LagAlert.Kind.MILESTONE).count() == 2  # 3月底, 2 districts
 
@@ -164,7 +167,7 @@ def test_the_check_task_delivers_real_mail_and_webhook_posts_and_retries(
         time_machine.travel(local(2024, 8, 6, 9), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        tasks.check_lag("2024-07")
+        check_lag("2024-07")
     [agency_mail] = mail.outbox
     assert agency_mail.to == ["mz@example.cn"] and "上城区 新增老年助餐服务点" in agency_mail.body
     assert len(handler.received) == 1
@@ -173,7 +176,7 @@ def test_the_check_task_delivers_real_mail_and_webhook_posts_and_retries(
 
     handler.status = 200
     with time_machine.travel(local(2024, 8, 6, 9, 5), tick=False):
-        assert tasks.retry_deliveries() == 1
+        assert retry_deliveries() == 1
     webhook.refresh_from_db()
     assert webhook.status == Delivery.Status.SENT and "HTTP Error 500" in webhook.last_error
     assert len(handler.received) == 2 and handler.received[1]["alerts"][0]["district"] == "上城区"

@@ -14,7 +14,7 @@ from tracker.accounts.models import Role
 from tracker.accounts.permissions import Action, allowed, scope_for
 from tracker.admin.base import ScopedAdmin
 from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
-from tracker.notifications import digests as notifications
+from tracker.notifications import delivery as outbox
 from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.progress.writes import MAX_TEXT
 
@@ -270,5 +270,5 @@ class DeliveryAdmin(ReadOnlyMixin, ScopedAdmin):
 
     @admin.action(description="重新发送所选的失败通知", permissions=["resend"])
     def resend(self, request, queryset):
-        count = notifications.resend(queryset)
+        count = outbox.resend(queryset)
         self.message_user(request, f"已重新排队 {count} 条通知", messages.SUCCESS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -107,3 +108,15 @@ def report(now: datetime | None = None) -> Report:
     result = Report({"database": database, "broker": check_broker()})
     result.checks.update(check_heartbeat(now))
     return result
+
+
+# --- tasks ----------------------------------------------------------------------------
+
+
+@shared_task(
+    name="tracker.heartbeat", bind=True, ignore_result=True, soft_time_limit=20, time_limit=30
+)
+def heartbeat(self, sent_at: str) -> None:
+    """Beat's liveness ping: record when beat sent it and that a worker ran it (read back
+    by ``/api/health/``)."""
+    record_heartbeat(datetime.fromisoformat(sent_at), hostname=self.request.hostname or "")

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from celery import group, shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -41,7 +42,7 @@ from tracker.monitoring.evaluation import (
     save_evaluation,
 )
 from tracker.monitoring.models import LagAlert, LagRun
-from tracker.months import add_months, first_of_month
+from tracker.months import add_months, first_of_month, parse_month
 from tracker.notifications.digests import create_digests
 from tracker.plans.reference import PlanYear
 from tracker.plans.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
@@ -173,7 +174,7 @@ def check_batch(
     return evaluation, sync_alerts(evaluation, now=now, months=months)
 
 
-# --- the check of a month spread over workers (tasks.check_lag_spread) -------------------
+# --- the check of a month spread over workers (check_lag_spread below) -------------------
 
 
 @dataclass(frozen=True)
@@ -482,3 +483,50 @@ def run_due_milestone_checks(
         for i, (m, at) in enumerate(todo)
     ]
     return [r for r in results if r is not None]
+
+
+# --- tasks ----------------------------------------------------------------------------
+
+
+@shared_task(name="tracker.check_lag", soft_time_limit=600, time_limit=660)
+def check_lag(month: str) -> list[dict]:
+    """The lag check of ``month`` ("YYYY-MM"), catching up missed or changed earlier
+    months of the year first, then any milestone month never checked (the daily
+    catch-up covers both); one digest per recipient with the news of both."""
+    return [r.summary() for r in run_catch_up(parse_month(month))]
+
+
+@shared_task(name="tracker.check_lag_spread", soft_time_limit=60, time_limit=90)
+def check_lag_spread(month: str, as_of: str | None = None) -> int:
+    """The lag check of one month spread over the workers: claims the month's next run
+    and queues one ``tracker.check_lag_batch`` per indicator batch (a group); whichever
+    worker finishes the last batch records the digests (a claim on the month's row, no
+    result backend needed). Same statuses, episodes and digests as ``check_lag``'s check
+    of that month. Returns the number of batches queued."""
+    spread = start_spread_check(
+        parse_month(month), as_of=datetime.fromisoformat(as_of) if as_of else None
+    )
+    group(
+        check_lag_batch.s(
+            month, batch, spread.run_number, spread.as_of.isoformat(), spread.started.isoformat()
+        )
+        for batch in spread.batches
+    ).apply_async()
+    return len(spread.batches)
+
+
+@shared_task(name="tracker.check_lag_batch", soft_time_limit=600, time_limit=660)
+def check_lag_batch(month: str, indicator_ids: list, run: int, as_of: str, started: str):
+    """One indicator batch of a spread check (``run_spread_batch``)."""
+    result = run_spread_batch(
+        parse_month(month), indicator_ids, run,
+        datetime.fromisoformat(as_of), datetime.fromisoformat(started),
+    )  # fmt: skip
+    return None if result is None else result.month.isoformat()
+
+
+@shared_task(name="tracker.check_milestones", soft_time_limit=600, time_limit=660)
+def check_milestones(month: str) -> list[dict]:
+    """The milestone check after ``month`` and any missed milestone month before it;
+    does nothing when the plan names no milestone up to ``month``."""
+    return [r.summary() for r in run_due_milestone_checks(parse_month(month))]

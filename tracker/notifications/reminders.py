@@ -24,6 +24,7 @@ import logging
 from collections import defaultdict
 from datetime import date, datetime
 
+from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -31,8 +32,10 @@ from django.utils import timezone
 from tracker.accounts.models import Role
 from tracker.calendar import days_left, deadline_label, reporting_month
 from tracker.months import month_label
+from tracker.notifications import delivery as outbox
 from tracker.notifications import digests as notifications
 from tracker.notifications.models import Contact, Notification
+from tracker.notifications.render import site_url
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import FilingState, filing_states
@@ -97,7 +100,7 @@ def send_reminders(
         deliveries = notifications.record_deliveries(recorded, now=now)
         if enqueue and deliveries:
             ids = [d.pk for d in deliveries]
-            transaction.on_commit(lambda: notifications.queue_deliveries(ids))
+            transaction.on_commit(lambda: outbox.queue_deliveries(ids))
     return recorded
 
 
@@ -153,7 +156,7 @@ def render(contact, month, cells, indicators, districts):
     subject = f"【民生实事】填报提醒：{month_label(month)}尚有 {len(cells)} 项未填报"
     lines = _lines(contact, cells, indicators, districts)
     shown, rest = lines[:MAX_LINES], len(lines) - MAX_LINES
-    link = notifications.site_url(f"/report/{month:%Y-%m}/")  # 本月填报 of that month
+    link = site_url(f"/report/{month:%Y-%m}/")  # 本月填报 of that month
     body = [f"{contact.name}：", "", f"{label}。截至目前，以下 {len(cells)} 项尚未填报："]
     body += [f"{n}. {line}" for n, line in enumerate(shown, start=1)]
     if rest > 0:
@@ -183,3 +186,14 @@ def render(contact, month, cells, indicators, districts):
         ],
     }
     return subject, "\n".join(body), "\n\n".join(markdown), payload
+
+
+# --- tasks ----------------------------------------------------------------------------
+
+
+@shared_task(name="tracker.send_reminders", soft_time_limit=300, time_limit=360)
+def send_reminders_task() -> int:
+    """Reporting reminders: one digest per contact of what is still unfiled for the month
+    being reported, from ``REMINDER_DAYS_BEFORE`` days before its deadline; claimed per
+    contact and month, so a re-run or a second worker sends nothing twice."""
+    return len(send_reminders())
