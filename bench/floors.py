@@ -21,8 +21,8 @@ from rest_framework import exceptions
 
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.monitoring.rules import value_as_of
-from tracker.months import format_month, plan_month
-from tracker.plans.selection import month_and_plan
+from tracker.months import format_month
+from tracker.plans.selection import month_and_plan, plan_month
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.progress.models import ProgressReport
 from tracker.reporting.cell import cell_detail

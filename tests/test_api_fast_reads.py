@@ -13,7 +13,7 @@ from tracker.api.serializers import (
     ProgressReportSerializer,
     RankingRowSerializer,
 )
-from tracker.months import plan_month
+from tracker.plans.selection import plan_month
 from tracker.progress.models import ProgressReport
 from tracker.reporting.overview import overview as read_overview
 from tracker.reporting.ranking import ranking as read_ranking

@@ -8,6 +8,7 @@ import time_machine
 
 from tracker import calendar as reporting
 from tracker.plans.reference import PlanYear
+from tracker.plans.selection import current_plan
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -51,10 +52,10 @@ def test_plan_months_are_clamped_to_the_plan_year():
 @pytest.mark.django_db
 def test_current_plan_prefers_the_year_being_reported_then_the_city():
     p2024 = PlanYear.objects.create(year=2024, title="2024")
-    assert reporting.current_plan(at(2026, 11, 23)) == p2024  # latest before
+    assert current_plan(at(2026, 11, 23)) == p2024  # latest before
     district = PlanYear.objects.create(issuer="西湖区人民政府", year=2025, title="西湖区2025")
     city = PlanYear.objects.create(year=2025, title="2025")
     with time_machine.travel(at(2025, 6, 20), tick=False):
-        assert reporting.current_plan() == city
-        assert reporting.current_plan(issuer="西湖区人民政府") == district
-    assert reporting.current_plan(at(2023, 5, 1)) == p2024  # earliest after
+        assert current_plan() == city
+        assert current_plan(issuer="西湖区人民政府") == district
+    assert current_plan(at(2023, 5, 1)) == p2024  # earliest after

@@ -13,8 +13,8 @@ reminders, completeness and the lag check all ask here.
 - The **months a user may enter** for a plan are its months up to the month being
   reported, oldest first (a future month is never offered); locked months are the review
   service's business, not the calendar's.
-- The **current plan** is the plan whose year holds the month being reported, the city's
-  (杭州市人民政府) first; with none, the latest plan before it, else the earliest after it.
+- The **current plan** (the plan whose year holds the month being reported) is
+  ``tracker.plans.selection.current_plan``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from django.utils import timezone
 from tracker.months import add_months, first_of_month, month_label
 
 __all__ = [
-    "current_plan",
     "days_left",
     "deadline_label",
     "due_month",
@@ -79,27 +78,3 @@ def enterable_months(plan, now: datetime | None = None) -> list[date]:
     reported (locks aside), oldest first."""
     last = reporting_month(plan, now)
     return [date(plan.year, m, 1) for m in range(1, last.month + 1)]
-
-
-def current_plan(now: datetime | None = None, issuer: str | None = None):
-    """The plan the month being reported falls in (see module docstring), or None."""
-    from tracker.plans.reference import DEFAULT_ISSUER, PlanYear
-
-    year = add_months(due_month(now), 1).year
-    plans = PlanYear.objects.all()
-    if issuer:
-        plans = plans.filter(issuer=issuer)
-    plans = list(plans.order_by("year"))
-    if not plans:
-        return None
-
-    def rank(p):
-        return (p.issuer != DEFAULT_ISSUER, p.pk)
-
-    same = sorted((p for p in plans if p.year == year), key=rank)
-    if same:
-        return same[0]
-    before = [p for p in plans if p.year < year]
-    pool = before or plans
-    pick_year = pool[-1].year if before else pool[0].year
-    return sorted((p for p in pool if p.year == pick_year), key=rank)[0]

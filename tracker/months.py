@@ -40,22 +40,6 @@ def months_of_year(year: int) -> list[date]:
     return [date(year, m, 1) for m in range(1, 13)]
 
 
-def plan_month(text: str) -> date:
-    """A month some loaded plan covers, from ``YYYY-MM``: what every page and endpoint
-    taking ``?month=`` (or a month in its path) calls, so a month outside the plans'
-    years (``0001-01``, ``9999-12``) is a clear 400/404, never a 500 deeper down.
-    Raises ValueError with a Chinese message."""
-    from tracker.plans.reference import PlanYear
-
-    month = parse_month(text)
-    if not PlanYear.objects.filter(year=month.year).exists():
-        years = "、".join(
-            str(y) for y in PlanYear.objects.order_by("year").values_list("year", flat=True)
-        )
-        raise ValueError(f"{month.year}年没有民生实事计划；可选年度：{years or '无'}")
-    return month
-
-
 def month_label(value: date) -> str:
     """「2024年9月」: how people write a month (pages, exports, messages)."""
     return f"{value.year}年{value.month}月"

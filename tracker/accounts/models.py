@@ -1,11 +1,13 @@
-"""Who a user works for: the supervision office, one lead agency, or one district."""
+"""Who a user works for: the supervision office, one lead agency, or one district.
+
+The agency and district are named by label (``"tracker.Agency"``), not imported: accounts
+sit below plans, and every package may ask who a user is.
+"""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
-
-from tracker.plans.reference import Agency, District
 
 
 class Role(models.TextChoices):
@@ -23,7 +25,7 @@ class UserProfile(models.Model):
     )
     role = models.CharField("角色", max_length=20, choices=Role.choices)
     agency = models.ForeignKey(
-        Agency,
+        "tracker.Agency",
         on_delete=models.PROTECT,
         related_name="members",
         null=True,
@@ -31,7 +33,7 @@ class UserProfile(models.Model):
         verbose_name="所属单位",
     )
     district = models.ForeignKey(
-        District,
+        "tracker.District",
         on_delete=models.PROTECT,
         related_name="members",
         null=True,

@@ -34,11 +34,12 @@ from django.utils.http import urlencode
 
 from tracker.accounts.permissions import scope_for
 from tracker.admin.base import ScopedAdmin
-from tracker.calendar import current_plan, enterable_months, reporting_month
+from tracker.calendar import enterable_months, reporting_month
 from tracker.months import first_of_month, format_month, month_label, parse_month
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
+from tracker.plans.selection import current_plan
 from tracker.plans.units import city_unit_id, column_position, plan_of
 from tracker.progress import workbooks as excel
 from tracker.progress import writes as progress_service

@@ -32,10 +32,10 @@ from tracker.api.auth import login, make_token
 from tracker.api.pagination import CountedBy
 from tracker.api.permissions import public_mode
 from tracker.monitoring.models import LagAlert
-from tracker.months import format_month, plan_month
+from tracker.months import format_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
-from tracker.plans.selection import month_and_plan
+from tracker.plans.selection import month_and_plan, plan_month
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import column_label, column_position
 from tracker.progress import writes as progress_service

@@ -4,7 +4,7 @@ For 督查室 the whole city; a lead agency sees its projects' cells, a district
 (the service's scoping). ``?month=YYYY-MM`` shows one month, ``?view=year`` the plan's
 months up to the month being reported as a district × month grid (and agency × month);
 ``?format=xlsx`` downloads exactly what is shown (``tracker.reporting.list_files``). The plan is the
-current one (``reporting.current_plan``) unless ``?year=`` names another.
+current one (``selection.current_plan``) unless ``?year=`` names another.
 """
 
 from __future__ import annotations

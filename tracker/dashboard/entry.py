@@ -32,17 +32,12 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from tracker.accounts.permissions import Scope, scope_for
-from tracker.calendar import (
-    current_plan,
-    days_left,
-    deadline_label,
-    enterable_months,
-    reporting_month,
-)
+from tracker.calendar import days_left, deadline_label, enterable_months, reporting_month
 from tracker.dashboard.views import page
 from tracker.months import format_month, month_label, parse_month
 from tracker.plans.models import Project
 from tracker.plans.reference import Agency, District, PlanYear
+from tracker.plans.selection import current_plan
 from tracker.progress import writes as progress
 from tracker.progress.entry_sheet import EntrySheet, chosen_scope, entry_sheet
 from tracker.progress.writes import Entry, ProgressRejected

@@ -26,11 +26,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tracker.accounts.permissions import Action, restrict, scope_for
-from tracker.calendar import current_plan, reporting_month
+from tracker.calendar import reporting_month
 from tracker.dashboard.views import _context, page
-from tracker.months import format_month, month_label, months_of_year, plan_month
+from tracker.months import format_month, month_label, months_of_year
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.plans.selection import current_plan, plan_month
 from tracker.progress.models import CellReview, MonthSubmission
 from tracker.review import queries as review_selectors
 from tracker.review import workflow as review

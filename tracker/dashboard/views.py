@@ -30,10 +30,10 @@ from django.urls import reverse
 
 from tracker.accounts.permissions import scope_for
 from tracker.dashboard import lists
-from tracker.months import format_month, month_label, plan_month
+from tracker.months import format_month, month_label
 from tracker.plans.models import Project
 from tracker.plans.reference import Category, District
-from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan
+from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan, plan_month
 from tracker.reporting import list_files
 from tracker.reporting.cell import cell_detail
 from tracker.reporting.common import evaluated_months, latest_month

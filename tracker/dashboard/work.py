@@ -18,11 +18,12 @@ from django.urls import reverse
 
 from tracker import formats as fmt
 from tracker.accounts.permissions import scope_for
-from tracker.calendar import current_plan, days_left, deadline_label, reporting_month
+from tracker.calendar import days_left, deadline_label, reporting_month
 from tracker.choices import LagStatus, status_counts
 from tracker.dashboard import lists
 from tracker.dashboard.views import _context, _month, page
 from tracker.months import format_month, month_label
+from tracker.plans.selection import current_plan
 from tracker.reporting import list_files
 from tracker.reporting.common import show_amount
 from tracker.reporting.my_work import my_work as read_my_work

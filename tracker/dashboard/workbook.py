@@ -25,8 +25,9 @@ from django.shortcuts import render
 from tracker.accounts.permissions import Action, allowed, scope_for
 from tracker.calendar import deadline_label
 from tracker.dashboard.views import page
-from tracker.months import format_month, month_label, plan_month
+from tracker.months import format_month, month_label
 from tracker.plans.reference import Agency, District
+from tracker.plans.selection import plan_month
 from tracker.progress import workbooks as excel
 from tracker.progress.models import ProgressReport
 

@@ -1029,11 +1029,12 @@ class _Writer:
 
     @staticmethod
     def _refuse_if_reported(indicators, what):
-        from tracker.progress.models import ProgressReport
-
+        # Through the reverse relation (ProgressReport.indicator, related_name "reports"):
+        # plans sit below progress and ask the ORM what hangs on a target.
         reported = (
-            ProgressReport.objects.filter(indicator__in=indicators)
-            .values_list("indicator__project__seq", "indicator__label")
+            indicators.filter(reports__isnull=False)
+            .order_by("project__seq", "order")
+            .values_list("project__seq", "label")
             .distinct()
         )
         if reported:

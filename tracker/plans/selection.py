@@ -6,7 +6,7 @@ shows one plan's projects, columns and statuses:
 - ``?plan=<id>`` picks a plan (404 when it does not exist or is not of ``?month``'s year);
 - ``?issuer=西湖区人民政府`` picks the plan of that issuer for the month's year;
 - otherwise, with ``?month``, the plan of that year (the city's first); without a month,
-  ``reporting.current_plan()``'s choice, shown at its latest checked month.
+  ``current_plan()``'s choice, shown at its latest checked month.
 
 The picker (``plans``) lists the plans of the shown plan's year when there is more than
 one. 1–2 queries.
@@ -15,12 +15,12 @@ one. 1–2 queries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from django.http import Http404
 
-from tracker.calendar import current_plan
-from tracker.months import parse_month, plan_month
+from tracker.calendar import due_month
+from tracker.months import add_months, parse_month
 from tracker.plans.reference import DEFAULT_ISSUER, PlanYear
 
 
@@ -99,3 +99,37 @@ def month_and_plan(params) -> tuple[date | None, PlanChoice]:
     if month is not None and not choice.plans:
         plan_month(text)  # no plan of that year: raises with the years there are
     return month, choice
+
+
+def plan_month(text: str) -> date:
+    """A month some loaded plan covers, from ``YYYY-MM``: what every page and endpoint
+    taking ``?month=`` (or a month in its path) calls, so a month outside the plans'
+    years (``0001-01``, ``9999-12``) is a clear 400/404, never a 500 deeper down.
+    Raises ValueError with a Chinese message."""
+    month = parse_month(text)
+    if not PlanYear.objects.filter(year=month.year).exists():
+        years = "、".join(
+            str(y) for y in PlanYear.objects.order_by("year").values_list("year", flat=True)
+        )
+        raise ValueError(f"{month.year}年没有民生实事计划；可选年度：{years or '无'}")
+    return month
+
+
+def current_plan(now: datetime | None = None, issuer: str | None = None):
+    """The plan the month being reported falls in: the plan whose year holds it, the
+    city's (杭州市人民政府) first; with none, the latest plan before it, else the earliest
+    after it. None when there is no plan."""
+    year = add_months(due_month(now), 1).year
+    plans = PlanYear.objects.all()
+    if issuer:
+        plans = plans.filter(issuer=issuer)
+    plans = list(plans.order_by("year"))
+    if not plans:
+        return None
+    same = sorted((p for p in plans if p.year == year), key=_rank)
+    if same:
+        return same[0]
+    before = [p for p in plans if p.year < year]
+    pool = before or plans
+    pick_year = pool[-1].year if before else pool[0].year
+    return sorted((p for p in pool if p.year == pick_year), key=_rank)[0]

@@ -205,9 +205,9 @@ def plans_of_year(year: int) -> list[PlanYear]:
 def plan_of(year: int | None, plan_id=None, issuer: str | None = None) -> PlanYear | None:
     """The plan meant by a request or command: ``plan_id`` if given (and of ``year`` when a
     year is given), else the plan of ``year`` and ``issuer`` (``find_plan``: the only one, or
-    the city's), else ``reporting.current_plan``'s choice. None when there is none."""
-    from tracker.calendar import current_plan
+    the city's), else ``selection.current_plan``'s choice. None when there is none."""
     from tracker.plans.loader import PlanFileError, find_plan
+    from tracker.plans.selection import current_plan
 
     if plan_id not in (None, ""):
         try:

@@ -210,7 +210,8 @@ def _bytes(wb: Workbook) -> bytes:
 def breakdown_month(now=None) -> tuple[PlanYear | None, date | None]:
     """The 任务分解表's default: the current plan at its month being reported
     (``services.reporting``) — in November 2026 with only the 2024 plan, 2024年12月."""
-    from tracker.calendar import current_plan, reporting_month
+    from tracker.calendar import reporting_month
+    from tracker.plans.selection import current_plan
 
     plan = current_plan(now)
     return (plan, reporting_month(plan, now)) if plan else (None, None)

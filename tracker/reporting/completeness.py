@@ -26,10 +26,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from tracker.calendar import current_plan, due_month, enterable_months
-from tracker.months import first_of_month, month_label, plan_month
+from tracker.calendar import due_month, enterable_months
+from tracker.months import first_of_month, month_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import Agency, District
+from tracker.plans.selection import current_plan, plan_month
 from tracker.progress.due import FilingState, filing_states
 
 __all__ = [

@@ -19,9 +19,10 @@ from django import template
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 
-from tracker.calendar import current_plan, days_left, reporting_month
+from tracker.calendar import days_left, reporting_month
 from tracker.choices import LagStatus
 from tracker.months import format_month
+from tracker.plans.selection import current_plan
 
 register = template.Library()
 
