@@ -53,6 +53,9 @@ class TrackerConfig(AppConfig):
         from django.contrib.auth import get_user_model
 
         from tracker.accounts.security import revoke_on_user_change
+        from tracker.notifications import receivers
+
+        receivers.connect()
 
         pre_save.connect(
             revoke_on_user_change, sender=get_user_model(), dispatch_uid="tracker_revoke_tokens"

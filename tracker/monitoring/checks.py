@@ -5,7 +5,8 @@ line (``tracker.monitoring.episodes``) and record the news, under a per-month lo
 ``check_lag`` command call: under a per-month lock it evaluates the month
 (``tracker.monitoring.evaluation``), stores the statuses, brings the alert episodes in
 line (``episodes.sync_alerts``) and records one digest per recipient with the news
-(``tracker.notifications.digests``), all in one transaction. ``run_due_checks(month)``
+(``signals.news_ready``: the notifications package records the digests), all in one
+transaction. ``run_due_checks(month)``
 catches up: it (re)runs, in order, every month of the year up to ``month`` that was never
 checked or whose figures changed since (a report filed, corrected or deleted), and
 notifies once, at the end. ``run_milestone_check(month)`` checks qualitative milestones
@@ -42,8 +43,8 @@ from tracker.monitoring.evaluation import (
     save_evaluation,
 )
 from tracker.monitoring.models import LagAlert, LagRun
+from tracker.monitoring.signals import record_news
 from tracker.months import add_months, first_of_month, parse_month
-from tracker.notifications.digests import create_digests
 from tracker.plans.reference import PlanYear
 from tracker.plans.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 from tracker.progress.models import ProgressReport
@@ -135,7 +136,7 @@ def run_lag_check(
             del part, part_changes
         if keep_cells:
             evaluation.counts = None
-        notes = create_digests(month, run.run_count, enqueue=deliver) if notify else []
+        notes = record_news(month, run.run_count, deliver=deliver) if notify else []
         result = CheckResult(month, run.run_count, evaluation, changes, notes)
         run.started_at = started
         run.completed_at = timezone.now()
@@ -247,7 +248,7 @@ def run_spread_batch(
                 spread[name][str(k)] = spread[name].get(str(k), 0) + v
         result = None
         if len(spread["done"]) == spread["batches"]:
-            notes = create_digests(month, run_number, enqueue=deliver) if notify else []
+            notes = record_news(month, run_number, deliver=deliver) if notify else []
             run.completed_at = timezone.now()
             run.summary = {
                 "month": f"{month:%Y-%m}", "run": run_number, "kind": "lag",
@@ -373,7 +374,7 @@ def notify_news(month: date, *, deliver: bool = True) -> list:
         if not LagAlert.objects.with_news().filter(month__year=month.year).exists():
             return []
         run.run_count += 1
-        notes = create_digests(month, run.run_count, enqueue=deliver)
+        notes = record_news(month, run.run_count, deliver=deliver)
         run.save(update_fields=["run_count"])
     return notes
 
@@ -452,7 +453,7 @@ def run_milestone_check(
             alert.last_month = through
             out.created(alert, flip)
         out.write()
-        notes = create_digests(month, run.run_count, enqueue=deliver) if notify else []
+        notes = record_news(month, run.run_count, deliver=deliver) if notify else []
         run.milestones_checked_at = timezone.now()
         run.save(update_fields=["run_count", "milestones_checked_at"])
     return CheckResult(month, run.run_count, None, changes, notes, kind="milestone")

@@ -21,10 +21,10 @@
   every filed figure counts, as before) and ``counted_reports`` to apply it.
 
 ``allow(user, action, ...)`` is the one permission check here; it asks
-``tracker.accounts.permissions`` (``allowed`` / ``restrict`` / ``may``) like every other caller.
-A 退回 notifies the district (``notifications.notify_return``). Every refusal is
-``ReviewRejected`` with a Chinese message, and changes nothing. Every write records
-who, when and why in history.
+``tracker.accounts.permissions`` (``allowed`` / ``restrict`` / ``may``) like every other
+caller. A 退回 notifies the district (``signals.figure_returned``, recorded by
+notifications). Every refusal is ``ReviewRejected`` with a Chinese message, and changes
+nothing. Every write records who, when and why in history.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from tracker.progress.models import (
     ProgressReport,
 )
 from tracker.review.models import Explanation
+from tracker.review.signals import figure_returned
 
 
 class ReviewRejected(Exception):
@@ -275,9 +276,7 @@ def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> C
         stamp_history(cell, user, "审核通过" if approve else f"退回：{reason}").save()
         _refresh_state(submission, user, "审核")
         if not approve:  # the district hears once: recorded here, sent after commit
-            from tracker.notifications.digests import notify_return
-
-            notify_return(cell, user)
+            figure_returned.send(sender=CellReview, cell=cell, reviewer=user)
     return cell
 
 
