@@ -12,10 +12,9 @@ from openpyxl import load_workbook
 
 from tests.dashboard_helpers import SEPT, simulated_year
 from tracker.choices import LagStatus
-from tracker.formats import percent
+from tracker.formats import percent, show_amount
 from tracker.monitoring.models import LagEvaluation
 from tracker.plans.models import Indicator
-from tracker.reporting.common import show_amount
 
 pytestmark = pytest.mark.django_db
 S = LagStatus

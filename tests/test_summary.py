@@ -16,9 +16,9 @@ from tracker.accounts.models import Role
 from tracker.accounts.permissions import scope_for
 from tracker.choices import LagStatus
 from tracker.monitoring.models import LagAlert, LagEvaluation
+from tracker.monitoring.stored import evaluated_months, latest_month
 from tracker.plans.reference import District
 from tracker.reporting.cell import cell_detail
-from tracker.reporting.common import evaluated_months, latest_month
 from tracker.reporting.matrix import matrix as read_matrix
 from tracker.reporting.my_work import my_work as read_my_work
 from tracker.reporting.notice import notice as read_notice

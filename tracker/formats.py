@@ -108,3 +108,21 @@ def whole_percent(value) -> str:
     if Decimal(99) < d < Decimal(100):
         return "99"
     return number(d, 0, grouping=False)
+
+
+# --- an indicator's amounts, as its plan prints them ------------------------------------
+
+
+def indicator_scale(indicator) -> Decimal:
+    """The scale the plan prints this indicator's amounts in (10000 for 万)."""
+    return scale_of(indicator.target_text)
+
+
+def indicator_unit(indicator) -> str:
+    """The unit as the plan prints it: 「%」 for rates, 「万人」 for 万-scaled amounts."""
+    return unit_label(indicator.unit, level=indicator.is_level, scale=indicator_scale(indicator))
+
+
+def show_amount(indicator, value) -> str:
+    """An amount of ``indicator`` in the plan's printed units: 「25 万人」."""
+    return amount(value, indicator.unit, level=indicator.is_level, scale=indicator_scale(indicator))

@@ -131,6 +131,30 @@ def scope_for(user) -> Scope:
     return scope
 
 
+# --- who reads: a user, a Scope, or None (the published read-only view) -----------------
+
+
+def viewer_scope(who) -> Scope | None:
+    """``who`` (a user, a ``Scope`` or None) as a Scope; None stays None: the published
+    read-only view, city-wide, which only views that are public pass (anonymous visitors
+    with ``PUBLIC_READ_ONLY`` on)."""
+    if who is None or isinstance(who, Scope):
+        return who
+    return scope_for(who)
+
+
+def restrict_viewer(queryset, who):
+    """The rows of ``queryset`` that ``who`` reads (every row for None, the public view)."""
+    scope = viewer_scope(who)
+    return queryset if scope is None else scope.apply(queryset)
+
+
+def viewer_has_role(who) -> bool:
+    """``who`` reads anything at all: a role, or the public view."""
+    scope = viewer_scope(who)
+    return scope is None or scope.role is not None
+
+
 # --- the policy table ------------------------------------------------------------------
 
 #: anyone with a role, on the rows of their scope

@@ -32,6 +32,7 @@ from tracker.api.auth import login, make_token
 from tracker.api.pagination import CountedBy
 from tracker.api.permissions import public_mode
 from tracker.monitoring.models import LagAlert
+from tracker.monitoring.stored import latest_month
 from tracker.months import format_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
@@ -41,7 +42,6 @@ from tracker.plans.units import column_label, column_position
 from tracker.progress import writes as progress_service
 from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, ProgressRejected, Source
-from tracker.reporting.common import latest_month
 from tracker.reporting.overview import overview as read_overview
 from tracker.reporting.ranking import ranking as read_ranking
 from tracker.reporting.scorecard import district_scorecard

@@ -30,13 +30,13 @@ from django.urls import reverse
 
 from tracker.accounts.permissions import scope_for
 from tracker.dashboard import lists
+from tracker.monitoring.stored import evaluated_months, latest_month
 from tracker.months import format_month, month_label
 from tracker.plans.models import Project
 from tracker.plans.reference import Category, District
 from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan, plan_month
 from tracker.reporting import list_files
 from tracker.reporting.cell import cell_detail
-from tracker.reporting.common import evaluated_months, latest_month
 from tracker.reporting.matrix import matrix as read_matrix
 from tracker.reporting.notice import notice as read_notice
 from tracker.reporting.notice import notice_context_defaults

@@ -22,10 +22,10 @@ from tracker.calendar import days_left, deadline_label, reporting_month
 from tracker.choices import LagStatus, status_counts
 from tracker.dashboard import lists
 from tracker.dashboard.views import _context, _month, page
+from tracker.formats import show_amount
 from tracker.months import format_month, month_label
 from tracker.plans.selection import current_plan
 from tracker.reporting import list_files
-from tracker.reporting.common import show_amount
 from tracker.reporting.my_work import my_work as read_my_work
 from tracker.reporting.my_work import unfiled_work
 

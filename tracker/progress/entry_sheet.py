@@ -20,6 +20,7 @@ from decimal import Decimal
 from tracker import formats as fmt
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope, scope_for
+from tracker.formats import indicator_scale, indicator_unit, show_amount
 from tracker.monitoring.rules import value_as_of
 from tracker.months import add_months, first_of_month, month_end
 from tracker.numbers import plain
@@ -30,7 +31,6 @@ from tracker.progress.due import due_cells
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.progress.state import locked_cells
 from tracker.progress.writes import milestone_districts_of
-from tracker.reporting.common import indicator_scale, indicator_unit, show_amount
 
 
 @dataclass

@@ -19,8 +19,8 @@ from datetime import date
 
 from django.db.models import Count, Q
 
+from tracker.accounts.permissions import restrict_viewer
 from tracker.monitoring.models import LagAlert
-from tracker.reporting.common import _scoped
 
 
 def open_alerts_q(month: date) -> Q:
@@ -30,7 +30,7 @@ def open_alerts_q(month: date) -> Q:
 
 
 def _open(who, month: date):
-    return _scoped(LagAlert.objects, who).open_as_of(month)
+    return restrict_viewer(LagAlert.objects, who).open_as_of(month)
 
 
 def open_alert_counts_by_indicator(who, month: date) -> Counter:
@@ -66,7 +66,7 @@ def open_alerts_by_cell(
 def cell_alerts(who, indicator_id: int, district_id: int) -> list[LagAlert]:
     """The alert episodes of one cell, newest first, each with its flips (month, from,
     to, why). 2 queries."""
-    return list(_scoped(LagAlert.objects, who).for_cell(indicator_id, district_id))
+    return list(restrict_viewer(LagAlert.objects, who).for_cell(indicator_id, district_id))
 
 
 def supervised_cells(month: date) -> set[tuple[int, int]]:

@@ -6,21 +6,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from tracker.accounts.permissions import restrict_viewer, viewer_scope
 from tracker.choices import COLOUR
+from tracker.formats import indicator_scale, indicator_unit
 from tracker.monitoring.models import LagAlert, LagEvaluation
+from tracker.monitoring.stored import EvaluationLine, evaluation_lines
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 from tracker.plans.trajectory import build_indicator_plans, expected_curve
 from tracker.progress.models import CellReview, MilestoneCompletion, ProgressReport
 from tracker.reporting.alerts import cell_alerts
-from tracker.reporting.common import (
-    EvaluationLine,
-    _lines,
-    _scope,
-    _scoped,
-    indicator_scale,
-    indicator_unit,
-)
 from tracker.review.models import Explanation
 
 
@@ -78,9 +73,9 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
     """The trajectory chart data, monthly statuses and alert history of one cell, or None
     when it does not exist or is outside ``who``'s scope. A fixed number of queries (11 on
     the simulated year, the viewer's scope included; bounded in tests/test_query_counts.py)."""
-    scope = _scope(who)
+    scope = viewer_scope(who)
     indicator = (
-        _scoped(Indicator.objects, who)
+        restrict_viewer(Indicator.objects, who)
         .select_related("project__plan_year", "project__lead_agency")
         .filter(pk=indicator_id)
         .first()
@@ -101,14 +96,14 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
     curve = expected_curve(plan) if plan.is_city_only else expected_curve(plan, district.pk)
     months = [date(year, m, 1) for m in range(1, 13)]
     reports = list(
-        _scoped(ProgressReport.objects, who)
+        restrict_viewer(ProgressReport.objects, who)
         .filter(indicator=indicator, district=district)
         .order_by("month")
         .values("month", "value", "created_at", "is_correction", "correction_reason", "version")
     )
     values = {r["month"]: r["value"] for r in reports}
-    evaluations = _lines(
-        _scoped(LagEvaluation.objects, who).filter(indicator=indicator, district=district)
+    evaluations = evaluation_lines(
+        restrict_viewer(LagEvaluation.objects, who).filter(indicator=indicator, district=district)
     )
     evaluations.sort(key=lambda e: e.month)
     status_by_month = {e.month: e.status for e in evaluations}
@@ -150,13 +145,13 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
         quota=quota,
         reports=reports,
         explanations=list(
-            _scoped(Explanation.objects, who)
+            restrict_viewer(Explanation.objects, who)
             .filter(indicator=indicator, district=district, month__year=year)
             .select_related("written_by")
             .order_by("-month")
         ),
         reviews=list(
-            _scoped(CellReview.objects, who)
+            restrict_viewer(CellReview.objects, who)
             .filter(indicator=indicator, district=district, month__year=year)
             .select_related("reviewed_by")
             .order_by("month")

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import COLOUR, LABEL, PROBLEM_STATUSES, status_counts
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import pace_completion_pct
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_label, column_position
-from tracker.reporting.common import _scoped
 
 PROBLEMS = PROBLEM_STATUSES
 
@@ -131,7 +131,9 @@ def matrix(
     if category_id:
         filters["indicator__project__category_id"] = category_id
     evaluations = list(
-        _scoped(LagEvaluation.objects, who).filter(month=month, **filters).values(*_CELL_FIELDS)
+        restrict_viewer(LagEvaluation.objects, who)
+        .filter(month=month, **filters)
+        .values(*_CELL_FIELDS)
     )
     index = {(e["indicator_id"], e["district_id"]): MatrixCell(**e) for e in evaluations}
     if problems_only:

@@ -10,13 +10,14 @@ from decimal import Decimal
 
 from django.db.models import Q
 
+from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import BADNESS, PROBLEM_STATUSES, LagStatus
 from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.stored import CellRef, EvaluationLine, evaluation_lines
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
 from tracker.progress.due import FilingState, filing_states
 from tracker.reporting.alerts import attach_open_alerts
-from tracker.reporting.common import CellRef, EvaluationLine, _lines, _scoped
 from tracker.review.explanations import attach_explanations
 
 PROBLEMS = PROBLEM_STATUSES
@@ -28,11 +29,11 @@ def my_work(who, month: date) -> list[EvaluationLine]:
     the forecast, the monthly pace still needed, its open alerts and its explanation
     (``selectors.explanations``). 3 queries."""
     qs = (
-        _scoped(LagEvaluation.objects, who)
+        restrict_viewer(LagEvaluation.objects, who)
         .filter(month=month)
         .filter(Q(status__in=PROBLEMS) | Q(at_risk=True))
     )
-    lines = _lines(qs)
+    lines = evaluation_lines(qs)
     attach_open_alerts(who, month, lines)
     attach_explanations(who, month, lines)
     lines.sort(

@@ -39,9 +39,9 @@ from django.db.models import Count, Max
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import pct
+from tracker.monitoring.stored import EvaluationLine, evaluation_lines, of_plan
 from tracker.plans.reference import District, PlanYear
 from tracker.reporting.alerts import alerts_version, open_alert_total, supervised_cells
-from tracker.reporting.common import EvaluationLine, _lines, _of_plan
 from tracker.reporting.models import NoticeIssue
 from tracker.reporting.overview import overview
 from tracker.reporting.ranking import RankingRow, ranking
@@ -182,7 +182,7 @@ def notice(month: date, plan=None) -> Notice | None:
             return None
     elif not PlanYear.objects.filter(year=month.year).exists():
         return None
-    evaluations = _of_plan(LagEvaluation.objects, plan)
+    evaluations = of_plan(LagEvaluation.objects, plan)
     counts = Counter()
     indicators = set()
     for indicator_id, status, n in (
@@ -199,7 +199,7 @@ def notice(month: date, plan=None) -> Notice | None:
     cap = (
         issue.supervision_cap if issue else int(settings.TRACKER.get("NOTICE_SUPERVISION_CAP", 10))
     )
-    red = _lines(evaluations.filter(month=month, status__in=RED_STATUSES))
+    red = evaluation_lines(evaluations.filter(month=month, status__in=RED_STATUSES))
     flagged = supervised_cells(month)
     for line in red:
         line.supervised = (line.indicator_id, line.district_id) in flagged

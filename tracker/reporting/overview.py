@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import BADNESS, COLOUR, LABEL, LagStatus, status_counts, worst
+from tracker.formats import indicator_unit
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import RollUp, Thresholds, roll_up
+from tracker.monitoring.stored import of_plan
 from tracker.plans.models import Indicator
 from tracker.reporting.alerts import open_alert_counts_by_indicator
-from tracker.reporting.common import _of_plan, _scoped, indicator_unit
 
 S = LagStatus
 TWO = Decimal("0.01")
@@ -131,7 +133,7 @@ def _summarise(indicator: Indicator, rows: list[dict], thresholds: Thresholds, m
 def _rows_by_indicator(who, month: date, plan=None) -> dict[int, list[dict]]:
     rows = defaultdict(list)
     for r in (
-        _of_plan(_scoped(LagEvaluation.objects, who), plan)
+        of_plan(restrict_viewer(LagEvaluation.objects, who), plan)
         .filter(month=month)
         .values("indicator_id", "district_id", "status", "quota", "expected", "actual")
     ):
@@ -241,7 +243,7 @@ def overview(who, month: date, *, year: int | None = None, plan=None) -> Overvie
     scope, with status. 3 queries (plus 1 to resolve a user's scope)."""
     thresholds = Thresholds.from_settings()
     year = year or month.year
-    indicators = _scoped(Indicator.objects, who)
+    indicators = restrict_viewer(Indicator.objects, who)
     if plan is not None:
         indicators = indicators.filter(project__plan_year=plan)
     else:

@@ -21,13 +21,14 @@ from decimal import Decimal
 
 from django.db.models import Count
 
+from tracker.accounts.permissions import viewer_has_role
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import pct
+from tracker.monitoring.stored import of_plan
 from tracker.months import add_months
 from tracker.plans.reference import District
 from tracker.plans.units import OUTSIDE, unit_order
-from tracker.reporting.common import _has_role, _of_plan
 
 S = LagStatus
 _pct = pct
@@ -111,14 +112,14 @@ def ranking(month: date, user=None, *, plan=None, only_plan_of_year=False) -> li
     plans of its year only) and the statuses are read without narrowing them to it.
     2 queries (3 with a plan: its column order).
     """
-    if not _has_role(user):
+    if not viewer_has_role(user):
         return []
     previous_month = add_months(month, -1)
     months = [month] if month.month == 1 else [month, previous_month]
     tallies: dict[date, dict[int, Counter]] = {m: defaultdict(Counter) for m in months}
     statuses = LagEvaluation.objects.filter(month__in=months)
     if not only_plan_of_year:
-        statuses = _of_plan(statuses, plan)
+        statuses = of_plan(statuses, plan)
     for m, district_id, status, n in (
         statuses.order_by().values_list("month", "district_id", "status").annotate(n=Count("pk"))
     ):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import PROBLEM_STATUSES, status_counts
 from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.stored import EvaluationLine, evaluation_lines, of_plan
 from tracker.plans.reference import District
 from tracker.plans.units import Column, plan_columns
 from tracker.reporting.alerts import attach_open_alerts
-from tracker.reporting.common import EvaluationLine, _lines, _of_plan, _scoped
 from tracker.reporting.ranking import RankingRow, ranking
 
 PROBLEMS = PROBLEM_STATUSES
@@ -60,8 +61,8 @@ def district_scorecard(who, district: District, month: date, *, with_rank: bool 
     user asking for another district gets no lines. 2 queries, +2 for the rank; with a
     ``plan``, only its lines, +1 for the rank's column order and +2 for the district's
     column in it (a merged column)."""
-    qs = _of_plan(_scoped(LagEvaluation.objects, who), plan)
-    lines = _lines(qs.filter(month=month, district=district))
+    qs = of_plan(restrict_viewer(LagEvaluation.objects, who), plan)
+    lines = evaluation_lines(qs.filter(month=month, district=district))
     attach_open_alerts(who, month, lines)
     place = None
     if with_rank and lines:

@@ -19,9 +19,10 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import RED_STATUSES
 from tracker.monitoring.models import LagEvaluation
-from tracker.reporting.common import EvaluationLine, _lines, _scoped
+from tracker.monitoring.stored import EvaluationLine, evaluation_lines
 from tracker.review.models import Explanation
 
 
@@ -35,7 +36,7 @@ def explanations_for(who, cells, month: date) -> dict[tuple[int, int], Explanati
         return {}
     indicator_ids = {i for i, _ in cells}
     district_ids = {d for _, d in cells}
-    qs = Explanation.objects.all() if who is None else _scoped(Explanation.objects, who)
+    qs = Explanation.objects.all() if who is None else restrict_viewer(Explanation.objects, who)
     rows = (
         qs.filter(
             indicator_id__in=indicator_ids,
@@ -85,11 +86,11 @@ def missing_explanations(who, month: date, now: datetime | None = None) -> list[
         month=month, indicator_id=OuterRef("indicator_id"), district_id=OuterRef("district_id")
     )
     qs = (
-        _scoped(LagEvaluation.objects, who)
+        restrict_viewer(LagEvaluation.objects, who)
         .filter(month=month, status__in=RED_STATUSES)
         .exclude(Exists(explained))
     )
-    lines = _lines(qs)
+    lines = evaluation_lines(qs)
     lines.sort(key=lambda e: (e.district.order, e.project_seq, e.indicator.order))
     return lines
 

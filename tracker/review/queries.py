@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from tracker.accounts.permissions import Action, restrict, scope_for
+from tracker.formats import show_amount
 from tracker.plans.reference import District
 from tracker.progress.models import (
     CellReview,
@@ -25,7 +26,6 @@ from tracker.progress.models import (
     MonthSubmission,
     ProgressReport,
 )
-from tracker.reporting.common import show_amount
 
 STATE_ORDER = [s.value for s in MonthState]
 STATE_LABEL = dict(MonthState.choices)

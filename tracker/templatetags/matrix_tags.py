@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
 from tracker import formats as fmt
-from tracker.reporting.common import show_amount
+from tracker.formats import show_amount
 from tracker.templatetags.entry_tags import cell_href
 
 register = template.Library()

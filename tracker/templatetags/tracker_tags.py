@@ -36,7 +36,7 @@ def whole_pct(value):
 @register.filter
 def amount(value, indicator):
     """An amount of ``indicator`` in the unit the plan prints: 「25 万人」「120 个」「83%」."""
-    from tracker.reporting.common import show_amount
+    from tracker.formats import show_amount
 
     return show_amount(indicator, value)
 

@@ -1,13 +1,13 @@
-"""Shared pieces of the read models: who sees what, months, stored cells as lines.
+"""Reads of the stored evaluation: the months evaluated, and stored cells as lines.
 
-Who sees what: every selector takes ``who``, one of
+Who sees what: every reader takes ``who`` (``tracker.accounts.permissions.viewer_scope``):
 
 - a user: read through ``Model.objects.for_user(user)`` — a lead agency sees its projects,
   a district its own row, 督查室 everything (the same scoping as the admin and the API);
   a user without a role sees nothing;
 - a ``tracker.accounts.permissions.Scope``: the same, for callers that already hold one;
 - ``None``: the published read-only view, city-wide. Only pass it for anonymous visitors
-  when ``settings.TRACKER["PUBLIC_READ_ONLY"]`` is on (views and API check that).
+  when ``PUBLIC_READ_ONLY`` is on (views and API check that).
 
 Every selector reads the ``LagEvaluation`` rows the lag check stored (the output of
 ``tracker.monitoring.rules``), never re-evaluating, so a page shows exactly what the check
@@ -23,7 +23,7 @@ from decimal import Decimal
 from django.db.models import Max, OuterRef
 
 from tracker import formats as fmt
-from tracker.accounts.permissions import Scope, scope_for
+from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import COLOUR, LABEL
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import pace_completion_pct
@@ -32,62 +32,21 @@ from tracker.plans.reference import District
 from tracker.plans.units import column_position
 
 
-def _scope(who) -> Scope | None:
-    """``who`` as a Scope; None stays None (the public city-wide view)."""
-    if who is None or isinstance(who, Scope):
-        return who
-    return scope_for(who)
-
-
-def _scoped(qs, who):
-    scope = _scope(who)
-    return qs if scope is None else scope.apply(qs)
-
-
-def _has_role(who) -> bool:
-    scope = _scope(who)
-    return scope is None or scope.role is not None
-
-
-def _of_plan(qs, plan, path: str = "indicator__project__plan_year"):
+def of_plan(qs, plan, path: str = "indicator__project__plan_year"):
     """``qs`` narrowed to one plan's rows (``plan`` a PlanYear or None: every plan)."""
     return qs if plan is None else qs.filter(**{path: plan})
 
 
 def latest_month(who=None, plan=None) -> date | None:
     """The latest month with stored statuses (that ``who`` can see, of ``plan``). 1 query."""
-    return _of_plan(_scoped(LagEvaluation.objects, who), plan).aggregate(m=Max("month"))["m"]
+    return of_plan(restrict_viewer(LagEvaluation.objects, who), plan).aggregate(m=Max("month"))["m"]
 
 
 def evaluated_months(who=None, plan=None) -> list[date]:
     """Every month with stored statuses (that ``who`` can see, of ``plan``), oldest first.
     1 query."""
-    qs = _of_plan(_scoped(LagEvaluation.objects, who), plan)
+    qs = of_plan(restrict_viewer(LagEvaluation.objects, who), plan)
     return list(qs.order_by("month").values_list("month", flat=True).distinct())
-
-
-def indicator_scale(indicator: Indicator) -> Decimal:
-    """The scale the plan prints this indicator's amounts in (10000 for 万)."""
-    return fmt.scale_of(indicator.target_text)
-
-
-def indicator_unit(indicator: Indicator) -> str:
-    """The unit as the plan prints it: 「%」 for rates, 「万人」 for 万-scaled amounts."""
-    return fmt.unit_label(
-        indicator.unit,
-        level=indicator.kind == Indicator.Kind.LEVEL,
-        scale=indicator_scale(indicator),
-    )
-
-
-def show_amount(indicator: Indicator, value) -> str:
-    """An amount of ``indicator`` in the plan's printed units: 「25 万人」."""
-    return fmt.amount(
-        value,
-        indicator.unit,
-        level=indicator.kind == Indicator.Kind.LEVEL,
-        scale=indicator_scale(indicator),
-    )
 
 
 # --- stored evaluations as plain lines ------------------------------------------------
@@ -153,7 +112,7 @@ class EvaluationLine(CellRef):
     @property
     def unit(self) -> str:
         """The unit as printed (「个」, 「万人」, 「%」)."""
-        return indicator_unit(self.indicator)
+        return fmt.indicator_unit(self.indicator)
 
     @property
     def pace_completion_pct(self) -> Decimal | None:
@@ -162,11 +121,11 @@ class EvaluationLine(CellRef):
 
     def show(self, value) -> str:
         """An amount of this line in the plan's printed units."""
-        return show_amount(self.indicator, value)
+        return fmt.show_amount(self.indicator, value)
 
     @property
     def scale(self) -> Decimal:
-        return indicator_scale(self.indicator)
+        return fmt.indicator_scale(self.indicator)
 
     @property
     def quota_shown(self) -> Decimal | None:
@@ -230,7 +189,7 @@ def _line(e: LagEvaluation) -> EvaluationLine:
     )
 
 
-def _lines(qs) -> list[EvaluationLine]:
+def evaluation_lines(qs) -> list[EvaluationLine]:
     """Stored cells as lines, by project 序号, indicator, then the plan's column order."""
     column = column_position(OuterRef("indicator__project__plan_year_id"), OuterRef("district_id"))
     return [
