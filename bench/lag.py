@@ -447,7 +447,7 @@ class Command(BaseCommand):
 
     def _floor_sql(self, month, as_of, plans):
         from tracker.calendar import reporting_deadline
-        from tracker.monitoring.evaluation import Thresholds
+        from tracker.monitoring.rules import Thresholds
 
         t = Thresholds.from_settings()
         values, params = [], []

@@ -51,7 +51,7 @@ app.autodiscover_tasks()
 
 def due_month_arg() -> str:
     """The month to check now, "YYYY-MM" (evaluated by beat at send time)."""
-    from tracker.monitoring.evaluation import due_month
+    from tracker.calendar import due_month
     from tracker.months import format_month
 
     return format_month(due_month())

@@ -20,8 +20,9 @@ from tracker.monitoring.checks import (
     stale_months,
 )
 from tracker.monitoring.episodes import derive_runs, explain
-from tracker.monitoring.evaluation import Cell, Forecast
+from tracker.monitoring.evaluation import Cell
 from tracker.monitoring.models import LagAlert
+from tracker.monitoring.rules import Forecast
 from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.plans.trajectory import IndicatorPlan
 from tracker.progress.models import MilestoneCompletion, ProgressReport

@@ -13,14 +13,13 @@ from tracker.monitoring.rules import (
     Forecast,
     Thresholds,
     classify,
-    completion_pct,
     forecast,
     gap_points,
     is_at_risk,
-    pace_completion_pct,
     roll_up,
     value_as_of,
 )
+from tracker.ratios import completion_pct, pace_completion_pct
 
 S = LagStatus
 T = Thresholds()

@@ -15,14 +15,10 @@ import time_machine
 from django.db.models import DecimalField, Exists, OuterRef, Subquery, Value
 
 from tests.lag_helpers import local
+from tracker.calendar import reporting_deadline
 from tracker.demo.simulation import LATE_REPORTER, simulate_year
 from tracker.monitoring import evaluation as lag
-from tracker.monitoring.evaluation import (
-    counted_reports,
-    evaluate_month,
-    latest_reports,
-    reporting_deadline,
-)
+from tracker.monitoring.evaluation import counted_reports, evaluate_month, latest_reports
 from tracker.monitoring.models import LagEvaluation
 from tracker.months import add_months
 from tracker.plans.models import Indicator, Quota

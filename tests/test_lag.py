@@ -19,19 +19,13 @@ from tests.lag_helpers import (
     percent_plan,
     report,
 )
+from tracker.calendar import due_month, reporting_deadline
 from tracker.choices import LagStatus
 from tracker.db.bulk import copy_supported
 from tracker.monitoring.checks import run_lag_check
-from tracker.monitoring.evaluation import (
-    Thresholds,
-    classify,
-    due_month,
-    evaluate_month,
-    forecast,
-    reporting_deadline,
-    save_evaluation,
-)
+from tracker.monitoring.evaluation import evaluate_month, save_evaluation
 from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import Thresholds, classify, forecast
 from tracker.plans.models import Indicator, Milestone, Quota
 
 D = Decimal

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.choices import LagStatus
+from tracker.choices import PROBLEM_STATUSES, LagStatus
 from tracker.demo.simulation import (
     LATE_REPORTER,
     SERIOUS_LAGGARD,
@@ -19,7 +19,6 @@ from tracker.demo.simulation import (
     default_through,
     simulate_year,
 )
-from tracker.monitoring.evaluation import PROBLEM_STATUSES
 from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 

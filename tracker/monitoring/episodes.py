@@ -45,13 +45,9 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from tracker import formats as number
+from tracker.choices import PROBLEM_STATUSES, LagStatus
 from tracker.db.bulk import copy_create, copy_history, copy_supported, copy_update
-from tracker.monitoring.evaluation import (
-    PROBLEM_STATUSES,
-    Cell,
-    LagStatus,
-    MonthEvaluation,
-)
+from tracker.monitoring.evaluation import Cell, MonthEvaluation
 from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation
 from tracker.monitoring.rules import shortfall
 from tracker.months import first_of_month, month_end, month_end_label

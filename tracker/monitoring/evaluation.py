@@ -48,24 +48,18 @@ from django.db.models import (
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from tracker.calendar import due_month, reporting_deadline
-from tracker.choices import PROBLEM_STATUSES, LagStatus
+from tracker.calendar import reporting_deadline
+from tracker.choices import PROBLEM_STATUSES
 from tracker.db.bulk import copy_supported, copy_upsert
 from tracker.db.pipeline import pipelined
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import (
-    HUNDRED,
-    PLACES,
-    POINTS,
     Forecast,
     RollUp,
     Thresholds,
     classify,
-    completion_pct,
     forecast,
     is_at_risk,
-    pace_completion_pct,
-    pace_pct,
     roll_up,
 )
 from tracker.months import add_months, first_of_month
@@ -78,26 +72,7 @@ from tracker.plans.trajectory import (
     load_indicator_plans,
 )
 from tracker.progress.models import ProgressReport
-
-__all__ = [
-    "HUNDRED",
-    "PLACES",
-    "POINTS",
-    "PROBLEM_STATUSES",
-    "Cell",
-    "CityTotal",
-    "Forecast",
-    "LagStatus",
-    "MonthEvaluation",
-    "Thresholds",
-    "classify",
-    "due_month",
-    "evaluate_month",
-    "forecast",
-    "reporting_deadline",
-    "save_evaluation",
-]
-
+from tracker.ratios import PLACES, completion_pct, pace_completion_pct, pace_pct
 
 # --- dates ------------------------------------------------------------------------
 

@@ -40,10 +40,8 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from tracker.choices import BADNESS, LagStatus, status_counts
+from tracker.ratios import HUNDRED, PLACES, POINTS, completion_pct, pace_completion_pct, pace_pct
 
-HUNDRED = Decimal(100)
-POINTS = Decimal("0.01")
-PLACES = Decimal("0.0001")
 S = LagStatus
 
 
@@ -73,33 +71,6 @@ class Thresholds:
     def for_level(self, level: bool) -> tuple[Decimal, Decimal]:
         """(yellow, red) thresholds in points for a rate or a cumulative target."""
         return (self.level_yellow, self.level_red) if level else (self.yellow, self.red)
-
-
-# --- rates -------------------------------------------------------------------------------
-
-
-def pct(part: Decimal | None, whole: Decimal | None) -> Decimal | None:
-    """``part ÷ whole`` in percent to 2 places; None when either is missing or whole is 0."""
-    if part is None or whole is None or not whole:
-        return None
-    return (part * HUNDRED / whole).quantize(POINTS)
-
-
-def completion_pct(actual: Decimal | None, quota: Decimal | None) -> Decimal | None:
-    """完成率 = 累计完成 ÷ 任务数."""
-    return pct(actual, quota)
-
-
-def pace_completion_pct(actual: Decimal | None, expected: Decimal | None) -> Decimal | None:
-    """序时完成率 = 累计完成 ÷ 序时应达 (None while nothing is expected)."""
-    if expected is None or expected <= 0:
-        return None
-    return pct(actual, expected)
-
-
-def pace_pct(expected: Decimal | None, quota: Decimal | None) -> Decimal | None:
-    """序时进度 = 序时应达 ÷ 任务数."""
-    return pct(expected, quota)
 
 
 def gap_points(

@@ -26,10 +26,10 @@ from tracker import formats as fmt
 from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import COLOUR, LABEL
 from tracker.monitoring.models import LagEvaluation
-from tracker.monitoring.rules import pace_completion_pct
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_position
+from tracker.ratios import pace_completion_pct
 
 
 def of_plan(qs, plan, path: str = "indicator__project__plan_year"):

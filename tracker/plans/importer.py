@@ -514,4 +514,4 @@ def today_year() -> int:
     return date.today().year
 
 
-__all__ = ["ImportResult", "Registry", "guessed_year", "import_tables", "month_end"]
+__all__ = ["ImportResult", "Registry", "guessed_year", "import_tables"]

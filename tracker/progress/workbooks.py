@@ -57,7 +57,6 @@ from tracker import formats as figures
 from tracker.accounts.permissions import SUPERVISION_SCOPE, scope_for
 from tracker.calendar import deadline_label
 from tracker.monitoring.evaluation import values_as_of
-from tracker.monitoring.rules import completion_pct
 from tracker.months import add_months, first_of_month, format_month, month_label, parse_month
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import Agency, District, PlanYear
@@ -83,6 +82,7 @@ from tracker.progress.writes import (
     submit,
     validate,
 )
+from tracker.ratios import completion_pct
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 META_SHEET = "_meta"

@@ -13,10 +13,10 @@ from decimal import Decimal
 from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import COLOUR, LABEL, PROBLEM_STATUSES, status_counts
 from tracker.monitoring.models import LagEvaluation
-from tracker.monitoring.rules import pace_completion_pct
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_label, column_position
+from tracker.ratios import pace_completion_pct
 
 PROBLEMS = PROBLEM_STATUSES
 

@@ -38,9 +38,9 @@ from django.db.models import Count, Max
 
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.monitoring.models import LagEvaluation
-from tracker.monitoring.rules import pct
 from tracker.monitoring.stored import EvaluationLine, evaluation_lines, of_plan
 from tracker.plans.reference import District, PlanYear
+from tracker.ratios import pct
 from tracker.reporting.alerts import alerts_version, open_alert_total, supervised_cells
 from tracker.reporting.models import NoticeIssue
 from tracker.reporting.overview import overview

@@ -24,11 +24,11 @@ from django.db.models import Count
 from tracker.accounts.permissions import viewer_has_role
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.monitoring.models import LagEvaluation
-from tracker.monitoring.rules import pct
 from tracker.monitoring.stored import of_plan
 from tracker.months import add_months
 from tracker.plans.reference import District
 from tracker.plans.units import OUTSIDE, unit_order
+from tracker.ratios import pct
 
 S = LagStatus
 _pct = pct
