@@ -38,7 +38,6 @@ from datetime import date
 from decimal import Decimal
 from itertools import pairwise
 
-from tracker.months import month_end
 from tracker.plans.published_tables import PublishedTables
 from tracker.plans.quantities import QuantityError, is_empty, parse_quantity
 
