@@ -7,7 +7,7 @@ runs with no server at all.
 Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
 
 - ``lag-monthly-check``: the day after the reporting deadline
-  (``TRACKER["REPORTING_DEADLINE_DAY"]`` + 1, i.e. the 6th) at ``CHECK_HOUR`` (09:00),
+  (``conf.REPORTING_DEADLINE_DAY`` + 1, i.e. the 6th) at ``CHECK_HOUR`` (09:00),
   checks the month whose reports just fell due.
 - ``milestone-check``: same time; acts only when the plan names a milestone in that
   month (3, 6, 9, 11, 12 and any other month the plan names), and catches up earlier
@@ -15,11 +15,11 @@ Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
 - ``lag-catch-up``: every day at 09:30, re-runs any month of the year never checked
   (beat or workers were down) or whose figures were corrected since its check.
 - ``report-reminders``: every day at ``CHECK_HOUR``; acts from
-  ``TRACKER["REMINDER_DAYS_BEFORE"]`` (default 2) days before the reporting deadline to the
+  ``conf.REMINDER_DAYS_BEFORE`` (default 2) days before the reporting deadline to the
   deadline day, sending each contact one digest per month of what is still unfiled
   (``tracker.notifications.reminders``; claimed, so the daily repeats send nothing twice).
 - ``delivery-retry``: every 5 minutes, queues notification deliveries due for a retry.
-- ``heartbeat``: every ``TRACKER["HEARTBEAT_SECONDS"]`` (60 s), and once when beat starts,
+- ``heartbeat``: every ``conf.HEARTBEAT_SECONDS`` (60 s), and once when beat starts,
   sends ``tracker.heartbeat`` stamped with the send time; the worker records it and
   ``/api/health/`` reads it back (``tracker.health.checks``).
 
@@ -40,6 +40,8 @@ from celery import Celery
 from celery.beat import BeatLazyFunc
 from celery.schedules import crontab
 from celery.signals import beat_init
+
+from tracker import conf
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -64,8 +66,8 @@ def now_arg() -> str:
     return timezone.now().isoformat()
 
 
-def heartbeat_entry(conf: dict) -> dict:
-    seconds = int(conf.get("HEARTBEAT_SECONDS", 60))
+def heartbeat_entry() -> dict:
+    seconds = conf.HEARTBEAT_SECONDS
     return {
         "task": "tracker.heartbeat",
         "schedule": timedelta(seconds=seconds),
@@ -76,11 +78,8 @@ def heartbeat_entry(conf: dict) -> dict:
 
 
 def beat_schedule() -> dict:
-    from django.conf import settings
-
-    conf = settings.TRACKER
-    hour = int(conf.get("CHECK_HOUR", 9))
-    day = min(int(conf.get("REPORTING_DEADLINE_DAY", 5)) + 1, 28)
+    hour = conf.CHECK_HOUR
+    day = min(conf.REPORTING_DEADLINE_DAY + 1, 28)
     month = (BeatLazyFunc(due_month_arg),)
     return {
         "lag-monthly-check": {
@@ -106,7 +105,7 @@ def beat_schedule() -> dict:
             "task": "tracker.retry_deliveries",
             "schedule": crontab(minute="*/5"),
         },
-        "heartbeat": heartbeat_entry(conf),
+        "heartbeat": heartbeat_entry(),
     }
 
 
@@ -118,7 +117,5 @@ def _install_beat_schedule(sender, **kwargs):
 @beat_init.connect
 def _heartbeat_on_start(sender, **kwargs):
     """Beat announces itself at once, so /api/health/ is ok seconds after a start."""
-    from django.conf import settings
-
-    entry = heartbeat_entry(settings.TRACKER)
+    entry = heartbeat_entry()
     app.send_task(entry["task"], args=(now_arg(),), **entry["options"])

@@ -18,24 +18,16 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("TRACKER_VAR_DIR", BASE_DIR / "var"))
+from tracker import conf
 
+# Every variable is declared (type, default, meaning) and read once in tracker.conf.
+ENV = conf.read()
+BASE_DIR = conf.BASE_DIR
+VAR_DIR = ENV.var_dir
 
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DEBUG = env_bool("DEBUG", False)
-SECURE = env_bool("DJANGO_SECURE", False)
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+DEBUG = ENV["DEBUG"]
+SECURE = ENV["DJANGO_SECURE"]
+ALLOWED_HOSTS = ENV["ALLOWED_HOSTS"]
 
 # HTTPS hardening: on with DJANGO_SECURE=1 (production behind TLS); off for the embedded
 # default so `scripts/run.sh` works over plain http://127.0.0.1.
@@ -43,15 +35,17 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
 SECURE_SSL_REDIRECT = SECURE
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31536000 if SECURE else 0))
+SECURE_HSTS_SECONDS = ENV["SECURE_HSTS_SECONDS"]
+if SECURE_HSTS_SECONDS is None:
+    SECURE_HSTS_SECONDS = 31536000 if SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env_bool("DJANGO_BEHIND_PROXY", False):
+if ENV["DJANGO_BEHIND_PROXY"]:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = ENV["CSRF_TRUSTED_ORIGINS"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -110,9 +104,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+    "default": dj_database_url.parse(
+        ENV["DATABASE_URL"] or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=ENV["DB_CONN_MAX_AGE"],
     )
 }
 SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
@@ -126,8 +120,8 @@ if SQLITE:
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     )
 # Parallel test runs (helpers, CI) can pick their own test database name.
-if os.environ.get("TEST_DATABASE_NAME"):
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+if ENV["TEST_DATABASE_NAME"]:
+    DATABASES["default"]["TEST"] = {"NAME": ENV["TEST_DATABASE_NAME"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -160,7 +154,7 @@ def embedded_secret_key(path: Path) -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = ENV["SECRET_KEY"]
 if not SECRET_KEY:
     if not EMBEDDED_DEMO:
         raise ImproperlyConfigured(
@@ -185,7 +179,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT = ENV["STATIC_ROOT"]
 # WhiteNoise serves /static/ from every server (runserver, gunicorn), DEBUG on or off. With
 # DEBUG off the files are the compressed, hashed copies `collectstatic` puts in STATIC_ROOT
 # (scripts/run.sh and the deploy steps run it); with DEBUG on they come straight from the apps.
@@ -206,7 +200,7 @@ LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "dashboard:login"
 
 # --- Celery -------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = ENV["REDIS_URL"]
 
 
 def filesystem_broker_options(root: Path) -> dict:
@@ -223,19 +217,19 @@ def filesystem_broker_options(root: Path) -> dict:
 
 # TRACKER_BROKER_DIR: another folder for the filesystem broker (the test suite gives its
 # own, so a worker running from the checkout never receives the tests' messages).
-BROKER_DIR = Path(os.environ.get("TRACKER_BROKER_DIR") or VAR_DIR / "broker")
-if os.environ.get("CELERY_BROKER_URL"):
-    CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+BROKER_DIR = ENV.path("TRACKER_BROKER_DIR", "broker")
+if ENV["CELERY_BROKER_URL"]:
+    CELERY_BROKER_URL = ENV["CELERY_BROKER_URL"]
 elif REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
+CELERY_RESULT_BACKEND = ENV["CELERY_RESULT_BACKEND"] or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = False
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ALWAYS_EAGER = ENV["CELERY_TASK_ALWAYS_EAGER"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -261,9 +255,9 @@ REST_FRAMEWORK = {
         "tracker.api.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": os.environ.get("API_THROTTLE_ANON", "120/min"),
-        "user": os.environ.get("API_THROTTLE_USER", "3000/min"),
-        "login": os.environ.get("API_THROTTLE_LOGIN", "30/min"),
+        "anon": ENV["API_THROTTLE_ANON"],
+        "user": ENV["API_THROTTLE_USER"],
+        "login": ENV["API_THROTTLE_LOGIN"],
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -285,92 +279,19 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Tracker domain settings --------------------------------------------------
-TRACKER = {
-    # Lag-check writes through PostgreSQL's COPY (tracker.db.bulk); 0 keeps the ORM path.
-    "BULK_COPY": env_bool("TRACKER_BULK_COPY", True),
-    # The lag evaluation's reads pipelined on PostgreSQL (tracker.db.pipeline): the
-    # next batch read while this one is computed; 0 reads them one after another.
-    "READ_PIPELINE": env_bool("TRACKER_READ_PIPELINE", True),
-    # Monthly reports are due by this day of the following month (未按时填报 after it).
-    "REPORTING_DEADLINE_DAY": int(os.environ.get("TRACKER_REPORTING_DEADLINE_DAY", "5")),
-    # A cumulative value above this multiple of the district's quota needs an explicit
-    # confirmation (确认超额) before it is saved (tracker.progress.writes).
-    "OVER_QUOTA_CONFIRM_RATIO": float(os.environ.get("TRACKER_OVER_QUOTA_CONFIRM_RATIO", "3")),
-    # Published read-only mode: anonymous visitors may read plan data and the summaries
-    # (dashboard overview, ranking, monthly notice; the API's plan and summary endpoints).
-    "PUBLIC_READ_ONLY": os.environ.get("TRACKER_PUBLIC_READ_ONLY", "").lower()
-    in ("1", "true", "yes"),
-    # Excel import limits (tracker.progress.workbooks): upload size, unpacked size, data rows.
-    "IMPORT_MAX_BYTES": 2 * 1024 * 1024,
-    "IMPORT_MAX_UNPACKED_BYTES": 20 * 1024 * 1024,
-    "IMPORT_MAX_ROWS": 1000,
-    # ... and cells (all sheets) and columns, counted in the raw XML before parsing.
-    "IMPORT_MAX_CELLS": 30000,
-    "IMPORT_MAX_COLUMNS": 64,
-    # Lag thresholds (tracker.monitoring.evaluation). For cumulative targets the gap is the expected
-    # minus the actual share of the district's quota, in percentage points (落后序时进度):
-    # at least YELLOW → 黄 (behind), more than RED → 红 (seriously behind). At a checkpoint
-    # month (a numeric milestone or the deadline) a gap of YELLOW or more is already 红.
-    "LAG_YELLOW_POINTS": float(os.environ.get("TRACKER_LAG_YELLOW_POINTS", "10")),
-    "LAG_RED_POINTS": float(os.environ.get("TRACKER_LAG_RED_POINTS", "30")),
-    # Rates (保障率, 开通率) compare levels: the gap is expected minus actual level, in points.
-    "LEVEL_YELLOW_POINTS": float(os.environ.get("TRACKER_LEVEL_YELLOW_POINTS", "1")),
-    "LEVEL_RED_POINTS": float(os.environ.get("TRACKER_LEVEL_RED_POINTS", "3")),
-    # Forecast: pace of the last N months, extrapolated to the project's deadline. A
-    # district on track whose forecast misses its quota is flagged at risk; an alert
-    # (提示, shown but not mailed) is raised when its recent pace is also more than this
-    # many percent below the plan's own pace over the same months.
-    "FORECAST_WINDOW_MONTHS": 3,
-    # The monthly notice (tracker.reporting.notice): default number of 挂牌督办 candidates
-    # listed one by one (督查室 sets it per month in the admin), and where the rendered
-    # PDFs are cached (one file per month and data/settings fingerprint).
-    "NOTICE_SUPERVISION_CAP": 10,
-    "NOTICE_PDF_DIR": os.environ.get("TRACKER_NOTICE_PDF_DIR", str(BASE_DIR / "var" / "notices")),
-    "AT_RISK_PACE_SHORTFALL_PCT": 10,
-    # Consecutive problem months before an alert goes to the lead agency, then to the
-    # supervision office (督查室) with the 挂牌督办 flag.
-    "ESCALATE_TO_AGENCY_AFTER": 2,
-    "ESCALATE_TO_SUPERVISION_AFTER": 3,
-    # Scheduled checks run at this local hour (Asia/Shanghai).
-    "CHECK_HOUR": 9,
-    # Reporting reminders (tracker.notifications.reminders): from this many days before the
-    # deadline, each contact gets one digest a month of what is still unfiled in scope.
-    "REMINDER_DAYS_BEFORE": int(os.environ.get("TRACKER_REMINDER_DAYS_BEFORE", "2")),
-    # Notification deliveries: attempts before giving up, first retry delay (doubling).
-    "DELIVERY_MAX_ATTEMPTS": 5,
-    "DELIVERY_RETRY_SECONDS": 60,
-    "WEBHOOK_TIMEOUT_SECONDS": float(os.environ.get("TRACKER_WEBHOOK_TIMEOUT", "10")),
-    # Where digests link to for the alerts still open (我的待办 is SITE_URL + /my/).
-    "SITE_URL": os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000"),
-    # Liveness (tracker.health.checks): beat sends the heartbeat task this often (and once
-    # when it starts); a worker runs it and records both times. /api/health/ is degraded
-    # (503) when either is older than HEARTBEAT_STALE_MINUTES.
-    "HEARTBEAT_SECONDS": int(os.environ.get("TRACKER_HEARTBEAT_SECONDS", "60")),
-    "HEARTBEAT_STALE_MINUTES": int(os.environ.get("TRACKER_HEARTBEAT_STALE_MINUTES", "5")),
-    # Which figures count for the lag check and the notice: every filed figure (False,
-    # today's behaviour) or only those the lead agency approved (True); see
-    # tracker.review.workflow.count_only_reviewed.
-    "COUNT_ONLY_REVIEWED": env_bool("TRACKER_COUNT_ONLY_REVIEWED", False),
-    # 佐证材料: largest accepted file, and the STORAGES alias files go to ("default":
-    # local files under MEDIA_ROOT; point an alias at django-storages' S3Storage for
-    # S3-compatible object storage, see README).
-    "ATTACHMENT_MAX_BYTES": int(os.environ.get("TRACKER_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)),
-    "ATTACHMENT_STORAGE": os.environ.get("TRACKER_ATTACHMENT_STORAGE", "default"),
-    # Red cells (严重滞后/逾期未完成) still without 原因说明 this many days after the
-    # month's reporting deadline are listed for 督查室 on the 审核与上报 page.
-    "EXPLANATION_GRACE_DAYS": int(os.environ.get("TRACKER_EXPLANATION_GRACE_DAYS", "5")),
-}
+# Declared, typed and explained in tracker.conf; read in code as ``conf.KEY``.
+TRACKER = ENV.tracker
 
 # Uploaded files (佐证材料). Served only through the API's permission-checked download,
 # never as public URLs.
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_ROOT = ENV.path("MEDIA_ROOT", "media")
 MEDIA_URL = "/media/"
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": ENV["LOG_LEVEL"]},
 }
 
 # --- Security: logins, sessions, cache, proxies, CSP (issue 13) ----------------------
@@ -378,14 +299,14 @@ LOGGING = {
 # Reverse proxies in front of the app that append to X-Forwarded-For. 0 (the default):
 # none trusted, the address is REMOTE_ADDR, and a client cannot choose its own address
 # for the login lockout or the throttles by sending the header.
-TRACKER_NUM_PROXIES = int(os.environ.get("TRACKER_NUM_PROXIES", "0"))
+TRACKER_NUM_PROXIES = ENV["TRACKER_NUM_PROXIES"]
 REST_FRAMEWORK["NUM_PROXIES"] = TRACKER_NUM_PROXIES
 
 # Cache (throttle counters; anything else cached): shared by every process. Redis when
 # REDIS_URL (or TRACKER_CACHE_URL) is set; otherwise a file cache under var/cache, which
 # every worker process on the machine shares (a per-process memory cache would give
 # each gunicorn worker its own throttle).
-CACHE_URL = os.environ.get("TRACKER_CACHE_URL") or REDIS_URL
+CACHE_URL = ENV["TRACKER_CACHE_URL"] or REDIS_URL
 if CACHE_URL:
     CACHES = {
         "default": {
@@ -400,7 +321,7 @@ else:
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             # TRACKER_CACHE_DIR: another directory (the tests give theirs, so clearing
             # it never touches a running server's counters)
-            "LOCATION": os.environ.get("TRACKER_CACHE_DIR") or str(VAR_DIR / "cache"),
+            "LOCATION": str(ENV.path("TRACKER_CACHE_DIR", "cache")),
         }
     }
 
@@ -413,8 +334,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("TRACKER_LOGIN_MAX_FAILURES", "5"))
-AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("TRACKER_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_FAILURE_LIMIT = ENV["TRACKER_LOGIN_MAX_FAILURES"]
+AXES_COOLOFF_TIME = timedelta(minutes=ENV["TRACKER_LOGIN_LOCKOUT_MINUTES"])
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "tracker.accounts.security.client_ip"
@@ -425,13 +346,13 @@ AXES_VERBOSE = False
 # API tokens (django-rest-knox): stored hashed, one row each, revocable one by one.
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",
-    "TOKEN_TTL": timedelta(seconds=int(TRACKER.get("API_TOKEN_MAX_AGE", 8 * 3600))),
+    "TOKEN_TTL": timedelta(seconds=TRACKER["API_TOKEN_MAX_AGE"]),
     "AUTO_REFRESH": False,
 }
 
 # Sessions: a working day. The cookie lasts 8 hours from login (not renewed on each
 # request) and ends when the browser closes.
-SESSION_COOKIE_AGE = int(os.environ.get("TRACKER_SESSION_SECONDS", str(8 * 3600)))
+SESSION_COOKIE_AGE = ENV["TRACKER_SESSION_SECONDS"]
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -456,8 +377,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tracker@localhost")
+EMAIL_BACKEND = ENV["EMAIL_BACKEND"]
+DEFAULT_FROM_EMAIL = ENV["DEFAULT_FROM_EMAIL"]
 # Seconds before a mail server that accepts and never answers fails the attempt
 # (below the delivery task's soft time limit).
-EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "10"))
+EMAIL_TIMEOUT = ENV["EMAIL_TIMEOUT"]

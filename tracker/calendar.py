@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
+from tracker import conf
 from tracker.months import add_months, first_of_month, month_label
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
 
 def reporting_deadline(month: date) -> datetime:
     """The last moment a report for ``month`` is on time: end of the deadline day, local."""
-    day = int(settings.TRACKER.get("REPORTING_DEADLINE_DAY", 5))
+    day = conf.REPORTING_DEADLINE_DAY
     next_month = add_months(first_of_month(month), 1)
     end = datetime.combine(next_month.replace(day=day) + timedelta(days=1), time.min)
     return timezone.make_aware(end) - timedelta(microseconds=1)

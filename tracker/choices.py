@@ -18,7 +18,7 @@ from django.db import models
 
 
 class LagStatus(models.TextChoices):
-    """Status of a district on an indicator for a month (thresholds: settings.TRACKER)."""
+    """Status of a district on an indicator for a month (thresholds: ``tracker.conf``)."""
 
     ON_TRACK = "on_track", "正常"
     BEHIND = "behind", "滞后（黄）"

@@ -2,7 +2,7 @@
 that issues them, behind django-axes.
 
 - ``POST /api/v1/auth/token/`` with username and password → a token, valid
-  ``TRACKER["API_TOKEN_MAX_AGE"]`` seconds (8 h by default; ``REST_KNOX["TOKEN_TTL"]``).
+  ``conf.API_TOKEN_MAX_AGE`` seconds (8 h by default; ``REST_KNOX["TOKEN_TTL"]``).
   Only a hash is stored, so a leaked database does not leak tokens.
 - Each token is a row: a user lists their own (``GET /api/v1/auth/tokens/``) and
   revokes one (``DELETE /api/v1/auth/tokens/<key>/``); 督查室 lists and revokes
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -27,9 +26,11 @@ from knox.auth import TokenAuthentication
 from knox.models import AuthToken
 from rest_framework import exceptions
 
+from tracker import conf
+
 
 def token_ttl() -> timedelta:
-    return timedelta(seconds=int(settings.TRACKER.get("API_TOKEN_MAX_AGE", 8 * 3600)))
+    return timedelta(seconds=conf.API_TOKEN_MAX_AGE)
 
 
 def make_token(user) -> tuple[str, int]:

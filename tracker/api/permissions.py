@@ -1,14 +1,14 @@
 """Who may call the API: a user with a role; anonymous reads of public views when the
-published read-only mode (``TRACKER["PUBLIC_READ_ONLY"]``) is on."""
+published read-only mode (``conf.PUBLIC_READ_ONLY``) is on."""
 
-from django.conf import settings
 from rest_framework import permissions
 
+from tracker import conf
 from tracker.accounts.permissions import scope_for
 
 
 def public_mode() -> bool:
-    return bool(settings.TRACKER.get("PUBLIC_READ_ONLY", False))
+    return conf.PUBLIC_READ_ONLY
 
 
 class TrackerPermission(permissions.BasePermission):

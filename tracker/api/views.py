@@ -1,7 +1,7 @@
 """REST API v1: thin views over the one scoping rule and the services.
 
 Every queryset starts from ``Model.objects.for_user(request.user)``; in published
-read-only mode (``TRACKER["PUBLIC_READ_ONLY"]``) anonymous visitors read plan data and
+read-only mode (``conf.PUBLIC_READ_ONLY``) anonymous visitors read plan data and
 summaries city-wide, nothing else. Progress writes go through
 ``tracker.progress.writes`` (same rules and history as the admin): a refusal is 400
 with every problem listed, a concurrent edit 409.

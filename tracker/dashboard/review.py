@@ -4,7 +4,7 @@
   district-month of the current plan (未上报 / 已上报 / 部分退回 / 已审核) with the
   counts per state; the lead agency's queue of submitted cells (审核通过 / 退回 with a
   reason); a district's 「上报本月」 button and its returned cells; red cells still
-  without an explanation ``TRACKER["EXPLANATION_GRACE_DAYS"]`` days after the deadline.
+  without an explanation ``conf.EXPLANATION_GRACE_DAYS`` days after the deadline.
 - ``review/<district code>/<YYYY-MM>/``: one district-month: its cells (state, reason,
   lock) and its history — every step with who and when; 督查室 unlocks (with a reason)
   and relocks the month or a cell there.

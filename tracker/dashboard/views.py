@@ -2,7 +2,7 @@
 
 Every page reads through the same scoping as the admin and API (``for_user``, via the
 selectors). Anonymous visitors are sent to the login page (``/accounts/login/``),
-except that with ``TRACKER["PUBLIC_READ_ONLY"]`` the public parts (overview, ranking and
+except that with ``conf.PUBLIC_READ_ONLY`` the public parts (overview, ranking and
 the monthly notice with its downloads) are readable city-wide without logging in; the
 matrix, cells, scorecards, project pages and "my work" always need a user with a role.
 
@@ -28,6 +28,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 
+from tracker import conf
 from tracker.accounts.permissions import scope_for
 from tracker.dashboard import lists
 from tracker.monitoring.stored import evaluated_months, latest_month
@@ -55,7 +56,7 @@ def favicon(request):
 
 
 def public_mode() -> bool:
-    return bool(settings.TRACKER.get("PUBLIC_READ_ONLY", False))
+    return conf.PUBLIC_READ_ONLY
 
 
 def page(public: bool = False):
@@ -120,7 +121,7 @@ def _context(request, month, **extra):
         "viewer": request.viewer,
         "scope": scope_for(request.viewer) if request.viewer else None,
         "public_mode": public_mode(),
-        "deadline_day": settings.TRACKER.get("REPORTING_DEADLINE_DAY", 5),
+        "deadline_day": conf.REPORTING_DEADLINE_DAY,
         "plan": choice.plan,
         "plan_choice": choice,
         "plan_query": choice.query,  # 「&plan=N」 when the year has several plans

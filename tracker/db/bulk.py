@@ -8,7 +8,7 @@ conversions Django would apply on save that change what is stored: decimals roun
 the field's places (``format_number``, as ``DecimalField.get_db_prep_save``) and JSON
 encoded.
 
-``copy_supported()``: PostgreSQL with ``TRACKER["BULK_COPY"]`` on (the default; env
+``copy_supported()``: PostgreSQL with ``conf.BULK_COPY`` on (the default; env
 ``TRACKER_BULK_COPY=0`` turns it off); otherwise the callers keep the ORM path.
 (It was opt-in for a while: the two-worker spread test hung now and then. The cause was
 the test, not COPY: its two in-thread workers shared kombu's one global event loop; the
@@ -29,11 +29,12 @@ from django.db import connection, models
 from django.db.backends.utils import format_number
 from django.db.models import F, Lookup
 
+from tracker import conf
+
 
 def copy_supported() -> bool:
-    from django.conf import settings
 
-    return connection.vendor == "postgresql" and bool(settings.TRACKER.get("BULK_COPY", True))
+    return connection.vendor == "postgresql" and conf.BULK_COPY
 
 
 def _converter(field: models.Field):

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from django.conf import settings
 from django.db import connection
+
+from tracker import conf
 
 
 def pipeline_supported() -> bool:
-    if connection.vendor != "postgresql" or not settings.TRACKER.get("READ_PIPELINE", True):
+    if connection.vendor != "postgresql" or not conf.READ_PIPELINE:
         return False
     import psycopg
 

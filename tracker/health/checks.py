@@ -1,9 +1,9 @@
 """Is the tracker working: database, broker, and a worker and beat that are alive.
 
 Liveness comes from a heartbeat: beat sends ``tracker.heartbeat`` every
-``TRACKER["HEARTBEAT_SECONDS"]`` (60 s, and once when beat starts) with the time it sent
+``conf.HEARTBEAT_SECONDS`` (60 s, and once when beat starts) with the time it sent
 it; the worker that runs it records that time and its own (``Heartbeat``). Each is stale
-when older than ``TRACKER["HEARTBEAT_STALE_MINUTES"]`` (5 minutes); anything stale or
+when older than ``conf.HEARTBEAT_STALE_MINUTES`` (5 minutes); anything stale or
 unreachable makes the report ``degraded``.
 """
 
@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from tracker import conf
 from tracker.health.models import Heartbeat
 
 HEARTBEAT = "celery"
@@ -24,7 +25,7 @@ OK, DEGRADED = "ok", "degraded"
 
 
 def stale_after() -> timedelta:
-    return timedelta(minutes=int(settings.TRACKER.get("HEARTBEAT_STALE_MINUTES", 5)))
+    return timedelta(minutes=conf.HEARTBEAT_STALE_MINUTES)
 
 
 def record_heartbeat(sent_at: datetime, hostname: str = "", now: datetime | None = None) -> None:

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from celery import group, shared_task
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from tracker import conf
 from tracker.calendar import reporting_deadline
 from tracker.monitoring.episodes import (
     AlertChanges,
@@ -401,7 +401,7 @@ def run_catch_up(up_to: date, *, as_of: datetime | None = None) -> list[CheckRes
 def milestone_due_at(month: date) -> datetime:
     """When the scheduled milestone check of ``month`` runs: the day after the
     reporting deadline at ``CHECK_HOUR`` (what a catch-up uses as ``as_of``)."""
-    hour = int(settings.TRACKER.get("CHECK_HOUR", 9))
+    hour = conf.CHECK_HOUR
     deadline = timezone.localtime(reporting_deadline(month))
     return (deadline + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
 

@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from tracker import conf
 from tracker import formats as number
 from tracker.choices import PROBLEM_STATUSES, LagStatus
 from tracker.db.bulk import copy_create, copy_history, copy_supported, copy_update
@@ -173,8 +173,7 @@ def _amount(plan: IndicatorPlan, value: Decimal) -> str:
 
 
 def _red_points(plan: IndicatorPlan) -> Decimal:
-    key = "LEVEL_RED_POINTS" if plan.is_level else "LAG_RED_POINTS"
-    return Decimal(str(settings.TRACKER.get(key, 30)))
+    return conf.LEVEL_RED_POINTS if plan.is_level else conf.LAG_RED_POINTS
 
 
 # --- episodes from the months' statuses ------------------------------------------------
@@ -182,10 +181,9 @@ def _red_points(plan: IndicatorPlan) -> Decimal:
 
 def escalation(streak: int) -> tuple[int, bool]:
     """``(level, 挂牌督办)`` for a district behind ``streak`` months in a row."""
-    conf = settings.TRACKER
-    if streak >= int(conf.get("ESCALATE_TO_SUPERVISION_AFTER", 3)):
+    if streak >= conf.ESCALATE_TO_SUPERVISION_AFTER:
         return Level.SUPERVISION, True
-    if streak >= int(conf.get("ESCALATE_TO_AGENCY_AFTER", 2)):
+    if streak >= conf.ESCALATE_TO_AGENCY_AFTER:
         return Level.AGENCY, False
     return Level.DISTRICT, False
 

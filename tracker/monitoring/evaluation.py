@@ -9,7 +9,7 @@ It writes nothing; ``save_evaluation`` stores the cells in one statement.
 
 The rules of one cell (status, 逾期未完成 after the completion deadline, gap, 完成率 and
 序时完成率, forecast, at risk) and of roll-ups live in ``tracker.monitoring.rules``; this module
-only gathers the figures set-based and stores the result. Thresholds: ``settings.TRACKER``.
+only gathers the figures set-based and stores the result. Thresholds: ``tracker.conf``.
 
 A missing report: 未按时填报 once the reporting deadline (the ``REPORTING_DEADLINE_DAY`` of
 the next month, end of day, Asia/Shanghai) has passed; before it the district's latest
@@ -364,7 +364,7 @@ def city_district_id(plan=None) -> int | None:
 
 def counted_reports():
     """The progress reports the check counts: every filed figure, or with
-    ``TRACKER["COUNT_ONLY_REVIEWED"]`` only approved (审核通过) ones — an unreviewed or
+    ``conf.COUNT_ONLY_REVIEWED`` only approved (审核通过) ones — an unreviewed or
     returned figure is then as if not filed (``services.review.counted_reports``)."""
     from tracker.progress.state import counted_reports as counted
 

@@ -39,33 +39,37 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
+from tracker import conf
 from tracker.choices import BADNESS, LagStatus, status_counts
 from tracker.ratios import HUNDRED, PLACES, POINTS, completion_pct, pace_completion_pct, pace_pct
 
 S = LagStatus
 
 
+_DECLARED = conf.BY_KEY  # the declared defaults, one home
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    yellow: Decimal = Decimal(10)
-    red: Decimal = Decimal(30)
-    level_yellow: Decimal = Decimal(1)
-    level_red: Decimal = Decimal(3)
-    forecast_window: int = 3
-    risk_shortfall_pct: Decimal = Decimal(10)
+    """The lag thresholds; the defaults are ``tracker.conf``'s declared ones."""
+
+    yellow: Decimal = _DECLARED["LAG_YELLOW_POINTS"].default
+    red: Decimal = _DECLARED["LAG_RED_POINTS"].default
+    level_yellow: Decimal = _DECLARED["LEVEL_YELLOW_POINTS"].default
+    level_red: Decimal = _DECLARED["LEVEL_RED_POINTS"].default
+    forecast_window: int = _DECLARED["FORECAST_WINDOW_MONTHS"].default
+    risk_shortfall_pct: Decimal = _DECLARED["AT_RISK_PACE_SHORTFALL_PCT"].default
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        from django.conf import settings
-
-        conf = settings.TRACKER
+        """The thresholds in effect (``tracker.conf``)."""
         return cls(
-            yellow=Decimal(str(conf.get("LAG_YELLOW_POINTS", 10))),
-            red=Decimal(str(conf.get("LAG_RED_POINTS", 30))),
-            level_yellow=Decimal(str(conf.get("LEVEL_YELLOW_POINTS", 1))),
-            level_red=Decimal(str(conf.get("LEVEL_RED_POINTS", 3))),
-            forecast_window=int(conf.get("FORECAST_WINDOW_MONTHS", 3)),
-            risk_shortfall_pct=Decimal(str(conf.get("AT_RISK_PACE_SHORTFALL_PCT", 10))),
+            yellow=conf.LAG_YELLOW_POINTS,
+            red=conf.LAG_RED_POINTS,
+            level_yellow=conf.LEVEL_YELLOW_POINTS,
+            level_red=conf.LEVEL_RED_POINTS,
+            forecast_window=conf.FORECAST_WINDOW_MONTHS,
+            risk_shortfall_pct=conf.AT_RISK_PACE_SHORTFALL_PCT,
         )
 
     def for_level(self, level: bool) -> tuple[Decimal, Decimal]:

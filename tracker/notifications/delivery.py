@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from tracker import conf
 from tracker.notifications.models import Delivery, WebhookFormat
 from tracker.notifications.render import site_link
 
@@ -131,7 +132,7 @@ def send_webhook(delivery: Delivery) -> None:
             "User-Agent": "minsheng-tracker",
         },
     )
-    timeout = float(settings.TRACKER.get("WEBHOOK_TIMEOUT_SECONDS", 10))
+    timeout = conf.WEBHOOK_TIMEOUT_SECONDS
     with _opener.open(request, timeout=timeout) as response:
         if not 200 <= response.status < 300:
             raise WebhookError(f"Webhook 返回 HTTP {response.status}")
@@ -158,7 +159,7 @@ class Outcome:
 
 def backoff_seconds(attempt: int) -> int:
     """Delay before the next try after ``attempt`` failed tries: base × 2^(attempt−1)."""
-    base = int(settings.TRACKER.get("DELIVERY_RETRY_SECONDS", 60))
+    base = conf.DELIVERY_RETRY_SECONDS
     return base * 2 ** max(attempt - 1, 0)
 
 
@@ -180,7 +181,7 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Outcome | None:
         SENDERS[delivery.channel](delivery)
     except Exception as exc:  # any failure of the channel is recorded and retried
         logger.warning("delivery %s failed: %s", delivery_id, exc)
-        max_attempts = int(settings.TRACKER.get("DELIVERY_MAX_ATTEMPTS", 5))
+        max_attempts = conf.DELIVERY_MAX_ATTEMPTS
         error = f"{type(exc).__name__}: {exc}"[:2000]
         failed_at = timezone.now()
         if delivery.attempts >= max_attempts:

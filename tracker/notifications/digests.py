@@ -6,7 +6,7 @@
    recipient: the district's contacts, the lead agency's contacts, and the supervision
    office's for episodes escalated to it. Each recipient gets one ``Notification`` with
    the news in sections (新增 / 升级 / 解除 / 撤销) and the episodes still open in its
-   scope as a count with a link (``TRACKER["SITE_URL"]`` + ``/my/``), and one
+   scope as a count with a link (``conf.SITE_URL`` + ``/my/``), and one
    ``Delivery`` per channel. The episodes are then marked told (``notified_state``,
    ``notified_level``), so re-running or re-evaluating a month re-sends nothing that
    did not change. Each item carries the district's 原因说明 / 整改措施 / 计划追赶完成时间

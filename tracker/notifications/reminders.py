@@ -2,7 +2,7 @@
 unfiled in their scope for the month being reported.
 
 - **When**: beat runs ``tracker.send_reminders`` every day at ``CHECK_HOUR``
-  (``config.celery``); it acts only from ``TRACKER["REMINDER_DAYS_BEFORE"]`` (default 2)
+  (``config.celery``); it acts only from ``conf.REMINDER_DAYS_BEFORE`` (default 2)
   days before the month's deadline up to the deadline day itself
   (``reporting.days_left``), so a day missed while beat was down is caught up the next day.
 - **What**: the month being reported (``reporting.reporting_month``) and its unfiled cells
@@ -25,10 +25,10 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from celery import shared_task
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tracker import conf
 from tracker.accounts.models import Role
 from tracker.calendar import days_left, deadline_label, reporting_month
 from tracker.months import month_label
@@ -50,7 +50,7 @@ __all__ = ["REMINDER_RUN", "days_before", "is_reminder_day", "send_reminders"]
 
 
 def days_before() -> int:
-    return int(settings.TRACKER.get("REMINDER_DAYS_BEFORE", 2))
+    return conf.REMINDER_DAYS_BEFORE
 
 
 def is_reminder_day(month: date, now: datetime | None = None) -> bool:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from django.conf import settings
-
+from tracker import conf
 from tracker.monitoring.models import LagAlert
 from tracker.notifications.models import Contact
 from tracker.numbers import plain
@@ -19,8 +18,8 @@ NEWS_LABEL = {"opened": "新增预警", "escalated": "预警升级", "resolved":
 
 
 def site_url(path: str) -> str:
-    """``TRACKER["SITE_URL"]`` + ``path`` (a page of the dashboard)."""
-    return settings.TRACKER.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/") + path
+    """``conf.SITE_URL`` + ``path`` (a page of the dashboard)."""
+    return conf.SITE_URL.rstrip("/") + path
 
 
 def site_link() -> str:

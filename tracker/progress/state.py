@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef
 
+from tracker import conf
 from tracker.months import month_label
 from tracker.progress.models import CellReview, CellState, ProgressReport
 
@@ -38,8 +38,8 @@ def locked_message(district_name: str, label: str, month: date) -> str:
 
 
 def count_only_reviewed() -> bool:
-    """``TRACKER["COUNT_ONLY_REVIEWED"]``: count only approved figures (default False)."""
-    return bool(settings.TRACKER.get("COUNT_ONLY_REVIEWED", False))
+    """``conf.COUNT_ONLY_REVIEWED``: count only approved figures (default False)."""
+    return conf.COUNT_ONLY_REVIEWED
 
 
 def counted_reports(reports=None):

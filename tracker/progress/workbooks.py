@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from openpyxl import Workbook, load_workbook
@@ -53,6 +52,7 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from tracker import conf
 from tracker import formats as figures
 from tracker.accounts.permissions import SUPERVISION_SCOPE, scope_for
 from tracker.calendar import deadline_label
@@ -537,8 +537,7 @@ _CELL_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]{1,3})[0-9]+"')
 
 
 def _cell_limits() -> tuple[int, int]:
-    conf = settings.TRACKER
-    return int(conf.get("IMPORT_MAX_CELLS", 30000)), int(conf.get("IMPORT_MAX_COLUMNS", 64))
+    return conf.IMPORT_MAX_CELLS, conf.IMPORT_MAX_COLUMNS
 
 
 def _check_cells(archive: zipfile.ZipFile, max_unpacked: int) -> None:
@@ -564,11 +563,10 @@ def _check_cells(archive: zipfile.ZipFile, max_unpacked: int) -> None:
 
 
 def _limits() -> tuple[int, int, int]:
-    conf = settings.TRACKER
     return (
-        int(conf.get("IMPORT_MAX_BYTES", 2 * 1024 * 1024)),
-        int(conf.get("IMPORT_MAX_UNPACKED_BYTES", 20 * 1024 * 1024)),
-        int(conf.get("IMPORT_MAX_ROWS", 1000)),
+        conf.IMPORT_MAX_BYTES,
+        conf.IMPORT_MAX_UNPACKED_BYTES,
+        conf.IMPORT_MAX_ROWS,
     )
 
 

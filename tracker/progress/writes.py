@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from tracker import conf
 from tracker.accounts.permissions import Action, may, scope_for
 from tracker.months import first_of_month, month_label, parse_month
 from tracker.numbers import plain
@@ -110,7 +110,7 @@ class SubmitResult:
 
 
 def over_quota_ratio() -> Decimal:
-    return Decimal(str(settings.TRACKER.get("OVER_QUOTA_CONFIRM_RATIO", 3)))
+    return conf.OVER_QUOTA_CONFIRM_RATIO
 
 
 def parse_value(raw, indicator: Indicator) -> Decimal:

@@ -1,13 +1,14 @@
 """The monthly notice's own data: what 督查室 sets for each month's 通报."""
 
-from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from tracker import conf
+
 
 def default_supervision_cap() -> int:
-    return int(settings.TRACKER.get("NOTICE_SUPERVISION_CAP", 10))
+    return conf.NOTICE_SUPERVISION_CAP
 
 
 class NoticeIssue(models.Model):

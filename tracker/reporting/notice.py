@@ -13,7 +13,7 @@ amounts in the plan's printed units.
    逾期未完成 (the completion deadline has passed with the target unmet);
 2. ordered furthest behind first: 逾期未完成 before 红, then the larger gap in points,
    then the longer streak, then 序号 and the plan's column order;
-3. the first ``NoticeIssue.supervision_cap`` (default ``TRACKER["NOTICE_SUPERVISION_CAP"]``,
+3. the first ``NoticeIssue.supervision_cap`` (default ``conf.NOTICE_SUPERVISION_CAP``,
    10) are listed one by one; every other red cell is summarised per district
    (how many, of which overdue, which 序号).
 
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Count, Max
 
+from tracker import conf
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.stored import EvaluationLine, evaluation_lines, of_plan
@@ -53,7 +53,7 @@ NOTICE_LAYOUT = "3"  # bump when the notice template changes: cached PDFs re-ren
 
 
 def supervision_after() -> int:
-    return int(settings.TRACKER.get("ESCALATE_TO_SUPERVISION_AFTER", 3))
+    return conf.ESCALATE_TO_SUPERVISION_AFTER
 
 
 def is_candidate(line: EvaluationLine, streak_needed: int | None = None) -> bool:
@@ -196,9 +196,7 @@ def notice(month: date, plan=None) -> Notice | None:
     if not indicators:
         return None
     issue = NoticeIssue.objects.filter(month=month).first()
-    cap = (
-        issue.supervision_cap if issue else int(settings.TRACKER.get("NOTICE_SUPERVISION_CAP", 10))
-    )
+    cap = issue.supervision_cap if issue else conf.NOTICE_SUPERVISION_CAP
     red = evaluation_lines(evaluations.filter(month=month, status__in=RED_STATUSES))
     flagged = supervised_cells(month)
     for line in red:
@@ -269,6 +267,6 @@ def fingerprint(month: date) -> str:
 def notice_context_defaults() -> dict:
     """Template values the notice needs besides the ``Notice`` (page, xlsx and PDF)."""
     return {
-        "deadline_day": settings.TRACKER.get("REPORTING_DEADLINE_DAY", 5),
+        "deadline_day": conf.REPORTING_DEADLINE_DAY,
         "supervision_after": supervision_after(),
     }

@@ -2,7 +2,7 @@
 
 PDF: WeasyPrint (pinned in pyproject.toml) with Debian's Pango and a CJK font
 (fonts-wqy-zenhei), no browser. A month's PDF is rendered once and kept on disk under
-``TRACKER["NOTICE_PDF_DIR"]``, named by the month and ``selectors.notice.fingerprint``
+``NOTICE_PDF_DIR``, named by the month and ``reporting.notice.fingerprint``
 (stored statuses, alerts, notice settings): a request finds it there until that month's
 data or its 文号/成文日期/cap change, and the next request renders it again. Older files
 of the month are removed then.
@@ -22,6 +22,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from tracker import conf
 from tracker.months import format_month
 from tracker.progress.workbooks import safe
 from tracker.reporting.notice import Notice, fingerprint, notice_context_defaults
@@ -150,8 +151,8 @@ def notice_workbook(data: Notice) -> bytes:
 
 
 def pdf_dir() -> Path:
-    default = Path(settings.BASE_DIR) / "var" / "notices"
-    return Path(settings.TRACKER.get("NOTICE_PDF_DIR") or default)
+    """``NOTICE_PDF_DIR`` (by default ``notices`` in the var folder, ``TRACKER_VAR_DIR``)."""
+    return Path(conf.NOTICE_PDF_DIR or Path(settings.VAR_DIR) / "notices")
 
 
 def render_pdf(data: Notice) -> bytes:

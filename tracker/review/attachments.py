@@ -10,10 +10,10 @@ import unicodedata
 import uuid
 import zipfile
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from tracker import conf
 from tracker.progress.models import ProgressReport
 from tracker.review.models import Attachment, AttachmentKind
 from tracker.review.workflow import Action, ReviewRejected, allow, stamp_history
@@ -33,7 +33,7 @@ ZIP_MEMBERS = {
 
 
 def max_attachment_bytes() -> int:
-    return int(settings.TRACKER.get("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+    return conf.ATTACHMENT_MAX_BYTES
 
 
 def clean_name(name: str) -> tuple[str, str]:

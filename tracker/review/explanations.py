@@ -7,7 +7,7 @@ month of the same year (the lag persists; ``Explanation.month`` says which month
 written for, and ``dashboard/_explanation.html`` shows it when it is not *M*).
 
 ``missing_explanations`` is the 督查室 list: red cells (严重滞后 / 逾期未完成) of a month
-still without an explanation ``TRACKER["EXPLANATION_GRACE_DAYS"]`` (default 5) days
+still without an explanation ``conf.EXPLANATION_GRACE_DAYS`` (default 5) days
 after the month's reporting deadline.
 """
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from tracker import conf
 from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import RED_STATUSES
 from tracker.monitoring.models import LagEvaluation
@@ -64,9 +64,9 @@ def attach_explanations(who, month: date, lines) -> None:
 
 
 def grace_days() -> int:
-    """``TRACKER["EXPLANATION_GRACE_DAYS"]``: days after the reporting deadline before a
+    """``conf.EXPLANATION_GRACE_DAYS``: days after the reporting deadline before a
     red cell without an explanation is listed for 督查室 (default 5)."""
-    return int(settings.TRACKER.get("EXPLANATION_GRACE_DAYS", 5))
+    return conf.EXPLANATION_GRACE_DAYS
 
 
 def explanation_due(month: date) -> datetime:

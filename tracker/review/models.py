@@ -14,6 +14,7 @@ from django.core.files.storage import storages
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from tracker import conf
 from tracker.accounts.querysets import ScopedQuerySet
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
@@ -64,8 +65,8 @@ class Explanation(models.Model):
 
 
 def attachment_storage():
-    """The storage alias ``TRACKER["ATTACHMENT_STORAGE"]`` (default: ``"default"``)."""
-    return storages[settings.TRACKER.get("ATTACHMENT_STORAGE", "default")]
+    """The storage alias ``conf.ATTACHMENT_STORAGE`` (default: ``"default"``)."""
+    return storages[conf.ATTACHMENT_STORAGE]
 
 
 def attachment_path(instance, filename):

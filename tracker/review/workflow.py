@@ -15,9 +15,9 @@
   changes, so the lag check's stale-month rule re-evaluates that month and the alert
   episodes decide what is news.
 - ``attach`` / ``remove_attachment``: 佐证材料 (PDF, JPG, PNG, XLSX, DOCX), checked by
-  content, size limit ``TRACKER["ATTACHMENT_MAX_BYTES"]``, stored under a random name;
+  content, size limit ``conf.ATTACHMENT_MAX_BYTES``, stored under a random name;
   removing keeps the file and the history row.
-- ``count_only_reviewed``: the setting ``TRACKER["COUNT_ONLY_REVIEWED"]`` (default False:
+- ``count_only_reviewed``: the setting ``conf.COUNT_ONLY_REVIEWED`` (default False:
   every filed figure counts, as before) and ``counted_reports`` to apply it.
 
 ``allow(user, action, ...)`` is the one permission check here; it asks

@@ -1,18 +1,16 @@
-import os
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+
+from tracker import conf
 
 
 class Command(BaseCommand):
     help = "创建（如不存在）嵌入式演示环境的超级用户；用户名和密码可由环境变量指定。"
 
     def add_arguments(self, parser):
-        parser.add_argument("--username", default=os.environ.get("TRACKER_ADMIN_USER", "admin"))
-        parser.add_argument(
-            "--password", default=os.environ.get("TRACKER_ADMIN_PASSWORD", "minsheng-2024")
-        )
+        parser.add_argument("--username", default=conf.ADMIN_USER)
+        parser.add_argument("--password", default=conf.ADMIN_PASSWORD)
 
     def handle(self, *args, username, password, **options):
         if not settings.EMBEDDED_DEMO:
