@@ -20,12 +20,12 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from tracker.accounts.permissions import Action, restrict, scope_for
-from tracker.monitoring.rules import value_as_of
 from tracker.monitoring.stored import latest_month
 from tracker.months import format_month
 from tracker.plans.selection import month_and_plan, plan_month
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.progress.models import ProgressReport
+from tracker.progress.values import value_as_of
 from tracker.reporting.cell import cell_detail
 from tracker.reporting.matrix import matrix as read_matrix
 from tracker.reporting.notice import notice as read_notice

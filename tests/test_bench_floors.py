@@ -17,9 +17,9 @@ from rest_framework.test import APIClient
 
 from tests.dashboard_helpers import simulated_year
 from tracker.api.auth import make_token
-from tracker.monitoring.rules import value_as_of
 from tracker.plans.models import Indicator
 from tracker.progress.models import ProgressReport
+from tracker.progress.values import value_as_of
 
 SEPT = date(2024, 9, 1)
 

@@ -17,8 +17,8 @@ from tracker.monitoring.rules import (
     gap_points,
     is_at_risk,
     roll_up,
-    value_as_of,
 )
+from tracker.progress.values import value_as_of
 from tracker.ratios import completion_pct, pace_completion_pct
 
 S = LagStatus

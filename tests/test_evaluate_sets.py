@@ -18,12 +18,14 @@ from tests.lag_helpers import local
 from tracker.calendar import reporting_deadline
 from tracker.demo.simulation import LATE_REPORTER, simulate_year
 from tracker.monitoring import evaluation as lag
-from tracker.monitoring.evaluation import counted_reports, evaluate_month, latest_reports
+from tracker.monitoring.evaluation import evaluate_month
 from tracker.monitoring.models import LagEvaluation
 from tracker.months import add_months
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
 from tracker.progress.models import CellReview, CellState, MonthSubmission, ProgressReport
+from tracker.progress.state import counted_reports
+from tracker.progress.values import latest_reports
 
 # --- the reading by correlated subqueries, as it was before issue 17 ---------------------
 

@@ -24,11 +24,11 @@ from openpyxl import load_workbook
 from tests.dashboard_helpers import simulated_year
 from tests.factories import make_user
 from tracker.accounts.models import Role
-from tracker.monitoring.evaluation import values_as_of
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.due import due_cells
 from tracker.progress.models import ProgressReport
+from tracker.progress.values import values_as_of
 from tracker.progress.workbooks import (
     ExportRefused,
     ImportRejected,

@@ -251,7 +251,7 @@ def _cumulative_by_month(rows, year: int, level: bool) -> dict:
     from datetime import date
     from decimal import Decimal
 
-    from tracker.monitoring.rules import value_as_of
+    from tracker.progress.values import value_as_of
 
     by_district: dict[int, list] = {}
     for district_id, month, value in rows:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -85,19 +84,6 @@ def gap_points(
         return None
     raw = expected - actual if level else (expected - actual) * HUNDRED / quota
     return raw.quantize(POINTS)
-
-
-def value_as_of(
-    reports: Iterable[tuple[date, Decimal]], month: date
-) -> tuple[Decimal, date] | None:
-    """The value of a cell as of ``month``: its latest report for that month or earlier
-    (``(value, month reported)``), None when there is none. ``reports`` are
-    ``(month, value)`` pairs of one plan year."""
-    best = None
-    for m, v in reports:
-        if m <= month and (best is None or m > best[1]):
-            best = (v, m)
-    return best
 
 
 # --- status ------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from tracker import formats as fmt
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope, scope_for
 from tracker.formats import indicator_scale, indicator_unit, show_amount
-from tracker.monitoring.rules import value_as_of
 from tracker.months import add_months, first_of_month, month_end
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Quota
@@ -30,6 +29,7 @@ from tracker.plans.trajectory import expected_at, load_indicator_plans
 from tracker.progress.due import due_cells
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.progress.state import locked_cells
+from tracker.progress.values import value_as_of
 from tracker.progress.writes import milestone_districts_of
 
 

@@ -56,7 +56,6 @@ from tracker import conf
 from tracker import formats as figures
 from tracker.accounts.permissions import SUPERVISION_SCOPE, scope_for
 from tracker.calendar import deadline_label
-from tracker.monitoring.evaluation import values_as_of
 from tracker.months import add_months, first_of_month, format_month, month_label, parse_month
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import Agency, District, PlanYear
@@ -71,6 +70,7 @@ from tracker.progress.entry_sheet import (
 )
 from tracker.progress.models import ProgressReport
 from tracker.progress.state import locked_cells
+from tracker.progress.values import values_as_of
 from tracker.progress.writes import (
     Entry,
     EntryError,
