@@ -80,7 +80,7 @@ class Phases:
         "evaluate_month": "评估",
         "save_evaluation": "存储状态",
         "sync_alerts": "同步预警（含历史、翻转）",
-        "create_digests": "生成通知（含标记已告知）",
+        "record_news": "生成通知（含标记已告知）",
     }
 
     def __init__(self):

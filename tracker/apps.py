@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate, post_save, pre_save
 
 
 def _ensure_groups(sender, **kwargs):
-    from tracker.accounts.roles import ensure_groups
+    from tracker.accounts.roles import ensure_groups  # the apps are loaded by now
 
     ensure_groups()
 
@@ -11,7 +11,7 @@ def _ensure_groups(sender, **kwargs):
 def _sync_profile(sender, instance, raw=False, **kwargs):
     if raw:
         return
-    from tracker.accounts.roles import sync_user
+    from tracker.accounts.roles import sync_user  # the apps are loaded by now
 
     sync_user(instance)
 
@@ -50,10 +50,10 @@ class TrackerConfig(AppConfig):
         post_save.connect(
             _sync_profile, sender="tracker.UserProfile", dispatch_uid="tracker_sync_profile"
         )
-        from django.contrib.auth import get_user_model
+        from django.contrib.auth import get_user_model  # the apps are loaded by now
 
-        from tracker.accounts.security import revoke_on_user_change
-        from tracker.notifications import receivers
+        from tracker.accounts.security import revoke_on_user_change  # the apps are loaded by now
+        from tracker.notifications import receivers  # the apps are loaded by now
 
         receivers.connect()
 

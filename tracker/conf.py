@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -240,7 +241,6 @@ def __getattr__(key: str):
     v = BY_KEY.get(key)
     if v is None:
         raise AttributeError(f"tracker.conf has no setting {key!r}")
-    from django.conf import settings
 
     value = getattr(settings, "TRACKER", {}).get(key, v.default)
     if v.cast is Decimal and not isinstance(value, Decimal):

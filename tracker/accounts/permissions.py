@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tracker.accounts.models import Role
+from tracker.accounts.models import Role, UserProfile
 
 
 class Action(StrEnum):
@@ -119,8 +119,6 @@ def scope_for(user) -> Scope:
     if user.is_superuser:
         scope = SUPERVISION_SCOPE
     else:
-        from tracker.accounts.models import UserProfile
-
         profile = (
             UserProfile.objects.filter(user_id=user.pk)
             .values("role", "agency_id", "district_id")

@@ -8,11 +8,11 @@ filter; ``for_user(user)`` is ``restrict(user, "view")``.
 
 from django.db import models
 
+from tracker.accounts.permissions import restrict
+
 
 class ScopedQuerySet(models.QuerySet):
     def restrict(self, user, action="view"):
-        from tracker.accounts.permissions import restrict
-
         return restrict(user, action, self)
 
     def for_user(self, user):

@@ -62,7 +62,7 @@ def lockout_response(request, original_response=None, credentials=None) -> HttpR
 
 
 def revoke_tokens(user) -> int:
-    from knox.models import AuthToken
+    from knox.models import AuthToken  # knox's models: this module loads before the apps
 
     return AuthToken.objects.filter(user_id=user.pk).delete()[0]
 

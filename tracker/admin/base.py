@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
 from django.http import Http404
@@ -34,6 +35,7 @@ from simple_history.utils import get_history_model_for_model
 
 from tracker import formats as fmt
 from tracker.accounts.permissions import Action, allowed, may, restrict
+from tracker.demo.simulation import SIM_USERNAME
 
 
 class PlainNumberInput(forms.TextInput):
@@ -220,10 +222,6 @@ class ScopedAdmin(SimpleHistoryAdmin):
 def hide_simulation_user(queryset):
     """User pickers never offer ``simulate_year``'s author of the demo data (an inactive
     account nobody logs in as); other querysets pass unchanged."""
-    from django.contrib.auth import get_user_model
-
-    from tracker.demo.simulation import SIM_USERNAME
-
     if queryset.model is get_user_model():
         return queryset.exclude(username=SIM_USERNAME)
     return queryset

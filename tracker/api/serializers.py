@@ -8,7 +8,7 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
 from tracker.monitoring.models import LagAlert, LagAlertFlip
-from tracker.months import format_month
+from tracker.months import format_month, parse_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
 from tracker.progress.models import ProgressReport
@@ -25,8 +25,6 @@ class MonthField(serializers.Field):
         return format_month(value)
 
     def to_internal_value(self, data):
-        from tracker.months import parse_month
-
         try:
             return parse_month(str(data))
         except ValueError:

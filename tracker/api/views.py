@@ -9,6 +9,10 @@ with every problem listed, a concurrent edit 409.
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -41,6 +45,7 @@ from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import column_label, column_position
 from tracker.progress import writes as progress_service
 from tracker.progress.models import ProgressReport
+from tracker.progress.values import value_as_of
 from tracker.progress.writes import Entry, ProgressRejected, Source
 from tracker.reporting.overview import overview as read_overview
 from tracker.reporting.ranking import ranking as read_ranking
@@ -248,10 +253,6 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
 def _cumulative_by_month(rows, year: int, level: bool) -> dict:
     """Sum (rates: mean) over districts of each one's value as of each month
     (``domain.cell.value_as_of``: its latest report up to that month)."""
-    from datetime import date
-    from decimal import Decimal
-
-    from tracker.progress.values import value_as_of
 
     by_district: dict[int, list] = {}
     for district_id, month, value in rows:
@@ -501,8 +502,6 @@ class LagAlertViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
         """A responsible person has seen the alert; the note is kept with it."""
-        from django.core.exceptions import ValidationError as DjangoValidationError
-
         alert = self.get_object()
         if not may(request.user, Action.ACKNOWLEDGE, alert):
             raise PermissionDenied("无权确认该预警")

@@ -36,7 +36,7 @@ from tracker.calendar import days_left, deadline_label, enterable_months, report
 from tracker.dashboard.views import page
 from tracker.months import format_month, month_label, parse_month
 from tracker.plans.models import Project
-from tracker.plans.reference import Agency, District, PlanYear
+from tracker.plans.reference import DEFAULT_ISSUER, Agency, District, PlanYear
 from tracker.plans.selection import current_plan
 from tracker.progress import writes as progress
 from tracker.progress.entry_sheet import EntrySheet, chosen_scope, entry_sheet
@@ -59,8 +59,6 @@ class Target:
 
 def _plan_for(year: int) -> PlanYear | None:
     """The plan of ``year`` the calendar would pick (the city's first)."""
-    from tracker.plans.reference import DEFAULT_ISSUER
-
     plans = list(PlanYear.objects.filter(year=year))
     plans.sort(key=lambda p: (p.issuer != DEFAULT_ISSUER, p.pk))
     return plans[0] if plans else None

@@ -57,7 +57,7 @@ def _converter(field: models.Field):
 
         return quantized
     if isinstance(field, models.JSONField):
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # PostgreSQL only: SQLite runs without psycopg
 
         encoder = field.encoder
 

@@ -24,7 +24,7 @@ from tracker import conf
 def pipeline_supported() -> bool:
     if connection.vendor != "postgresql" or not conf.READ_PIPELINE:
         return False
-    import psycopg
+    import psycopg  # PostgreSQL only: SQLite runs without psycopg
 
     return psycopg.Pipeline.is_supported()
 

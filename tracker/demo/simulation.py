@@ -54,7 +54,7 @@ from tracker.months import add_months, month_end, months_of_year
 from tracker.notifications.digests import mark_told
 from tracker.notifications.models import Notification
 from tracker.plans.loader import PlanFileError, find_plan
-from tracker.plans.models import Indicator, Milestone
+from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District, PlanYear
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import OUTSIDE, city_unit_id, sort_units, unit_order
@@ -305,8 +305,6 @@ def _corrections(reports: list[ProgressReport], months, user, rng) -> int:
 
 def _milestones(plan_year, months, districts, user, rng) -> int:
     """Qualitative milestones done in their month (淳安县 a month late)."""
-    from tracker.plans.models import Quota
-
     project_districts: dict[int, set[int]] = {}
     for project_id, district_id in Quota.objects.filter(
         indicator__project__plan_year=plan_year

@@ -64,7 +64,7 @@ def check_database() -> dict:
 
 def check_broker() -> dict:
     """Open a connection to the configured broker (no message is sent)."""
-    from kombu import Connection
+    from kombu import Connection  # only when health is asked: kombu loads the transport
 
     url = settings.CELERY_BROKER_URL
     transport = url.split(":", 1)[0]

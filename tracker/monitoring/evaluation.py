@@ -67,6 +67,7 @@ from tracker.plans.trajectory import (
     expected_curve,
     load_indicator_plans,
 )
+from tracker.plans.units import city_unit_id, city_unit_ids
 from tracker.progress.models import ProgressReport
 from tracker.progress.values import latest_by_cell, reports_as_of
 from tracker.ratios import PLACES, completion_pct, pace_completion_pct, pace_pct
@@ -348,8 +349,6 @@ def city_district_id(plan=None) -> int | None:
     indicators (``Indicator.Scope.CITY``, 序号12) are reported and checked on it. Without
     a plan: the registered 市本级 (``plan_units.city_unit_id`` is the per-plan rule)."""
     if plan is not None:
-        from tracker.plans.units import city_unit_id
-
         return city_unit_id(plan)
     return (
         District.objects.filter(kind=District.Kind.CITY)
@@ -382,8 +381,6 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     city_only = [pk for pk, p in plans.items() if p.is_city_only]
     city_cells: dict[int, list[int]] = {}  # 市本级 unit → its city-only indicators
     if city_only:  # reported on each plan's own 市本级 column (plan_units.city_unit_ids)
-        from tracker.plans.units import city_unit_ids
-
         city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
         for pk in sorted(city_only):
             unit = city_units.get(plans[pk].plan_year_id)

@@ -46,6 +46,7 @@ from django.utils import timezone
 from tracker.accounts.models import Role
 from tracker.db.bulk import copy_create, copy_rows, copy_supported, pk_in
 from tracker.monitoring.models import LagAlert
+from tracker.months import month_label
 from tracker.notifications.delivery import queue_deliveries
 from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.notifications.render import (
@@ -55,7 +56,11 @@ from tracker.notifications.render import (
     render_markdown,
     site_url,
 )
+from tracker.plans.models import Indicator
+from tracker.plans.reference import District
 from tracker.plans.units import column_position
+from tracker.progress.models import CellState
+from tracker.review.explanations import explanations_for
 
 # --- recording -----------------------------------------------------------------------
 
@@ -137,7 +142,6 @@ def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> lis
     recipients = Recipients(contacts)
     by_contact: dict[int, list[LagAlert]] = defaultdict(list)
     contact_of = {c.pk: c for c in contacts}
-    from tracker.review.explanations import explanations_for
 
     why = explanations_for(None, {(a.indicator_id, a.district_id) for a in news}, month)
     for alert in news:
@@ -190,9 +194,6 @@ def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> lis
 def _share_related(alerts: list[LagAlert]) -> None:
     """Give ``alerts`` one shared instance of each indicator (with its project) and
     district (``select_related`` would build three objects per alert): 2 queries."""
-    from tracker.plans.models import Indicator
-    from tracker.plans.reference import District
-
     indicators = Indicator.objects.select_related("project").in_bulk(
         {a.indicator_id for a in alerts}
     )
@@ -233,9 +234,6 @@ def notify_return(cell, reviewer, *, enqueue: bool = True) -> list[Notification]
     queued after commit and each delivery is claimed before sending, so it goes out once.
     The notification's ``run_number`` is the cell's return count (1 for the first
     return), unique per contact with ``review``. 4 queries."""
-    from tracker.months import month_label
-    from tracker.progress.models import CellState
-
     contacts = list(
         Contact.objects.filter(is_active=True, role=Role.DISTRICT, district_id=cell.district_id)
         .select_related("district")

@@ -40,6 +40,7 @@ from itertools import pairwise
 
 from tracker.plans.published_tables import PublishedTables
 from tracker.plans.quantities import QuantityError, is_empty, parse_quantity
+from tracker.plans.reference import Agency, District, PlanColumn
 
 NUM = r"\d+(?:\.\d+)?"
 DATE_RANGE_RE = re.compile(r"(\d{1,2})\s*月\s*[—\-–~至到]\s*(\d{1,2})\s*月")
@@ -267,8 +268,6 @@ class Registry:
     def build(cls, reference: dict | None = None, use_db: bool = True) -> Registry:
         reg = cls()
         if use_db:
-            from tracker.plans.reference import Agency, District, PlanColumn
-
             for d in District.objects.all():
                 reg.units[d.name] = {"code": d.code, "name": d.name, "kind": d.kind}
             for c in PlanColumn.objects.select_related("district"):

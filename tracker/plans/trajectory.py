@@ -298,6 +298,7 @@ def load_indicator_plans(plan_year=None, *, year: int | None = None, indicator_i
 
     Pass a ``PlanYear`` or a ``year``; ``indicator_ids`` narrows the set.
     """
+    # Models only here: the curve above is pure and loads without Django (bench.lag).
     from tracker.plans.models import Indicator, Milestone
 
     indicators = Indicator.objects.select_related("project", "project__plan_year")
@@ -321,7 +322,7 @@ def build_indicator_plans(indicators, milestones):
     ``project`` and ``project__plan_year``) and their projects' ``milestones`` in (due
     date, order) order — and their quotas (one query). A page that reads these rows for
     itself (the cell page) builds its plan without reading them twice."""
-    from tracker.plans.models import Quota
+    from tracker.plans.models import Quota  # see load_indicator_plans
 
     by_project: dict[int, list[PlanMilestone]] = {}
     for m in milestones:

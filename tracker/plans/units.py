@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from django.db.models import Case, Exists, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from tracker.plans.reference import District, PlanColumn, PlanYear
+from tracker.plans.loader import PlanFileError, find_plan
+from tracker.plans.reference import DEFAULT_ISSUER, District, PlanColumn, PlanYear
+from tracker.plans.selection import current_plan
 
 OUTSIDE = 10_000  # position of a unit that is not a column of the plan
 
@@ -196,8 +198,6 @@ def merged_labels(plan: PlanYear | None) -> dict[int, str]:
 
 def plans_of_year(year: int) -> list[PlanYear]:
     """The plans of a year, the city's first (for a plan picker). 1 query."""
-    from tracker.plans.reference import DEFAULT_ISSUER
-
     plans = list(PlanYear.objects.filter(year=year).order_by("pk"))
     return sorted(plans, key=lambda p: (p.issuer != DEFAULT_ISSUER, p.pk))
 
@@ -206,9 +206,6 @@ def plan_of(year: int | None, plan_id=None, issuer: str | None = None) -> PlanYe
     """The plan meant by a request or command: ``plan_id`` if given (and of ``year`` when a
     year is given), else the plan of ``year`` and ``issuer`` (``find_plan``: the only one, or
     the city's), else ``selection.current_plan``'s choice. None when there is none."""
-    from tracker.plans.loader import PlanFileError, find_plan
-    from tracker.plans.selection import current_plan
-
     if plan_id not in (None, ""):
         try:
             plan = PlanYear.objects.filter(pk=int(plan_id)).first()

@@ -38,6 +38,7 @@ from tracker.calendar import reporting_deadline
 from tracker.months import first_of_month
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.reference import District
+from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import city_unit_expression, column_position
 from tracker.progress.models import ProgressReport
 
@@ -151,8 +152,6 @@ def filing_states(
 
 def _expected(due: dict[date, list[tuple[int, int]]]) -> dict[date, list[tuple[int, int]]]:
     """Keep the cells whose plan expects something by the end of their month."""
-    from tracker.plans.trajectory import expected_curve, load_indicator_plans
-
     ids = {i for cells in due.values() for i, _ in cells}
     if not ids:
         return due

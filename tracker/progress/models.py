@@ -16,7 +16,9 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from tracker.accounts.permissions import scope_for
 from tracker.accounts.querysets import ScopedQuerySet
+from tracker.formats import number
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 
@@ -70,8 +72,6 @@ class ProgressReport(models.Model):
         indexes = [models.Index(fields=["month", "indicator"])]
 
     def __str__(self):
-        from tracker.formats import number
-
         return f"{self.indicator} · {self.district} · {self.month:%Y-%m}: {number(self.value, 4)}"
 
 
@@ -140,8 +140,6 @@ class SubmissionQuerySet(ScopedQuerySet):
     def for_user(self, user):
         """A district its own months; lead agencies and 督查室 every district's months
         (an agency reviews its indicators in every district)."""
-        from tracker.accounts.permissions import scope_for
-
         scope = scope_for(user)
         if scope.is_agency:
             return self

@@ -55,10 +55,11 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from tracker import conf
 from tracker import formats as figures
 from tracker.accounts.permissions import SUPERVISION_SCOPE, scope_for
-from tracker.calendar import deadline_label
+from tracker.calendar import deadline_label, reporting_month
 from tracker.months import add_months, first_of_month, format_month, month_label, parse_month
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import Agency, District, PlanYear
+from tracker.plans.selection import current_plan
 from tracker.plans.units import city_unit_id, plan_columns, sort_units, unit_order
 from tracker.progress.due import due_cells
 from tracker.progress.entry_sheet import (
@@ -210,9 +211,6 @@ def _bytes(wb: Workbook) -> bytes:
 def breakdown_month(now=None) -> tuple[PlanYear | None, date | None]:
     """The 任务分解表's default: the current plan at its month being reported
     (``services.reporting``) — in November 2026 with only the 2024 plan, 2024年12月."""
-    from tracker.calendar import reporting_month
-    from tracker.plans.selection import current_plan
-
     plan = current_plan(now)
     return (plan, reporting_month(plan, now)) if plan else (None, None)
 

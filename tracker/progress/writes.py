@@ -43,7 +43,8 @@ from tracker.months import first_of_month, month_label, parse_month
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.quantities import QuantityError, is_counted_unit, parse_quantity
-from tracker.plans.reference import District
+from tracker.plans.reference import District, PlanYear
+from tracker.plans.units import city_unit_ids, sort_units
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.progress.state import locked_cells, locked_message
 
@@ -457,9 +458,6 @@ def milestone_districts(project) -> list[District]:
 def milestone_districts_of(projects) -> dict[int, list[District]]:
     """``milestone_districts`` for many projects at once (3 queries + 2 per plan): each in
     its plan's column order, a city-only project on its plan's 市本级 column."""
-    from tracker.plans.reference import PlanYear
-    from tracker.plans.units import city_unit_ids, sort_units
-
     projects = list(projects)
     by_project: dict[int, list[District]] = {p.pk: [] for p in projects}
     pairs = (

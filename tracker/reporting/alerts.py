@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 
 from tracker.accounts.permissions import restrict_viewer
 from tracker.monitoring.models import LagAlert
@@ -92,8 +92,6 @@ def attach_open_alerts(who, month: date, lines) -> None:
 def alerts_version(month: date) -> str:
     """A string that changes whenever an alert the notice of ``month`` could show changes
     (count and last update of that year's alerts up to the month). 1 query."""
-    from django.db.models import Max
-
     agg = LagAlert.objects.filter(month__lte=month, month__year=month.year).aggregate(
         n=Count("pk"), t=Max("updated_at")
     )

@@ -29,7 +29,7 @@ from django.utils import timezone
 from tracker.calendar import due_month, enterable_months
 from tracker.months import first_of_month, month_label
 from tracker.plans.models import Indicator
-from tracker.plans.reference import Agency, District
+from tracker.plans.reference import Agency, District, PlanYear
 from tracker.plans.selection import current_plan, plan_month
 from tracker.progress.due import FilingState, filing_states
 
@@ -148,8 +148,6 @@ class Selection:
 def select(year: str = "", month: str = "", view: str = "", now=None) -> Selection:
     """Parse the page's and API's choice (``year``, ``month`` "YYYY-MM", ``view``
     "year"); a bad one raises ``ValueError`` with a Chinese message."""
-    from tracker.plans.reference import PlanYear
-
     if year:
         valid = year.isdigit() and len(year) == 4
         plan = PlanYear.objects.filter(year=int(year)).first() if valid else None

@@ -25,7 +25,7 @@ from openpyxl.utils import get_column_letter
 from tracker import conf
 from tracker.months import format_month
 from tracker.progress.workbooks import safe
-from tracker.reporting.notice import Notice, fingerprint, notice_context_defaults
+from tracker.reporting.notice import Notice, fingerprint, notice, notice_context_defaults
 
 PERCENT = '0.0"%"'  # values are already in percent (42.6 → 「42.6%」)
 AMOUNT = "#,##0.##"
@@ -157,7 +157,7 @@ def pdf_dir() -> Path:
 
 def render_pdf(data: Notice) -> bytes:
     """Render the notice to PDF with WeasyPrint (no caching)."""
-    from weasyprint import HTML
+    from weasyprint import HTML  # heavy (Pango): loaded only to render a PDF
 
     css_path = finders.find("tracker/dashboard.css")
     with open(css_path, encoding="utf-8") as fh:
@@ -180,8 +180,6 @@ def notice_pdf(month, plan=None) -> tuple[bytes, bool] | None:
     """The month's PDF and whether it came from the cache, or None when the month has no
     notice (see the module docstring). A cache hit costs 4 queries and no rendering.
     ``plan``: one plan's notice where a year has several (cached under its own name)."""
-    from tracker.reporting.notice import notice
-
     folder = pdf_dir()
     label = format_month(month) if plan is None else f"p{plan.pk}-{format_month(month)}"
     path = folder / f"notice-{label}-{fingerprint(month)}.pdf"

@@ -20,9 +20,12 @@ from django.utils import timezone
 
 from tracker import conf
 from tracker.accounts.permissions import restrict_viewer
-from tracker.choices import RED_STATUSES
+from tracker.calendar import reporting_deadline
+from tracker.choices import PROBLEM_STATUSES, RED_STATUSES
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.stored import EvaluationLine, evaluation_lines
+from tracker.months import format_month
+from tracker.review import workflow as review
 from tracker.review.models import Explanation
 
 
@@ -72,8 +75,6 @@ def grace_days() -> int:
 def explanation_due(month: date) -> datetime:
     """The moment after which a red cell of ``month`` without an explanation is listed:
     the month's reporting deadline plus the grace days."""
-    from tracker.calendar import reporting_deadline
-
     return reporting_deadline(month) + timedelta(days=grace_days())
 
 
@@ -101,10 +102,6 @@ def cell_explain_context(who, detail, current) -> dict:
     one is needed (黄, 红, 未按时填报 or at risk), whether ``who`` may write it (the form),
     and the month's review state. No query beyond ``detail``'s, except the permission
     check when a form could be shown (1-2 queries)."""
-    from tracker.choices import PROBLEM_STATUSES
-    from tracker.months import format_month
-    from tracker.review import workflow as review
-
     month = current.month if current else None
     needs = bool(current and (current.status in PROBLEM_STATUSES or current.at_risk))
     can = False

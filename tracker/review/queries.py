@@ -18,6 +18,7 @@ from datetime import date
 
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.formats import show_amount
+from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.models import (
     CellReview,
@@ -71,8 +72,6 @@ def plan_districts(plan, who) -> list[District]:
     """The units reporting in ``plan`` (its columns, in print order — or the districts
     with quotas when it has none — and 市本级 when the plan has city-level indicators)
     that ``who`` sees. 2-3 queries."""
-    from tracker.plans.models import Indicator
-
     districts = [c.district for c in plan.columns.select_related("district").order_by("order")]
     if not districts:  # a plan without printed columns: the districts with quotas
         districts = list(

@@ -22,6 +22,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from tracker.calendar import days_left, reporting_month
 from tracker.choices import LagStatus
 from tracker.months import format_month
+from tracker.plans.reference import District
 from tracker.plans.selection import current_plan
 
 register = template.Library()
@@ -64,8 +65,6 @@ def _district_code(context, district) -> str:
         if matrix is not None:
             codes = {d.pk: d.code for d in matrix.districts}
         else:
-            from tracker.plans.reference import District
-
             codes = dict(District.objects.values_list("pk", "code"))
         if request is not None:
             request._entry_district_codes = codes

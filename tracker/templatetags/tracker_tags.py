@@ -5,6 +5,7 @@
 from django import template
 
 from tracker import formats as fmt
+from tracker.formats import show_amount
 
 register = template.Library()
 
@@ -36,8 +37,6 @@ def whole_pct(value):
 @register.filter
 def amount(value, indicator):
     """An amount of ``indicator`` in the unit the plan prints: 「25 万人」「120 个」「83%」."""
-    from tracker.formats import show_amount
-
     return show_amount(indicator, value)
 
 
