@@ -19,6 +19,7 @@ from django.urls import path
 from django.utils import timezone
 from rest_framework import exceptions
 
+from tracker import formats as fmt
 from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.monitoring.stored import latest_month
 from tracker.months import format_month
@@ -192,7 +193,7 @@ def trajectory(request, pk: int):
             "milestone": p.text,
         })  # fmt: skip
     return JsonResponse({
-        "indicator": pk, "district": district_id, "unit": "%" if plan.is_level else plan.unit,
+        "indicator": pk, "district": district_id, "unit": fmt.base_unit(plan),
         "target": _dec(plan.quotas.get(district_id, plan.target), Q4),
         "points": points,
     }, **JSON)  # fmt: skip

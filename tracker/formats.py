@@ -56,6 +56,13 @@ def unit_label(unit: str, *, level: bool = False, scale: Decimal = Decimal(1)) -
     return f"万{unit}" if scale == WAN else unit
 
 
+def with_unit(number_text: str, unit: str) -> str:
+    """「83%」, 「120 个」: a formatted number followed by its unit (「%」 without a space)."""
+    if not unit:
+        return number_text
+    return f"{number_text}{unit}" if unit == "%" else f"{number_text} {unit}"
+
+
 def scaled(value: Decimal | None, scale: Decimal = Decimal(1)) -> Decimal | None:
     """A base-unit value in printed units (÷ 10000 for 万)."""
     return None if value is None else value / scale
@@ -69,10 +76,7 @@ def amount(value, unit: str = "", *, level: bool = False, scale: Decimal = Decim
     if type(value) is not Decimal:
         value = Decimal(str(value))
     text = number(value / scale if scale != 1 else value, places)
-    u = unit_label(unit, level=level, scale=scale)
-    if not u:
-        return text
-    return f"{text}%" if level else f"{text} {u}"
+    return with_unit(text, unit_label(unit, level=level, scale=scale))
 
 
 def percent(value, places: int = 1) -> str:
@@ -116,6 +120,12 @@ def whole_percent(value) -> str:
 def indicator_scale(indicator) -> Decimal:
     """The scale the plan prints this indicator's amounts in (10000 for 万)."""
     return scale_of(indicator.target_text)
+
+
+def base_unit(indicator) -> str:
+    """The unit figures are stored and typed in: 「%」 for rates, else the plan's base unit
+    (「人」 where the plan prints 「万人」)."""
+    return unit_label(indicator.unit, level=indicator.is_level)
 
 
 def indicator_unit(indicator) -> str:

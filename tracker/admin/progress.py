@@ -34,6 +34,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
 
+from tracker import formats as fmt
 from tracker.accounts.permissions import scope_for
 from tracker.admin.base import ScopedAdmin
 from tracker.calendar import enterable_months, reporting_month
@@ -87,7 +88,7 @@ class IndicatorMonthForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["indicator"].queryset = reportable_indicators(user)
         self.fields["indicator"].label_from_instance = lambda i: (
-            f"{i.project.seq}. {i.project.name} — {i.label}（{i.unit or '%'}）"
+            f"{i.project.seq}. {i.project.name} — {i.label}（{fmt.base_unit(i)}）"
         )
 
     def clean_month(self):
@@ -327,9 +328,7 @@ class ProgressReportAdmin(EntryAdmin):
                 months=grid_months(
                     indicator.project.plan_year if indicator else current_plan(), month
                 ),
-                unit="%"
-                if indicator and indicator.is_level
-                else (indicator.unit if indicator else ""),
+                unit=fmt.base_unit(indicator) if indicator else "",
             ),
         )
 

@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from tracker import formats as fmt
 from tracker.accounts.permissions import Action, may, restrict, restrict_public, scope_for
 from tracker.api import filtering
 from tracker.api import serializers as s
@@ -243,7 +244,7 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
         body = {
             "indicator": indicator.pk,
             "district": district_id,
-            "unit": "%" if plan.is_level else plan.unit,
+            "unit": fmt.base_unit(plan),
             "target": plan.quotas.get(district_id, plan.target) if district_id else plan.target,
             "points": points,
         }

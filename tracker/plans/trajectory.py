@@ -241,7 +241,7 @@ def _curve(plan: IndicatorPlan, target: Decimal | None, milestones: list[PlanMil
     first = numeric[0]
 
     # Anchors: (month index, value); index 0 is the start of the year.
-    if plan.kind == LEVEL:
+    if plan.is_level:
         if first not in checkpoints:  # a rate needs a level to start from
             return empty
         anchors = [(first, checkpoints[first][0])]
@@ -258,7 +258,7 @@ def _curve(plan: IndicatorPlan, target: Decimal | None, milestones: list[PlanMil
 
     points = []
     for i, month in enumerate(months, start=1):
-        value = _interpolate(anchors, i, level=plan.kind == LEVEL)
+        value = _interpolate(anchors, i, level=plan.is_level)
         value = None if value is None else value.quantize(PLACES)
         checkpoint = checkpoints.get(i)
         points.append(

@@ -38,6 +38,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from tracker import conf
+from tracker import formats as fmt
 from tracker.accounts.permissions import Action, may, scope_for
 from tracker.months import first_of_month, month_label, parse_month
 from tracker.numbers import plain
@@ -127,7 +128,7 @@ def parse_value(raw, indicator: Indicator) -> Decimal:
         text = str(raw).strip().replace(",", "").replace("，", "")
         if text.startswith("-") or text.startswith("－"):
             raise ValueError("累计值不能为负数")
-        unit = "%" if indicator.kind == Indicator.Kind.LEVEL else indicator.unit
+        unit = fmt.base_unit(indicator)
         try:
             quantity = parse_quantity(text, unit or None, strict=True)
         except QuantityError as exc:
@@ -143,7 +144,7 @@ def parse_value(raw, indicator: Indicator) -> Decimal:
         raise ValueError(f"数值 {plain(value)} 过大")
     if value != value.quantize(Decimal("0.0001")):
         raise ValueError("最多保留 4 位小数")
-    counted = indicator.kind != Indicator.Kind.LEVEL and is_counted_unit(indicator.unit)
+    counted = not indicator.is_level and is_counted_unit(indicator.unit)
     if counted and value != value.to_integral_value():
         raise ValueError(f"「{indicator.unit}」是计数单位，应填写整数，收到 {plain(value)}")
     return value
@@ -261,8 +262,8 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
         except ValueError as exc:
             fail("value", str(exc))
             continue
-        unit = "%" if indicator.kind == Indicator.Kind.LEVEL else f" {indicator.unit}"
-        if indicator.kind == Indicator.Kind.LEVEL and value > HUNDRED:
+        unit = fmt.base_unit(indicator)
+        if indicator.is_level and value > HUNDRED:
             fail("value", f"「{indicator.label}」是比率，应在 0—100 之间，收到 {plain(value)}")
             continue
         if entry.is_correction and not (entry.correction_reason or "").strip():
@@ -310,8 +311,8 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
                     EntryError(
                         entry.row,
                         "value",
-                        f"累计值 {plain(value)}{unit} 小于{month_label(m)}已填报的 "
-                        f"{plain(series[m])}{unit}，累计数不能减少{hint}",
+                        f"累计值 {fmt.with_unit(plain(value), unit)} 小于{month_label(m)}已填报的 "
+                        f"{fmt.with_unit(plain(series[m]), unit)}，累计数不能减少{hint}",
                         "decrease",
                     )
                 )
@@ -322,8 +323,8 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
                     EntryError(
                         entry.row,
                         "value",
-                        f"累计值 {plain(value)}{unit} 大于{month_label(m)}已填报的 "
-                        f"{plain(series[m])}{unit}，累计数不能减少{hint}",
+                        f"累计值 {fmt.with_unit(plain(value), unit)} 大于{month_label(m)}已填报的 "
+                        f"{fmt.with_unit(plain(series[m]), unit)}，累计数不能减少{hint}",
                         "decrease",
                     )
                 )
@@ -339,7 +340,8 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
                 EntryError(
                     entry.row,
                     "value",
-                    f"{district.name}填报 {plain(value)}{unit}，超过任务数 {plain(quota)}{unit} 的 "
+                    f"{district.name}填报 {fmt.with_unit(plain(value), unit)}，"
+                    f"超过任务数 {fmt.with_unit(plain(quota), unit)} 的 "
                     f"{plain(ratio)} 倍，请核实；确认无误请勾选「确认超额」后再提交",
                     "confirm",
                 )

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import BADNESS, COLOUR, LABEL, LagStatus, status_counts, worst
-from tracker.formats import indicator_unit
+from tracker.formats import base_unit, indicator_unit
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import RollUp, Thresholds, roll_up
 from tracker.monitoring.stored import of_plan
@@ -112,7 +112,7 @@ class _Row:
 
 
 def _summarise(indicator: Indicator, rows: list[dict], thresholds: Thresholds, month: date):
-    level = indicator.kind == Indicator.Kind.LEVEL
+    level = indicator.is_level
     roll = roll_up(
         [_Row(r) for r in rows],
         level=level,
@@ -122,7 +122,7 @@ def _summarise(indicator: Indicator, rows: list[dict], thresholds: Thresholds, m
     return IndicatorSummary(
         id=indicator.pk,
         label=indicator.label,
-        unit="%" if level else indicator.unit,
+        unit=base_unit(indicator),
         printed_unit=indicator_unit(indicator),
         is_level=level,
         target=indicator.target_value,
