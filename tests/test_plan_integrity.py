@@ -118,4 +118,4 @@ def test_a_target_with_its_own_deadline_is_checked_against_it(db, plan_2024_data
     plan_year = PlanYear.objects.get(year=2024)
     [late] = unacknowledged(check_plan(plan_year))
     assert (late.seq, late.indicator, late.check) == (15, 2, Check.MILESTONE_AFTER_DEADLINE)
-    assert "晚于预计完成时间 2024年09月底" in late.message
+    assert "晚于预计完成时间 2024年9月底" in late.message

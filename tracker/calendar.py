@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from django.utils import timezone
 
 from tracker import conf
-from tracker.months import add_months, first_of_month, month_label
+from tracker.months import add_months, first_of_month, month_label, short_date_label
 
 __all__ = [
     "days_left",
@@ -70,7 +70,7 @@ def deadline_label(month: date) -> str:
     """「2024年11月，12月5日前报送」: the month and its deadline, as the pages print it."""
     deadline = timezone.localtime(reporting_deadline(month)).date()
     year = f"{deadline.year}年" if deadline.year != month.year else ""
-    return f"{month_label(month)}，{year}{deadline.month}月{deadline.day}日前报送"
+    return f"{month_label(month)}，{year}{short_date_label(deadline)}前报送"
 
 
 def enterable_months(plan, now: datetime | None = None) -> list[date]:

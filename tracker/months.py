@@ -1,4 +1,4 @@
-"""Month arithmetic shared by the plan, progress and lag code.
+"""Months: arithmetic, and the one way each kind of month or day label is written.
 
 A *month* is represented by the date of its first day (``date(2024, 6, 1)``);
 ``month_end`` gives the last day, which is what the plan's 「6月底」 means.
@@ -48,3 +48,23 @@ def month_label(value: date) -> str:
 def month_end_label(value: date) -> str:
     """「2024年9月底」: a cumulative figure's as-of point (截至…月底)."""
     return f"{month_label(value)}底"
+
+
+def short_month_label(value: date) -> str:
+    """「9月」: a month inside a year already named (chart axes, lists of one year)."""
+    return f"{value.month}月"
+
+
+def short_month_end_label(value: date) -> str:
+    """「9月底」: a month end inside a year already named (milestones, deadlines)."""
+    return f"{value.month}月底"
+
+
+def date_label(value: date) -> str:
+    """「2024年9月30日」: a day (成文日期, 计划追赶完成时间)."""
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def short_date_label(value: date) -> str:
+    """「9月30日」: a day inside a year already named."""
+    return f"{value.month}月{value.day}日"

@@ -32,7 +32,7 @@ from tracker import conf
 from tracker.accounts.permissions import scope_for
 from tracker.dashboard import lists
 from tracker.monitoring.stored import evaluated_months, latest_month
-from tracker.months import format_month, month_label
+from tracker.months import format_month, month_label, short_month_label
 from tracker.plans.models import Project
 from tracker.plans.reference import Category, District
 from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan, plan_month
@@ -196,7 +196,7 @@ def cell(request, indicator_id: int, district_id: int):
     month = _month(request)
     chart = detail.chart()
     if month:
-        chart["highlight"] = f"{month.month}月"
+        chart["highlight"] = short_month_label(month)
     current = next((e for e in detail.evaluations if e.month == month), None)
     if current is None and detail.evaluations:
         current = detail.evaluations[-1]

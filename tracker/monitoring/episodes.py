@@ -50,7 +50,13 @@ from tracker.db.bulk import copy_create, copy_history, copy_supported, copy_upda
 from tracker.monitoring.evaluation import Cell, MonthEvaluation
 from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation
 from tracker.monitoring.rules import shortfall
-from tracker.months import first_of_month, month_end, month_end_label
+from tracker.months import (
+    first_of_month,
+    month_end,
+    month_end_label,
+    month_label,
+    short_month_end_label,
+)
 from tracker.plans.models import Milestone
 from tracker.plans.reference import District
 from tracker.plans.trajectory import IndicatorPlan
@@ -97,10 +103,10 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
     who = "全市" if plan.is_city_only else district_name
     head = f"{who} {plan.label}："
     fc = cell.forecast
-    deadline = f"{plan.deadline.month}月底"
+    deadline = short_month_end_label(plan.deadline)
     parts = []
     if kind == Kind.NOT_REPORTED:
-        parts.append(f"{month.year}年{month.month}月进度未按时填报")
+        parts.append(f"{month_label(month)}进度未按时填报")
         if cell.actual is not None and cell.reported_month is not None:
             parts.append(
                 f"最近一次填报为截至{month_end_label(cell.reported_month)}"
@@ -261,7 +267,7 @@ def brief(kind: str, row: Row, plan: IndicatorPlan, district_name: str) -> str:
     """A short explanation from a stored row (months re-derived without their ``Cell``)."""
     head = f"{district_name} {plan.label}："
     if kind == Kind.NOT_REPORTED:
-        return head + f"{row.month.year}年{row.month.month}月进度未按时填报"
+        return head + f"{month_label(row.month)}进度未按时填报"
     return head + (
         f"截至{month_end_label(row.month)}{_amount(plan, row.actual)}，"
         f"序时应达 {_show(plan, row.expected)}"
@@ -682,7 +688,7 @@ def milestone_alerts(month: date, plans: dict[int, IndicatorPlan], as_of: dateti
     wanted = {}
     for key, items in missing.items():
         project = items[0].project
-        texts = "；".join(f"「{m.text}」（{m.due_date.month}月底）" for m in items)
+        texts = "；".join(f"「{m.text}」（{short_month_end_label(m.due_date)}）" for m in items)
         wanted[key] = (
             first_of_month(items[0].due_date),
             f"{names.get(key[1], '')} {project.name}：应完成的节点未完成：{texts}",

@@ -8,6 +8,7 @@ from datetime import date
 
 from tracker import conf
 from tracker.monitoring.models import LagAlert
+from tracker.months import date_label, month_end_label, month_label
 from tracker.notifications.models import Contact
 from tracker.numbers import plain
 
@@ -57,10 +58,7 @@ def _explanation(alert: LagAlert) -> str:
     if x is None:
         return ""
     d = x.catch_up_by
-    return (
-        f"原因说明：{x.reason}；整改措施：{x.measures}；"
-        f"计划追赶完成时间：{d.year}年{d.month}月{d.day}日"
-    )
+    return f"原因说明：{x.reason}；整改措施：{x.measures}；计划追赶完成时间：{date_label(d)}"
 
 
 def _sections(alerts: list[LagAlert]):
@@ -77,8 +75,8 @@ def render_digest(
     episodes still open with a link."""
     counts = Counter(a.news_kind for a in alerts)
     summary = "、".join(f"{NEWS_LABEL[k]} {counts[k]} 项" for k in NEWS_ORDER if counts[k])
-    subject = f"【民生实事】{month.year}年{month.month}月进度预警变化：{summary}"
-    lines = [f"{contact.name}：", "", f"根据截至{month.year}年{month.month}月底的进度："]
+    subject = f"【民生实事】{month_label(month)}进度预警变化：{summary}"
+    lines = [f"{contact.name}：", "", f"根据截至{month_end_label(month)}的进度："]
     for kind, items in _sections(alerts):
         lines += ["", f"{NEWS_LABEL[kind]}（{len(items)} 项）："]
         for i, a in enumerate(items, start=1):

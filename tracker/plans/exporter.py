@@ -24,6 +24,7 @@ qualitative milestone.
 import csv
 from pathlib import Path
 
+from tracker.months import short_month_end_label
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.published_tables import (
@@ -151,7 +152,7 @@ def published_tables(plan_year: PlanYear) -> PublishedTables:
     )
     for p in projects:
         leads = [p.lead_agency.name, *sorted(a.name for a in p.co_lead_agencies.all())]
-        deadline = "" if p.deadline_assumed else f"{p.deadline.month}月底"
+        deadline = "" if p.deadline_assumed else short_month_end_label(p.deadline)
         tables.responsibility.append(
             ResponsibilityRow(
                 [

@@ -27,6 +27,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Count, Sum
 
+from tracker.months import date_label, month_end_label
 from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import PlanYear
@@ -90,7 +91,7 @@ def check_plan(plan_year: PlanYear) -> list[Finding]:
                     m.project.seq,
                     m.indicator.order if m.indicator_id else None,
                     f"进度节点「{m.text}」日期 {m.due_date:%Y-%m-%d} 晚于预计完成时间 "
-                    f"{deadline:%Y年%m月}底",
+                    f"{month_end_label(deadline)}",
                 )
             )
     for ind in indicators:
@@ -105,7 +106,7 @@ def check_plan(plan_year: PlanYear) -> list[Finding]:
                 Check.DEADLINE_ASSUMED,
                 seq,
                 None,
-                f"原文未写预计完成时间，已按 {deadline:%Y年%m月%d日} 载入；"
+                f"原文未写预计完成时间，已按 {date_label(deadline)} 载入；"
                 "请核对原文后改正（load_plan）或确认（acknowledged）",
             )
         )

@@ -11,6 +11,7 @@ from tracker.choices import COLOUR
 from tracker.formats import indicator_scale, indicator_unit
 from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.monitoring.stored import EvaluationLine, evaluation_lines
+from tracker.months import short_month_label
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 from tracker.plans.trajectory import build_indicator_plans, expected_curve
@@ -109,7 +110,7 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
     status_by_month = {e.month: e.status for e in evaluations}
     quota = plan.target if plan.is_city_only else plan.quotas.get(district.pk)
     milestones = [
-        {"month": f"{p.month.month}月", "text": p.text, "value": float(p.value)}
+        {"month": short_month_label(p.month), "text": p.text, "value": float(p.value)}
         for p in curve
         if p.is_checkpoint and p.value is not None
     ]
@@ -134,7 +135,7 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
     return CellDetail(
         indicator=indicator,
         district=district,
-        months=[f"{m.month}月" for m in months],
+        months=[short_month_label(m) for m in months],
         expected=[float(p.value) if p.value is not None else None for p in curve] or [None] * 12,
         actual=[float(values[m]) if m in values else None for m in months],
         statuses=[status_by_month.get(m) for m in months],

@@ -39,6 +39,7 @@ from tracker import conf
 from tracker.choices import RED_STATUSES, LagStatus
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.stored import EvaluationLine, evaluation_lines, of_plan
+from tracker.months import month_label
 from tracker.plans.reference import District, PlanYear
 from tracker.ratios import pct
 from tracker.reporting.alerts import alerts_version, open_alert_total, supervised_cells
@@ -128,7 +129,7 @@ class Notice:
 
     @property
     def title(self) -> str:
-        return f"{self.month.year}年{self.month.month}月民生实事项目推进情况通报"
+        return f"{month_label(self.month)}民生实事项目推进情况通报"
 
     @property
     def supervised(self) -> list[EvaluationLine]:

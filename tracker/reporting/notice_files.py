@@ -23,7 +23,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from tracker import conf
-from tracker.months import format_month
+from tracker.months import date_label, format_month, month_label
 from tracker.progress.workbooks import safe
 from tracker.reporting.notice import Notice, fingerprint, notice, notice_context_defaults
 
@@ -40,10 +40,10 @@ FOOTNOTE = (
 def explanation_text(x, month) -> str:
     """One explanation as a line of the workbook (the page and PDF use
     ``dashboard/_explanation.html``)."""
-    written = "" if x.month == month else f"（{x.month.year}年{x.month.month}月填写）"
+    written = "" if x.month == month else f"（{month_label(x.month)}填写）"
     return (
         f"原因说明{written}：{x.reason}；整改措施：{x.measures}；"
-        f"计划追赶完成时间：{x.catch_up_by.year}年{x.catch_up_by.month}月{x.catch_up_by.day}日"
+        f"计划追赶完成时间：{date_label(x.catch_up_by)}"
     )
 
 
@@ -86,7 +86,7 @@ def notice_workbook(data: Notice) -> bytes:
     row(data.title)
     ws["A1"].font = Font(bold=True, size=14, color="C00000")
     row(data.doc_number or f"（{data.number}）")
-    row("成文日期", data.issued_on.strftime("%Y年%-m月%-d日") if data.issued_on else "")
+    row("成文日期", date_label(data.issued_on) if data.issued_on else "")
     row()
     row("已到节点", "正常", "滞后（黄）", "严重滞后（红）", "其中逾期未完成", "未按时填报",
         "正常占比", "未解除预警", header=True)  # fmt: skip

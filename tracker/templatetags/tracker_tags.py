@@ -1,10 +1,13 @@
-"""Template filters for figures, over the one formatter (``tracker.formats``):
-``{{ value|num }}`` → 「1,234.5」, ``{{ value|pct }}`` → 「61.5%」, ``{{ value|amount:indicator }}``
-→ 「25 万人」 (the plan's printed units); 「—」 when there is nothing."""
+"""Template filters for figures and dates, over the one formatter (``tracker.formats``) and
+the one set of month labels (``tracker.months``): ``{{ value|num }}`` → 「1,234.5」,
+``{{ value|pct }}`` → 「61.5%」, ``{{ value|amount:indicator }}`` → 「25 万人」 (the plan's
+printed units), ``{{ month|month_end_label }}`` → 「2024年9月底」; 「—」 or "" when there is
+nothing."""
 
 from django import template
 
 from tracker import formats as fmt
+from tracker import months
 from tracker.formats import show_amount
 
 register = template.Library()
@@ -55,3 +58,22 @@ def person(user) -> str:
     if user is None:
         return "—"
     return user.get_full_name() or user.username
+
+
+def _dated(label):
+    def filter_(value):
+        return label(value) if value else ""
+
+    filter_.__doc__ = label.__doc__
+    return filter_
+
+
+for _label in (
+    months.month_label,
+    months.month_end_label,
+    months.short_month_label,
+    months.short_month_end_label,
+    months.date_label,
+    months.short_date_label,
+):
+    register.filter(_label.__name__, _dated(_label))

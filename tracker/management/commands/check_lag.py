@@ -15,7 +15,7 @@ from django.utils import timezone
 from tracker.choices import LagStatus
 from tracker.formats import number
 from tracker.monitoring.checks import run_due_checks, run_lag_check, run_milestone_check
-from tracker.months import parse_month
+from tracker.months import month_label, parse_month
 from tracker.plans.loader import PlanFileError, find_plan
 from tracker.plans.reference import PlanYear
 
@@ -128,7 +128,7 @@ class Command(BaseCommand):
         deadline = timezone.localtime(ev.deadline)
         mode = "（试运行，未写入）" if result.dry_run else f"（第 {result.run_number} 次）"
         self.stdout.write(
-            f"{ev.month.year}年{ev.month.month}月进度检查{mode}\n"
+            f"{month_label(ev.month)}进度检查{mode}\n"
             f"数据截至 {as_of:%Y-%m-%d %H:%M}；填报截止 {deadline:%Y-%m-%d}"
         )
         self.stdout.write(" ".join(cell(name, size) for name, size in COLUMNS))
