@@ -38,7 +38,8 @@ JSON = {"json_dumps_params": {"ensure_ascii": False}}
 
 
 def _dec(value, places=Q2):
-    return None if value is None else str(Decimal(value).quantize(places))
+    """The API's number format (``formats.plain`` of the field's places)."""
+    return None if value is None else fmt.plain(Decimal(value).quantize(places))
 
 
 def _user(request):
@@ -152,7 +153,7 @@ def progress(request):
         "count": count,
         "results": [
             {"id": pk, "indicator": i, "district": d, "month": format_month(m),
-             "value": None if v is None else str(v.normalize()), "note": note,
+             "value": None if v is None else fmt.plain(v), "note": note,
              "is_correction": corr, "correction_reason": reason, "version": version,
              "reported_by": who or "", "reported_at": _datetime(rat),
              "created_at": _datetime(cat)}

@@ -7,6 +7,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from tracker.accounts.models import Role, UserProfile
+from tracker.formats import plain
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanYear
 from tracker.progress.models import ProgressReport
@@ -85,7 +86,7 @@ class QuotaFactory(factory.django.DjangoModelFactory):
     indicator = factory.SubFactory(IndicatorFactory)
     district = factory.SubFactory(DistrictFactory)
     value = Decimal(50)
-    published_text = factory.LazyAttribute(lambda o: f"{o.value.normalize()}个")
+    published_text = factory.LazyAttribute(lambda o: f"{plain(o.value)}个")
 
 
 class MilestoneFactory(factory.django.DjangoModelFactory):

@@ -21,7 +21,7 @@ from tests.factories import make_user
 from tests.test_dashboard_e2e import shot
 from tracker.accounts.models import Role
 from tracker.demo.simulation import simulate_year
-from tracker.numbers import plain
+from tracker.formats import plain
 from tracker.plans.reference import District
 from tracker.progress.entry_sheet import entry_sheet
 from tracker.progress.models import ProgressReport

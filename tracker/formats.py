@@ -1,4 +1,10 @@
-"""The one number formatter: figures for people, in the units the plan prints.
+"""The number formatters, one per audience:
+
+- people (pages, messages, the notice): ``number``, ``amount``, ``percent``, ``points`` —
+  rounded, grouped, in the plan's printed units;
+- machines (the API, CSV, files read back): ``plain`` — the exact decimal, no exponent,
+  no trailing zeros, no grouping, so any value written out is accepted back unchanged;
+- workbooks: native numbers (``tracker.progress.workbooks``), rounded as ``rounded``.
 
 The plan is stored in base units (「25 万人」 is 250000 人) but printed in 万 where the
 gazette does; ``scale_of(target_text)`` tells which, and ``amount`` shows a value the way
@@ -35,6 +41,19 @@ def _quantum(places) -> Decimal:
 
 
 _QUANTUM = {p: _quantum(p) for p in range(5)}  # the lag check formats ~100 000 figures
+
+
+def plain(value) -> str:
+    """``Decimal('60000.0000')`` → 「60000」, ``Decimal('113.5000')`` → 「113.5」, never
+    「6E+4」; "" for None."""
+    if value is None:
+        return ""
+    if type(value) is not Decimal:
+        value = Decimal(str(value))
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def number(value, places: int = 1, *, grouping: bool = True) -> str:

@@ -6,7 +6,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from tracker.admin.base import PlanAdmin, ScopedInline
-from tracker.numbers import plain
+from tracker.formats import plain
 from tracker.plans.integrity import check_plan
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear

@@ -38,8 +38,8 @@ from tracker import formats as fmt
 from tracker.accounts.permissions import scope_for
 from tracker.admin.base import ScopedAdmin
 from tracker.calendar import enterable_months, reporting_month
+from tracker.formats import plain
 from tracker.months import first_of_month, format_month, month_label, parse_month
-from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
 from tracker.plans.selection import current_plan

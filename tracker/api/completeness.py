@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tracker.api.fields import PlainDecimalField
 from tracker.months import format_month
 from tracker.reporting import completeness as service
 
@@ -28,10 +29,10 @@ class TallySerializer(serializers.Serializer):
     late = serializers.IntegerField(help_text="逾期（截止日后才填报）")
     missing = serializers.IntegerField(help_text="未报（截止日已过）")
     pending = serializers.IntegerField(help_text="待报（截止日未到）")
-    filed_rate = serializers.DecimalField(
+    filed_rate = PlainDecimalField(
         max_digits=5, decimal_places=1, allow_null=True, help_text="上报率，%"
     )
-    on_time_rate = serializers.DecimalField(
+    on_time_rate = PlainDecimalField(
         max_digits=5, decimal_places=1, allow_null=True, help_text="及时率，%"
     )
 

@@ -23,6 +23,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from tracker.api.fields import ModelSerializer
 from tracker.api.serializers import MonthField
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
@@ -73,7 +74,7 @@ class CountSerializer(serializers.Serializer):
     cells = serializers.IntegerField(label="涉及的格子数")
 
 
-class ExplanationSerializer(serializers.ModelSerializer):
+class ExplanationSerializer(ModelSerializer):
     month = MonthField()
     indicator = serializers.PrimaryKeyRelatedField(queryset=Indicator.objects.all())
     district = serializers.PrimaryKeyRelatedField(queryset=District.objects.all())
@@ -87,7 +88,7 @@ class ExplanationSerializer(serializers.ModelSerializer):
         validators = []  # a second POST for the same cell rewrites it (see the service)
 
 
-class CellReviewSerializer(serializers.ModelSerializer):
+class CellReviewSerializer(ModelSerializer):
     month = MonthField(read_only=True)
     review_state = serializers.ChoiceField(
         source="state", choices=CellReview._meta.get_field("state").choices, read_only=True
@@ -101,7 +102,7 @@ class CellReviewSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MonthSubmissionSerializer(serializers.ModelSerializer):
+class MonthSubmissionSerializer(ModelSerializer):
     month = MonthField(read_only=True)
     month_state = serializers.ChoiceField(
         source="state", choices=MonthSubmission._meta.get_field("state").choices, read_only=True
@@ -119,7 +120,7 @@ class SubmitSerializer(serializers.Serializer):
     month = MonthField()
 
 
-class AttachmentSerializer(serializers.ModelSerializer):
+class AttachmentSerializer(ModelSerializer):
     file_type = serializers.ChoiceField(
         source="kind", choices=Attachment._meta.get_field("kind").choices, read_only=True
     )

@@ -7,6 +7,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
+from tracker.api.fields import ModelSerializer, PlainDecimalField
+from tracker.formats import plain
 from tracker.monitoring.models import LagAlert, LagAlertFlip
 from tracker.months import format_month, parse_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
@@ -31,7 +33,7 @@ class MonthField(serializers.Field):
             self.fail("invalid")
 
 
-class PlanColumnSerializer(serializers.ModelSerializer):
+class PlanColumnSerializer(ModelSerializer):
     """One column of a plan, in its order: the printed label, the unit the quota is kept on
     and, for a merged column (「海曙、江东、江北」), the other units sharing its one number."""
 
@@ -45,7 +47,7 @@ class PlanColumnSerializer(serializers.ModelSerializer):
         fields = ("order", "label", "district", "code", "name", "kind", "merged_units")
 
 
-class PlanYearSerializer(serializers.ModelSerializer):
+class PlanYearSerializer(ModelSerializer):
     columns = PlanColumnSerializer(many=True, read_only=True)
 
     class Meta:
@@ -54,7 +56,7 @@ class PlanYearSerializer(serializers.ModelSerializer):
                   "columns")  # fmt: skip
 
 
-class CategorySerializer(serializers.ModelSerializer):
+class CategorySerializer(ModelSerializer):
     year = serializers.IntegerField(source="plan_year.year", read_only=True)
 
     class Meta:
@@ -62,19 +64,19 @@ class CategorySerializer(serializers.ModelSerializer):
         fields = ("id", "year", "order", "name")
 
 
-class AgencySerializer(serializers.ModelSerializer):
+class AgencySerializer(ModelSerializer):
     class Meta:
         model = Agency
         fields = ("id", "name", "full_name")
 
 
-class DistrictSerializer(serializers.ModelSerializer):
+class DistrictSerializer(ModelSerializer):
     class Meta:
         model = District
         fields = ("id", "code", "name", "kind", "order")
 
 
-class QuotaSerializer(serializers.ModelSerializer):
+class QuotaSerializer(ModelSerializer):
     """A quota; a merged column's one number is one quota (on the column's first unit)
     with the other units in ``shared_with`` and the printed ``column_label``."""
 
@@ -88,14 +90,14 @@ class QuotaSerializer(serializers.ModelSerializer):
                   "value", "new_value", "upgrade_value", "published_text")  # fmt: skip
 
 
-class MilestoneSerializer(serializers.ModelSerializer):
+class MilestoneSerializer(ModelSerializer):
     class Meta:
         model = Milestone
         fields = ("id", "indicator", "district", "due_date", "kind", "value", "value_text",
                   "text")  # fmt: skip
 
 
-class IndicatorSerializer(serializers.ModelSerializer):
+class IndicatorSerializer(ModelSerializer):
     project_seq = serializers.IntegerField(source="project.seq", read_only=True)
 
     class Meta:
@@ -111,7 +113,7 @@ class IndicatorWithQuotasSerializer(IndicatorSerializer):
         fields = (*IndicatorSerializer.Meta.fields, "quotas")
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(ModelSerializer):
     year = serializers.IntegerField(source="plan_year.year", read_only=True)
     category_name = serializers.CharField(source="category.name", read_only=True)
     lead_agency_name = serializers.CharField(source="lead_agency.name", read_only=True)
@@ -134,7 +136,7 @@ class ProjectDetailSerializer(ProjectSerializer):
                   "indicators", "milestones")  # fmt: skip
 
 
-class ProgressReportSerializer(serializers.ModelSerializer):
+class ProgressReportSerializer(ModelSerializer):
     """Read: the stored cell. Write: validated and saved by the progress service."""
 
     month = MonthField()
@@ -159,7 +161,7 @@ class ProgressReportSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["value"] = str(instance.value.normalize()) if instance.value is not None else None
+        data["value"] = None if instance.value is None else plain(instance.value)
         return data
 
 
@@ -176,7 +178,7 @@ def progress_row(row: tuple) -> dict:
     pk, indicator, district, month, value, note, corr, reason, version, who, rat, cat = row
     return {
         "id": pk, "indicator": indicator, "district": district, "month": format_month(month),
-        "value": None if value is None else str(value.normalize()), "note": note,
+        "value": None if value is None else plain(value), "note": note,
         "is_correction": corr, "correction_reason": reason, "version": version,
         "reported_by": who or "",
         "reported_at": _when(rat), "created_at": _when(cat),
@@ -231,7 +233,7 @@ class RejectedSerializer(serializers.Serializer):
     errors = EntryErrorSerializer(many=True)
 
 
-class LagAlertFlipSerializer(serializers.ModelSerializer):
+class LagAlertFlipSerializer(ModelSerializer):
     month = MonthField(read_only=True)
 
     class Meta:
@@ -240,7 +242,7 @@ class LagAlertFlipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class LagAlertSerializer(serializers.ModelSerializer):
+class LagAlertSerializer(ModelSerializer):
     """An alert episode: ``month`` is when it opened, ``last_month`` the month its
     numbers are from, ``closed_in_month`` when it was resolved or superseded."""
 
@@ -286,8 +288,8 @@ class TokenSerializer(serializers.Serializer):
 
 class TrajectoryPointSerializer(serializers.Serializer):
     month = serializers.CharField()
-    expected = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
-    actual = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    expected = PlainDecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    actual = PlainDecimalField(max_digits=20, decimal_places=4, allow_null=True)
     is_checkpoint = serializers.BooleanField()
     milestone = serializers.CharField(allow_blank=True)
 
@@ -296,7 +298,7 @@ class TrajectorySerializer(serializers.Serializer):
     indicator = serializers.IntegerField()
     district = serializers.IntegerField(allow_null=True)
     unit = serializers.CharField()
-    target = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    target = PlainDecimalField(max_digits=20, decimal_places=4, allow_null=True)
     points = TrajectoryPointSerializer(many=True)
 
 
@@ -306,12 +308,10 @@ class IndicatorStatusSerializer(serializers.Serializer):
     unit = serializers.CharField()
     status = serializers.CharField()
     status_label = serializers.CharField()
-    completion_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
-    completion_uncapped_pct = serializers.DecimalField(
-        max_digits=12, decimal_places=2, allow_null=True
-    )
-    pace_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
-    pace_completion_pct = serializers.DecimalField(
+    completion_pct = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    completion_uncapped_pct = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    pace_pct = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    pace_completion_pct = PlainDecimalField(
         max_digits=12,
         decimal_places=2,
         allow_null=True,
@@ -327,8 +327,8 @@ class ProjectStatusSerializer(serializers.Serializer):
     name = serializers.CharField()
     lead_agency = serializers.CharField()
     status = serializers.CharField()
-    completion_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
-    pace_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    completion_pct = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    pace_pct = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
     open_alerts = serializers.IntegerField()
     indicators = IndicatorStatusSerializer(many=True)
 
@@ -357,7 +357,7 @@ class RankingRowSerializer(serializers.Serializer):
     behind = serializers.IntegerField()
     seriously_behind = serializers.IntegerField()
     not_reported = serializers.IntegerField()
-    share_pct = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    share_pct = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
 
 
 class ScorecardLineSerializer(serializers.Serializer):
@@ -368,21 +368,21 @@ class ScorecardLineSerializer(serializers.Serializer):
     printed_unit = serializers.CharField(source="unit", help_text="计划文件所用单位，如「万人」")
     status = serializers.CharField()
     status_label = serializers.CharField()
-    quota = serializers.DecimalField(max_digits=20, decimal_places=4)
-    expected = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
-    actual = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
-    completion_pct = serializers.DecimalField(
+    quota = PlainDecimalField(max_digits=20, decimal_places=4)
+    expected = PlainDecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    actual = PlainDecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    completion_pct = PlainDecimalField(
         max_digits=12, decimal_places=2, allow_null=True, help_text="完成率 = 累计完成 ÷ 任务数"
     )
-    pace_completion_pct = serializers.DecimalField(
+    pace_completion_pct = PlainDecimalField(
         max_digits=12,
         decimal_places=2,
         allow_null=True,
         help_text="序时完成率 = 累计完成 ÷ 序时应达",
     )
-    gap_points = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
-    forecast = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
-    needed_pace = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    gap_points = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    forecast = PlainDecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    needed_pace = PlainDecimalField(max_digits=20, decimal_places=4, allow_null=True)
     at_risk = serializers.BooleanField()
 
 
@@ -398,7 +398,7 @@ class ScorecardSerializer(serializers.Serializer):
 # handful of rows; these build the same data directly (``tests/test_api_fast_reads.py``
 # compares them with the serializers on the simulated year).
 
-_PCT = serializers.DecimalField(max_digits=12, decimal_places=2)
+_PCT = PlainDecimalField(max_digits=12, decimal_places=2)
 
 
 def _pct(value):
@@ -409,7 +409,7 @@ def _int(value):
     return None if value is None else int(value)
 
 
-_DEC4 = serializers.DecimalField(max_digits=20, decimal_places=4)
+_DEC4 = PlainDecimalField(max_digits=20, decimal_places=4)
 
 
 def _dec4(value):

@@ -9,9 +9,10 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import NotFound
 
 from tracker.accounts.permissions import Action, restrict
+from tracker.api.fields import ModelSerializer
 
 
-class AuthTokenSerializer(serializers.ModelSerializer):
+class AuthTokenSerializer(ModelSerializer):
     key = serializers.CharField(source="token_key", read_only=True, help_text="令牌前缀，用于撤销")
     username = serializers.CharField(source="user.username", read_only=True)
     current = serializers.SerializerMethodField(help_text="是否为本次请求所用的令牌")

@@ -7,10 +7,10 @@ from collections import Counter
 from datetime import date
 
 from tracker import conf
+from tracker.formats import plain
 from tracker.monitoring.models import LagAlert
 from tracker.months import date_label, month_end_label, month_label
 from tracker.notifications.models import Contact
-from tracker.numbers import plain
 
 SEVERITY_LABEL = {"red": "红色", "yellow": "黄色", "info": "提示"}
 NEWS_ORDER = ("opened", "escalated", "resolved", "superseded")

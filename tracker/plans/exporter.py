@@ -24,8 +24,8 @@ qualitative milestone.
 import csv
 from pathlib import Path
 
+from tracker.formats import plain
 from tracker.months import short_month_end_label
-from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.published_tables import (
     DEFAULT_GROUP_HEADER,

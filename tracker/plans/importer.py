@@ -38,6 +38,7 @@ from datetime import date
 from decimal import Decimal
 from itertools import pairwise
 
+from tracker.formats import plain
 from tracker.plans.published_tables import PublishedTables
 from tracker.plans.quantities import QuantityError, is_empty, parse_quantity
 from tracker.plans.reference import Agency, District, PlanColumn
@@ -495,7 +496,7 @@ def _label(target: str, name: str, row_name: str, rows: int) -> str:
 
 def _wan(number: str) -> str:
     value = Decimal(number) / 10000
-    return f"{value.normalize():f}万"
+    return f"{plain(value)}万"
 
 
 def _strip_number(text: str) -> str:

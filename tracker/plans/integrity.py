@@ -27,8 +27,8 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Count, Sum
 
+from tracker.formats import plain
 from tracker.months import date_label, month_end_label
-from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import PlanYear
 

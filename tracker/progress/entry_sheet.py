@@ -20,9 +20,8 @@ from decimal import Decimal
 from tracker import formats as fmt
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Scope, scope_for
-from tracker.formats import indicator_scale, indicator_unit, show_amount
+from tracker.formats import indicator_scale, indicator_unit, plain, show_amount
 from tracker.months import add_months, first_of_month, month_end
-from tracker.numbers import plain
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
 from tracker.plans.trajectory import expected_at, load_indicator_plans

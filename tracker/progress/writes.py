@@ -40,8 +40,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from tracker import conf
 from tracker import formats as fmt
 from tracker.accounts.permissions import Action, may, scope_for
+from tracker.formats import plain
 from tracker.months import first_of_month, month_label, parse_month
-from tracker.numbers import plain
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.quantities import QuantityError, is_counted_unit, parse_quantity
 from tracker.plans.reference import District, PlanYear

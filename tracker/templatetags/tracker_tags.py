@@ -20,6 +20,12 @@ def num(value, places: int = 1):
 
 
 @register.filter
+def plain(value):
+    """Machine text for a form field to send back: 「1234.5」, never 「1,234.5」 or 「1E+3」."""
+    return fmt.plain(value)
+
+
+@register.filter
 def pct(value, places: int = 1):
     """A percentage: 「61.5%」, or 「—」 when missing."""
     return fmt.percent(value, int(places))
