@@ -6,9 +6,10 @@ from datetime import date
 import pytest
 from django.core.management import call_command
 
-from tracker.plans.loader import find_plan, load_plan
+from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Project, Quota
 from tracker.plans.reference import District, PlanColumn, PlanYear
+from tracker.plans.selection import find_plan
 
 
 def export_2024(tmp_path, name) -> dict:

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from django.utils import timezone
 
 from tracker import conf
-from tracker.months import add_months, first_of_month, month_label, short_date_label
+from tracker.months import add_months, clamp_to_year, first_of_month, month_label, short_date_label
 
 __all__ = [
     "days_left",
@@ -54,9 +54,7 @@ def due_month(now: datetime | None = None) -> date:
 def reporting_month(plan=None, now: datetime | None = None) -> date:
     """The month being reported at ``now``; with a plan, clamped to the plan's year."""
     month = add_months(due_month(now), 1)
-    if plan is None:
-        return month
-    return min(max(month, date(plan.year, 1, 1)), date(plan.year, 12, 1))
+    return month if plan is None else clamp_to_year(month, plan.year)
 
 
 def days_left(month: date, now: datetime | None = None) -> int:

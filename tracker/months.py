@@ -24,6 +24,11 @@ def add_months(value: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def clamp_to_year(month: date, year: int) -> date:
+    """``month`` brought inside ``year``: January before it, December after it."""
+    return min(max(month, date(year, 1, 1)), date(year, 12, 1))
+
+
 def parse_month(text: str) -> date:
     """Parse ``YYYY-MM`` into the first day of that month; raise ValueError in Chinese."""
     match = MONTH_RE.match(str(text).strip())

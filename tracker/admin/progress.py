@@ -42,8 +42,8 @@ from tracker.formats import plain
 from tracker.months import first_of_month, format_month, month_label, parse_month
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
-from tracker.plans.selection import current_plan
-from tracker.plans.units import city_unit_id, column_position, plan_of
+from tracker.plans.selection import current_plan, plan_of
+from tracker.plans.units import city_unit_id, column_position
 from tracker.progress import workbooks as excel
 from tracker.progress import writes as progress_service
 from tracker.progress.models import MilestoneCompletion, ProgressReport

@@ -36,8 +36,8 @@ from tracker.calendar import days_left, deadline_label, enterable_months, report
 from tracker.dashboard.views import page
 from tracker.months import format_month, month_label, parse_month
 from tracker.plans.models import Project
-from tracker.plans.reference import DEFAULT_ISSUER, Agency, District, PlanYear
-from tracker.plans.selection import current_plan
+from tracker.plans.reference import Agency, District, PlanYear
+from tracker.plans.selection import current_plan, plan_of_year
 from tracker.progress import writes as progress
 from tracker.progress.entry_sheet import EntrySheet, chosen_scope, entry_sheet
 from tracker.progress.writes import Entry, ProgressRejected
@@ -55,13 +55,6 @@ class Target:
     @property
     def district_ids(self) -> list[int] | None:
         return [self.district.pk] if self.district else None
-
-
-def _plan_for(year: int) -> PlanYear | None:
-    """The plan of ``year`` the calendar would pick (the city's first)."""
-    plans = list(PlanYear.objects.filter(year=year))
-    plans.sort(key=lambda p: (p.issuer != DEFAULT_ISSUER, p.pk))
-    return plans[0] if plans else None
 
 
 def _filters(request) -> dict:
@@ -114,7 +107,7 @@ def _month_or_404(text: str) -> tuple[date, PlanYear]:
         month = parse_month(text)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
-    plan = _plan_for(month.year)
+    plan = plan_of_year(month.year)
     if plan is None:
         raise Http404(f"{month.year}年没有计划，不能填报")
     return month, plan

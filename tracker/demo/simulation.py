@@ -53,9 +53,10 @@ from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
 from tracker.months import add_months, month_end, months_of_year
 from tracker.notifications.digests import mark_told
 from tracker.notifications.models import Notification
-from tracker.plans.loader import PlanFileError, find_plan
+from tracker.plans.loader import PlanFileError
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District, PlanYear
+from tracker.plans.selection import find_plan
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import OUTSIDE, city_unit_id, sort_units, unit_order
 from tracker.progress.models import MilestoneCompletion, ProgressReport

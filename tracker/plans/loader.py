@@ -718,28 +718,6 @@ def column_order_problems(spec: _Spec, *, reorder=False) -> list[str]:
     ]
 
 
-def find_plan(year: int, issuer: str | None = None) -> PlanYear:
-    """The plan for ``year`` (and ``issuer``).
-
-    Without an issuer: the only plan of that year, else the city's (杭州市人民政府)
-    if it is among them; otherwise it refuses to guess.
-    """
-    plans = PlanYear.objects.filter(year=year)
-    if issuer:
-        plans = plans.filter(issuer=issuer)
-    plans = list(plans)
-    if not plans:
-        who = f"{issuer} " if issuer else ""
-        raise PlanFileError([f"尚未载入 {who}{year} 年度计划。请先运行 load_plan。"])
-    city = [p for p in plans if p.issuer == DEFAULT_ISSUER]
-    if len(plans) > 1 and not issuer and city:
-        return city[0]
-    if len(plans) > 1:
-        issuers = "、".join(p.issuer for p in plans)
-        raise PlanFileError([f"{year} 年有多个计划（{issuers}）。请用 --issuer 指定发布机关。"])
-    return plans[0]
-
-
 class _Writer:
     def __init__(self, spec: _Spec, summary: LoadSummary, user):
         self.spec = spec

@@ -1,4 +1,14 @@
-"""Which plan a dashboard page (or API summary) shows: the plan picker.
+"""Which plan: of a year, of a request, of the month being reported — one home.
+
+- ``plans_of_year(year)``: a year's plans in the one order (the city's first);
+- ``plan_of_year(year)``: the plan a page shows by default, the first of them;
+- ``find_plan(year, issuer)``: the plan a command means (refuses to guess between
+  several plans none of which is the city's);
+- ``current_plan(now)``: the plan the month being reported falls in;
+- ``plan_of(year, plan_id, issuer)``: a request's or command's explicit choice;
+- ``choose_plan`` / ``month_and_plan``: the dashboard's and API's picker, below.
+
+The picker, for a page (or an API summary):
 
 A year may hold several plans (the city's and a 区 government's own, issue 16). A page
 shows one plan's projects, columns and statuses:
@@ -21,6 +31,7 @@ from django.http import Http404
 
 from tracker.calendar import due_month
 from tracker.months import add_months, parse_month
+from tracker.plans.loader import PlanFileError
 from tracker.plans.reference import DEFAULT_ISSUER, PlanYear
 
 
@@ -47,11 +58,39 @@ class PlanChoice:
 
 
 def _rank(plan: PlanYear):
+    """The one order of a year's plans: the city's (杭州市人民政府) first, then by when
+    they were loaded. Never the model's default order (by issuer name, where 上城区
+    sorts before 杭州市)."""
     return (plan.issuer != DEFAULT_ISSUER, plan.pk)
 
 
-def _year_plans(year: int) -> list[PlanYear]:
-    return sorted(PlanYear.objects.filter(year=year), key=_rank)
+def plans_of_year(year: int, issuer: str | None = None) -> list[PlanYear]:
+    """The plans of ``year`` (of ``issuer`` when given), in ``_rank``'s order. 1 query."""
+    plans = PlanYear.objects.filter(year=year)
+    if issuer:
+        plans = plans.filter(issuer=issuer)
+    return sorted(plans, key=_rank)
+
+
+def plan_of_year(year: int, issuer: str | None = None) -> PlanYear | None:
+    """The plan a page shows for ``year`` when none is picked: the first of
+    ``plans_of_year``. None when the year has none."""
+    plans = plans_of_year(year, issuer)
+    return plans[0] if plans else None
+
+
+def find_plan(year: int, issuer: str | None = None) -> PlanYear:
+    """The plan a command means for ``year`` (and ``issuer``): the only plan of that year,
+    else the city's; with several and none the city's it refuses to guess (commands ask
+    for ``--issuer`` rather than pick the first)."""
+    plans = plans_of_year(year, issuer)
+    if not plans:
+        who = f"{issuer} " if issuer else ""
+        raise PlanFileError([f"尚未载入 {who}{year} 年度计划。请先运行 load_plan。"])
+    if len(plans) > 1 and not issuer and plans[0].issuer != DEFAULT_ISSUER:
+        issuers = "、".join(p.issuer for p in plans)
+        raise PlanFileError([f"{year} 年有多个计划（{issuers}）。请用 --issuer 指定发布机关。"])
+    return plans[0]
 
 
 def choose_plan(params, month: date | None) -> PlanChoice:
@@ -64,7 +103,7 @@ def choose_plan(params, month: date | None) -> PlanChoice:
         plan = PlanYear.objects.filter(pk=int(plan_id)).first()
         if plan is None or (month is not None and month.year != plan.year):
             raise Http404("没有这个计划，或该计划不属于所选月份的年度")
-        plans = _year_plans(plan.year)
+        plans = plans_of_year(plan.year)
         return PlanChoice(plan, plans)
     if month is None:
         plan = current_plan(issuer=issuer or None)
@@ -72,8 +111,8 @@ def choose_plan(params, month: date | None) -> PlanChoice:
             if issuer:
                 raise Http404(f"没有「{issuer}」发布的计划")
             return PlanChoice(None)
-        return PlanChoice(plan, _year_plans(plan.year))
-    plans = _year_plans(month.year)
+        return PlanChoice(plan, plans_of_year(plan.year))
+    plans = plans_of_year(month.year)
     if issuer:
         picked = [p for p in plans if p.issuer == issuer]
         if not picked:
@@ -133,3 +172,23 @@ def current_plan(now: datetime | None = None, issuer: str | None = None):
     pool = before or plans
     pick_year = pool[-1].year if before else pool[0].year
     return sorted((p for p in pool if p.year == pick_year), key=_rank)[0]
+
+
+def plan_of(year: int | None, plan_id=None, issuer: str | None = None) -> PlanYear | None:
+    """The plan meant by a request or command: ``plan_id`` if given (and of ``year`` when a
+    year is given), else the plan of ``year`` and ``issuer`` (``find_plan``: the only one, or
+    the city's), else ``current_plan``'s choice. None when there is none."""
+    if plan_id not in (None, ""):
+        try:
+            plan = PlanYear.objects.filter(pk=int(plan_id)).first()
+        except (TypeError, ValueError):
+            return None
+        if plan is not None and year is not None and plan.year != year:
+            return None
+        return plan
+    if year is None:
+        return current_plan(issuer=issuer)
+    try:
+        return find_plan(year, issuer or None)
+    except PlanFileError:
+        return None

@@ -17,9 +17,6 @@ targets down to, in the order it prints them, with the label it prints. Every re
 - ``column_position(plan_ref, district_ref)`` / ``column_label(...)``: the same order and
   printed label as SQL expressions, to ``order_by``/``annotate`` a query without an extra
   query (``plan_ref`` a plan id or ``OuterRef("indicator__project__plan_year_id")``).
-- ``plan_of(year, plan_id, issuer)``: the plan a page or command means — by id, by issuer
-  and year, else ``plan_loader.find_plan``'s default (the only plan of the year, the
-  city's first).
 """
 
 from __future__ import annotations
@@ -30,9 +27,7 @@ from dataclasses import dataclass
 from django.db.models import Case, Exists, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from tracker.plans.loader import PlanFileError, find_plan
-from tracker.plans.reference import DEFAULT_ISSUER, District, PlanColumn, PlanYear
-from tracker.plans.selection import current_plan
+from tracker.plans.reference import District, PlanColumn, PlanYear
 
 OUTSIDE = 10_000  # position of a unit that is not a column of the plan
 
@@ -45,8 +40,6 @@ __all__ = [
     "column_position",
     "merged_labels",
     "plan_columns",
-    "plan_of",
-    "plans_of_year",
     "sort_units",
     "unit_order",
 ]
@@ -194,29 +187,3 @@ def city_unit_id(plan: PlanYear | int | None) -> int | None:
 def merged_labels(plan: PlanYear | None) -> dict[int, str]:
     """primary unit id → the printed label of its merged column (only merged columns)."""
     return {c.district.pk: c.label for c in plan_columns(plan) if c.is_merged}
-
-
-def plans_of_year(year: int) -> list[PlanYear]:
-    """The plans of a year, the city's first (for a plan picker). 1 query."""
-    plans = list(PlanYear.objects.filter(year=year).order_by("pk"))
-    return sorted(plans, key=lambda p: (p.issuer != DEFAULT_ISSUER, p.pk))
-
-
-def plan_of(year: int | None, plan_id=None, issuer: str | None = None) -> PlanYear | None:
-    """The plan meant by a request or command: ``plan_id`` if given (and of ``year`` when a
-    year is given), else the plan of ``year`` and ``issuer`` (``find_plan``: the only one, or
-    the city's), else ``selection.current_plan``'s choice. None when there is none."""
-    if plan_id not in (None, ""):
-        try:
-            plan = PlanYear.objects.filter(pk=int(plan_id)).first()
-        except (TypeError, ValueError):
-            return None
-        if plan is not None and year is not None and plan.year != year:
-            return None
-        return plan
-    if year is None:
-        return current_plan(issuer=issuer)
-    try:
-        return find_plan(year, issuer or None)
-    except PlanFileError:
-        return None

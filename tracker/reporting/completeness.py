@@ -27,10 +27,10 @@ from decimal import Decimal
 from django.utils import timezone
 
 from tracker.calendar import due_month, enterable_months
-from tracker.months import first_of_month, month_label
+from tracker.months import clamp_to_year, first_of_month, month_label
 from tracker.plans.models import Indicator
-from tracker.plans.reference import Agency, District, PlanYear
-from tracker.plans.selection import current_plan, plan_month
+from tracker.plans.reference import Agency, District
+from tracker.plans.selection import current_plan, plan_month, plan_of_year
 from tracker.progress.due import FilingState, filing_states
 
 __all__ = [
@@ -133,8 +133,7 @@ def plan_months(plan, now: datetime | None = None) -> list[date]:
 def default_month(plan, now: datetime | None = None) -> date:
     """The latest month whose deadline has passed, within the plan's year (January
     before any has)."""
-    month = due_month(now)
-    return min(max(month, date(plan.year, 1, 1)), date(plan.year, 12, 1))
+    return clamp_to_year(due_month(now), plan.year)
 
 
 @dataclass
@@ -150,7 +149,7 @@ def select(year: str = "", month: str = "", view: str = "", now=None) -> Selecti
     "year"); a bad one raises ``ValueError`` with a Chinese message."""
     if year:
         valid = year.isdigit() and len(year) == 4
-        plan = PlanYear.objects.filter(year=int(year)).first() if valid else None
+        plan = plan_of_year(int(year)) if valid else None
         if plan is None:
             raise ValueError(f"没有{year}年的计划")
     else:

@@ -21,7 +21,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 
 from tracker.calendar import days_left, reporting_month
 from tracker.choices import LagStatus
-from tracker.months import format_month
+from tracker.months import clamp_to_year, format_month
 from tracker.plans.reference import District
 from tracker.plans.selection import current_plan
 
@@ -80,7 +80,7 @@ def entry_href(context, indicator, district, status=None, month=None) -> str:
     district_id = getattr(district, "pk", district)
     if not scope.can_report(indicator, SimpleNamespace(pk=district_id)):
         return ""
-    reporting = reporting_month(SimpleNamespace(year=month.year))
+    reporting = clamp_to_year(reporting_month(), month.year)
     target = month if status == LagStatus.NOT_REPORTED and month <= reporting else reporting
     url = _path("dashboard:report", format_month(target))
     if scope.is_supervision:

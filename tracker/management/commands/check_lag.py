@@ -16,8 +16,9 @@ from tracker.choices import LagStatus
 from tracker.formats import number
 from tracker.monitoring.checks import run_due_checks, run_lag_check, run_milestone_check
 from tracker.months import month_label, parse_month
-from tracker.plans.loader import PlanFileError, find_plan
+from tracker.plans.loader import PlanFileError
 from tracker.plans.reference import PlanYear
+from tracker.plans.selection import find_plan
 
 COLUMNS = [
     ("序号", 4),

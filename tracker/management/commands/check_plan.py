@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from tracker.plans.integrity import check_plan, unacknowledged
-from tracker.plans.loader import PlanFileError, find_plan
+from tracker.plans.loader import PlanFileError
+from tracker.plans.selection import find_plan
 
 
 class Command(BaseCommand):

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from tracker.plans.exporter import export_plan_csv, export_plan_xlsx
-from tracker.plans.loader import PlanFileError, find_plan
+from tracker.plans.loader import PlanFileError
+from tracker.plans.selection import find_plan
 
 
 class Command(BaseCommand):
