@@ -60,14 +60,13 @@ from tracker.monitoring.rules import (
 )
 from tracker.months import add_months, first_of_month
 from tracker.plans.models import Quota
-from tracker.plans.reference import District
 from tracker.plans.trajectory import (
     IndicatorPlan,
     expected_at,
     expected_curve,
     load_indicator_plans,
 )
-from tracker.plans.units import city_unit_id, city_unit_ids
+from tracker.plans.units import city_unit_ids
 from tracker.progress.models import ProgressReport
 from tracker.progress.values import latest_by_cell, reports_as_of
 from tracker.ratios import PLACES, completion_pct, pace_completion_pct, pace_pct
@@ -342,20 +341,6 @@ def cyclic_gc_paused():
 
 def _share(quota: Decimal, fraction: Decimal | None) -> Decimal | None:
     return None if fraction is None else (quota * fraction).quantize(PLACES)
-
-
-def city_district_id(plan=None) -> int | None:
-    """The unit that stands for the plan as a whole (its 市本级 column): city-only
-    indicators (``Indicator.Scope.CITY``, 序号12) are reported and checked on it. Without
-    a plan: the registered 市本级 (``plan_units.city_unit_id`` is the per-plan rule)."""
-    if plan is not None:
-        return city_unit_id(plan)
-    return (
-        District.objects.filter(kind=District.Kind.CITY)
-        .order_by("order")
-        .values_list("pk", flat=True)
-        .first()
-    )
 
 
 def _cell_figures(plans, month, as_of, deadline, base_month):

@@ -14,6 +14,10 @@ targets down to, in the order it prints them, with the label it prints. Every re
 - ``city_unit_id(plan)``: the plan's 市本级 column (kind ``city``), which reports its
   city-wide (``Indicator.Scope.CITY``) targets; None for a plan without one (a 区's own
   plan over its 街道). ``city_unit_ids(plan_ids)`` does it for several plans in 1 query.
+- ``may_report(indicator, district_id, ...)``: the one rule of which units report a
+  target — a city-wide target its plan's 市本级 column only, a split target each unit
+  with a quota for it (``progress.due``'s SQL is the same rule, set-based, through
+  ``city_unit_expression``).
 - ``column_position(plan_ref, district_ref)`` / ``column_label(...)``: the same order and
   printed label as SQL expressions, to ``order_by``/``annotate`` a query without an extra
   query (``plan_ref`` a plan id or ``OuterRef("indicator__project__plan_year_id")``).
@@ -187,3 +191,13 @@ def city_unit_id(plan: PlanYear | int | None) -> int | None:
 def merged_labels(plan: PlanYear | None) -> dict[int, str]:
     """primary unit id → the printed label of its merged column (only merged columns)."""
     return {c.district.pk: c.label for c in plan_columns(plan) if c.is_merged}
+
+
+def may_report(indicator, district_id: int, *, city_unit: int | None, has_quota: bool) -> bool:
+    """May ``district_id`` report ``indicator`` at all (whoever the user is)? A city-wide
+    target (``Scope.CITY``) is reported by its plan's 市本级 column (``city_unit``, from
+    ``city_unit_id``) and no other unit; a target split over units by each unit with a
+    quota for it."""
+    if indicator.scope == indicator.Scope.CITY:
+        return city_unit is not None and district_id == city_unit
+    return has_quota

@@ -45,7 +45,7 @@ from tracker.months import first_of_month, month_label, parse_month
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.quantities import QuantityError, is_counted_unit, parse_quantity
 from tracker.plans.reference import District, PlanYear
-from tracker.plans.units import city_unit_ids, sort_units
+from tracker.plans.units import city_unit_ids, may_report, sort_units
 from tracker.progress.models import MilestoneCompletion, ProgressReport
 from tracker.progress.state import locked_cells, locked_message
 
@@ -178,6 +178,7 @@ class _Context:
             "project__plan_year", "project__lead_agency"
         ).in_bulk(indicator_ids)
         self.districts = District.objects.in_bulk(district_ids)
+        self.city_units = city_unit_ids({i.project.plan_year_id for i in self.indicators.values()})
         self.quotas = {
             (q.indicator_id, q.district_id): q.value
             for q in Quota.objects.filter(indicator_id__in=indicator_ids).only(
@@ -223,16 +224,16 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
         if indicator.kind == Indicator.Kind.QUALITATIVE:
             fail("indicator", f"「{indicator.label}」为定性目标，没有数值进度，请填报节点完成情况")
             continue
-        if indicator.scope == Indicator.Scope.CITY:
-            if district.kind != District.Kind.CITY:
+        quota = ctx.quotas.get((indicator.pk, district.pk))
+        city_unit = ctx.city_units.get(project.plan_year_id)
+        if not may_report(indicator, district.pk, city_unit=city_unit, has_quota=quota is not None):
+            if indicator.scope == Indicator.Scope.CITY:
                 fail("district", f"「{indicator.label}」不分解到区、县(市)，只能按市本级填报")
-                continue
-            quota = indicator.target_value
-        else:
-            quota = ctx.quotas.get((indicator.pk, district.pk))
-            if quota is None:
+            else:
                 fail("district", f"{district.name}在「{indicator.label}」上没有分解任务，不能填报")
-                continue
+            continue
+        if indicator.scope == Indicator.Scope.CITY:
+            quota = indicator.target_value
         try:
             month = entry.month if isinstance(entry.month, date) else parse_month(entry.month)
             month = first_of_month(month)

@@ -15,6 +15,7 @@ from tracker.months import short_month_label
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 from tracker.plans.trajectory import build_indicator_plans, expected_curve
+from tracker.plans.units import city_unit_id, may_report
 from tracker.progress.models import CellReview, MilestoneCompletion, ProgressReport
 from tracker.reporting.alerts import cell_alerts
 from tracker.review.models import Explanation
@@ -92,7 +93,12 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
         Milestone.objects.filter(project_id=indicator.project_id).order_by("due_date", "order")
     )
     plan = build_indicator_plans([indicator], project_milestones).get(indicator.pk)
-    if plan is None or (district.pk not in plan.quotas and not plan.is_city_only):
+    if plan is None or not may_report(
+        indicator,
+        district.pk,
+        city_unit=city_unit_id(indicator.project.plan_year_id) if plan.is_city_only else None,
+        has_quota=district.pk in plan.quotas,
+    ):
         return None
     curve = expected_curve(plan) if plan.is_city_only else expected_curve(plan, district.pk)
     months = [date(year, m, 1) for m in range(1, 13)]

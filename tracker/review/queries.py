@@ -20,6 +20,7 @@ from tracker.accounts.permissions import Action, restrict, scope_for
 from tracker.formats import show_amount
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.plans.units import city_unit_id
 from tracker.progress.models import (
     CellReview,
     CellState,
@@ -70,8 +71,8 @@ class StateGrid:
 
 def plan_districts(plan, who) -> list[District]:
     """The units reporting in ``plan`` (its columns, in print order — or the districts
-    with quotas when it has none — and 市本级 when the plan has city-level indicators)
-    that ``who`` sees. 2-3 queries."""
+    with quotas when it has none — and its 市本级 unit when the plan has city-level
+    indicators) that ``who`` sees. 2-4 queries."""
     districts = [c.district for c in plan.columns.select_related("district").order_by("order")]
     if not districts:  # a plan without printed columns: the districts with quotas
         districts = list(
@@ -79,12 +80,10 @@ def plan_districts(plan, who) -> list[District]:
             .distinct()
             .order_by("order")
         )
-    if Indicator.objects.filter(
-        project__plan_year=plan, scope=Indicator.Scope.CITY
-    ).exists() and not any(d.kind == District.Kind.CITY for d in districts):
-        city = District.objects.filter(kind=District.Kind.CITY).order_by("order").first()
-        if city is not None:
-            districts.append(city)
+    if Indicator.objects.filter(project__plan_year=plan, scope=Indicator.Scope.CITY).exists():
+        city = city_unit_id(plan)  # reports the city-wide targets (plans.units.may_report)
+        if city is not None and city not in {d.pk for d in districts}:
+            districts.append(District.objects.get(pk=city))
     scope = scope_for(who)
     if scope.is_district:
         districts = [d for d in districts if d.pk == scope.district_id]
