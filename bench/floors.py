@@ -26,7 +26,8 @@ from tracker.months import format_month
 from tracker.plans.selection import month_and_plan, plan_month
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.progress.models import ProgressReport
-from tracker.progress.values import value_as_of
+from tracker.progress.state import counted_reports
+from tracker.progress.values import series_as_of
 from tracker.reporting.cell import cell_detail
 from tracker.reporting.matrix import matrix as read_matrix
 from tracker.reporting.notice import notice as read_notice
@@ -164,7 +165,7 @@ def progress(request):
 
 def trajectory(request, pk: int):
     """City-wide 序时进度 and reported value by month: per district its latest report up to
-    each month, carried forward (``domain.cell.value_as_of``), summed (rates: averaged)."""
+    each month, carried forward (``progress.values.series_as_of``), summed (rates: averaged)."""
     user = _user(request)
     plan = load_indicator_plans(indicator_ids=[pk]).get(pk)
     if plan is None:
@@ -176,21 +177,18 @@ def trajectory(request, pk: int):
         if district_id not in plan.quotas:
             raise Http404("该区、县(市)没有此指标的分解任务")
         reports = reports.filter(district_id=district_id)
-    series: dict[int, list] = {}
-    for d, month, value in reports.values_list("district_id", "month", "value"):
-        series.setdefault(d, []).append((month, value))
+    actual = series_as_of(
+        counted_reports(reports).values_list("district_id", "month", "value"),
+        plan.year,
+        level=plan.is_level,
+    )
     split = district_id is not None and not plan.is_city_only
     curve = expected_curve(plan, district_id) if split else expected_curve(plan)
     points = []
     for p in curve:
-        values = [f[0] for s in series.values() if (f := value_as_of(s, p.month)) is not None]
-        actual = None
-        if values:
-            total = sum(values, Decimal(0))
-            actual = total / len(values) if plan.is_level else total
         points.append({
             "month": format_month(p.month), "expected": _dec(p.value, Q4),
-            "actual": _dec(actual, Q4), "is_checkpoint": p.is_checkpoint,
+            "actual": _dec(actual.get(p.month), Q4), "is_checkpoint": p.is_checkpoint,
             "milestone": p.text,
         })  # fmt: skip
     return JsonResponse({

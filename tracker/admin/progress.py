@@ -39,7 +39,7 @@ from tracker.accounts.permissions import scope_for
 from tracker.admin.base import ScopedAdmin
 from tracker.calendar import enterable_months, reporting_month
 from tracker.formats import plain
-from tracker.months import first_of_month, format_month, month_label, parse_month
+from tracker.months import add_months, first_of_month, format_month, month_label, parse_month
 from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
 from tracker.plans.selection import current_plan, plan_of
@@ -47,6 +47,7 @@ from tracker.plans.units import city_unit_id, column_position
 from tracker.progress import workbooks as excel
 from tracker.progress import writes as progress_service
 from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.values import value_as_of
 from tracker.progress.writes import Entry, ProgressRejected
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -447,7 +448,7 @@ def grid_rows(user, indicator, month, post, errors) -> list[GridRow]:
     for district, quota in pairs:
         history = reports.get(district.pk, [])
         current = next((r for r in history if r.month == month), None)
-        earlier = [r for r in history if r.month < month]
+        previous = value_as_of([(r.month, r.value) for r in history], add_months(month, -1))
         posted = {}
         if post is not None:
             k = district.pk
@@ -462,8 +463,8 @@ def grid_rows(user, indicator, month, post, errors) -> list[GridRow]:
             GridRow(
                 district=district,
                 quota=quota,
-                previous=earlier[-1].value if earlier else None,
-                previous_month=earlier[-1].month if earlier else None,
+                previous=previous[0] if previous else None,
+                previous_month=previous[1] if previous else None,
                 report=current,
                 posted=posted,
                 errors=errors.get(district.pk, []),

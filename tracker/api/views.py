@@ -9,9 +9,6 @@ with every problem listed, a concurrent edit 409.
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Prefetch
 from django_filters import rest_framework as filters
@@ -46,7 +43,8 @@ from tracker.plans.trajectory import expected_curve, load_indicator_plans
 from tracker.plans.units import column_label, column_position
 from tracker.progress import writes as progress_service
 from tracker.progress.models import ProgressReport
-from tracker.progress.values import value_as_of
+from tracker.progress.state import counted_reports
+from tracker.progress.values import series_as_of
 from tracker.progress.writes import Entry, ProgressRejected, Source
 from tracker.reporting.overview import overview as read_overview
 from tracker.reporting.ranking import ranking as read_ranking
@@ -228,8 +226,10 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
             reports = ProgressReport.objects.filter(indicator=indicator)
         if district_id is not None and not plan.is_city_only:
             reports = reports.filter(district_id=district_id)
-        actual = _cumulative_by_month(
-            reports.values_list("district_id", "month", "value"), plan.year, plan.is_level
+        actual = series_as_of(  # the counted figures, as the stored evaluation counts
+            counted_reports(reports).values_list("district_id", "month", "value"),
+            plan.year,
+            level=plan.is_level,
         )
         points = [
             {
@@ -249,27 +249,6 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
             "points": points,
         }
         return Response(s.trajectory_data(body))  # = TrajectorySerializer(body).data
-
-
-def _cumulative_by_month(rows, year: int, level: bool) -> dict:
-    """Sum (rates: mean) over districts of each one's value as of each month
-    (``domain.cell.value_as_of``: its latest report up to that month)."""
-
-    by_district: dict[int, list] = {}
-    for district_id, month, value in rows:
-        by_district.setdefault(district_id, []).append((month, value))
-    out = {}
-    for m in range(1, 13):
-        month = date(year, m, 1)
-        values = [
-            found[0]
-            for series in by_district.values()
-            if (found := value_as_of(series, month)) is not None
-        ]
-        if values:
-            total = sum(values, Decimal(0))
-            out[month] = total / len(values) if level else total
-    return out
 
 
 class QuotaFilter(filtering.FilterSet):

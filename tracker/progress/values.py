@@ -5,7 +5,9 @@ of the same plan year (a cell has at most one report a month). Counted: every fi
 figure, or with ``COUNT_ONLY_REVIEWED`` only approved ones (``state.counted_reports``).
 
 - ``value_as_of(reports, month)``: the rule on plain ``(month, value)`` pairs (pages that
-  already hold a cell's reports: the entry sheet's 上月, the trajectory chart);
+  already hold a cell's reports: the entry sheet's and the admin grid's 上月);
+- ``series_as_of(rows, year, level=)``: every month of a year, over several cells: the
+  sum (rates: the mean) of each cell's value as of that month (the trajectory);
 - ``reports_as_of`` / ``latest_reports`` / ``values_as_of`` / ``latest_by_cell``: the same
   rule as queries (one cell, or many cells in one windowed statement: the lag
   evaluation, the workbooks).
@@ -35,6 +37,23 @@ def value_as_of(
         if m <= month and (best is None or m > best[1]):
             best = (v, m)
     return best
+
+
+def series_as_of(rows: Iterable, year: int, *, level: bool) -> dict[date, Decimal]:
+    """``{month: value}`` for the months of ``year`` where a cell has a value: the sum
+    (rates: the mean) over the cells of each one's ``value_as_of`` that month. ``rows``
+    are ``(cell, month, value)`` — ``cell`` any key of a cell (a district id)."""
+    by_cell: dict = {}
+    for cell, month, value in rows:
+        by_cell.setdefault(cell, []).append((month, value))
+    out = {}
+    for m in range(1, 13):
+        month = date(year, m, 1)
+        values = [f[0] for s in by_cell.values() if (f := value_as_of(s, month)) is not None]
+        if values:
+            total = sum(values, Decimal(0))
+            out[month] = total / len(values) if level else total
+    return out
 
 
 def reports_as_of(month: date, as_of: datetime | None = None):
