@@ -3,7 +3,7 @@ same tables.
 
 No DRF (no serializers, renderers, content negotiation, throttles, pagination classes),
 no templates: what the query, the computation and the encoding cost alone. Each API floor
-returns the same JSON as its endpoint (``tests/test_bench_floors.py`` asserts it on the
+returns the same JSON as its endpoint (``tests/system/test_bench_floors.py`` asserts it on the
 simulated year); each page floor reads the same selector as its page and writes its
 figures as bare HTML rows. Mounted under ``/bench/floor/`` by ``bench.urls`` only (the
 benchmark's settings, ``bench.settings``); production URLs never reach them.

@@ -58,7 +58,7 @@ def _fast_password_hashing():
 def _static_files_from_the_apps():
     """Pages render without `collectstatic`: the tests use plain static URLs served from the
     apps. The hashed, compressed files of a real start are checked by
-    tests/test_run_command_e2e.py, which runs the README's run command itself."""
+    tests/system/test_run_command_e2e.py, which runs the README's run command itself."""
     from django.test.utils import override_settings
 
     storages = {

@@ -1,4 +1,5 @@
-"""The project's URLs under a prefix: a second URLconf for ``tests/test_matrix_cells.py``."""
+"""The project's URLs under a prefix: a second URLconf for
+``tests/reporting/test_matrix_cells.py``."""
 
 from django.urls import include, path
 

@@ -1,4 +1,4 @@
-"""A Celery worker process for ``tests/test_lag_spread.py``: the project's tasks on the
+"""A Celery worker process for ``tests/monitoring/test_lag_spread.py``: the project's tasks on the
 test's own Redis queue, with the test's batch size.
 
 Two of these run side by side as separate processes. (Two ``start_worker`` threads in

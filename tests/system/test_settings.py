@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Variables that would make a subprocess something other than the case under test.
 CLEARED = {"DATABASE_URL", "SECRET_KEY", "DJANGO_SECURE", "DEBUG", "TRACKER_VAR_DIR",
            "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}  # fmt: skip

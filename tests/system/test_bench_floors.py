@@ -126,7 +126,7 @@ def test_lag_benchmark_floor_agrees_with_the_engine_and_splits_the_check():
     env.setdefault("SECRET_KEY", "bench-smoke-test-key")
     out = subprocess.run(
         [sys.executable, "-m", "bench.lag", "--districts", "12", "--indicators", "3"],
-        cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True,
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True,
         text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.db import connection
 
-from tests.test_lag_spread import reset
+from tests.monitoring.test_lag_spread import reset
 from tracker.accounts.models import Role
 from tracker.demo.simulation import _check_time, simulate_year
 from tracker.monitoring.checks import run_lag_check

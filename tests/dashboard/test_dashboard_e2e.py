@@ -15,7 +15,7 @@ from tests.factories import make_user
 from tracker.accounts.models import Role
 from tracker.demo.simulation import simulate_year
 
-SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 pytestmark = pytest.mark.slow
 

@@ -254,7 +254,7 @@ def test_the_tests_queue_tasks_in_a_broker_folder_of_their_own(settings):
 
     if not settings.CELERY_BROKER_URL.startswith("filesystem"):
         pytest.skip("消息队列配置为 Redis（CELERY_BROKER_URL / REDIS_URL）")
-    checkout = Path(__file__).resolve().parent.parent / "var" / "broker" / "out"
+    checkout = Path(__file__).resolve().parents[2] / "var" / "broker" / "out"
     before = set(checkout.iterdir()) if checkout.exists() else set()
     own = Path(app.conf.broker_transport_options["data_folder_out"])
     assert own.resolve() != checkout.resolve()

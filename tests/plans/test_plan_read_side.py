@@ -1,7 +1,7 @@
 """Issue 16, the read side: the dashboard, API, lag check, simulate_year and the notice
 work for any loaded plan, picked by plan (issuer and year) where more than one exists.
 
-Plans used (written here and in tests/test_plan_columns.py, loaded beside 2024):
+Plans used (written here and in tests/plans/test_plan_columns.py, loaded beside 2024):
 - 西湖区人民政府's own 2024 plan over its 街道 (a merged column 「西溪、灵隐」 sharing one
   number, a target ending in September in a project ending in November);
 - the same 区's 2025 plan with its columns printed in the reverse order;
@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 from tests.lag_helpers import local, report
-from tests.test_plan_columns import city_plan_2025, district_plan
+from tests.plans.test_plan_columns import city_plan_2025, district_plan
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
 from tracker.monitoring.evaluation import evaluate_month

@@ -27,7 +27,7 @@ from django.conf import settings
 
 from tests.browser import chrome, require_chromium
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 420  # seconds: migrate, collectstatic, load the plan, simulate a year
 # Variables of this test run that must not leak into a new user's first run.
 CLEARED = {"DATABASE_URL", "SECRET_KEY", "DJANGO_SECURE", "DEBUG", "TRACKER_VAR_DIR",

@@ -1,7 +1,7 @@
 """Explain and review through the pages (issue 15): 审核与上报, the district-month record,
 the cell page's explanation form, the notice, the return notification, locks.
 
-The story runs on the small personas (see ``tests/test_review.py``): 上城区 reports two
+The story runs on the small personas (see ``tests/review/test_review.py``): 上城区 reports two
 indicators, one led by 市民政局 (indicator_a), one by 市卫健委 (indicator_b).
 """
 

@@ -16,7 +16,7 @@ from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, submit
 
 TODAY = date(2024, 7, 20)
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OWNER_IP, STRANGER_IP = "10.0.0.1", "10.6.6.6"
 LIMIT = settings.AXES_FAILURE_LIMIT
 

@@ -17,8 +17,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.dashboard.test_dashboard_e2e import shot
 from tests.factories import make_user
-from tests.test_dashboard_e2e import shot
 from tracker.accounts.models import Role
 from tracker.demo.simulation import simulate_year
 from tracker.formats import plain

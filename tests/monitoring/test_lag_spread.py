@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.test_celery_worker import REDIS_URL, redis_app  # noqa: F401 - the fixture
+from tests.system.test_celery_worker import REDIS_URL, redis_app  # noqa: F401 - the fixture
 from tracker.accounts.models import Role
 from tracker.demo.simulation import _check_time, simulate_year
 from tracker.monitoring import checks as alerts
@@ -83,7 +83,7 @@ def worker_processes(queue: str, cells_per_batch: int, count: int = 2):
     with tempfile.TemporaryFile(mode="w+") as log:
         procs = [
             subprocess.Popen([*command, f"w{i}@spread"], env=env, stdout=log, stderr=log,
-                             cwd=Path(__file__).resolve().parent.parent)
+                             cwd=Path(__file__).resolve().parents[2])
             for i in range(1, count + 1)
         ]  # fmt: skip
         try:
