@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, then pytest on SQLite, then again on the real PostgreSQL and Redis
-# when they are reachable (CI=true makes them required and starts them if they are stopped).
+# The whole test suite: lint and the import contracts, then pytest on SQLite, then again on the
+# real PostgreSQL and Redis when they are reachable (CI=true makes them required and starts
+# them if they are stopped). pytest runs in TEST_PROCESSES processes (pytest-xdist, default 2).
+# Prints how long it took, passed or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
+trap 'echo "== test command: $(( $(date +%s) - started )) s =="' EXIT
 scripts/bootstrap.sh
 PY=.venv/bin/python
 export PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
@@ -33,16 +37,18 @@ if [ "${CI:-}" = "true" ]; then start_services; install_chromium; fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache  # the layers and no cycles (pyproject.toml)
 $PY manage.py makemigrations --check --dry-run -v0 || { echo "models and migrations disagree"; exit 1; }
+PYTEST=($PY -m pytest -q -p no:cacheprovider -n "${TEST_PROCESSES:-2}" --dist worksteal)
 
 echo "== pytest on SQLite (embedded default) =="
-env -u DATABASE_URL $PY -m pytest -q -p no:cacheprovider "$@"
+env -u DATABASE_URL "${PYTEST[@]}" "$@"
 
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "== pytest on PostgreSQL ($PG_URL) =="
   # A PostgreSQL start is a production start: it refuses to run without SECRET_KEY.
   DATABASE_URL=$PG_URL SECRET_KEY=${SECRET_KEY:-$($PY -c 'import secrets; print(secrets.token_urlsafe(50))')} \
-    $PY -m pytest -q -p no:cacheprovider "$@"
+    "${PYTEST[@]}" "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is required in CI but is not reachable at 127.0.0.1:5432" >&2
   exit 1

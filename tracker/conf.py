@@ -201,7 +201,7 @@ def _cast(env: environ.Env, v: Variable):
     if v.cast is float:
         return env.float(name)
     if v.cast is list:
-        return env.list(name)
+        return [item.strip() for item in env.list(name) if item.strip()]
     if v.cast is Path:
         return Path(env.str(name))
     if v.cast is Decimal:

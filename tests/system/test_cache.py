@@ -22,8 +22,11 @@ def cache():
     except redis.RedisError as exc:
         pytest.skip(f"Redis 不可用（{REDIS_URL}）：{exc}")
     cache = RedisCache(REDIS_URL, {"KEY_PREFIX": "test-cache"})
+    cache.delete_many(["history", "n"])
     yield cache
-    cache.clear()
+    # Only this test's keys: a clear() is FLUSHDB, which would empty the queues of a real
+    # Celery worker test running beside it (pytest-xdist) on the same Redis database.
+    cache.delete_many(["history", "n"])
 
 
 def test_one_client_per_pool_and_the_same_behaviour_as_djangos(cache):

@@ -56,11 +56,16 @@ def series_as_of(rows: Iterable, year: int, *, level: bool) -> dict[date, Decima
     return out
 
 
-def reports_as_of(month: date, as_of: datetime | None = None):
-    """The counted reports for ``month`` or earlier, filed by ``as_of`` when given: what
-    "the value of a cell as of ``month``" is read from (its newest month wins; a cell has
-    at most one report per month, ``report_unique_cell``)."""
-    reports = counted_reports(ProgressReport.objects.all()).filter(month__lte=month)
+def reports_as_of(month: date, as_of: datetime | None = None, *, counted: bool = True):
+    """The reports for ``month`` or earlier, filed by ``as_of`` when given: what "the value
+    of a cell as of ``month``" is read from (its newest month wins; a cell has at most one
+    report per month, ``report_unique_cell``). ``counted``: only the figures that count
+    (the evaluation, the trajectory); without it every filed figure (what the person
+    entering sees as 上月 and the workbooks hand out and read back)."""
+    reports = ProgressReport.objects.all()
+    if counted:
+        reports = counted_reports(reports)
+    reports = reports.filter(month__lte=month)
     if as_of is not None:
         reports = reports.filter(created_at__lte=as_of)
     return reports
@@ -78,11 +83,14 @@ def latest_reports(indicator_ref, district_ref, month: date, as_of: datetime | N
     )
 
 
-def values_as_of(indicator_ids, district_ids, month: date) -> dict[tuple[int, int], Decimal]:
+def values_as_of(
+    indicator_ids, district_ids, month: date, *, counted: bool = True
+) -> dict[tuple[int, int], Decimal]:
     """``{(indicator_id, district_id): value}`` as of ``month`` for every cell that has a
-    report by then (one windowed query, ``latest_by_cell``). An indicator belongs to one
-    plan year and its reports never leave it, so no year filter is needed."""
-    reports = reports_as_of(month).filter(
+    report by then (one windowed query, ``latest_by_cell``; ``counted`` as for
+    ``reports_as_of``). An indicator belongs to one plan year and its reports never leave
+    it, so no year filter is needed."""
+    reports = reports_as_of(month, counted=counted).filter(
         indicator_id__in=list(indicator_ids), district_id__in=list(district_ids)
     )
     return {(i, d): v for i, d, _month, v in latest_by_cell(reports)}

@@ -236,7 +236,9 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
             "indicator_id", "district_id", "value"
         )
     }
-    actual = values_as_of([i.pk for i in indicators], [d.pk for d in districts], month)
+    actual = values_as_of(  # as filed: the figures the unit reads back and re-imports
+        [i.pk for i in indicators], [d.pk for d in districts], month, counted=False
+    )
 
     wb = Workbook()
     ws = wb.active
@@ -296,7 +298,9 @@ def _breakdown_quota(indicator, district, quotas, city_id):
 def export_template(user, indicator: Indicator, month: date) -> bytes:
     """A sheet to fill in for one indicator and month, one row per reportable district."""
     rows = _reporting_districts(user, indicator)
-    previous = values_as_of([indicator.pk], [d.pk for d, _ in rows], add_months(month, -1))
+    previous = values_as_of(  # as filed, as the 本月填报 page's 上月
+        [indicator.pk], [d.pk for d, _ in rows], add_months(month, -1), counted=False
+    )
     current = {
         r.district_id: r
         for r in ProgressReport.objects.filter(
@@ -1030,7 +1034,9 @@ def _import_breakdown(user, wb, meta, month):
         .exclude(kind=Indicator.Kind.QUALITATIVE)
         .select_related("project")
     }
-    stored = values_as_of([i.pk for i in indicators.values()], [d.pk for _, d in columns], month)
+    stored = values_as_of(  # as filed: an untouched cell writes nothing
+        [i.pk for i in indicators.values()], [d.pk for _, d in columns], month, counted=False
+    )
     entries, labels = [], {}
     for number, row in enumerate(
         ws.iter_rows(min_row=FIRST_DATA_ROW, values_only=True), start=FIRST_DATA_ROW
