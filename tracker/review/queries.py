@@ -80,9 +80,13 @@ def plan_districts(plan, who) -> list[District]:
             .distinct()
             .order_by("order")
         )
-    if Indicator.objects.filter(project__plan_year=plan, scope=Indicator.Scope.CITY).exists():
-        city = city_unit_id(plan)  # reports the city-wide targets (plans.units.may_report)
-        if city is not None and city not in {d.pk for d in districts}:
+    if Indicator.objects.filter(
+        project__plan_year=plan, scope=Indicator.Scope.CITY
+    ).exists() and not any(d.kind == District.Kind.CITY for d in districts):
+        # No 市本级 among the plan's units: the one that reports its city-wide targets
+        # (plans.units.may_report), if any — none for a plan whose columns lack one.
+        city = city_unit_id(plan)
+        if city is not None:
             districts.append(District.objects.get(pk=city))
     scope = scope_for(who)
     if scope.is_district:
