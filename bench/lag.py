@@ -17,7 +17,8 @@ by the migrations, as deployed), then measures one month:
   same statement as one ``INSERT … SELECT … ON CONFLICT`` into the statuses table;
 - peak RSS of the process (``resource.getrusage``) right after the whole check.
 
-The month before is checked first, untimed, so streaks and alerts look like a real
+January to the month before are checked first, untimed, each as of its own check day
+(``--before previous``: the month before only), so streaks and alerts look like a real
 run. On PostgreSQL the data is loaded with COPY; 3000 × 60 × 12 takes a few minutes.
 """
 

@@ -9,7 +9,7 @@ Skipped only where Chromium is not installed.
 
 Time is not pinned (the live server runs in its own thread and the browser keeps the real
 clock for cookies): at any date after January 2025 the 2024 plan's month being reported is
-2024年12月 (``services.reporting.reporting_month`` clamps to the plan's year).
+2024年12月 (``calendar.reporting_month`` clamps to the plan's year).
 """
 
 from datetime import date

@@ -1,4 +1,4 @@
-"""The lag check's COPY writes (``services.bulk``, PostgreSQL) store exactly what the ORM
+"""The lag check's COPY writes (``db.bulk``, PostgreSQL) store exactly what the ORM
 path (``bulk_create`` with history, the upsert of changed episodes) stores: the simulated
 year checked month by month both ways, every alert, flip and history row compared on all
 their values (ids aside: they differ between two runs)."""

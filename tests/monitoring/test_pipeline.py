@@ -1,4 +1,4 @@
-"""``services.pipeline.pipelined``: each statement's rows, in order, the next statement
+"""``db.pipeline.pipelined``: each statement's rows, in order, the next statement
 already sent on PostgreSQL (pipeline mode, on the request's own connection, so in its
 transaction); one after another elsewhere, with ``READ_PIPELINE`` off or for one
 statement. And the evaluation's pause of the cycle collector."""

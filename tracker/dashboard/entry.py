@@ -1,14 +1,14 @@
 """本月填报: a district's (or a lead agency's) whole month on one page.
 
-- ``report/`` sends the user to the month being reported (``services.reporting``), keeping
+- ``report/`` sends the user to the month being reported (``calendar``), keeping
   the filters; ``report/<YYYY-MM>/`` is the page for a month.
-- A district user sees every cell due for its district (``services.due.due_cells``) and
+- A district user sees every cell due for its district (``progress.due.due_cells``) and
   every qualitative milestone of the month; a lead agency the same across its projects and
   districts (``?project=<序号>`` narrows to one project); 督查室 picks a district
   (``?district=<code>``) or an agency (``?agency=<id>``) first.
 - Only the plan months a user may still enter (``reporting.enterable_months``: up to the
   month being reported) are offered, as a list; another month (a future one) is refused
-  with a 404 and nothing is written. Locked cells (``services.review`` locks) are shown
+  with a 404 and nothing is written. Locked cells (``review.workflow`` locks) are shown
   read-only.
 - Saving is all or nothing: every typed value goes through ``progress.validate`` and the
   milestone rows through ``progress.check_milestone``; one problem anywhere and nothing is

@@ -1,7 +1,7 @@
 """我的待办: first what is not yet reported for the month being reported, then lag.
 
-- 未填报: the cells due for the month being reported (``services.reporting`` /
-  ``services.due``) in the user's scope that have no report, each linking to 本月填报 at
+- 未填报: the cells due for the month being reported (``calendar`` /
+  ``progress.due``) in the user's scope that have no report, each linking to 本月填报 at
   that cell.
 - 滞后: the stored statuses of the month shown (``read_my_work``), worst first, each
   with a 「去填报」 link where the user may enter it.

@@ -29,7 +29,7 @@ writes everything afresh (history rows of deleted reports stay, as deletions). I
 to touch a year holding progress entered by anyone else unless ``force`` is given.
 
 ``through`` defaults to December, or for the current year the latest month whose
-reporting deadline has passed (``services.lag.due_month``). Checks never run for a month
+reporting deadline has passed (``monitoring.evaluation.due_month``). Checks never run for a month
 whose deadline is still ahead.
 """
 
@@ -126,7 +126,7 @@ def simulate_year(
     issuer: str | None = None,
 ) -> SimulationResult:
     """Fill ``year``'s plan (the one of ``issuer``; without one the only plan of the year,
-    else the city's: ``plan_loader.find_plan``) with simulated progress through
+    else the city's: ``plans.selection.find_plan``) with simulated progress through
     ``through`` and run the checks."""
     if not PlanYear.objects.filter(year=year).exists():
         raise SimulationError(f"{year}年计划尚未导入，请先运行 load_plan")

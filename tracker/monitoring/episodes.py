@@ -2,9 +2,9 @@
 
 ``run_lag_check(month)`` is the whole monthly check, the one thing tasks and the
 ``check_lag`` command call: under a per-month lock it evaluates the month
-(``services.lag``), stores the statuses, brings the alert episodes in line
+(``monitoring.evaluation``), stores the statuses, brings the alert episodes in line
 (``sync_alerts``) and records one digest per recipient with the news
-(``services.notifications``), all in one transaction. ``run_due_checks(month)`` catches
+(``notifications.digests``), all in one transaction. ``run_due_checks(month)`` catches
 up: it (re)runs, in order, every month of the year up to ``month`` that was never
 checked or whose figures changed since (a report filed, corrected or deleted), and
 notifies once, at the end. ``run_milestone_check(month)`` checks qualitative milestones
@@ -94,8 +94,8 @@ TRACKED_FIELDS = (
 
 def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, month: date) -> str:
     """The plain Chinese explanation of an alert, with the numbers, in the domain's words
-    (``tracker.domain``): 累计完成, 序时应达, 任务数, 完成率 = 累计完成 ÷ 任务数, 序时完成率 =
-    累计完成 ÷ 序时应达, amounts in the plan's printed units (「25 万人」).
+    (``tracker.ratios``): 累计完成, 序时应达, 任务数, 完成率 = 累计完成 ÷ 任务数,
+    序时完成率 = 累计完成 ÷ 序时应达, amounts in the plan's printed units (「25 万人」).
 
     e.g. “萧山区 新增老年助餐服务点：截至2024年9月底累计完成 30 个，序时应达 40 个，
     差 10 个（完成率 75%，序时完成率 75%）；按近三月进度预计11月底达 38 个”.
@@ -168,7 +168,7 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
 
 
 def _show(plan: IndicatorPlan, value: Decimal | None) -> str:
-    """An amount in the plan's printed units (the one formatter, ``domain.format``)."""
+    """An amount in the plan's printed units (the one formatter, ``formats``)."""
     return number.amount(
         value, plan.unit, level=plan.is_level, scale=number.scale_of(plan.target_text)
     )
@@ -344,7 +344,7 @@ class EpisodeWriter:
             self.changes.updated.append(alert)
 
     def write(self) -> None:
-        if copy_supported():  # PostgreSQL: COPY (services.bulk), the same rows
+        if copy_supported():  # PostgreSQL: COPY (db.bulk), the same rows
             self._copy()
             return
         if self.new:

@@ -21,7 +21,7 @@ when it was first filed by the deadline.
 
 Forecast: the pace of the last ``FORECAST_WINDOW_MONTHS`` months (from the start of the
 year when fewer have passed), extrapolated to the deadline month, with the plan's own pace
-over the same months beside it (``domain.cell.is_at_risk`` compares the two).
+over the same months beside it (``monitoring.rules.is_at_risk`` compares the two).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class Cell:
 
 @dataclass(frozen=True)
 class CityTotal:
-    """The city on one indicator: ``domain.cell.roll_up`` of its district cells, with the
+    """The city on one indicator: ``monitoring.rules.roll_up`` of its district cells, with the
     plan's target beside it."""
 
     indicator_id: int
@@ -354,7 +354,7 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     their newest reports (``values.latest_by_cell``'s windowed query, pivoted to one row a cell)
     and last month's stored streaks — at 180 000 cells 1.6 s instead of 2.2 s for three
     queries joined in Python dicts, and a quarter of the Python time. On PostgreSQL the
-    statements are pipelined (``services.pipeline``): the server reads the next batch
+    statements are pipelined (``db.pipeline``): the server reads the next batch
     while Python computes the cells of this one.
 
     - latest: the cell's newest counted report for ``month`` or earlier filed by ``as_of``;
@@ -365,7 +365,7 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     split = [pk for pk, p in plans.items() if not p.is_city_only]
     city_only = [pk for pk, p in plans.items() if p.is_city_only]
     city_cells: dict[int, list[int]] = {}  # 市本级 unit → its city-only indicators
-    if city_only:  # reported on each plan's own 市本级 column (plan_units.city_unit_ids)
+    if city_only:  # reported on each plan's own 市本级 column (plans.units.city_unit_ids)
         city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
         for pk in sorted(city_only):
             unit = city_units.get(plans[pk].plan_year_id)
@@ -512,7 +512,7 @@ def _db_converter(model, name):
 
 
 def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> dict[int, CityTotal]:
-    """Per indicator: ``domain.cell.roll_up`` of its cells (capped and uncapped totals,
+    """Per indicator: ``monitoring.rules.roll_up`` of its cells (capped and uncapped totals,
     a status judged on the capped figure, in a checkpoint or past-due month as a cell)."""
     thresholds = thresholds or Thresholds.from_settings()
     curves = curves or {}

@@ -165,7 +165,7 @@ class LagAlert(models.Model):
     the month it was resolved or superseded in. Each status change is a ``LagAlertFlip``.
     ``notified_state`` / ``notified_level`` are what recipients were last told, so a
     digest carries news only (``LagAlert.objects.with_news()``).
-    The transitions are the methods below; ``services.alerts`` calls them and saves.
+    The transitions are the methods below; ``monitoring.checks`` calls them and saves.
     """
 
     class Kind(models.TextChoices):

@@ -9,7 +9,7 @@ Vocabulary (the same names everywhere):
   month or an earlier one of the year (``value_as_of``). Only reports filed by the as-of
   time count (the query side lives in ``tracker.monitoring.evaluation``).
 - 任务数 (``quota``): the district's annual quota (a rate: its target level).
-- 序时应达 (``expected``): the plan's curve at the month end (``services.trajectory``).
+- 序时应达 (``expected``): the plan's curve at the month end (``plans.trajectory``).
 - 完成率 = 累计完成 ÷ 任务数 (``completion_pct``).
 - 序时完成率 = 累计完成 ÷ 序时应达 (``pace_completion_pct``).
 - 序时进度 = 序时应达 ÷ 任务数 (``pace_pct``).

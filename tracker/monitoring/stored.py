@@ -106,7 +106,7 @@ class EvaluationLine(CellRef):
     streak: int
     open_alerts: int = 0
     supervised: bool = False
-    explanation: object = None  # tracker.models.Explanation, see selectors.explanations
+    explanation: object = None  # tracker.review.models.Explanation, see review.explanations
     column: int = 0  # the unit's column position in its plan (``plan_units``)
 
     @property

@@ -10,7 +10,7 @@
    ``Delivery`` per channel. The episodes are then marked told (``notified_state``,
    ``notified_level``), so re-running or re-evaluating a month re-sends nothing that
    did not change. Each item carries the district's 原因说明 / 整改措施 / 计划追赶完成时间
-   when one was written (``selectors.explanations``, 1 query). Sending is queued only
+   when one was written (``review.explanations``, 1 query). Sending is queued only
    after commit. 提示-level episodes are not mailed; they show in the admin, API and
    dashboard.
 2. ``deliver(delivery_id)`` claims the delivery with a compare-and-set
@@ -171,7 +171,7 @@ def create_digests(month: date, run_number: int, *, enqueue: bool = True) -> lis
                     body=body, payload=payload, open_count=still_open, created_at=now,
                 )
             )  # fmt: skip
-        copy = copy_supported()  # PostgreSQL: COPY (services.bulk), the same rows
+        copy = copy_supported()  # PostgreSQL: COPY (db.bulk), the same rows
         if copy:
             copy_create(Notification, chunk)
         else:

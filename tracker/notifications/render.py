@@ -53,7 +53,7 @@ def _tags(a: LagAlert) -> str:
 
 def _explanation(alert: LagAlert) -> str:
     """The district's 原因说明 / 整改措施 / 计划追赶完成时间 for the alert's cell, as one
-    line ("" when none was written; see ``selectors.explanations``)."""
+    line ("" when none was written; see ``review.explanations``)."""
     x = getattr(alert, "explanation", None)
     if x is None:
         return ""

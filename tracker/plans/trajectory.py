@@ -62,7 +62,7 @@ DEADLINE_TEXT = "预计完成时间"
 
 @dataclass(frozen=True)
 class PlanMilestone:
-    """A milestone as plain data (see ``tracker.models.Milestone``)."""
+    """A milestone as plain data (see ``tracker.plans.models.Milestone``)."""
 
     due: date
     kind: str

@@ -88,7 +88,7 @@ def due_cells(month: date, who=None, *, district_ids: Iterable[int] | None = Non
         .values_list("indicator_id", "district_id", "indicator__project__seq")
         .distinct()
     )
-    # each plan's own 市本级 column (``plan_units.city_unit_ids``' rule) read in the same
+    # each plan's own 市本级 column (``plans.units.city_unit_ids``' rule) read in the same
     # query, so the count does not depend on whether the plan has city-wide targets
     city_rows = list(
         city.annotate(city_unit=city_unit_expression())

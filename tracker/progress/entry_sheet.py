@@ -1,12 +1,12 @@
 """本月填报: the rows of a month's entry page for a district, an agency or both.
 
-A numeric row is a cell due for the month (``services.due.due_cells``: every indicator with a
+A numeric row is a cell due for the month (``progress.due.due_cells``: every indicator with a
 quota for the district, the city-wide ones on 市本级); a milestone row is a qualitative
 milestone of a project in scope whose date falls in the month, once per district that
-reports it (``services.progress.milestone_districts_of``). Each row carries what the person
+reports it (``progress.writes.milestone_districts_of``). Each row carries what the person
 filling it needs: 任务数, last month's value, 序时应达 (the trajectory the lag check uses,
-``services.trajectory.expected_at``), this month's stored value and note, and whether the
-cell is locked (``services.review.locked_cells``: approved and locked, read-only).
+``plans.trajectory.expected_at``), this month's stored value and note, and whether the
+cell is locked (``review.workflow.locked_cells``: approved and locked, read-only).
 
 Read in a fixed number of queries whatever the number of rows (about 12).
 """

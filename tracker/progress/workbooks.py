@@ -4,23 +4,23 @@ Kinds (each names itself in a hidden ``_meta`` sheet, so one importer reads them
 
 - **月度填报表** ``export_month_workbook(user, month, district_id=, agency_id=)``: one
   district's (or one lead agency's) whole month — the rows of the 本月填报 page
-  (``selectors.entry.entry_sheet``, the one builder; ``month_sheet``): 序号, 项目,
-  量化目标, 区、县(市), 单位, 任务数, 上月累计, 序时应达 (``services.trajectory``),
+  (``progress.entry_sheet.entry_sheet``, the one builder; ``month_sheet``): 序号, 项目,
+  量化目标, 区、县(市), 单位, 任务数, 上月累计, 序时应达 (``plans.trajectory``),
   本月累计, 备注, 更正/确认超额 as
   是/否 dropdowns, and a hidden 编号 column (``indicator-district``) so the importer knows
   the cell. The sheet is protected; only the input columns are unlocked.
 - **任务分解表** ``export_breakdown(user, plan_year, month)``: indicators as rows, the
   user's districts as columns (任务数 / 累计完成 / 完成率 under each district), the
-  cumulative value being each district's value as of ``month``
-  (``services.lag.values_as_of``), amounts in the plan's printed unit (「万人」 columns hold
-  万). Re-imports: a 累计完成 cell changed from what was exported is written (converted
+  cumulative value being each district's value as of ``month`` as filed
+  (``progress.values.values_as_of``), amounts in the plan's printed unit (「万人」 columns
+  hold 万). Re-imports: a 累计完成 cell changed from what was exported is written (converted
   back from 万); untouched cells write nothing. Cells are found by the visible 序号 +
   指标 and the district in the header, so sorting rows does no harm.
 - **单项模板** ``export_template(user, indicator, month)``: one indicator, a row per
   district the user may report (the admin's per-indicator template).
 
 ``import_workbook(user, data)`` reads any of them and writes all or nothing through
-``services.progress.submit`` (the one write path; history records who, when and
+``progress.writes.submit`` (the one write path; history records who, when and
 「Excel 导入」). Every bad row is reported with its Excel row number and, in the month
 workbook and the 任务分解表, the district and indicator it is about. Refused before any
 row is read: files over ``IMPORT_MAX_BYTES`` (default 2 MB), archives that inflate past
@@ -210,7 +210,7 @@ def _bytes(wb: Workbook) -> bytes:
 
 def breakdown_month(now=None) -> tuple[PlanYear | None, date | None]:
     """The 任务分解表's default: the current plan at its month being reported
-    (``services.reporting``) — in November 2026 with only the 2024 plan, 2024年12月."""
+    (``calendar``) — in November 2026 with only the 2024 plan, 2024年12月."""
     plan = current_plan(now)
     return (plan, reporting_month(plan, now)) if plan else (None, None)
 
@@ -392,7 +392,7 @@ def _milestone_sheet(wb, rows: list[MilestoneRow]) -> None:
 
 
 def month_sheet(user, month: date, *, district_id=None, agency_id=None) -> EntrySheet:
-    """The rows of the month workbook: the 本月填报 page's own (``selectors.entry``), read
+    """The rows of the month workbook: the 本月填报 page's own (``progress.entry_sheet``), read
     the way the page reads them — 督查室's choice of a district or an agency as that unit's
     scope (``chosen_scope``); anyone else's choice only narrows their own scope."""
     return entry_sheet(

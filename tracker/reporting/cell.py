@@ -42,7 +42,7 @@ class CellDetail:
 
     def explanation_for(self, month: date | None) -> Explanation | None:
         """The explanation shown for ``month``: that month's, else the latest earlier
-        one (the rule of ``selectors.explanations``)."""
+        one (the rule of ``review.explanations``)."""
         if month is None:
             return self.explanations[0] if self.explanations else None
         return next((x for x in self.explanations if x.month <= month), None)

@@ -1,5 +1,5 @@
 """我的待办: what needs doing in a user's scope — first what is not yet reported for the
-month being reported (``unfiled_work``, from ``services.due``), then the lag statuses worst
+month being reported (``unfiled_work``, from ``progress.due``), then the lag statuses worst
 first (``my_work``)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def my_work(who, month: date) -> list[EvaluationLine]:
     """What needs doing in ``who``'s scope: cells 黄/红/未按时填报, or on track but
     forecast to miss the quota (at risk), worst first (by status, then gap), each with
     the forecast, the monthly pace still needed, its open alerts and its explanation
-    (``selectors.explanations``). 3 queries."""
+    (``review.explanations``). 3 queries."""
     qs = (
         restrict_viewer(LagEvaluation.objects, who)
         .filter(month=month)
@@ -58,7 +58,7 @@ class UnfiledLine(CellRef):
     indicator: Indicator
     district: District
     month: date
-    state: str  # services.due.FilingState: 未填报 (deadline passed) or 待填报
+    state: str  # progress.due.FilingState: 未填报 (deadline passed) or 待填报
     quota: Decimal | None
 
     @property
@@ -72,7 +72,7 @@ class UnfiledLine(CellRef):
 
 def unfiled_work(who, month: date, *, now=None) -> list[UnfiledLine]:
     """The cells due for ``month`` in ``who``'s scope without a report, plan order, with
-    their quota (``services.due.filing_states``). 6 queries."""
+    their quota (``progress.due.filing_states``). 6 queries."""
     states = filing_states([month], who, now=now)
     open_states = (FilingState.MISSING, FilingState.PENDING)
     cells = [(i, d, s) for (i, d, _m), s in states.items() if s in open_states]

@@ -48,7 +48,7 @@ class IndicatorSummary:
     printed_unit: str = ""
     open_alerts: int = 0
 
-    # Every figure is the roll-up's (one definition, ``domain.cell.RollUp``).
+    # Every figure is the roll-up's (one definition, ``monitoring.rules.RollUp``).
     @property
     def quota(self) -> Decimal:
         return self.roll.quota

@@ -98,7 +98,7 @@ def missing_explanations(who, month: date, now: datetime | None = None) -> list[
 
 def cell_explain_context(who, detail, current) -> dict:
     """What the cell page shows about explaining ``current`` (an ``EvaluationLine`` of
-    ``detail``, a ``selectors.cell.CellDetail``): the explanation for its month, whether
+    ``detail``, a ``reporting.cell.CellDetail``): the explanation for its month, whether
     one is needed (黄, 红, 未按时填报 or at risk), whether ``who`` may write it (the form),
     and the month's review state. No query beyond ``detail``'s, except the permission
     check when a form could be shown (1-2 queries)."""

@@ -1,4 +1,4 @@
-"""Explain and review (issue 15): the rules behind ``tracker.review.models``.
+"""Explain and review (issue 15): what people do to a figure and its state.
 
 - ``explain``: 原因说明 / 整改措施 / 计划追赶完成时间 for a cell the lag check found 黄, 红,
   未按时填报 or at risk, by the district (the lead agency for city-level indicators);
@@ -11,14 +11,12 @@
   approved → 已审核 and every cell locked.
 - ``unlock`` / ``relock``: only 督查室, with a reason, a cell or a whole district-month.
   A locked cell refuses any change through ``tracker.progress.writes`` (the one
-  write path asks ``locked_cells``). Changes after an unlock are ordinary progress
+  write path asks ``progress.state.locked_cells``). Changes after an unlock are ordinary progress
   changes, so the lag check's stale-month rule re-evaluates that month and the alert
   episodes decide what is news.
-- ``attach`` / ``remove_attachment``: 佐证材料 (PDF, JPG, PNG, XLSX, DOCX), checked by
-  content, size limit ``conf.ATTACHMENT_MAX_BYTES``, stored under a random name;
-  removing keeps the file and the history row.
-- ``count_only_reviewed``: the setting ``conf.COUNT_ONLY_REVIEWED`` (default False:
-  every filed figure counts, as before) and ``counted_reports`` to apply it.
+
+The figure's state itself (``MonthSubmission``, ``CellReview``, locks, which figures count)
+is ``tracker.progress``; 佐证材料 are ``review.attachments``.
 
 ``allow(user, action, ...)`` is the one permission check here; it asks
 ``tracker.accounts.permissions`` (``allowed`` / ``restrict`` / ``may``) like every other

@@ -1,7 +1,7 @@
 """Links to 本月填报 (``tracker.dashboard.entry``) from every page.
 
 - ``{% reporting_now %}``: the header's 「本月填报 · 2024年11月 · 还剩 3 天」 link (users
-  with a role), the month being reported of the current plan (``services.reporting``).
+  with a role), the month being reported of the current plan (``calendar``).
 - ``{% entry_href indicator district_id status month %}``: the entry page at that cell
   (``…/report/2024-11/#c-<indicator>-<district>``) when the viewer may enter it, else "".
   A 未按时填报 cell links to its own month (that report is missing); any other to the
