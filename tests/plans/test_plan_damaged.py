@@ -6,8 +6,9 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
+from tests.lag_helpers import report
 from tracker.plans.loader import PlanFileError, load_plan
-from tracker.plans.models import Milestone, Project, Quota
+from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import District, PlanColumn, PlanYear
 
 
@@ -138,3 +139,16 @@ def test_month_out_of_range_is_chinese(db, data):
 def test_duplicate_column(db, data):
     data["districts"][14] = dict(data["districts"][13])  # 建德市 twice, 西湖风景名胜区 gone
     refused(data, "第15列「建德市」：代码 jiande 与第14列重复", "请删除重复的列")
+
+
+@pytest.mark.django_db
+def test_a_reload_that_drops_a_reported_project_is_refused(plan_2024, plan_2024_data):
+    """The loader asks the targets' reverse relation for reports (plans sit below
+    progress): a project with a filed figure cannot vanish from a reloaded file."""
+    indicator = Indicator.objects.filter(project__plan_year=plan_2024, project__seq=1).first()
+    report(indicator, District.objects.get(name="上城区"), "2024-03", 5)
+    data = copy.deepcopy(plan_2024_data)
+    data["projects"] = [p for p in data["projects"] if p["seq"] != 1]
+    with pytest.raises(PlanFileError, match="序号1「.*」 已有进度填报，不能从计划文件中删除该项目"):
+        load_plan(data)
+    assert Project.objects.filter(plan_year=plan_2024, seq=1).exists()

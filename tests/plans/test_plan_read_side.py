@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_user
 from tests.lag_helpers import local, report
-from tests.plans.test_plan_columns import city_plan_2025, district_plan
+from tests.plan_helpers import city_plan_2025, district_plan
 from tracker.accounts.models import Role
 from tracker.choices import LagStatus
 from tracker.monitoring.evaluation import evaluate_month

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from tests.factories import make_user
-from tests.plans.test_plan_columns import district_plan
+from tests.plan_helpers import district_plan
 from tracker.accounts.models import Role
 from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator

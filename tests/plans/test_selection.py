@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from tests.plans.test_plan_columns import district_plan
+from tests.plan_helpers import district_plan
 from tracker.plans.loader import PlanFileError, load_plan
 from tracker.plans.reference import PlanYear
 from tracker.plans.selection import find_plan, plan_of, plan_of_year, plans_of_year
