@@ -149,6 +149,7 @@ def test_a_reload_that_drops_a_reported_project_is_refused(plan_2024, plan_2024_
     report(indicator, District.objects.get(name="上城区"), "2024-03", 5)
     data = copy.deepcopy(plan_2024_data)
     data["projects"] = [p for p in data["projects"] if p["seq"] != 1]
-    with pytest.raises(PlanFileError, match="序号1「.*」 已有进度填报，不能从计划文件中删除该项目"):
+    refused = r"序号1「.*」 已有进度填报，不能从计划文件中删除该项目"
+    with pytest.raises(PlanFileError, match=refused):
         load_plan(data)
     assert Project.objects.filter(plan_year=plan_2024, seq=1).exists()
