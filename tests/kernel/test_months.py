@@ -46,13 +46,14 @@ def test_the_year_clamp():
 
 def test_no_code_or_template_writes_a_month_label_by_hand():
     """Zero-padded or hand-made month labels are gone from the tracker (the integrity
-    check wrote 「2024年09月底」)."""
+    check wrote 「2024年09月底」), and 「2024-09」 is ``format_month``'s."""
     offenders = []
     for path in [*ROOT.glob("tracker/**/*.py"), *ROOT.glob("tracker/templates/**/*.html")]:
         if path.name == "months.py" or "migrations" in path.parts:
             continue
         text = path.read_text()
-        for needle in ("%Y年", "%m月", "年%", "月}底", ".month }}月", 'date:"Y年', 'date:"n'):
+        needles = ("%Y年", "%m月", "年%", "月}底", ".month }}月", 'date:"Y年', 'date:"n', ":%Y-%m}")
+        for needle in needles:
             if needle in text:
                 offenders.append(f"{path.relative_to(ROOT)}: {needle}")
     assert offenders == []

@@ -14,6 +14,7 @@ from tracker.accounts.models import Role
 from tracker.accounts.permissions import Action, allowed, scope_for
 from tracker.admin.base import ScopedAdmin
 from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
+from tracker.months import format_month
 from tracker.notifications import delivery as outbox
 from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.progress.writes import MAX_TEXT
@@ -112,11 +113,11 @@ class LagAlertAdmin(ScopedAdmin):
 
     @admin.display(description="开始月份", ordering="month")
     def month_label(self, obj):
-        return f"{obj.month:%Y-%m}"
+        return f"{format_month(obj.month)}"
 
     @admin.display(description="最近评估", ordering="last_month")
     def last_month_label(self, obj):
-        return f"{obj.last_month:%Y-%m}"
+        return f"{format_month(obj.last_month)}"
 
     @admin.display(description="序号", ordering="indicator__project__seq")
     def project_seq(self, obj):

@@ -44,7 +44,7 @@ from tracker.monitoring.evaluation import (
 )
 from tracker.monitoring.models import LagAlert, LagRun
 from tracker.monitoring.signals import record_news
-from tracker.months import add_months, first_of_month, parse_month
+from tracker.months import add_months, first_of_month, format_month, parse_month
 from tracker.plans.reference import PlanYear
 from tracker.plans.trajectory import IndicatorPlan, load_indicator_plans, milestone_months
 from tracker.progress.models import ProgressReport
@@ -69,7 +69,7 @@ class CheckResult:
     skipped: bool = False
 
     def summary(self) -> dict:
-        data = {"month": f"{self.month:%Y-%m}", "run": self.run_number, "kind": self.kind}
+        data = {"month": f"{format_month(self.month)}", "run": self.run_number, "kind": self.kind}
         if self.evaluation is not None:
             data["statuses"] = {str(k): v for k, v in self.evaluation.status_counts().items()}
         data["alerts"] = self.changes.counts()
@@ -143,7 +143,7 @@ def run_lag_check(
         run.as_of = evaluation.as_of
         run.summary = result.summary()
         run.save()
-    logger.info("lag check %s: %s", f"{month:%Y-%m}", result.summary())
+    logger.info("lag check %s: %s", f"{format_month(month)}", result.summary())
     return result
 
 
@@ -206,7 +206,7 @@ def start_spread_check(month: date, *, as_of: datetime | None = None) -> SpreadC
                                   "alerts": {}}}  # fmt: skip
         if not batches:  # nothing tracked this year: done at once
             run.completed_at = started
-            run.summary = {"month": f"{month:%Y-%m}", "run": run.run_count, "kind": "lag"}
+            run.summary = {"month": f"{format_month(month)}", "run": run.run_count, "kind": "lag"}
         run.save()
     return SpreadCheck(month, run.run_count, as_of, started, batches)
 
@@ -251,14 +251,14 @@ def run_spread_batch(
             notes = record_news(month, run_number, deliver=deliver) if notify else []
             run.completed_at = timezone.now()
             run.summary = {
-                "month": f"{month:%Y-%m}", "run": run_number, "kind": "lag",
+                "month": f"{format_month(month)}", "run": run_number, "kind": "lag",
                 "statuses": spread["statuses"], "alerts": spread["alerts"],
                 "notifications": len(notes), "batches": spread["batches"],
             }  # fmt: skip
             result = CheckResult(month, run_number, None, AlertChanges(), notes)
         run.save()
     if result is not None:
-        logger.info("lag check %s (spread): %s", f"{month:%Y-%m}", run.summary)
+        logger.info("lag check %s (spread): %s", f"{format_month(month)}", run.summary)
     return result
 
 

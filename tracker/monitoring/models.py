@@ -20,6 +20,7 @@ from simple_history.models import HistoricalRecords
 
 from tracker.accounts.querysets import ScopedQuerySet
 from tracker.choices import LagStatus
+from tracker.months import format_month
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 
@@ -41,7 +42,7 @@ class LagRun(models.Model):
         verbose_name_plural = "预警检查记录"
 
     def __str__(self):
-        return f"{self.month:%Y-%m} 第{self.run_count}次"
+        return f"{format_month(self.month)} 第{self.run_count}次"
 
 
 class LagEvaluation(models.Model):
@@ -113,7 +114,7 @@ class LagEvaluation(models.Model):
         indexes = [models.Index(fields=["month", "status"])]
 
     def __str__(self):
-        return f"{self.indicator_id}·{self.district_id}·{self.month:%Y-%m} {self.status}"
+        return f"{self.indicator_id}·{self.district_id}·{format_month(self.month)} {self.status}"
 
 
 class LagAlertQuerySet(ScopedQuerySet):
@@ -285,7 +286,7 @@ class LagAlert(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.month:%Y-%m}起 {self.get_kind_display()} {self.message[:40]}"
+        return f"{format_month(self.month)}起 {self.get_kind_display()} {self.message[:40]}"
 
     def save(self, *args, **kwargs):
         if self.last_month is None:  # an episode made by hand starts and ends in a month
@@ -444,4 +445,6 @@ class LagAlertFlip(models.Model):
         verbose_name_plural = "预警状态变化"
 
     def __str__(self):
-        return f"{self.month:%Y-%m} {self.old_status or '—'} → {self.new_status}（{self.why}）"
+        return (
+            f"{format_month(self.month)} {self.old_status or '—'} → {self.new_status}（{self.why}）"
+        )

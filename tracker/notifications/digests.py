@@ -46,7 +46,7 @@ from django.utils import timezone
 from tracker.accounts.models import Role
 from tracker.db.bulk import copy_create, copy_rows, copy_supported, pk_in
 from tracker.monitoring.models import LagAlert
-from tracker.months import month_label
+from tracker.months import format_month, month_label
 from tracker.notifications.delivery import queue_deliveries
 from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.notifications.render import (
@@ -249,7 +249,7 @@ def notify_return(cell, reviewer, *, enqueue: bool = True) -> list[Notification]
         f"【民生实事】{cell.district.name}{month_label(month)}"
         f"「{indicator.label}」被退回，请更正后重新上报"
     )[:200]
-    link = site_url(f"/review/?month={month:%Y-%m}")
+    link = site_url(f"/review/?month={format_month(month)}")
     now = timezone.now()
     notifications = []
     for contact in contacts:
@@ -276,7 +276,7 @@ def notify_return(cell, reviewer, *, enqueue: bool = True) -> list[Notification]
         )
         payload = {
             "type": "minsheng.review_returned",
-            "month": f"{month:%Y-%m}",
+            "month": f"{format_month(month)}",
             "return_number": number,
             "recipient": {"id": contact.pk, "name": contact.name, "role": contact.role},
             "project_seq": project.seq,

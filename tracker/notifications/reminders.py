@@ -31,7 +31,7 @@ from django.utils import timezone
 from tracker import conf
 from tracker.accounts.models import Role
 from tracker.calendar import days_left, deadline_label, reporting_month
-from tracker.months import month_label
+from tracker.months import format_month, month_label
 from tracker.notifications import delivery as outbox
 from tracker.notifications import digests as notifications
 from tracker.notifications.models import Contact, Notification
@@ -156,7 +156,7 @@ def render(contact, month, cells, indicators, districts):
     subject = f"【民生实事】填报提醒：{month_label(month)}尚有 {len(cells)} 项未填报"
     lines = _lines(contact, cells, indicators, districts)
     shown, rest = lines[:MAX_LINES], len(lines) - MAX_LINES
-    link = site_url(f"/report/{month:%Y-%m}/")  # 本月填报 of that month
+    link = site_url(f"/report/{format_month(month)}/")  # 本月填报 of that month
     body = [f"{contact.name}：", "", f"{label}。截至目前，以下 {len(cells)} 项尚未填报："]
     body += [f"{n}. {line}" for n, line in enumerate(shown, start=1)]
     if rest > 0:
@@ -169,7 +169,7 @@ def render(contact, month, cells, indicators, districts):
     markdown.append(f"> [登录填报]({link})")
     payload = {
         "type": "minsheng.report_reminder",
-        "month": f"{month:%Y-%m}",
+        "month": f"{format_month(month)}",
         "deadline": label,
         "recipient": {"id": contact.pk, "name": contact.name, "role": contact.role},
         "unfiled_count": len(cells),

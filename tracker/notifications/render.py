@@ -7,9 +7,9 @@ from collections import Counter
 from datetime import date
 
 from tracker import conf
-from tracker.formats import plain
+from tracker.formats import base_unit, plain
 from tracker.monitoring.models import LagAlert
-from tracker.months import date_label, month_end_label, month_label
+from tracker.months import date_label, format_month, month_end_label, month_label
 from tracker.notifications.models import Contact
 
 SEVERITY_LABEL = {"red": "红色", "yellow": "黄色", "info": "提示"}
@@ -113,7 +113,7 @@ def digest_payload(
     """The generic webhook body: the same digest as structured data."""
     return {
         "type": "minsheng.lag_digest",
-        "month": f"{month:%Y-%m}",
+        "month": f"{format_month(month)}",
         "run": run_number,
         "recipient": {"id": contact.pk, "name": contact.name, "role": contact.role},
         "still_open": still_open,
@@ -139,12 +139,12 @@ def _alert_item(a: LagAlert) -> dict:
         "project_seq": a.indicator.project.seq,
         "project": a.indicator.project.name,
         "indicator": a.indicator.label,
-        "unit": a.indicator.unit,
+        "unit": base_unit(a.indicator),  # the unit its figures are in
         "district": a.district.name,
         "kind": a.kind,
         "severity": a.severity,
         "status": a.status,
-        "since": f"{a.month:%Y-%m}",
+        "since": format_month(a.month),
         "level": _label(LEVEL_LABEL, a.level),
         "supervised": a.supervised,
         "streak": a.streak,
@@ -157,7 +157,7 @@ def _alert_item(a: LagAlert) -> dict:
         "explanation": None
         if getattr(a, "explanation", None) is None
         else {
-            "month": f"{a.explanation.month:%Y-%m}",
+            "month": f"{format_month(a.explanation.month)}",
             "reason": a.explanation.reason,
             "measures": a.explanation.measures,
             "catch_up_by": a.explanation.catch_up_by.isoformat(),

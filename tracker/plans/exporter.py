@@ -25,7 +25,7 @@ import csv
 from pathlib import Path
 
 from tracker.formats import plain
-from tracker.months import short_month_end_label
+from tracker.months import format_month, short_month_end_label
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.published_tables import (
     DEFAULT_GROUP_HEADER,
@@ -99,7 +99,7 @@ def milestone_rows(plan_year: PlanYear):
         yield {
             "seq": m.project.seq,
             "indicator": m.indicator.order if m.indicator_id else "",
-            "month": f"{m.due_date:%Y-%m}",
+            "month": f"{format_month(m.due_date)}",
             "kind": m.kind,
             "value": m.value_text if m.kind != Milestone.Kind.QUALITATIVE else "",
             "expected": plain(m.expected),

@@ -28,7 +28,7 @@ from django.db import models
 from django.db.models import Count, Sum
 
 from tracker.formats import plain
-from tracker.months import date_label, month_end_label
+from tracker.months import date_label, format_month, month_end_label
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import PlanYear
 
@@ -177,7 +177,7 @@ def _milestone_findings(ind, milestones) -> list[Finding]:
                     Check.MILESTONE_BACKWARDS,
                     seq,
                     ind.order,
-                    f"{where}的进度节点「{m.text}」（{m.due_date:%Y-%m}，{plain(expected)}）"
+                    f"{where}的进度节点「{m.text}」（{format_month(m.due_date)}，{plain(expected)}）"
                     f"低于之前的节点「{previous[0].text}」（{plain(previous[1])}）",
                 )
             )

@@ -6,6 +6,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from tracker.accounts.querysets import ScopedQuerySet
+from tracker.months import format_month
 from tracker.plans.reference import Agency, Category, District, PlanYear
 
 
@@ -245,7 +246,7 @@ class Milestone(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.due_date:%Y-%m} {self.text[:40]}"
+        return f"{format_month(self.due_date)} {self.text[:40]}"
 
     @property
     def is_numeric(self) -> bool:

@@ -42,7 +42,7 @@ from datetime import date
 from decimal import Decimal
 from itertools import pairwise
 
-from tracker.months import first_of_month
+from tracker.months import first_of_month, format_month
 
 # Kind values, mirrored from tracker.models so this module needs no Django import.
 CUMULATIVE, LEVEL, QUALITATIVE = "cumulative", "level", "qualitative"
@@ -183,7 +183,7 @@ def expected_at(plan: IndicatorPlan, month: date, district_id: int | None = None
     """The expectation at the end of ``month`` (any day of it) for the city or a district."""
     month = first_of_month(month)
     if month.year != plan.year:
-        raise ValueError(f"{month:%Y-%m} 不在 {plan.year} 年度计划内")
+        raise ValueError(f"{format_month(month)} 不在 {plan.year} 年度计划内")
     curve = expected_curve(plan, district_id)
     if not curve:
         return ExpectedPoint(month=month, value=None, fraction=None)

@@ -19,6 +19,7 @@ from simple_history.models import HistoricalRecords
 from tracker.accounts.permissions import scope_for
 from tracker.accounts.querysets import ScopedQuerySet
 from tracker.formats import number
+from tracker.months import format_month
 from tracker.plans.models import Indicator, Milestone
 from tracker.plans.reference import District
 
@@ -72,7 +73,8 @@ class ProgressReport(models.Model):
         indexes = [models.Index(fields=["month", "indicator"])]
 
     def __str__(self):
-        return f"{self.indicator} · {self.district} · {self.month:%Y-%m}: {number(self.value, 4)}"
+        cell = f"{self.indicator} · {self.district} · {format_month(self.month)}"
+        return f"{cell}: {number(self.value, 4)}"
 
 
 class MilestoneCompletion(models.Model):
@@ -181,7 +183,7 @@ class MonthSubmission(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.district} · {self.month:%Y-%m} · {self.get_state_display()}"
+        return f"{self.district} · {format_month(self.month)} · {self.get_state_display()}"
 
 
 class CellReview(models.Model):
@@ -231,6 +233,5 @@ class CellReview(models.Model):
         indexes = [models.Index(fields=["month", "locked"])]
 
     def __str__(self):
-        return (
-            f"{self.indicator} · {self.district} · {self.month:%Y-%m} · {self.get_state_display()}"
-        )
+        cell = f"{self.indicator} · {self.district} · {format_month(self.month)}"
+        return f"{cell} · {self.get_state_display()}"

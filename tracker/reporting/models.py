@@ -5,6 +5,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from tracker import conf
+from tracker.months import format_month
 
 
 def default_supervision_cap() -> int:
@@ -38,7 +39,7 @@ class NoticeIssue(models.Model):
         verbose_name_plural = "月度通报设置"
 
     def __str__(self):
-        return f"{self.month:%Y-%m} {self.doc_number}"
+        return f"{format_month(self.month)} {self.doc_number}"
 
     def save(self, *args, **kwargs):
         self.month = self.month.replace(day=1)  # a month is its first day

@@ -16,6 +16,7 @@ from simple_history.models import HistoricalRecords
 
 from tracker import conf
 from tracker.accounts.querysets import ScopedQuerySet
+from tracker.months import format_month
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.progress.models import ProgressReport
@@ -61,7 +62,7 @@ class Explanation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.indicator} · {self.district} · {self.month:%Y-%m}"
+        return f"{self.indicator} · {self.district} · {format_month(self.month)}"
 
 
 def attachment_storage():

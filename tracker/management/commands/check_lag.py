@@ -15,7 +15,7 @@ from django.utils import timezone
 from tracker.choices import LagStatus
 from tracker.formats import number
 from tracker.monitoring.checks import run_due_checks, run_lag_check, run_milestone_check
-from tracker.months import month_label, parse_month
+from tracker.months import format_month, month_label, parse_month
 from tracker.plans.loader import PlanFileError
 from tracker.plans.reference import PlanYear
 from tracker.plans.selection import find_plan
@@ -84,7 +84,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         as_of_dt = self._as_of(as_of)
         if not PlanYear.objects.filter(year=month.year).exists():
-            raise CommandError(f"尚未载入 {month.year} 年度计划，无法检查 {month:%Y-%m}")
+            raise CommandError(f"尚未载入 {month.year} 年度计划，无法检查 {format_month(month)}")
         self.plan = None
         if issuer:
             try:
@@ -95,7 +95,7 @@ class Command(BaseCommand):
         if catch_up and not dry_run:
             earlier = [r for r in run_due_checks(month, as_of=as_of_dt) if r.month < month]
             for r in earlier:
-                self.stdout.write(f"已补做 {r.month:%Y-%m}：{r.changes.counts()}")
+                self.stdout.write(f"已补做 {format_month(r.month)}：{r.changes.counts()}")
         result = run_lag_check(month, as_of=as_of_dt, dry_run=dry_run)
         self._table(result)
         if milestones and not dry_run:
