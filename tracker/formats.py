@@ -50,7 +50,10 @@ def plain(value) -> str:
         return ""
     if type(value) is not Decimal:
         value = Decimal(str(value))
-    text = format(value, "f")
+    return _without_trailing_zeros(format(value, "f"))
+
+
+def _without_trailing_zeros(text: str) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
@@ -62,10 +65,7 @@ def number(value, places: int = 1, *, grouping: bool = True) -> str:
     d = rounded(value, places)
     if d is None:
         return DASH
-    text = f"{d:,f}" if grouping else f"{d:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return _without_trailing_zeros(f"{d:,f}" if grouping else f"{d:f}")
 
 
 def unit_label(unit: str, *, level: bool = False, scale: Decimal = Decimal(1)) -> str:

@@ -29,8 +29,8 @@ from datetime import date, datetime
 
 from django.http import Http404
 
-from tracker.calendar import due_month
-from tracker.months import add_months, parse_month
+from tracker.calendar import reporting_month
+from tracker.months import parse_month
 from tracker.plans.loader import PlanFileError
 from tracker.plans.reference import DEFAULT_ISSUER, PlanYear
 
@@ -158,20 +158,17 @@ def current_plan(now: datetime | None = None, issuer: str | None = None):
     """The plan the month being reported falls in: the plan whose year holds it, the
     city's (杭州市人民政府) first; with none, the latest plan before it, else the earliest
     after it. None when there is no plan."""
-    year = add_months(due_month(now), 1).year
+    year = reporting_month(now=now).year
     plans = PlanYear.objects.all()
     if issuer:
         plans = plans.filter(issuer=issuer)
     plans = list(plans.order_by("year"))
     if not plans:
         return None
-    same = sorted((p for p in plans if p.year == year), key=_rank)
-    if same:
-        return same[0]
-    before = [p for p in plans if p.year < year]
-    pool = before or plans
-    pick_year = pool[-1].year if before else pool[0].year
-    return sorted((p for p in pool if p.year == pick_year), key=_rank)[0]
+    if not any(p.year == year for p in plans):
+        before = [p for p in plans if p.year < year]
+        year = before[-1].year if before else plans[0].year
+    return min((p for p in plans if p.year == year), key=_rank)
 
 
 def plan_of(year: int | None, plan_id=None, issuer: str | None = None) -> PlanYear | None:

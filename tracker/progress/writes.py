@@ -178,7 +178,13 @@ class _Context:
             "project__plan_year", "project__lead_agency"
         ).in_bulk(indicator_ids)
         self.districts = District.objects.in_bulk(district_ids)
-        self.city_units = city_unit_ids({i.project.plan_year_id for i in self.indicators.values()})
+        self.city_units = city_unit_ids(  # only the plans of city-wide targets here
+            {
+                i.project.plan_year_id
+                for i in self.indicators.values()
+                if i.scope == Indicator.Scope.CITY
+            }
+        )
         self.quotas = {
             (q.indicator_id, q.district_id): q.value
             for q in Quota.objects.filter(indicator_id__in=indicator_ids).only(
