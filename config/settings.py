@@ -155,14 +155,7 @@ def embedded_secret_key(path: Path) -> str:
 
 
 SECRET_KEY = ENV["SECRET_KEY"]
-if not SECRET_KEY:
-    if not EMBEDDED_DEMO:
-        raise ImproperlyConfigured(
-            "生产环境（非 SQLite 数据库或 DJANGO_SECURE=1）必须设置环境变量 SECRET_KEY，"
-            "拒绝启动。 / SECRET_KEY must be set for a production start (a non-SQLite "
-            "DATABASE_URL or DJANGO_SECURE=1); refusing to start. Generate one with: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
-        )
+if not SECRET_KEY and EMBEDDED_DEMO:
     SECRET_KEY = embedded_secret_key(SECRET_KEY_FILE)
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -310,11 +303,21 @@ CACHE_URL = ENV["TRACKER_CACHE_URL"] or REDIS_URL
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "tracker.cache.RedisCache",  # one client per pool (tracker.cache)
+            # django-redis: one client per server, and a Redis outage never fails a
+            # request: the throttles then count nothing (fail open), each miss is logged
+            # as a warning and /api/health/ says degraded (tracker.health.checks).
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "tracker",
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+            },
         }
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    DJANGO_REDIS_LOGGER = "tracker.cache"
 else:
     CACHES = {
         "default": {
@@ -378,7 +381,26 @@ CONTENT_SECURITY_POLICY = {
 }
 
 EMAIL_BACKEND = ENV["EMAIL_BACKEND"]
+EMAIL_HOST = ENV["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = ENV["EMAIL_PORT"]
+EMAIL_HOST_USER = ENV["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD = ENV["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS = ENV["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = ENV["EMAIL_USE_SSL"]
 DEFAULT_FROM_EMAIL = ENV["DEFAULT_FROM_EMAIL"]
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Seconds before a mail server that accepts and never answers fails the attempt
 # (below the delivery task's soft time limit).
 EMAIL_TIMEOUT = ENV["EMAIL_TIMEOUT"]
+
+# --- A production start is checked before anything runs --------------------------------
+# Web, worker and beat all import these settings, so each refuses to start on a setting
+# that would silently misbehave: a guessable key, mail to nowhere, links to loopback.
+if not EMBEDDED_DEMO:
+    problems = conf.production_problems(ENV, secret_key=SECRET_KEY, email_backend=EMAIL_BACKEND)
+    if problems:
+        raise ImproperlyConfigured(
+            "生产环境启动被拒绝（非 SQLite 数据库或 DJANGO_SECURE=1），请修正环境变量：\n  - "
+            + "\n  - ".join(problems)
+            + "\n详见 docs/operations.md「部署」。"
+        )

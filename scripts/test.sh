@@ -46,8 +46,10 @@ env -u DATABASE_URL "${PYTEST[@]}" "$@"
 
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "== pytest on PostgreSQL ($PG_URL) =="
-  # A PostgreSQL start is a production start: it refuses to run without SECRET_KEY.
+  # A PostgreSQL start is a production start: it refuses to run without a strong SECRET_KEY
+  # and a TRACKER_SITE_URL that is not loopback (config/settings.py, the last section).
   DATABASE_URL=$PG_URL SECRET_KEY=${SECRET_KEY:-$($PY -c 'import secrets; print(secrets.token_urlsafe(50))')} \
+    TRACKER_SITE_URL=${TRACKER_SITE_URL:-https://tracker.test} \
     "${PYTEST[@]}" "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is required in CI but is not reachable at 127.0.0.1:5432" >&2

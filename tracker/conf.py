@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from django.conf import settings
@@ -116,6 +117,14 @@ VARIABLES: tuple[Variable, ...] = (
     # --- mail and the site -------------------------------------------------------------
     V("EMAIL_BACKEND", str, "django.core.mail.backends.console.EmailBackend",
       "Django's mail backend (smtp in production)"),
+    V("EMAIL_HOST", str, "", "the mail server (SMTP); required for a production start "
+      "with the smtp backend"),
+    V("EMAIL_PORT", int, 25, "its port (587 with EMAIL_USE_TLS, 465 with EMAIL_USE_SSL)"),
+    V("EMAIL_HOST_USER", str, "", "the user name to log in to the mail server"),
+    V("EMAIL_HOST_PASSWORD", str, "", "its password"),
+    V("EMAIL_USE_TLS", bool, False, "STARTTLS after connecting (port 587)"),
+    V("EMAIL_USE_SSL", bool, False, "TLS from the first byte (port 465); not with "
+      "EMAIL_USE_TLS"),
     V("DEFAULT_FROM_EMAIL", str, "tracker@localhost", "sender of the tracker's mail"),
     V("EMAIL_TIMEOUT", float, 10.0, "seconds before a silent mail server fails an attempt"),
     V("TRACKER_SITE_URL", str, "http://127.0.0.1:8000", "the site's address in mail links",
@@ -233,6 +242,46 @@ def read(environment=None) -> Values:
     env = environ.Env()
     env.ENVIRON = os.environ if environment is None else environment
     return Values({v.env: _cast(env, v) for v in VARIABLES})
+
+
+#: Keys copied from documentation: refused at a production start whatever their length.
+PLACEHOLDER_SECRET_KEYS = frozenset(
+    {"...", "x", "changeme", "change-me", "secret", "your-secret-key", "<secret>",
+     "<long random string>", "django-insecure"}
+)  # fmt: skip
+MIN_SECRET_KEY_LENGTH = 50
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+LOOPBACK_HOSTS = ("127.", "localhost", "[::1]", "0.0.0.0")
+
+
+def production_problems(values: Values, *, secret_key: str, email_backend: str) -> list[str]:
+    """What a production start must refuse, in Chinese, one line each (empty: fine)."""
+    problems = []
+    key = (secret_key or "").strip()
+    if not key:
+        problems.append(
+            "必须设置 SECRET_KEY（生成：python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'）"
+        )
+    elif key.lower() in PLACEHOLDER_SECRET_KEYS or key.startswith("django-insecure"):
+        problems.append("SECRET_KEY 是文档中的占位符，请换成随机生成的密钥")
+    elif len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 5:
+        problems.append(
+            f"SECRET_KEY 太弱：至少 {MIN_SECRET_KEY_LENGTH} 个字符且不能重复单一字符"
+            f"（现为 {len(key)} 个字符）"
+        )
+    host = (urlsplit(values["TRACKER_SITE_URL"]).hostname or "").lower()
+    if not host or host.startswith(LOOPBACK_HOSTS) or host == "::1":
+        problems.append(
+            f"TRACKER_SITE_URL 为「{values['TRACKER_SITE_URL']}」：邮件中的链接会指向服务器"
+            "自身，请设为用户访问本站的地址，如 https://minsheng.hangzhou.gov.cn"
+        )
+    if email_backend == SMTP_BACKEND:
+        if not values["EMAIL_HOST"]:
+            problems.append("使用 SMTP 发信时必须设置 EMAIL_HOST（邮件服务器地址）")
+        if values["EMAIL_USE_TLS"] and values["EMAIL_USE_SSL"]:
+            problems.append("EMAIL_USE_TLS 与 EMAIL_USE_SSL 只能开启其一")
+    return problems
 
 
 def __getattr__(key: str):

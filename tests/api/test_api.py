@@ -367,7 +367,8 @@ def test_schema_validates_without_warnings():
 
 def test_check_deploy_is_clean_with_production_settings():
     env = {**os.environ, "DEBUG": "0", "DJANGO_SECURE": "1", "SECRET_KEY": "x" * 64 + "Yz9!q",
-           "ALLOWED_HOSTS": "tracker.example.gov.cn"}  # fmt: skip
+           "ALLOWED_HOSTS": "tracker.example.gov.cn",
+           "TRACKER_SITE_URL": "https://tracker.example.gov.cn"}  # fmt: skip
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=120,

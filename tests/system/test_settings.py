@@ -18,7 +18,12 @@ from django.core.management import CommandError, call_command
 ROOT = Path(__file__).resolve().parents[2]
 # Variables that would make a subprocess something other than the case under test.
 CLEARED = {"DATABASE_URL", "SECRET_KEY", "DJANGO_SECURE", "DEBUG", "TRACKER_VAR_DIR",
-           "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}  # fmt: skip
+           "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "TRACKER_SITE_URL",
+           "EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER",
+           "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL"}  # fmt: skip
+STRONG_KEY = "k" * 40 + "-Zq8!x" * 4
+#: What a production start needs besides its key (docs/operations.md, 部署).
+PRODUCTION = {"DJANGO_SECURE": "1", "TRACKER_SITE_URL": "https://minsheng.example.gov.cn"}
 
 
 def manage(*args, **env):
@@ -68,20 +73,63 @@ def test_no_hard_coded_secret_in_use_with_debug_off():
 def test_production_start_without_secret_key_is_refused(tmp_path, env):
     result = manage("check", TRACKER_VAR_DIR=str(tmp_path), **env)
     assert result.returncode != 0
-    assert "必须设置环境变量 SECRET_KEY，拒绝启动" in result.stderr
-    assert "SECRET_KEY must be set for a production start" in result.stderr
+    assert "生产环境启动被拒绝" in result.stderr and "必须设置 SECRET_KEY" in result.stderr
     assert not (tmp_path / "secret_key").exists()  # no key invented for production
 
 
 def test_production_start_with_secret_key_runs(tmp_path):
-    result = manage("check", TRACKER_VAR_DIR=str(tmp_path), DJANGO_SECURE="1",
-                    SECRET_KEY="k" * 40 + "-Zq8!x" * 4)  # fmt: skip
+    result = manage("check", TRACKER_VAR_DIR=str(tmp_path), SECRET_KEY=STRONG_KEY, **PRODUCTION)
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [("x", "文档中的占位符"), ("...", "文档中的占位符"),
+     ("django-insecure-" + "a1b2c3d4e5" * 6, "文档中的占位符"),
+     ("a-49-character-key-that-is-just-too-short-0123456", "SECRET_KEY 太弱"),
+     ("z" * 64, "SECRET_KEY 太弱")],
+    ids=["x", "readme-placeholder", "django-insecure", "49-chars", "one-character"],
+)  # fmt: skip
+def test_production_start_refuses_a_weak_or_placeholder_key(tmp_path, key, says):
+    result = manage("check", TRACKER_VAR_DIR=str(tmp_path), SECRET_KEY=key, **PRODUCTION)
+    assert result.returncode != 0
+    assert "生产环境启动被拒绝" in result.stderr and says in result.stderr
+
+
+def test_production_start_refuses_mail_links_to_loopback_and_smtp_without_a_host(tmp_path):
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    result = manage("check", TRACKER_VAR_DIR=str(tmp_path), SECRET_KEY=STRONG_KEY,
+                    DJANGO_SECURE="1", EMAIL_BACKEND=smtp)  # fmt: skip
+    assert result.returncode != 0
+    assert "TRACKER_SITE_URL 为「http://127.0.0.1:8000」" in result.stderr
+    assert "必须设置 EMAIL_HOST" in result.stderr
+
+
+def test_mail_settings_reach_django_from_the_environment(tmp_path):
+    env = {"TRACKER_VAR_DIR": str(tmp_path), "SECRET_KEY": STRONG_KEY, **PRODUCTION,
+           "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+           "EMAIL_HOST": "smtp.hangzhou.gov.cn", "EMAIL_PORT": "465",
+           "EMAIL_HOST_USER": "minsheng", "EMAIL_HOST_PASSWORD": "pa55-word",
+           "EMAIL_USE_SSL": "1", "DEFAULT_FROM_EMAIL": "民生实事 <minsheng@hangzhou.gov.cn>",
+           "EMAIL_TIMEOUT": "7.5"}  # fmt: skip
+    code = (
+        "from django.conf import settings as s; from django.core.mail import get_connection; "
+        "c = get_connection(); print(type(c).__module__, c.host, c.port, c.username, "
+        "c.password, c.use_tls, c.use_ssl, c.timeout, s.DEFAULT_FROM_EMAIL, "
+        "s.TRACKER['SITE_URL'], sep='|')"
+    )
+    result = manage("shell", "-v0", "-c", code, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split("|") == [
+        "django.core.mail.backends.smtp", "smtp.hangzhou.gov.cn", "465", "minsheng",
+        "pa55-word", "False", "True", "7.5", "民生实事 <minsheng@hangzhou.gov.cn>",
+        "https://minsheng.example.gov.cn",
+    ]  # fmt: skip
+
+
 def test_production_never_creates_the_demo_login(tmp_path):
-    result = manage("ensure_admin", TRACKER_VAR_DIR=str(tmp_path), DJANGO_SECURE="1",
-                    SECRET_KEY="k" * 40 + "-Zq8!x" * 4)  # fmt: skip
+    result = manage("ensure_admin", TRACKER_VAR_DIR=str(tmp_path), SECRET_KEY=STRONG_KEY,
+                    **PRODUCTION)  # fmt: skip
     assert result.returncode != 0
     assert "生产环境" in result.stderr and "不创建演示账号" in result.stderr
 

@@ -1,4 +1,4 @@
-"""Is the tracker working: database, broker, and a worker and beat that are alive.
+"""Is the tracker working: database, broker, cache, and a worker and beat that are alive.
 
 Liveness comes from a heartbeat: beat sends ``tracker.heartbeat`` every
 ``conf.HEARTBEAT_SECONDS`` (60 s, and once when beat starts) with the time it sent
@@ -77,6 +77,21 @@ def check_broker() -> dict:
         return {"ok": False, "transport": transport, "error": type(exc).__name__}
 
 
+def check_cache() -> dict:
+    """Ping the shared cache the throttles count in. django-redis swallows its errors
+    (the API fails open), so this asks the server directly; a file cache is always up."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if not backend.startswith("django_redis"):
+        return {"ok": True, "backend": backend.rsplit(".", 2)[-2]}
+    from django_redis import get_redis_connection  # only with a Redis cache configured
+
+    try:
+        get_redis_connection("default").ping()
+        return {"ok": True, "backend": "redis"}
+    except Exception as exc:  # refused, timed out, auth
+        return {"ok": False, "backend": "redis", "error": type(exc).__name__}
+
+
 def check_heartbeat(now: datetime | None = None) -> dict[str, dict]:
     """``{"worker": …, "beat": …}`` from the recorded heartbeat."""
     now = now or timezone.now()
@@ -106,7 +121,7 @@ def check_heartbeat(now: datetime | None = None) -> dict[str, dict]:
 
 def report(now: datetime | None = None) -> Report:
     database = check_database()
-    result = Report({"database": database, "broker": check_broker()})
+    result = Report({"database": database, "broker": check_broker(), "cache": check_cache()})
     result.checks.update(check_heartbeat(now))
     return result
 
