@@ -18,7 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -333,11 +333,20 @@ class AttachmentViewSet(
             return _refused(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: REFUSED}
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         item = self.get_object()
-        return FileResponse(item.file.open("rb"), as_attachment=True, filename=item.original_name)
+        try:
+            stored = item.file.open("rb")
+        except FileNotFoundError as exc:  # a database restored without its media folder
+            raise NotFound(
+                f"佐证材料「{item.original_name}」的文件已不在服务器上（数据库恢复时未同时恢复"
+                "文件目录？）。请联系管理员从备份恢复 media 目录。"
+            ) from exc
+        return FileResponse(stored, as_attachment=True, filename=item.original_name)
 
 
 router = DefaultRouter()
