@@ -64,25 +64,22 @@ def table_counts(alias: str = "default") -> dict[str, int]:
     return counts
 
 
-def _pg_environment(db: dict) -> tuple[list[str], dict]:
-    """``pg_dump``/``pg_restore`` connection arguments and environment for ``db``."""
-    args = []
-    if db.get("HOST"):
-        args += ["--host", db["HOST"]]
-    if db.get("PORT"):
-        args += ["--port", str(db["PORT"])]
-    if db.get("USER"):
-        args += ["--username", db["USER"]]
-    env = dict(os.environ)
-    if db.get("PASSWORD"):
-        env["PGPASSWORD"] = db["PASSWORD"]
-    return args, env
-
-
-def _run(command: list[str], env: dict) -> None:
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
+def _pg(program: str, db: dict, *args: str) -> None:
+    """Run ``pg_dump``/``pg_restore`` against ``db`` (a ``DATABASES`` entry). The password
+    goes in the child's environment only (``PGPASSWORD``), never in its arguments."""
+    path = shutil.which(program)
+    if path is None:
+        raise BackupError(
+            f"找不到 {program}：请安装 PostgreSQL 客户端（Debian：postgresql-client）"
+        )
+    connect = ["--dbname", db["NAME"]]
+    for option, key in (("--host", "HOST"), ("--port", "PORT"), ("--username", "USER")):
+        if db.get(key):
+            connect += [option, str(db[key])]
+    env = {"PGPASSWORD": db["PASSWORD"]} if db.get("PASSWORD") else {}
+    result = subprocess.run([path, *args, *connect], env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise BackupError(f"{command[0]} 失败：{result.stderr.strip()[-500:]}")
+        raise BackupError(f"{program} 失败：{result.stderr.strip()[-500:]}")
 
 
 def backup(destination: Path, *, alias: str = "default", folders: Folders | None = None) -> Path:
@@ -107,10 +104,8 @@ def backup(destination: Path, *, alias: str = "default", folders: Folders | None
             copy.close()
         database = DATABASE_SQLITE
     elif connection.vendor == "postgresql":
-        args, env = _pg_environment(connection.settings_dict)
-        name = connection.settings_dict["NAME"]
-        command = ["pg_dump", "--format=custom", "--no-owner", *args, "--file"]
-        _run([*command, str(target / DATABASE_PG), name], env)
+        dump = str(target / DATABASE_PG)
+        _pg("pg_dump", connection.settings_dict, "--format=custom", "--no-owner", "--file", dump)
         database = DATABASE_PG
     else:
         raise BackupError(f"不支持备份 {connection.vendor} 数据库")
@@ -155,9 +150,8 @@ def restore_database(source: Path, db: dict) -> None:
             source_db.close()
             target_db.close()
     else:
-        args, env = _pg_environment(db)
-        command = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction"]
-        _run([*command, *args, "--dbname", db["NAME"], str(Path(source) / DATABASE_PG)], env)
+        options = ["--clean", "--if-exists", "--no-owner", "--single-transaction"]
+        _pg("pg_restore", db, *options, str(Path(source) / DATABASE_PG))
 
 
 def restore_files(source: Path, folders: Folders | None = None) -> None:
