@@ -223,7 +223,7 @@ def _why(exc: BaseException, deadline: Deadline) -> str:
 
 def send_smtp(message, *, before_data: Callable[[], None], accepted: Callable[[], None]):
     """Send a Django ``EmailMessage`` over SMTP (Django's ``EMAIL_*`` settings) within
-    ``DELIVERY_DEADLINE_SECONDS``. ``accepted`` runs when the server confirms the
+    ``DELIVERY_DEADLINE_SECONDS`` in total (``EMAIL_TIMEOUT`` per step). ``accepted`` runs when the server confirms the
     message (250 after DATA), before QUIT: a server that then hangs changes nothing."""
     seconds = conf.DELIVERY_DEADLINE_SECONDS
     taken = False
@@ -236,7 +236,8 @@ def send_smtp(message, *, before_data: Callable[[], None], accepted: Callable[[]
                 deadline.watch(sock)
                 return sock
 
-        smtp = Watched(timeout=seconds)
+        # EMAIL_TIMEOUT still bounds each step; the deadline bounds them all together
+        smtp = Watched(timeout=min(settings.EMAIL_TIMEOUT or seconds, seconds))
         try:
             smtp.connect(settings.EMAIL_HOST, settings.EMAIL_PORT)
             smtp.ehlo_or_helo_if_needed()
