@@ -123,3 +123,25 @@ def test_a_webhook_to_a_private_address_is_refused_at_send_time(personas, listen
     client.force_login(p.supervisor)
     page = client.get(reverse("admin:tracker_delivery_changelist")).content.decode()
     assert "解析到本机、内网或链路本地地址" in page
+
+
+def test_the_owner_reads_only_sending_failed_on_the_notification_page(personas, client):
+    """The notification's deliveries (inline) hide the detail from the contact's owner."""
+    p = personas
+    percent_plan(p.indicator_a)
+    p.indicator_b.quotas.all().delete()
+    Contact.objects.create(
+        name="萧山区民政局", role=Role.DISTRICT, district=p.district_b, email="xs@x.cn"
+    )
+    report(p.indicator_a, p.district_b, "2024-07", 14)
+    with time_machine.travel(NOW, tick=False):
+        run_lag_check(date(2024, 7, 1), deliver=False)
+    secret = "SMTPConnectError: 10.8.0.5:25 refused"
+    Delivery.objects.update(status=Delivery.Status.FAILED, last_error=secret)
+    delivery = Delivery.objects.get()
+    url = reverse("admin:tracker_notification_change", args=[delivery.notification_id])
+    client.force_login(p.district_b_user)
+    page = client.get(url).content.decode()
+    assert "发送失败" in page and secret not in page
+    client.force_login(p.supervisor)
+    assert secret in client.get(url).content.decode()

@@ -18,7 +18,7 @@ from django.utils.html import format_html
 
 from tracker.accounts.models import Role
 from tracker.accounts.permissions import Action, allowed, scope_for
-from tracker.admin.base import ScopedAdmin
+from tracker.admin.base import ScopedAdmin, ScopedInline
 from tracker.monitoring.models import LagAlert, LagAlertFlip, LagEvaluation, LagRun
 from tracker.months import format_month
 from tracker.notifications import delivery as outbox
@@ -250,7 +250,9 @@ class ContactAdmin(ScopedAdmin):
         return super().formfield_for_choice_field(db_field, request, **kwargs)
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ScopedInline):
+    """The notification's deliveries, read-only, for whoever may view them (the policy)."""
+
     model = Delivery
     extra = 0
     can_delete = False
@@ -267,6 +269,12 @@ class DeliveryInline(admin.TabularInline):
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     def get_formset(self, request, obj=None, **kwargs):
@@ -326,17 +334,38 @@ class DeliveryAdmin(ReadOnlyMixin, ScopedAdmin):
         "attempts",
         "next_attempt_at",
         "sent_at",
-        "error",
+        "last_error",
         "last_error_at",
-        "resend_button",
     )
     list_filter = (NeedsAPersonFilter, "status", "channel")
     search_fields = ("address", "notification__subject")
     list_select_related = ("notification__contact",)
     actions = ["resend"]
 
+    def get_list_display(self, request):
+        """The error column as this user may read it, and a resend button per row for
+        those who may resend (closures: the admin instance is shared by requests)."""
+        detail = sees_delivery_detail(request.user)
+        may_resend = self.has_resend_permission(request)
+
+        @admin.display(description="最近错误")
+        def error(obj):
+            return obj.last_error if detail or not obj.last_error else outbox.OWNER_ERROR
+
+        @admin.display(description="重新发送")
+        def resend_button(obj):
+            if not may_resend or obj.status not in Delivery.NEEDS_A_PERSON:
+                return ""
+            return format_html(
+                '<button type="submit" form="resend-one" formaction="{}" class="button">'
+                "重新发送</button>",
+                reverse("admin:tracker_delivery_resend", args=[obj.pk]),
+            )
+
+        shown = [error if name == "last_error" else name for name in self.list_display]
+        return (*shown, resend_button)
+
     def changelist_view(self, request, extra_context=None):
-        self._viewer = request.user
         extra = {
             "can_resend": self.has_resend_permission(request),
             "needing_a_person": outbox.needing_a_person(self.get_queryset(request)).count(),
@@ -361,22 +390,6 @@ class DeliveryAdmin(ReadOnlyMixin, ScopedAdmin):
         colour = {"failed": "#c0392b", "unknown": "#c0392b", "retrying": "#d4a017",
                   "sent": "#27ae60"}.get(obj.status, "#555")  # fmt: skip
         return format_html('<span style="color:{}">{}</span>', colour, obj.get_status_display())
-
-    @admin.display(description="最近错误")
-    def error(self, obj):
-        return shown_error(self._viewer, obj)
-
-    @admin.display(description="重新发送")
-    def resend_button(self, obj):
-        if obj.status not in Delivery.NEEDS_A_PERSON or not allowed(
-            self._viewer, Action.CHANGE, Delivery
-        ):
-            return ""
-        return format_html(
-            '<button type="submit" form="resend-one" formaction="{}" class="button">'
-            "重新发送</button>",
-            reverse("admin:tracker_delivery_resend", args=[obj.pk]),
-        )
 
     def has_resend_permission(self, request):
         return allowed(request.user, Action.CHANGE, Delivery)
