@@ -145,3 +145,24 @@ def test_the_owner_reads_only_sending_failed_on_the_notification_page(personas, 
     assert "发送失败" in page and secret not in page
     client.force_login(p.supervisor)
     assert secret in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",  # link-local (cloud metadata)
+        "http://192.168.1.10/hook",
+        "http://100.64.0.1/hook",  # shared address space
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",  # loopback, mapped into IPv6
+        "http://[fe80::1]/hook",
+        "http://0.0.0.0/hook",
+    ],
+)
+def test_non_public_addresses_are_refused_even_for_supervision(url):
+    assert webhook_url_problem(url, any_host=True) == "Webhook 地址不能指向本机、内网或链路本地地址"
+
+
+def test_a_setting_allows_private_addresses(settings):
+    settings.TRACKER = {**settings.TRACKER, "WEBHOOK_ALLOW_PRIVATE": True}
+    assert webhook_url_problem("http://10.0.0.8/relay", any_host=True) is None

@@ -181,7 +181,10 @@ def post_json(url: str, body: bytes, headers: dict, *, before_send: Callable[[],
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     with Deadline(conf.DELIVERY_DEADLINE_SECONDS) as deadline:
         sock = _connect(vetted_addresses(parts.hostname, port), deadline)
-        conn = http.client.HTTPConnection(parts.hostname, port)
+        # the socket is ours (connected to the checked address); the class gives the
+        # Host header its default port
+        kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        conn = kind(parts.hostname, port)
         try:
             if https:
                 try:
@@ -223,8 +226,9 @@ def _why(exc: BaseException, deadline: Deadline) -> str:
 
 def send_smtp(message, *, before_data: Callable[[], None], accepted: Callable[[], None]):
     """Send a Django ``EmailMessage`` over SMTP (Django's ``EMAIL_*`` settings) within
-    ``DELIVERY_DEADLINE_SECONDS`` in total (``EMAIL_TIMEOUT`` per step). ``accepted`` runs when the server confirms the
-    message (250 after DATA), before QUIT: a server that then hangs changes nothing."""
+    ``DELIVERY_DEADLINE_SECONDS`` in total (``EMAIL_TIMEOUT`` per step). ``accepted``
+    runs when the server confirms the message (250 after DATA), before QUIT: a server
+    that then hangs changes nothing."""
     seconds = conf.DELIVERY_DEADLINE_SECONDS
     taken = False
     with Deadline(seconds) as deadline:
