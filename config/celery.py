@@ -18,7 +18,9 @@ Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
   ``conf.REMINDER_DAYS_BEFORE`` (default 2) days before the reporting deadline to the
   deadline day, sending each contact one digest per month of what is still unfiled
   (``tracker.notifications.reminders``; claimed, so the daily repeats send nothing twice).
-- ``delivery-retry``: every 5 minutes, queues notification deliveries due for a retry.
+- ``delivery-retry``: every minute (default queue), puts deliveries whose claim expired
+  (their worker died) back in the queue and queues those due for a retry
+  (``tracker.notifications.delivery``).
 - ``heartbeat``: every ``conf.HEARTBEAT_SECONDS`` (60 s), and once when beat starts,
   sends ``tracker.heartbeat`` stamped with the send time; the worker records it and
   ``/api/health/`` reads it back (``tracker.health.checks``).
@@ -103,7 +105,7 @@ def beat_schedule() -> dict:
         },
         "delivery-retry": {
             "task": "tracker.retry_deliveries",
-            "schedule": crontab(minute="*/5"),
+            "schedule": crontab(minute="*"),
         },
         "heartbeat": heartbeat_entry(),
     }

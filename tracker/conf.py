@@ -159,12 +159,25 @@ VARIABLES: tuple[Variable, ...] = (
     # --- notifications ------------------------------------------------------------------
     V("TRACKER_REMINDER_DAYS_BEFORE", int, 2, "reminders start this many days before the "
       "reporting deadline", key="REMINDER_DAYS_BEFORE"),
-    V("TRACKER_DELIVERY_MAX_ATTEMPTS", int, 5, "attempts of a delivery before it is failed",
-      key="DELIVERY_MAX_ATTEMPTS"),
+    V("TRACKER_DELIVERY_RETRY_HOURS", int, 24, "hours a delivery is retried (backoff with "
+      "jitter) before it is failed and shown for a person to resend",
+      key="DELIVERY_RETRY_HOURS"),
     V("TRACKER_DELIVERY_RETRY_SECONDS", int, 60, "first retry delay of a delivery (then "
-      "doubling)", key="DELIVERY_RETRY_SECONDS"),
-    V("TRACKER_WEBHOOK_TIMEOUT", float, 10.0, "seconds a webhook server may take",
-      key="WEBHOOK_TIMEOUT_SECONDS"),
+      "doubling, with jitter)", key="DELIVERY_RETRY_SECONDS"),
+    V("TRACKER_DELIVERY_RETRY_MAX_SECONDS", int, 3600, "longest delay between two attempts "
+      "of a delivery", key="DELIVERY_RETRY_MAX_SECONDS"),
+    V("TRACKER_DELIVERY_DEADLINE", float, 15.0, "total seconds one attempt may take (connect, "
+      "send and answer; mail and webhooks), however slowly the server trickles",
+      key="DELIVERY_DEADLINE_SECONDS"),
+    V("TRACKER_DELIVERY_LEASE_SECONDS", int, 120, "a claimed delivery whose worker has not "
+      "finished after this long is swept back into the queue (keep it well above the "
+      "deadline)", key="DELIVERY_LEASE_SECONDS"),
+    V("TRACKER_WEBHOOK_HOSTS", list, ["oapi.dingtalk.com", "qyapi.weixin.qq.com"],
+      "webhook hosts anyone may set (钉钉, 企业微信 and more, comma-separated); other "
+      "hosts only 督查室 or an admin", key="WEBHOOK_HOSTS"),
+    V("TRACKER_WEBHOOK_ALLOW_PRIVATE", bool, False, "webhooks may go to loopback, "
+      "link-local and private addresses (a test or an intranet relay)",
+      key="WEBHOOK_ALLOW_PRIVATE"),
     V("TRACKER_HEARTBEAT_SECONDS", int, 60, "beat's heartbeat interval",
       key="HEARTBEAT_SECONDS"),
     V("TRACKER_HEARTBEAT_STALE_MINUTES", int, 5, "/api/health/ is degraded when the last "

@@ -45,7 +45,7 @@ def test_fresh_heartbeat_is_ok_and_staff_see_each_check(staff, frozen):
     body = response.json()
     assert body["status"] == "ok" and body["stale_after_minutes"] == 5
     checks = body["checks"]
-    assert set(checks) == {"database", "broker", "cache", "worker", "beat"}
+    assert set(checks) == {"database", "broker", "cache", "worker", "beat", "deliveries"}
     assert all(check["ok"] for check in checks.values())
     assert checks["worker"]["hostname"] == "celery@web1" and checks["worker"]["age_seconds"] == 60
     assert checks["beat"]["age_seconds"] == 70

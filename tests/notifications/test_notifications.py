@@ -165,8 +165,10 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def webhook():
+def webhook(settings):
     """A real HTTP endpoint on 127.0.0.1 recording what it receives."""
+    # the test server listens on 127.0.0.1, a range refused unless the setting allows it
+    settings.TRACKER = {**settings.TRACKER, "WEBHOOK_ALLOW_PRIVATE": True}
 
     class Handler(Receiver):
         received = []
@@ -205,13 +207,19 @@ def test_webhook_receives_the_digest_as_json(world, webhook):
     assert item["message"].startswith("萧山区 新增老年助餐服务点：截至2024年7月底累计完成 14 个")
 
 
-def test_failed_webhook_retries_with_backoff_then_gives_up(world, webhook, settings):
+def test_failed_webhook_retries_with_backoff_and_jitter_for_the_window_then_fails(
+    world, webhook, settings
+):
+    """Each delay is between half and all of base × 2^(n−1) (capped); the tries go on
+    until the retry window (``DELIVERY_RETRY_HOURS`` from the first try) ends, the last
+    one at its end; then the delivery is failed."""
     server, handler = webhook
     handler.status = 500
     settings.TRACKER = {
         **settings.TRACKER,
-        "DELIVERY_MAX_ATTEMPTS": 3,
+        "DELIVERY_RETRY_HOURS": 1,
         "DELIVERY_RETRY_SECONDS": 60,
+        "DELIVERY_RETRY_MAX_SECONDS": 600,
     }
     Contact.objects.filter(name="萧山区民政局").update(
         email="", webhook_url=f"http://127.0.0.1:{server.server_port}/hook"
@@ -219,18 +227,24 @@ def test_failed_webhook_retries_with_backoff_then_gives_up(world, webhook, setti
     report(world.indicator_a, world.district_b, "2024-07", 14)
     july_check()
     hook = Delivery.objects.get(channel=Delivery.Channel.WEBHOOK)
-    outcomes, now = [], NOW
-    for wait in (0, 30, 30, 120):  # the second try is due 60 s after the first, then 120 s
-        now += timedelta(seconds=wait)
+    now, delays = NOW, []
+    with time_machine.travel(now, tick=False):
+        outcome = outbox.deliver(hook.pk)
+    with time_machine.travel(now + timedelta(seconds=29), tick=False):
+        assert outbox.deliver(hook.pk) is None  # not due: at least half of 60 s
+    while outcome.status == Delivery.Status.RETRYING:
+        delays.append(outcome.retry_in)
+        now += timedelta(seconds=outcome.retry_in)
         with time_machine.travel(now, tick=False):
-            outcomes.append(outbox.deliver(hook.pk))
-    assert outcomes[0].status == Delivery.Status.RETRYING and outcomes[0].retry_in == 60
-    assert outcomes[1] is None  # not due yet: only 30 s later
-    assert outcomes[2].status == Delivery.Status.RETRYING and outcomes[2].retry_in == 120
-    assert outcomes[3].status == Delivery.Status.FAILED
+            outcome = outbox.deliver(hook.pk)
+    assert outcome.status == Delivery.Status.FAILED
+    assert now == NOW + timedelta(hours=1)  # the last try at the end of the window
+    for n, delay in enumerate(delays[:-1], start=1):
+        ceiling = min(60 * 2 ** (n - 1), 600)
+        assert ceiling / 2 <= delay <= ceiling, (n, delay)
     hook.refresh_from_db()
-    assert hook.attempts == 3 and "HTTP Error 500" in hook.last_error
-    assert len(handler.received) == 3
+    assert hook.attempts == len(delays) + 1 == len(handler.received)
+    assert "HTTP Error 500" in hook.last_error
 
 
 def test_the_last_error_stays_visible_after_a_later_success(world, webhook):
@@ -300,18 +314,30 @@ def test_a_webhook_that_redirects_is_not_followed(world, webhook):
     assert "重定向" in hook.last_error and "未跟随" in hook.last_error
 
 
-def test_stuck_deliveries_are_failed_not_resent_and_due_ones_are_found(world):
+def test_expired_claims_are_requeued_unless_the_request_went_out(world, settings):
+    """A claim is a lease: still *sending* ``DELIVERY_LEASE_SECONDS`` after the claim, the
+    worker is gone. Mail it had not handed over yet goes back in the queue; mail it had
+    (``request_sent_at``) is unknown: it may be in the mailbox, a person decides."""
     both_behind(world)
     july_check()
-    stuck, due, *_ = Delivery.objects.order_by("pk")
-    Delivery.objects.filter(pk=stuck.pk).update(
-        status=Delivery.Status.SENDING, claimed_at=NOW - timedelta(hours=1)
+    lease = settings.TRACKER["DELIVERY_LEASE_SECONDS"]
+    dead, handed_over, young = Delivery.objects.order_by("pk")[:3]
+    gone = NOW - timedelta(seconds=lease + 1)
+    Delivery.objects.filter(pk=dead.pk).update(status=Delivery.Status.SENDING, claimed_at=gone)
+    Delivery.objects.filter(pk=handed_over.pk).update(
+        status=Delivery.Status.SENDING, claimed_at=gone, request_sent_at=gone
+    )
+    Delivery.objects.filter(pk=young.pk).update(
+        status=Delivery.Status.SENDING, claimed_at=NOW - timedelta(seconds=lease - 1)
     )
     with time_machine.travel(NOW, tick=False):
         ids = outbox.due_deliveries()
-    stuck.refresh_from_db()
-    assert stuck.status == Delivery.Status.FAILED and "无法确认是否已送达" in stuck.last_error
-    assert due.pk in ids and stuck.pk not in ids
+    states = dict(Delivery.objects.values_list("pk", "status"))
+    assert states[dead.pk] == Delivery.Status.RETRYING and dead.pk in ids
+    assert states[handed_over.pk] == Delivery.Status.UNKNOWN and handed_over.pk not in ids
+    assert states[young.pk] == Delivery.Status.SENDING and young.pk not in ids  # still alive
+    handed_over.refresh_from_db()
+    assert "无法确认是否已送达" in handed_over.last_error
 
 
 def test_failed_deliveries_are_visible_in_admin_and_can_be_resent(world, client):

@@ -85,7 +85,10 @@ def silent_mail_server():
 
 
 @pytest.fixture
-def hook():
+def hook(settings):
+    # the test server listens on 127.0.0.1, a range refused unless the setting allows it
+    settings.TRACKER = {**settings.TRACKER, "WEBHOOK_ALLOW_PRIVATE": True}
+
     class Handler(BaseHTTPRequestHandler):
         received = []
 

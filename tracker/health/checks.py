@@ -5,6 +5,11 @@ Liveness comes from a heartbeat: beat sends ``tracker.heartbeat`` every
 it; the worker that runs it records that time and its own (``Heartbeat``). Each is stale
 when older than ``conf.HEARTBEAT_STALE_MINUTES`` (5 minutes); anything stale or
 unreachable makes the report ``degraded``.
+
+Deliveries too: any delivery a person must look at (failed after
+``DELIVERY_RETRY_HOURS``, or of unknown outcome), or one still retrying
+``DELIVERY_BACKLOG_MINUTES`` after its first attempt (a mail server or webhook down for
+longer than a blip), makes the report ``degraded``, with the counts.
 """
 
 from __future__ import annotations
@@ -15,10 +20,15 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import connection
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from tracker import conf
 from tracker.health.models import Heartbeat
+from tracker.notifications.models import Delivery
+
+#: a delivery still failing this long after its first attempt is an outage, not a blip
+DELIVERY_BACKLOG_MINUTES = 15
 
 HEARTBEAT = "celery"
 OK, DEGRADED = "ok", "degraded"
@@ -119,10 +129,37 @@ def check_heartbeat(now: datetime | None = None) -> dict[str, dict]:
     }
 
 
+def check_deliveries(now: datetime | None = None) -> dict:
+    """Failed and unknown deliveries (a person must resend them) and deliveries retrying
+    for longer than ``DELIVERY_BACKLOG_MINUTES``; one query."""
+    now = now or timezone.now()
+    since = now - timedelta(minutes=DELIVERY_BACKLOG_MINUTES)
+    try:
+        counts = Delivery.objects.aggregate(
+            failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+            unknown=Count("pk", filter=Q(status=Delivery.Status.UNKNOWN)),
+            retrying=Count(
+                "pk", filter=Q(status=Delivery.Status.RETRYING, first_attempt_at__lt=since)
+            ),
+        )
+    except Exception as exc:  # the database check reports the cause
+        return {"ok": False, "error": type(exc).__name__}
+    out = {"ok": not any(counts.values()), **counts}
+    if counts["failed"] or counts["unknown"]:
+        stuck = counts["failed"] + counts["unknown"]
+        out["error"] = f"{stuck} 条通知发送失败或结果不明，需人工重新发送"
+    elif counts["retrying"]:
+        out["error"] = (
+            f"{counts['retrying']} 条通知连续发送失败超过 {DELIVERY_BACKLOG_MINUTES} 分钟，正在重试"
+        )
+    return out
+
+
 def report(now: datetime | None = None) -> Report:
     database = check_database()
     result = Report({"database": database, "broker": check_broker(), "cache": check_cache()})
     result.checks.update(check_heartbeat(now))
+    result.checks["deliveries"] = check_deliveries(now)
     return result
 
 

@@ -1,28 +1,36 @@
-"""Sending: the delivery outbox, claimed before each attempt, retried by Celery.
+"""Sending: the delivery outbox, claimed with a lease before each attempt.
 
-``deliver(delivery_id)`` claims the delivery with a compare-and-set
-(``filter(pk=…, status__in=(pending, retrying), next_attempt_at__lte=now)
-.update(status=sending) == 1``) before sending: two workers or a redelivered task cannot
-both send it. A failure is recorded and the task retries after ``DELIVERY_RETRY_SECONDS``
-× 2^(attempt−1) until ``DELIVERY_MAX_ATTEMPTS``; then the delivery is marked failed and
-shows in the admin. ``due_deliveries`` (beat, every few minutes) finds deliveries due for
-a retry and marks deliveries stuck in *sending* as failed for a person to check.
+A delivery is a row first (recorded with its digest), a message second. Every attempt
+claims the row with a compare-and-set (``filter(pk=…, status__in=(pending, retrying),
+next_attempt_at__lte=now).update(status=sending, claimed_at=now)``): two workers, a
+redelivered task or the sweep cannot both send it. Delivery is **at least once** for mail
+and generic webhooks and **at most once** where the outcome is ambiguous and the channel
+cannot de-duplicate (docs/operations.md, "Deliveries").
 
-Channels: email through Django's email backend (``EMAIL_TIMEOUT``); webhooks as a POST
-with ``WEBHOOK_TIMEOUT_SECONDS``, in the contact's format (generic JSON with an
-``Idempotency-Key`` header, or a 钉钉/企业微信 group robot's markdown). Redirects are
-never followed.
+- A failure before the server could have the message (refused, unreachable, an answer
+  saying it failed) is retried with exponential backoff and jitter
+  (``DELIVERY_RETRY_SECONDS`` doubling, capped at ``DELIVERY_RETRY_MAX_SECONDS``) for
+  ``DELIVERY_RETRY_HOURS`` from the first attempt; then the delivery is *failed*.
+- A message the server may have (sent in full, never confirmed) is retried only on a
+  generic JSON webhook (``Idempotency-Key``); mail and 钉钉/企业微信 robots, which cannot
+  de-duplicate, become *unknown* for a person to check and resend.
+- A claim is a lease: ``retry_deliveries`` (beat, every minute) puts a delivery still
+  *sending* ``DELIVERY_LEASE_SECONDS`` after its claim (its worker died) back in the
+  queue, or marks it *unknown* when the request had already gone out on a channel that
+  cannot de-duplicate (``request_sent_at``).
+- Every attempt ends by ``DELIVERY_DEADLINE_SECONDS`` (``channels.Deadline``).
+
+Failed and unknown deliveries need a person: they make ``/api/health/`` degraded and are
+counted in 督查室's header, and the admin resends them (one, or 「全部重新发送」).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -30,17 +38,25 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tracker import conf
+from tracker.notifications.channels import ChannelError, post_json, send_smtp
 from tracker.notifications.models import Delivery, WebhookFormat
 from tracker.notifications.render import site_link
 
 logger = logging.getLogger(__name__)
 
-STUCK_AFTER = timedelta(minutes=15)
 WECOM_MAX_BYTES = 4000  # 企业微信 markdown content: at most 4096 bytes
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+#: retries due sooner than this go back to Celery with a countdown; later ones wait for
+#: the sweep (no long-lived ETA messages in the broker)
+CELERY_RETRY_WITHIN = 300
+#: what a contact's owner reads about a failure (the detail is for staff and the logs)
+OWNER_ERROR = "发送失败"
+UNKNOWN_NOTE = "为免重复，不再自动重发；请向接收方核实，未收到的在后台「重新发送」。"
 
 
 def queue_deliveries(delivery_ids) -> int:
@@ -71,31 +87,50 @@ def queue_deliveries(delivery_ids) -> int:
 # --- sending -----------------------------------------------------------------------------
 
 
-class WebhookError(Exception):
-    pass
+class Attempt:
+    """One claimed attempt: what the channel tells the outbox while it sends."""
+
+    def __init__(self, delivery_id: int):
+        self.delivery_id = delivery_id
+        self.done = False
+
+    def _mine(self):
+        return Delivery.objects.filter(pk=self.delivery_id, status=Delivery.Status.SENDING)
+
+    def handing_over(self) -> None:
+        """The request (or the mail's DATA) is about to go out: from here a worker that
+        dies leaves an outcome nobody knows."""
+        self._mine().update(request_sent_at=timezone.now())
+
+    def accepted(self) -> None:
+        """The server confirmed: recorded at once (before QUIT or anything else)."""
+        if not self.done:
+            self._mine().update(status=Delivery.Status.SENT, sent_at=timezone.now())
+            self.done = True
 
 
-def send_email(delivery: Delivery) -> None:
-    """Send by Django's email backend; ``EMAIL_TIMEOUT`` bounds a silent mail server."""
+def message_id(delivery: Delivery) -> str:
+    """One Message-ID per delivery, the same on every attempt: a mail client or a
+    mailbox that de-duplicates shows a resent copy once."""
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "tracker.local"
+    return f"<tracker-delivery-{delivery.pk}@{domain}>"
+
+
+def send_email(delivery: Delivery, attempt: Attempt) -> None:
+    """Over SMTP step by step (``channels.send_smtp``) when the SMTP backend is
+    configured; any other backend (console, locmem in tests) through Django."""
     n = delivery.notification
-    EmailMessage(
+    message = EmailMessage(
         subject=n.subject,
         body=n.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.address],
-        headers={"X-Tracker-Delivery": str(delivery.pk)},
-    ).send(fail_silently=False)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A webhook URL that redirects is refused, never followed (it could point the
-    digest anywhere)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        raise WebhookError(f"Webhook 地址返回重定向 HTTP {code}（{newurl}），未跟随；请更正地址")
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
+        headers={"X-Tracker-Delivery": str(delivery.pk), "Message-ID": message_id(delivery)},
+    )
+    if settings.EMAIL_BACKEND == SMTP_BACKEND:
+        send_smtp(message, before_data=attempt.handing_over, accepted=attempt.accepted)
+    else:
+        message.send(fail_silently=False)
 
 
 def webhook_body(delivery: Delivery) -> dict:
@@ -117,37 +152,45 @@ def webhook_body(delivery: Delivery) -> dict:
     return payload
 
 
-def send_webhook(delivery: Delivery) -> None:
-    if urlsplit(delivery.address).scheme not in ("http", "https"):
-        raise WebhookError(f"Webhook 地址只支持 http/https：{delivery.address}")
+def send_webhook(delivery: Delivery, attempt: Attempt) -> None:
     body = json.dumps(webhook_body(delivery), ensure_ascii=False, cls=DjangoJSONEncoder)
-    request = urllib.request.Request(
+    status, answer = post_json(
         delivery.address,
-        data=body.encode("utf-8"),
-        method="POST",
-        headers={
+        body.encode("utf-8"),
+        {
             "Content-Type": "application/json; charset=utf-8",
             "Idempotency-Key": f"tracker-delivery-{delivery.pk}",
             "X-Tracker-Delivery": str(delivery.pk),
             "User-Agent": "minsheng-tracker",
         },
+        before_send=attempt.handing_over,
     )
-    timeout = conf.WEBHOOK_TIMEOUT_SECONDS
-    with _opener.open(request, timeout=timeout) as response:
-        if not 200 <= response.status < 300:
-            raise WebhookError(f"Webhook 返回 HTTP {response.status}")
-        answer = response.read(65536)
+    if not 200 <= status < 300:
+        raise ChannelError(f"Webhook 返回 HTTP Error {status}")
     if delivery.notification.contact.webhook_format != WebhookFormat.JSON:
         # robots answer 200 with {"errcode": 0, "errmsg": "ok"}; anything else failed
         try:
             result = json.loads(answer or b"{}")
         except ValueError as exc:
-            raise WebhookError("机器人返回的不是 JSON") from exc
+            raise ChannelError("机器人返回的不是 JSON") from exc
         if result.get("errcode", 0) != 0:
-            raise WebhookError(f"机器人返回错误 {result.get('errcode')}：{result.get('errmsg')}")
+            raise ChannelError(f"机器人返回错误 {result.get('errcode')}：{result.get('errmsg')}")
 
 
 SENDERS = {Delivery.Channel.EMAIL: send_email, Delivery.Channel.WEBHOOK: send_webhook}
+
+
+def deduplicating() -> Q:
+    """Deliveries whose receiver de-duplicates a repeat: generic JSON webhooks (they get
+    an ``Idempotency-Key``). Mail and 钉钉/企业微信 robots do not."""
+    return Q(channel=Delivery.Channel.WEBHOOK, notification__contact__webhook_format="json")
+
+
+def _deduplicates(delivery: Delivery) -> bool:
+    return (
+        delivery.channel == Delivery.Channel.WEBHOOK
+        and delivery.notification.contact.webhook_format == WebhookFormat.JSON
+    )
 
 
 @dataclass(frozen=True)
@@ -158,59 +201,99 @@ class Outcome:
 
 
 def backoff_seconds(attempt: int) -> int:
-    """Delay before the next try after ``attempt`` failed tries: base × 2^(attempt−1)."""
-    base = conf.DELIVERY_RETRY_SECONDS
-    return base * 2 ** max(attempt - 1, 0)
+    """Delay before the next try after ``attempt`` failed tries: base × 2^(attempt−1),
+    capped, then jittered down to half at random ("equal jitter"), so the deliveries an
+    outage held back do not all come back at the same second."""
+    ceiling = min(
+        conf.DELIVERY_RETRY_SECONDS * 2 ** min(max(attempt - 1, 0), 30),
+        conf.DELIVERY_RETRY_MAX_SECONDS,
+    )
+    return max(1, round(ceiling / 2 + random.uniform(0, ceiling / 2)))
+
+
+def give_up_at(first_attempt_at: datetime) -> datetime:
+    return first_attempt_at + timedelta(hours=conf.DELIVERY_RETRY_HOURS)
 
 
 def deliver(delivery_id: int, *, now: datetime | None = None) -> Outcome | None:
     """Claim and send one delivery; None when it is not ours to send (gone, already
-    claimed or sent, or not yet due). A failure is recorded with its time and the
-    delivery waits for its retry (``retry_in`` seconds) or is marked failed; the last
-    error stays visible after a later success."""
+    claimed or sent, or not yet due). A failure is recorded with its time, and the
+    delivery waits for its retry (``retry_in`` seconds), is *failed* (retried for
+    ``DELIVERY_RETRY_HOURS``) or *unknown* (see the module docstring); the last error
+    stays visible after a later success."""
     now = now or timezone.now()
     claimed = Delivery.objects.filter(
         pk=delivery_id,
         status__in=(Delivery.Status.PENDING, Delivery.Status.RETRYING),
         next_attempt_at__lte=now,
-    ).update(status=Delivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    ).update(
+        status=Delivery.Status.SENDING,
+        claimed_at=now,
+        request_sent_at=None,
+        attempts=F("attempts") + 1,
+        first_attempt_at=Coalesce(F("first_attempt_at"), Value(now)),
+    )
     if claimed != 1:
         return None
     delivery = Delivery.objects.select_related("notification__contact").get(pk=delivery_id)
+    attempt = Attempt(delivery_id)
     try:
-        SENDERS[delivery.channel](delivery)
-    except Exception as exc:  # any failure of the channel is recorded and retried
-        logger.warning("delivery %s failed: %s", delivery_id, exc)
-        max_attempts = conf.DELIVERY_MAX_ATTEMPTS
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        failed_at = timezone.now()
-        if delivery.attempts >= max_attempts:
-            outcome = Outcome(Delivery.Status.FAILED, error=error)
-            next_at = failed_at
-        else:
-            delay = backoff_seconds(delivery.attempts)
-            outcome = Outcome(Delivery.Status.RETRYING, delay, error)
-            next_at = failed_at + timedelta(seconds=delay)
-        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
-            status=outcome.status, next_attempt_at=next_at, last_error=error,
-            last_error_at=failed_at,
-        )  # fmt: skip
-        return outcome
-    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.SENDING).update(
-        status=Delivery.Status.SENT, sent_at=timezone.now()
-    )
+        SENDERS[delivery.channel](delivery, attempt)
+    except Exception as exc:  # any failure of the channel is recorded
+        return _failed(delivery, exc)
+    attempt.accepted()
     return Outcome(Delivery.Status.SENT)
 
 
-def due_deliveries(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Ids of deliveries due for a (re)try; stuck *sending* ones are marked failed."""
+def _failed(delivery: Delivery, exc: Exception) -> Outcome:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    logger.warning("delivery %s (%s) failed: %s", delivery.pk, delivery.address, error)
+    failed_at = timezone.now()
+    last = give_up_at(delivery.first_attempt_at or failed_at)
+    if isinstance(exc, ChannelError) and exc.taken and not _deduplicates(delivery):
+        outcome = Outcome(Delivery.Status.UNKNOWN, error=f"{error}\n{UNKNOWN_NOTE}")
+        next_at = failed_at
+    elif failed_at >= last:
+        outcome = Outcome(Delivery.Status.FAILED, error=error)
+        next_at = failed_at
+    else:
+        next_at = min(failed_at + timedelta(seconds=backoff_seconds(delivery.attempts)), last)
+        delay = max(1, round((next_at - failed_at).total_seconds()))
+        outcome = Outcome(Delivery.Status.RETRYING, delay, error)
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+        status=outcome.status, next_attempt_at=next_at, last_error=outcome.error,
+        last_error_at=failed_at,
+    )  # fmt: skip
+    return outcome
+
+
+def sweep_expired_claims(*, now: datetime | None = None) -> int:
+    """Deliveries still *sending* a lease after their claim: their worker died. Put back
+    in the queue, except where the request had gone out on a channel that cannot
+    de-duplicate: *unknown*, for a person. Returns how many were re-queued."""
     now = now or timezone.now()
-    Delivery.objects.filter(
-        status=Delivery.Status.SENDING, claimed_at__lt=now - STUCK_AFTER
-    ).update(
-        status=Delivery.Status.FAILED,
-        last_error="发送过程中断，无法确认是否已送达；请核实后在后台选择“重新发送”。",
+    expired = Delivery.objects.filter(
+        status=Delivery.Status.SENDING,
+        claimed_at__lt=now - timedelta(seconds=conf.DELIVERY_LEASE_SECONDS),
     )
+    expired.filter(request_sent_at__isnull=False).exclude(deduplicating()).update(
+        status=Delivery.Status.UNKNOWN,
+        next_attempt_at=now,
+        last_error_at=now,
+        last_error="发送过程中断（发送进程在请求发出后退出），无法确认是否已送达。" + UNKNOWN_NOTE,
+    )
+    return expired.update(
+        status=Delivery.Status.RETRYING,
+        next_attempt_at=now,
+        last_error_at=now,
+        last_error="发送进程中断（领取超时），已自动重新排队",
+    )
+
+
+def due_deliveries(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of deliveries due for a (re)try, after expired claims are swept back."""
+    now = now or timezone.now()
+    sweep_expired_claims(now=now)
     return list(
         Delivery.objects.filter(
             status__in=(Delivery.Status.PENDING, Delivery.Status.RETRYING),
@@ -221,12 +304,20 @@ def due_deliveries(*, now: datetime | None = None, limit: int = 500) -> list[int
     )
 
 
+def needing_a_person(queryset=None):
+    """Deliveries a person must look at: failed, or of unknown outcome."""
+    queryset = Delivery.objects.all() if queryset is None else queryset
+    return queryset.filter(status__in=Delivery.NEEDS_A_PERSON)
+
+
 def resend(deliveries) -> int:
-    """Put failed deliveries back in the queue (an admin action); returns how many."""
-    ids = list(deliveries.filter(status=Delivery.Status.FAILED).values_list("pk", flat=True))
-    count = Delivery.objects.filter(pk__in=ids, status=Delivery.Status.FAILED).update(
-        status=Delivery.Status.PENDING, next_attempt_at=timezone.now(), attempts=0
-    )
+    """Put failed (or unknown) deliveries back in the queue with a fresh retry window
+    (the admin's actions); returns how many."""
+    ids = list(needing_a_person(deliveries).values_list("pk", flat=True))
+    count = Delivery.objects.filter(pk__in=ids, status__in=Delivery.NEEDS_A_PERSON).update(
+        status=Delivery.Status.PENDING, next_attempt_at=timezone.now(), attempts=0,
+        first_attempt_at=None,
+    )  # fmt: skip
     if ids:
         transaction.on_commit(lambda: queue_deliveries(ids))
     return count
@@ -238,25 +329,26 @@ def resend(deliveries) -> int:
 @shared_task(
     bind=True,
     name="tracker.deliver_notification",
-    soft_time_limit=60,
-    time_limit=90,
-    max_retries=None,  # the service counts attempts (DELIVERY_MAX_ATTEMPTS)
+    soft_time_limit=60,  # a backstop: each attempt ends at DELIVERY_DEADLINE_SECONDS
+    time_limit=90,  # below DELIVERY_LEASE_SECONDS, so a live worker's claim never expires
+    max_retries=None,  # the service decides (DELIVERY_RETRY_HOURS)
 )
 def deliver_notification(self, delivery_id: int) -> str | None:
-    """Send one delivery (claimed first); on failure retry with Celery's own retry after
-    the backoff the service computed."""
+    """Send one delivery (claimed first) on the ``deliveries`` queue; a retry due soon
+    goes back to Celery with a countdown, a later one waits for the sweep."""
     try:
         outcome = deliver(delivery_id)
-    except SoftTimeLimitExceeded:  # left *sending*; the sweep marks it for a person
+    except SoftTimeLimitExceeded:  # left *sending*; the sweep takes it when the lease ends
         return "timeout"
     if outcome is None:
         return None
-    if outcome.retry_in is not None:
+    if outcome.retry_in is not None and outcome.retry_in <= CELERY_RETRY_WITHIN:
         raise self.retry(countdown=outcome.retry_in)
     return str(outcome.status)
 
 
 @shared_task(name="tracker.retry_deliveries", soft_time_limit=60, time_limit=90)
 def retry_deliveries() -> int:
-    """Sweep: queue deliveries due for a retry (and any whose task was lost)."""
+    """Sweep (default queue, every minute): expired claims back in the queue, and every
+    delivery due for a retry queued (also any whose task was lost)."""
     return queue_deliveries(due_deliveries())

@@ -1,4 +1,4 @@
-"""Telling people: one digest of news per recipient, delivered once, retried by Celery.
+"""Telling people: one digest of news per recipient, delivered through the outbox.
 
 1. ``create_digests`` (inside the check's transaction) takes the episodes with news —
    ``LagAlert.objects.with_news()``: opened and never announced, escalated above the
@@ -13,25 +13,22 @@
    when one was written (``review.explanations``, 1 query). Sending is queued only
    after commit. 提示-level episodes are not mailed; they show in the admin, API and
    dashboard.
-2. ``deliver(delivery_id)`` claims the delivery with a compare-and-set
-   (``filter(pk=…, status__in=(pending, retrying), next_attempt_at__lte=now)
-   .update(status=sending) == 1``) before sending: two workers or a redelivered task
-   cannot both send it. A failure is recorded (``last_error`` and ``last_error_at``
-   stay after a later success) and the task retries with ``self.retry(countdown=…)``
-   after ``DELIVERY_RETRY_SECONDS`` × 2^(attempt−1) until ``DELIVERY_MAX_ATTEMPTS``;
-   then the delivery is marked failed and shows in the admin.
+2. ``deliver(delivery_id)`` (``tracker.notifications.delivery``, the outbox) claims the
+   delivery with a compare-and-set and a lease before each attempt; failures are retried
+   with backoff and jitter for ``DELIVERY_RETRY_HOURS``, then *failed*; an outcome the
+   server may have taken on a channel that cannot de-duplicate is *unknown*, never
+   resent automatically. ``last_error`` and ``last_error_at`` stay after a later success.
 3. ``notify_return``: a lead agency's 退回 of a submitted cell (issue 15) is told to
    the district's contacts the same way (recorded in the review's transaction, queued
    on commit, each delivery claimed before sending).
-4. ``due_deliveries`` (run every few minutes by beat) finds deliveries due for a retry
-   and marks deliveries stuck in *sending* (a worker died mid-send) as failed for a
-   person to check — they are never resent blindly.
+4. ``retry_deliveries`` (beat, every minute) sweeps expired claims back into the queue
+   (a worker died mid-attempt) and queues the deliveries due for a retry.
 
-Channels: email through Django's email backend (``EMAIL_TIMEOUT`` bounds a mail server
-that never answers); webhooks as a POST with ``WEBHOOK_TIMEOUT_SECONDS``, in the
-contact's format: generic JSON (with an ``Idempotency-Key`` header), or the markdown
-message of a 钉钉/浙政钉 or 企业微信 group robot. A webhook that answers with a redirect
-is a failure: redirects are never followed.
+Channels (``tracker.notifications.channels``): mail over SMTP step by step, webhooks as a
+POST to a host resolved and checked at send time, each attempt bounded by
+``DELIVERY_DEADLINE_SECONDS`` in total; the contact's format is generic JSON (with an
+``Idempotency-Key`` header) or the markdown message of a 钉钉/浙政钉 or 企业微信 group
+robot. A webhook that answers with a redirect is a failure: redirects are never followed.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from simple_history.models import HistoricalRecords
 from tracker.accounts.models import Role
 from tracker.accounts.querysets import ScopedQuerySet
 from tracker.monitoring.models import LagAlert
+from tracker.notifications.channels import webhook_url_problem
 from tracker.plans.reference import Agency, District
 
 
@@ -97,6 +98,10 @@ class Contact(models.Model):
             raise ValidationError({"district": "只有区、县(市)接收人才能选择区、县(市)"})
         if not self.email and not self.webhook_url:
             raise ValidationError("请至少填写电子邮箱或 Webhook 地址之一")
+        # the allow list depends on who edits: the admin form checks it with the user
+        problem = webhook_url_problem(self.webhook_url, any_host=True)
+        if problem:
+            raise ValidationError({"webhook_url": problem})
 
 
 class Notification(models.Model):
@@ -164,6 +169,10 @@ class Delivery(models.Model):
         SENT = "sent", "已发送"
         RETRYING = "retrying", "失败，等待重试"
         FAILED = "failed", "失败，已停止重试"
+        UNKNOWN = "unknown", "结果不明，待核实"
+
+    #: a person must look at these (health, 督查室's header, the admin's resend)
+    NEEDS_A_PERSON = (Status.FAILED, Status.UNKNOWN)
 
     notification = models.ForeignKey(
         Notification, on_delete=models.CASCADE, related_name="deliveries", verbose_name="通知"
@@ -174,6 +183,15 @@ class Delivery(models.Model):
     attempts = models.PositiveSmallIntegerField("尝试次数", default=0)
     next_attempt_at = models.DateTimeField("下次尝试时间", default=timezone.now)
     claimed_at = models.DateTimeField("领取时间", null=True, blank=True)
+    first_attempt_at = models.DateTimeField(
+        "首次尝试时间", null=True, blank=True, help_text="重试期限从此时起算；重新发送时清空"
+    )
+    request_sent_at = models.DateTimeField(
+        "本次请求发出时间",
+        null=True,
+        blank=True,
+        help_text="本次尝试已把请求（或邮件正文）交给对方服务器的时间；发送进程中断时据此判断能否自动重发",
+    )
     sent_at = models.DateTimeField("发送时间", null=True, blank=True)
     last_error = models.TextField("最近错误", blank=True, help_text="成功后仍保留，便于排查")
     last_error_at = models.DateTimeField("最近错误时间", null=True, blank=True)
