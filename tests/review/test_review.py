@@ -25,7 +25,7 @@ JUNE = date(2024, 6, 1)
 def report(user, p, indicator, value):
     entry = Entry(indicator_id=indicator.pk, district_id=p.district_a.pk, month="2024-06",
                   value=value, is_correction=True,
-                  correction_reason=f"核对台账：{value}")  # fmt: skip (its own reason each time)
+                  correction_reason=f"核对台账：{value}")  # fmt: skip
     return submit(user, [entry], today=TODAY)
 
 
