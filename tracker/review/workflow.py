@@ -349,7 +349,13 @@ def _decide(user, decisions) -> list[CellReview]:
             cell.reason = "" if approve else reason
             cell.unlock_reason = ""  # a new decision ends an unlock (history keeps it)
             cell.reviewed_by, cell.reviewed_at = user, now
-            stamp_history(cell, user, "审核通过" if approve else f"退回：{reason}").save()
+            stamp_history(cell, user, "审核通过" if approve else f"退回：{reason}")
+        bulk_update_with_history(  # one history row per cell, each with its own reason
+            rows,
+            CellReview,
+            ["state", "reason", "unlock_reason", "reviewed_by", "reviewed_at"],
+            default_user=user if getattr(user, "is_authenticated", False) else None,
+        )
         for submission in {c.submission_id: c.submission for c in rows}.values():
             _refresh_state(submission, user, "审核")
         for cell in rows:  # the district hears once: recorded here, sent after commit
