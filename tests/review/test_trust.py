@@ -19,7 +19,7 @@ from tracker.accounts.models import Role
 from tracker.progress import lifecycle
 from tracker.progress.models import CellReview, CellState, MonthState, ProgressReport
 from tracker.progress.workbooks import ImportRejected, export_month_workbook, import_workbook
-from tracker.progress.writes import ProgressRejected
+from tracker.progress.writes import Entry, ProgressRejected, submit
 from tracker.review import workflow as review
 from tracker.review.models import Attachment
 
@@ -281,3 +281,29 @@ def test_the_machine_names_every_state(world):
     }
     review.unlock(p.supervisor, reason="复核", cell=world.review_of(world.locked))
     assert lifecycle.cell_of(p.indicator_a.pk, p.district_a.pk, MAY).state == "unlocked"
+
+
+def test_a_bulk_approval_takes_a_fixed_number_of_queries_per_district_month(personas):
+    """Approving 2 cells of one district-month costs what approving 4 cells of two
+    district-months costs, less one month's share: set-based, not one request per cell."""
+    from django.db import connection  # only this test counts queries
+    from django.test.utils import CaptureQueriesContext
+
+    p = personas
+
+    def month_of(district, user):
+        for indicator, value in ((p.indicator_a, 3), (p.indicator_b, 4)):
+            submit(user, [Entry(indicator.pk, district.pk, "2024-06", value)], today=TODAY)
+        return list(review.submit_month(user, district, JUNE).cells.all())
+
+    one = month_of(p.district_a, p.district_a_user)
+    with CaptureQueriesContext(connection) as single:
+        review.approve_cells(p.supervisor, one)
+    two = month_of(p.district_b, p.district_b_user)
+    CellReview.objects.filter(pk__in=[c.pk for c in one]).update(state=CellState.PENDING,
+                                                                 locked=False)  # fmt: skip
+    with CaptureQueriesContext(connection) as double:
+        review.approve_cells(p.supervisor, [c.pk for c in one + two])
+    per_month = len(double) - len(single)
+    assert per_month <= 4, (len(single), len(double))  # the month state and its locks
+    assert len(single) <= 15, [q["sql"][:80] for q in single.captured_queries]

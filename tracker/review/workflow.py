@@ -284,12 +284,13 @@ def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> C
 
 
 def approve_cells(user, cells) -> list[CellReview]:
-    """审核通过 many cells in one go, all or nothing (every refusal is listed)."""
+    """审核通过 many cells (``CellReview`` rows or their ids) in one go, all or nothing
+    (every refusal is listed in ``ReviewRejected.errors``)."""
     return _decide(user, [(c, True, "") for c in cells])
 
 
 def return_cells(user, cells_with_reasons) -> list[CellReview]:
-    """退回 many cells, each ``(cell, reason)`` with its own reason; all or nothing."""
+    """退回 many cells, each ``(cell or id, reason)`` with its own reason; all or nothing."""
     return _decide(user, [(c, False, r) for c, r in cells_with_reasons])
 
 
@@ -299,14 +300,14 @@ def _decide(user, decisions) -> list[CellReview]:
     figure is approved, four eyes, only a submitted or approved one is returned) and a
     reason for every 退回 are checked for every cell before anything is written.
     Queries: a fixed number plus one per district-month touched."""
-    decisions = [(c, bool(a), (r or "").strip()) for c, a, r in decisions]
+    decisions = [(getattr(c, "pk", c), bool(a), (r or "").strip()) for c, a, r in decisions]
     if not decisions:
         raise ReviewRejected("请选择要审核的指标")
     if any(not approve and not reason for _, approve, reason in decisions):
         raise ReviewRejected("退回时须填写退回原因")
     if any(len(reason) > MAX_REASON for _, _, reason in decisions):
         raise ReviewRejected(f"退回原因最多 {MAX_REASON} 个字")
-    wanted = {c.pk: (approve, reason) for c, approve, reason in decisions}
+    wanted = {pk: (approve, reason) for pk, approve, reason in decisions}
     if len(wanted) != len(decisions):
         raise ReviewRejected("同一指标在一次审核中只能出现一次")
     scope = scope_for(user)
@@ -362,7 +363,7 @@ def _decide(user, decisions) -> list[CellReview]:
             if cell.state == CellState.RETURNED:
                 figure_returned.send(sender=CellReview, cell=cell, reviewer=user)
     by_pk = {c.pk: c for c in rows}
-    return [by_pk[c.pk] for c, _, _ in decisions]
+    return [by_pk[pk] for pk, _, _ in decisions]
 
 
 # --- locks ------------------------------------------------------------------------------
