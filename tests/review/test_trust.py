@@ -133,6 +133,8 @@ def test_return_or_unlock_lets_a_figure_change_with_reasons_in_history(world):
     with pytest.raises(review.ReviewRejected, match="须先由市政府督查室解锁"):
         review.return_cells(p.agency_b_user, [(locked, "复核")])
     review.unlock(p.supervisor, reason="漏报 1 个点位", cell=locked)
+    with pytest.raises(ProgressRejected, match="解锁后不能由您本人修改"):  # its approver
+        file(p.agency_b_user, p, p.indicator_b, MAY, 7)
     assert file(p.district_a_user, p, p.indicator_b, MAY, 7).value == 7
     reasons = [h.history_change_reason for h in locked.history.order_by("history_id")]
     assert "漏报 1 个点位" in reasons

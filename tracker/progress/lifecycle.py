@@ -15,7 +15,8 @@ States (derived from the stored rows, never stored twice)::
   reason) or 督查室 unlocks it (解锁, with a reason);
 - ``unlocked`` (approved, unlocked by 督查室) takes changes until 督查室 relocks it or the
   lead agency returns it;
-- four eyes: the approver is never the figure's last editor (``reported_by``).
+- four eyes: the approver is never the figure's last editor (``reported_by``): the last
+  editor cannot approve, and the approver cannot edit an unlocked figure it approved.
 
 ``TRANSITIONS`` is the table (docs/review.md prints the same); ``check`` is the one
 question every write path asks: the one write path (``progress.writes``: API, 本月填报,
@@ -104,6 +105,7 @@ class Cell:
     month: date
     state: Figure
     last_editor_id: int | None = None  # who last wrote the figure (``reported_by``)
+    reviewer_id: int | None = None  # who approved or returned it (``reviewed_by``)
 
 
 def state_of(report: ProgressReport | None, review: CellReview | None) -> Figure:
@@ -163,7 +165,9 @@ def cells(keys) -> dict[tuple[int, int, date], Cell]:
     for key in keys:
         report = reports.get(key)
         editor = report.reported_by_id if report is not None else None
-        found[key] = Cell(*key, state_of(report, reviews.get(key)), editor)
+        review = reviews.get(key)
+        reviewer = review.reviewed_by_id if review is not None else None
+        found[key] = Cell(*key, state_of(report, review), editor, reviewer)
     return found
 
 
@@ -172,7 +176,9 @@ def reviews_of(indicator_ids, district_ids, months=None) -> dict[tuple[int, int,
     qs = CellReview.objects.filter(indicator_id__in=indicator_ids, district_id__in=district_ids)
     if months is not None:
         qs = qs.filter(month__in=months)
-    qs = qs.only("indicator_id", "district_id", "month", "state", "locked", "unlock_reason")
+    qs = qs.only(
+        "indicator_id", "district_id", "month", "state", "locked", "unlock_reason", "reviewed_by_id"
+    )
     return {(c.indicator_id, c.district_id, c.month): c for c in qs}
 
 
@@ -199,7 +205,13 @@ def check(user, action: Do, cell: Cell, *, what: str = "该数据") -> None:
     state = cell.state
     if state not in TRANSITIONS[action].sources:
         raise Refused(refusal(action, state, what))
-    if action == Do.APPROVE and user is not None and cell.last_editor_id == user.pk:
+    me = getattr(user, "pk", None)
+    if action == Do.WRITE and state == U and me is not None and cell.reviewer_id == me:
+        raise Refused(  # four eyes the other way: the approver does not edit its approval
+            f"{what}由您审核通过，解锁后不能由您本人修改（审核人不能是最后修改人）；"
+            "请由填报单位修改，或将其退回"
+        )
+    if action == Do.APPROVE and me is not None and cell.last_editor_id == me:
         raise Refused(
             f"{what}的最后修改人是您本人，不能由您审核通过（审核人不能是最后修改人）；"
             "请由本单位其他人员审核，或退回填报单位"

@@ -207,7 +207,7 @@ class _Context:
         self.reviews = lifecycle.reviews_of(indicator_ids, district_ids)
 
 
-def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[list, list]:
+def _check(scope, entries: list[Entry], ctx: _Context, today: date, user=None) -> tuple[list, list]:
     """Return (errors, [(entry, indicator, district, month, value)] for valid entries)."""
     errors: list[EntryError] = []
     valid = []
@@ -260,12 +260,14 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
             continue
         key = (indicator.pk, district.pk, month)
         existing = ctx.reports[(indicator.pk, district.pk)].get(month)
-        state = lifecycle.state_of(existing, ctx.reviews.get(key))
+        review = ctx.reviews.get(key)
+        state = lifecycle.state_of(existing, review)
+        reviewer = review.reviewed_by_id if review is not None else None
         try:
             lifecycle.check(
-                None,
+                user,
                 lifecycle.Do.WRITE,
-                lifecycle.Cell(*key, state),
+                lifecycle.Cell(*key, state, reviewer_id=reviewer),
                 what=lifecycle.describe(district.name, indicator.label, month),
             )
         except lifecycle.Refused as exc:
@@ -386,7 +388,7 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
 def validate(user, entries: list[Entry], *, today: date | None = None) -> list[EntryError]:
     """Every problem with ``entries`` (empty when all may be written). Writes nothing."""
     today = today or timezone.localdate()
-    errors, _ = _check(scope_for(user), entries, _Context(entries, lock=False), today)
+    errors, _ = _check(scope_for(user), entries, _Context(entries, lock=False), today, user)
     return errors
 
 
@@ -406,7 +408,7 @@ def submit(
     try:
         with transaction.atomic():
             ctx = _Context(entries, lock=True)
-            errors, ok = _check(scope, entries, ctx, today)
+            errors, ok = _check(scope, entries, ctx, today, user)
             if errors:
                 raise ProgressRejected(errors)
             now = timezone.now()
