@@ -309,3 +309,23 @@ def test_a_bulk_approval_takes_a_fixed_number_of_queries_per_district_month(pers
     per_month = len(double) - len(single)
     assert per_month <= 4, (len(single), len(double))  # the month state and its locks
     assert len(single) <= 15, [q["sql"][:80] for q in single.captured_queries]
+
+
+def test_the_documented_table_is_the_machine():
+    """docs/review.md prints the transitions; it must say what ``TRANSITIONS`` says."""
+    import re  # only this test reads the document
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "review.md").read_text()
+    table = doc.split("## Transitions")[1].split("\n\n")[1]
+    documented = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        action = re.search(r"\(`(\w+)`", cells[0]).group(1)
+        sources = cells[1].replace("not approved, not locked", "empty, filed, submitted, "
+                                   "returned, unlocked")  # fmt: skip
+        names = set(lifecycle.Figure.values) if sources == "any" else set(sources.split(", "))
+        documented[action] = names
+    assert documented == {
+        str(action): {str(s) for s in t.sources} for action, t in lifecycle.TRANSITIONS.items()
+    }
