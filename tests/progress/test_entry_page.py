@@ -148,8 +148,14 @@ def test_locked_cell_is_read_only(client, personas):
         "/report/2024-11/",
         {f"value-{key}": "30", f"value-{other}": "4", f"version-{other}": "0"},
     )
-    assert response.status_code == 302
+    # A value forged for the locked row is refused in Chinese (issue 30), and the page
+    # writes all or nothing: the other row is not saved either.
+    assert response.status_code == 400
+    assert "已审核并锁定，不能修改" in body(response)
     assert ProgressReport.objects.get(indicator=p.indicator_a).value == Decimal(9)  # untouched
+    assert not ProgressReport.objects.filter(indicator=p.indicator_b).exists()
+    response = client.post("/report/2024-11/", {f"value-{other}": "4", f"version-{other}": "0"})
+    assert response.status_code == 302
     assert ProgressReport.objects.get(indicator=p.indicator_b).value == Decimal(4)
 
 

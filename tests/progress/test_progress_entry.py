@@ -258,7 +258,7 @@ def test_grid_saves_all_rows_or_none(personas, client, pinned):
     a, b = p.district_a.pk, p.district_b.pk
     bad = {f"value-{a}": "10", f"version-{a}": "0", f"value-{b}": "十", f"version-{b}": "0"}
     response = client.post(grid_url(p), bad)
-    assert response.status_code == 200
+    assert response.status_code == 400  # refused, nothing written
     assert "全部未保存" in response.content.decode()
     assert "只能填写数字" in response.content.decode()
     assert not ProgressReport.objects.exists()

@@ -24,7 +24,8 @@ JUNE = date(2024, 6, 1)
 
 def report(user, p, indicator, value):
     entry = Entry(indicator_id=indicator.pk, district_id=p.district_a.pk, month="2024-06",
-                  value=value, is_correction=True, correction_reason="核对台账")  # fmt: skip
+                  value=value, is_correction=True,
+                  correction_reason=f"核对台账：{value}")  # fmt: skip
     return submit(user, [entry], today=TODAY)
 
 
@@ -239,8 +240,9 @@ def test_admin_unlock_action_needs_the_office_and_a_reason(personas, client):
     post = {"action": "unlock_selected", "_selected_action": [month.pk], "reason": ""}
 
     client.force_login(p.supervisor)
-    client.post(url, post)
-    assert set(month.cells.values_list("locked", flat=True)) == {True}  # no reason: refused
+    refused = client.post(url, post)  # no reason: refused with a 4xx that says why
+    assert refused.status_code == 403 and "解锁须填写原因" in refused.content.decode()
+    assert set(month.cells.values_list("locked", flat=True)) == {True}
     client.post(url, {**post, "reason": "市本级复核"})
     assert set(month.cells.values_list("locked", flat=True)) == {False}
     assert {c.history.first().history_change_reason for c in month.cells.all()} == {"市本级复核"}

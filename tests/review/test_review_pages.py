@@ -47,7 +47,7 @@ def pinned():
 def report(user, p, indicator, value, district=None):
     entry = Entry(indicator_id=indicator.pk, district_id=(district or p.district_a).pk,
                   month="2024-06", value=value, is_correction=True,
-                  correction_reason="核对台账")  # fmt: skip
+                  correction_reason=f"核对台账：{value}")  # fmt: skip
     return submit(user, [entry], today=TODAY)
 
 
@@ -168,7 +168,7 @@ def test_the_review_story_through_the_pages(personas, client, django_capture_on_
         ("minzheng", f"{label} 锁定", "审核通过，本月锁定"),
         ("minzheng", "月度状态：已审核", "审核"),
         ("duchashi", f"{label} 解锁", "漏报 1 个点位"),
-        ("shangcheng", f"{label}进度修改：16 个", "核对台账"),
+        ("shangcheng", f"{label}进度修改：16 个", "核对台账：16"),
         ("duchashi", f"{label} 锁定", "重新锁定"),
     ]:
         assert expected in steps, "\n".join(map(str, steps))

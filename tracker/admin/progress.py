@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import OuterRef
@@ -44,6 +45,7 @@ from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
 from tracker.plans.selection import current_plan, plan_of
 from tracker.plans.units import city_unit_id, column_position
+from tracker.progress import lifecycle
 from tracker.progress import workbooks as excel
 from tracker.progress import writes as progress_service
 from tracker.progress.models import MilestoneCompletion, ProgressReport
@@ -136,6 +138,8 @@ class ProgressReportForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
+            # a correction is never carried over: each one carries its own reason
+            self.initial["is_correction"], self.initial["correction_reason"] = False, ""
             self.initial["month"] = format_month(self.instance.month)
             self.initial["value"] = plain(self.instance.value)
             self.initial["expected_version"] = self.instance.version
@@ -253,12 +257,62 @@ class ProgressReportAdmin(EntryAdmin):
         if not getattr(request, "_progress_rejected", None):
             return super().log_change(request, obj, message)
 
+    # -- the state machine: approved and locked figures are read-only here --
+
+    def _refusals(self, request, objs, action) -> list[str]:
+        """The machine's refusals of ``action`` on these rows (2 queries, memoised per
+        request so the change form's many permission checks cost nothing more)."""
+        memo = request.__dict__.setdefault("_figure_cells", {})
+        keys = [(o.indicator_id, o.district_id, o.month) for o in objs]
+        missing = [k for k in keys if k not in memo]
+        if missing:
+            memo.update(lifecycle.cells(missing))
+        refusals = []
+        for obj, key in zip(objs, keys, strict=True):
+            what = lifecycle.describe(obj.district.name, obj.indicator.label, obj.month)
+            try:
+                lifecycle.check(request.user, action, memo[key], what=what)
+            except lifecycle.Refused as exc:
+                refusals.append(str(exc))
+        return refusals
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        if not allowed or obj is None or obj.pk is None:
+            return allowed
+        return not self._refusals(request, [obj], lifecycle.Do.WRITE)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A POST on a frozen figure: 403 with the machine's reason (a GET shows it
+        read-only)."""
+        if request.method == "POST":
+            obj = self.get_object(request, unquote(object_id))
+            refused = obj is not None and self._refusals(request, [obj], lifecycle.Do.WRITE)
+            if refused and super().has_change_permission(request, obj):
+                raise PermissionDenied(refused[0])
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_deleted_objects(self, objs, request):
+        """Single or bulk delete: if any selected figure may not be deleted, refuse the
+        whole request (403, every reason listed) before anything is deleted."""
+        objs = list(objs)
+        refused = self._refusals(request, objs, lifecycle.Do.DELETE)
+        if refused and self.has_delete_permission(request):
+            more = f"等 {len(refused)} 项" if len(refused) > 3 else ""
+            raise PermissionDenied("；".join(refused[:3]) + more + "。未删除任何数据")
+        return super().get_deleted_objects(objs, request)
+
     def delete_model(self, request, obj):
-        progress_service.delete_report(request.user, obj)
+        self.delete_queryset(request, [obj])
 
     def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            progress_service.delete_report(request.user, obj)
+        """All or nothing: one refused row rolls back every deletion of the request."""
+        try:
+            with transaction.atomic():
+                for obj in queryset:
+                    progress_service.delete_report(request.user, obj)
+        except ProgressRejected as exc:
+            raise PermissionDenied(str(exc) + "。未删除任何数据") from exc
 
     # -- extra screens --
 
@@ -331,6 +385,7 @@ class ProgressReportAdmin(EntryAdmin):
                 ),
                 unit=fmt.base_unit(indicator) if indicator else "",
             ),
+            status=400 if errors or general else 200,  # refused: a 4xx, nothing written
         )
 
     def export_view(self, request):
@@ -396,6 +451,7 @@ class ProgressReportAdmin(EntryAdmin):
             request,
             "admin/tracker/progressreport/import.html",
             self._context(request, "导入填报模板", form=form, import_errors=errors),
+            status=400 if errors else 200,  # refused: a 4xx, nothing written
         )
 
 

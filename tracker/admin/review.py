@@ -7,6 +7,8 @@ the action bar's 解锁原因 box); everything else is done through the API and 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 
 from tracker.admin.base import ScopedAdmin
 from tracker.progress.models import CellReview, MonthSubmission
@@ -35,13 +37,15 @@ class LockActions:
     lock_target = "cell"
 
     def _each(self, request, queryset, call):
+        """All or nothing: one refusal undoes the whole selection and answers 403 with
+        the reason (like every refused write)."""
         total = 0
         try:
-            for obj in queryset:
-                total += call(obj)
+            with transaction.atomic():
+                for obj in queryset:
+                    total += call(obj)
         except review.ReviewRejected as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return
+            raise PermissionDenied(f"{exc}。未处理任何一项") from exc
         self.message_user(request, f"已处理 {total} 个格子", messages.SUCCESS)
 
     @admin.action(description="解锁所选（须在「解锁原因」中填写原因）")

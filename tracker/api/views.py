@@ -376,8 +376,9 @@ class ProgressReportViewSet(
             "month": report.month,
             "value": report.value,
             "note": report.note,
-            "is_correction": report.is_correction,
-            "correction_reason": report.correction_reason,
+            # a correction is never inherited: each one carries its own reason
+            "is_correction": False,
+            "correction_reason": "",
             **serializer.validated_data,
         }
         moved = [
@@ -395,12 +396,15 @@ class ProgressReportViewSet(
             return _rejected(exc)
         return Response(self.get_serializer(report).data)
 
-    @extend_schema(responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND})
+    @extend_schema(responses={204: None, 400: REJECTED, 403: FORBIDDEN, 404: NOT_FOUND})
     def destroy(self, request, *args, **kwargs):
         report = self.get_object()
         if not may(request.user, Action.DELETE, report):
             raise PermissionDenied("只有市政府督查室可以删除进度数据")
-        progress_service.delete_report(request.user, report)
+        try:  # the state machine: an approved or locked figure is not deleted
+            progress_service.delete_report(request.user, report)
+        except ProgressRejected as exc:
+            return _rejected(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -119,9 +119,9 @@ def _post_entries(post, sheet: EntrySheet) -> tuple[list[Entry], list]:
     date) gets its error here."""
     entries: list[Entry] = []
     for row in sheet.rows:
-        if row.locked:
-            continue
         k = row.key
+        if row.locked and not post.get(f"value-{k}", "").strip():
+            continue  # a frozen row has no input; a value posted for it is refused below
         row.posted = {
             "value": post.get(f"value-{k}", "").strip(),
             "note": post.get(f"note-{k}", ""),

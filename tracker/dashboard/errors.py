@@ -32,11 +32,20 @@ def page_not_found(request, exception=None):
     return HttpResponse(loader.render_to_string("404.html", request=request), status=404)
 
 
+def _reason(exception) -> str:
+    """The refusal's own Chinese message (``PermissionDenied("…")``), if it has one:
+    people are told why (an approved figure, a locked cell), never an English internal."""
+    text = str(exception or "")
+    return text if any("\u4e00" <= ch <= "\u9fff" for ch in text) else ""
+
+
 @requires_csrf_token
 def permission_denied(request, exception=None):
+    reason = _reason(exception)
     if _is_api(request):
-        return _json(FORBIDDEN, 403)
-    return HttpResponse(loader.render_to_string("403.html", request=request), status=403)
+        return _json(reason or FORBIDDEN, 403)
+    html = loader.render_to_string("403.html", {"reason": reason}, request=request)
+    return HttpResponse(html, status=403)
 
 
 @requires_csrf_token

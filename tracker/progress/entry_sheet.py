@@ -6,7 +6,7 @@ milestone of a project in scope whose date falls in the month, once per district
 reports it (``progress.writes.milestone_districts_of``). Each row carries what the person
 filling it needs: 任务数, last month's value, 序时应达 (the trajectory the lag check uses,
 ``plans.trajectory.expected_at``), this month's stored value and note, and whether the
-cell is locked (``review.workflow.locked_cells``: approved and locked, read-only).
+cell is locked (``progress.lifecycle.frozen_cells``: approved or locked, read-only).
 
 Read in a fixed number of queries whatever the number of rows (about 12).
 """
@@ -26,8 +26,8 @@ from tracker.plans.models import Indicator, Milestone, Quota
 from tracker.plans.reference import District
 from tracker.plans.trajectory import expected_at, load_indicator_plans
 from tracker.progress.due import due_cells
+from tracker.progress.lifecycle import frozen_cells
 from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.progress.state import locked_cells
 from tracker.progress.values import value_as_of
 from tracker.progress.writes import milestone_districts_of
 
@@ -231,7 +231,7 @@ def entry_sheet(
     ).select_related("reported_by"):
         history.setdefault((report.indicator_id, report.district_id), []).append(report)
     plans = load_indicator_plans(year=month.year, indicator_ids=indicator_ids) if cells else {}
-    locked = locked_cells(indicator_ids, district_pks) if cells else set()
+    locked = frozen_cells(indicator_ids, district_pks) if cells else set()
     districts = District.objects.in_bulk(district_pks) if cells else {}
 
     rows = []

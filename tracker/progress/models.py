@@ -8,8 +8,9 @@
   unlocks with a reason and relocks).
 
 The state lives beside the figure because the one write path (``tracker.progress.writes``)
-must refuse a locked figure; the people's actions that move it (submit, approve, return,
-unlock) are ``tracker.review.workflow``.
+must refuse a frozen figure; the state machine that reads these rows is
+``tracker.progress.lifecycle``, and the people's actions that move it (submit, approve,
+return, unlock) are ``tracker.review.workflow``.
 """
 
 from django.conf import settings

@@ -69,8 +69,8 @@ from tracker.progress.entry_sheet import (
     entry_sheet,
     month_milestones,
 )
+from tracker.progress.lifecycle import frozen_cells
 from tracker.progress.models import ProgressReport
-from tracker.progress.state import locked_cells
 from tracker.progress.values import values_as_of
 from tracker.progress.writes import (
     Entry,
@@ -864,7 +864,7 @@ def _without_unchanged_locked(entries: list[Entry], month: date) -> list[Entry]:
     """A locked (approved) cell left as exported is not an attempt to change it."""
     ids = {e.indicator_id for e in entries}
     dids = {e.district_id for e in entries}
-    locked = {(i, d) for i, d, m in locked_cells(ids, dids) if m == month}
+    locked = {(i, d) for i, d, m in frozen_cells(ids, dids) if m == month}
     if not locked:
         return entries
     stored = {

@@ -14,8 +14,12 @@ that says what to fix). Checks, in order, per entry:
   allowed: a figure as of today);
 - the value is a number (a unit, if typed, must be the indicator's unit), non-negative,
   and for rates (保障率, 开通率) within 0–100;
+- the figure's state allows a change (``progress.lifecycle``: approved and locked
+  figures are frozen until 退回 or 解锁);
 - cumulative counts never decrease: not below the latest earlier month, not above the
-  next later month already reported, unless marked as a correction with a reason;
+  next later month already reported, unless marked as a correction with a reason —
+  each correction its own reason (the reason stored with the last correction is refused
+  for a new value);
 - a value above ``OVER_QUOTA_CONFIRM_RATIO`` × quota (default 3) needs ``confirmed``;
 - concurrency: an entry carrying ``expected_version`` (0 = "the cell was empty when I
   loaded it") is refused if the stored row changed since; the rows are locked
@@ -46,8 +50,8 @@ from tracker.plans.models import Indicator, Quota
 from tracker.plans.quantities import QuantityError, is_counted_unit, parse_quantity
 from tracker.plans.reference import District, PlanYear
 from tracker.plans.units import city_unit_ids, may_report, sort_units
+from tracker.progress import lifecycle
 from tracker.progress.models import MilestoneCompletion, ProgressReport
-from tracker.progress.state import locked_cells, locked_message
 
 MAX_TEXT = 500  # notes and reasons: characters (a note is a sentence, not a document)
 MAX_VALUE = Decimal("999999999999")  # fits DecimalField(max_digits=16, decimal_places=4)
@@ -199,11 +203,11 @@ class _Context:
         self.reports: dict[tuple[int, int], dict[date, ProgressReport]] = defaultdict(dict)
         for report in reports:
             self.reports[(report.indicator_id, report.district_id)][report.month] = report
-        # Approved months are locked (issue 15); 督查室 unlocks a cell to allow a change.
-        self.locked = locked_cells(indicator_ids, district_ids)
+        # The figure's state (approved and locked are frozen): ``progress.lifecycle``.
+        self.reviews = lifecycle.reviews_of(indicator_ids, district_ids)
 
 
-def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[list, list]:
+def _check(scope, entries: list[Entry], ctx: _Context, today: date, user=None) -> tuple[list, list]:
     """Return (errors, [(entry, indicator, district, month, value)] for valid entries)."""
     errors: list[EntryError] = []
     valid = []
@@ -255,8 +259,19 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
             fail("month", f"不能填报未来月份（{month_label(month)}），当前为{now}")
             continue
         key = (indicator.pk, district.pk, month)
-        if key in ctx.locked:
-            fail("month", locked_message(district.name, indicator.label, month), "locked")
+        existing = ctx.reports[(indicator.pk, district.pk)].get(month)
+        review = ctx.reviews.get(key)
+        state = lifecycle.state_of(existing, review)
+        reviewer = review.reviewed_by_id if review is not None else None
+        try:
+            lifecycle.check(
+                user,
+                lifecycle.Do.WRITE,
+                lifecycle.Cell(*key, state, reviewer_id=reviewer),
+                what=lifecycle.describe(district.name, indicator.label, month),
+            )
+        except lifecycle.Refused as exc:
+            fail("month", str(exc), "locked")
             continue
         if key in seen:
             where = f"（与第 {seen[key]} 行重复）" if seen[key] else ""
@@ -282,7 +297,20 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
         if too_long:
             fail("note" if "备注" in too_long else "correction_reason", too_long)
             continue
-        existing = ctx.reports[(indicator.pk, district.pk)].get(month)
+        reason = (entry.correction_reason or "").strip()
+        if (
+            entry.is_correction
+            and existing is not None
+            and existing.correction_reason
+            and reason == existing.correction_reason
+            and value != existing.value
+        ):  # each correction carries its own reason, never the one stored with the last
+            fail(
+                "correction_reason",
+                f"本次更正须填写本次的更正原因（「{reason[:50]}」是上次更正时填写的原因）",
+                "correction",
+            )
+            continue
         if entry.expected_version is not None:
             stored = existing.version if existing else 0
             if stored != entry.expected_version:
@@ -360,7 +388,7 @@ def _check(scope, entries: list[Entry], ctx: _Context, today: date) -> tuple[lis
 def validate(user, entries: list[Entry], *, today: date | None = None) -> list[EntryError]:
     """Every problem with ``entries`` (empty when all may be written). Writes nothing."""
     today = today or timezone.localdate()
-    errors, _ = _check(scope_for(user), entries, _Context(entries, lock=False), today)
+    errors, _ = _check(scope_for(user), entries, _Context(entries, lock=False), today, user)
     return errors
 
 
@@ -380,7 +408,7 @@ def submit(
     try:
         with transaction.atomic():
             ctx = _Context(entries, lock=True)
-            errors, ok = _check(scope, entries, ctx, today)
+            errors, ok = _check(scope, entries, ctx, today, user)
             if errors:
                 raise ProgressRejected(errors)
             now = timezone.now()
@@ -440,15 +468,16 @@ def submit(
 
 
 def delete_report(user, report: ProgressReport, *, reason: str = "") -> None:
-    """Only the supervision office deletes progress, and not in a locked (approved)
-    cell — unlock it first; the deletion stays in history."""
+    """Only the supervision office deletes progress, and only where the state machine
+    lets it (not approved, locked or unlocked: 退回 first); the deletion stays in history."""
     if not may(user, Action.DELETE, report):
         raise ProgressRejected([EntryError(None, "report", "只有市政府督查室可以删除进度数据")])
-    key = (report.indicator_id, report.district_id, report.month)
-    if key in locked_cells([report.indicator_id], [report.district_id]):
-        message = locked_message(report.district.name, report.indicator.label, report.month)
-        message = message.replace("修改", "删除", 1)
-        raise ProgressRejected([EntryError(None, "month", message, "locked")])
+    cell = lifecycle.cell_of(report.indicator_id, report.district_id, report.month)
+    what = lifecycle.describe(report.district.name, report.indicator.label, report.month)
+    try:
+        lifecycle.check(user, lifecycle.Do.DELETE, cell, what=what)
+    except lifecycle.Refused as exc:
+        raise ProgressRejected([EntryError(None, "month", str(exc), "locked")]) from exc
     report._history_user = user
     report._change_reason = reason or "删除"
     report.delete()

@@ -1,6 +1,7 @@
 """佐证材料 (evidence) on a progress report: PDF, JPG, PNG, XLSX or DOCX, checked by
 content, size limit ``ATTACHMENT_MAX_BYTES``, stored under a random name; removing keeps
-the file and the history row. Who may: ``tracker.review.workflow.allow`` (attach)."""
+the file and the history row. Who may: ``tracker.review.workflow.allow`` (attach); when:
+``tracker.progress.lifecycle`` (never on an approved or locked figure)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from tracker import conf
+from tracker.progress import lifecycle
 from tracker.progress.models import ProgressReport
 from tracker.review.models import Attachment, AttachmentKind
-from tracker.review.workflow import Action, ReviewRejected, allow, stamp_history
+from tracker.review.workflow import Action, ReviewRejected, allow, ask, stamp_history
 
 EXTENSIONS = {
     "pdf": AttachmentKind.PDF,
@@ -94,9 +96,18 @@ def _read(content) -> bytes:
     return data
 
 
+def may_change_evidence(user, report: ProgressReport) -> None:
+    """Who (``workflow.allow``) and when (the state machine: not on an approved or
+    locked figure); raise ``ReviewRejected`` otherwise."""
+    allow(user, Action.ATTACH, report=report)
+    cell = lifecycle.cell_of(report.indicator_id, report.district_id, report.month)
+    what = lifecycle.describe(report.district.name, report.indicator.label, report.month)
+    ask(user, lifecycle.Do.EVIDENCE, cell, what)
+
+
 def attach(user, report: ProgressReport, *, name: str, content) -> Attachment:
     """Store one 佐证材料 file on ``report``; refused files leave nothing behind."""
-    allow(user, Action.ATTACH, report=report)
+    may_change_evidence(user, report)
     shown, by_name = clean_name(name)
     data = _read(content)
     kind = sniff(data)
@@ -125,6 +136,5 @@ def attach(user, report: ProgressReport, *, name: str, content) -> Attachment:
 
 def remove_attachment(user, attachment: Attachment, *, reason: str = "") -> None:
     """Delete the row (history keeps it, with who and why); the stored file stays."""
-    report = attachment.report
-    allow(user, Action.ATTACH, report=report)
+    may_change_evidence(user, attachment.report)
     stamp_history(attachment, user, reason.strip() or "删除佐证材料").delete()

@@ -6,17 +6,19 @@
 - ``submit_month``: a district marks its month 已上报, only once every due cell (each
   numeric indicator with a quota for it in that year) is filled. Cells go to 待审核;
   cells returned earlier go back to 待审核 (the district corrected them).
-- ``review_cell``: the project's lead agency approves (审核通过) or returns (退回, reason
-  required) a cell. The month's state follows: any cell returned → 部分退回; every cell
-  approved → 已审核 and every cell locked.
+- ``review_cell`` / ``approve_cells`` / ``return_cells``: the project's lead agency
+  approves (审核通过) or returns (退回, each cell its own reason) one cell or many, all
+  or nothing. Only a submitted figure is approved, never by its last editor (four eyes);
+  a submitted, approved or unlocked one may be returned. The month's state follows:
+  any cell returned → 部分退回; every cell approved → 已审核 and every cell locked.
 - ``unlock`` / ``relock``: only 督查室, with a reason, a cell or a whole district-month.
-  A locked cell refuses any change through ``tracker.progress.writes`` (the one
-  write path asks ``progress.state.locked_cells``). Changes after an unlock are ordinary progress
-  changes, so the lag check's stale-month rule re-evaluates that month and the alert
-  episodes decide what is news.
+  Changes after an unlock are ordinary progress changes, so the lag check's stale-month
+  rule re-evaluates that month and the alert episodes decide what is news.
 
-The figure's state itself (``MonthSubmission``, ``CellReview``, locks, which figures count)
-is ``tracker.progress``; 佐证材料 are ``review.attachments``.
+The figure's state machine (which action from which state, the Chinese refusals) is
+``tracker.progress.lifecycle``; every function here asks it. The stored rows
+(``MonthSubmission``, ``CellReview``, which figures count) are ``tracker.progress``;
+佐证材料 are ``review.attachments``.
 
 ``allow(user, action, ...)`` is the one permission check here; it asks
 ``tracker.accounts.permissions`` (``allowed`` / ``restrict`` / ``may``) like every other
@@ -41,7 +43,9 @@ from tracker.monitoring.models import LagEvaluation
 from tracker.months import first_of_month, month_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
+from tracker.progress import lifecycle
 from tracker.progress.due import due_indicators
+from tracker.progress.lifecycle import Do
 from tracker.progress.models import (
     CellReview,
     CellState,
@@ -54,7 +58,23 @@ from tracker.review.signals import figure_returned
 
 
 class ReviewRejected(Exception):
-    """Refused; nothing changed. ``str(exc)`` is the Chinese message for the user."""
+    """Refused; nothing changed. ``str(exc)`` is the Chinese message for the user;
+    ``errors`` lists ``(cell_id or None, message)`` for a bulk decision."""
+
+    def __init__(self, message: str, errors=None):
+        super().__init__(message)
+        self.errors = list(errors) if errors else [(None, message)]
+
+
+MAX_REASON = 500  # characters, as ``progress.writes.MAX_TEXT``
+
+
+def ask(user, action, cell: lifecycle.Cell, what: str) -> None:
+    """The state machine's answer as a ``ReviewRejected`` (``progress.lifecycle.check``)."""
+    try:
+        lifecycle.check(user, action, cell, what=what)
+    except lifecycle.Refused as exc:
+        raise ReviewRejected(str(exc)) from exc
 
 
 class Action:
@@ -170,6 +190,9 @@ def explain(
             .filter(indicator=indicator, district=district, month=month)
             .first()
         ) or Explanation(indicator=indicator, district=district, month=month)
+        if item.pk is not None:  # a rewrite: not on a frozen (approved, locked) figure
+            what = lifecycle.describe(district.name, indicator.label, month)
+            ask(user, Do.REEXPLAIN, lifecycle.cell_of(indicator.pk, district.pk, month), what)
         item.reason, item.measures, item.catch_up_by = reason, measures, catch_up_by
         item.written_by = user
         stamp_history(item, user, "填写原因说明").save()
@@ -256,26 +279,91 @@ def _refresh_state(submission: MonthSubmission, user, reason: str) -> None:
 
 
 def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> CellReview:
-    """审核通过 or 退回 (with a reason) one submitted cell."""
-    allow(user, Action.REVIEW, cell=cell)
-    reason = (reason or "").strip()
-    if not approve and not reason:
+    """审核通过 or 退回 (with a reason) one cell; the state machine decides."""
+    return _decide(user, [(cell, approve, reason)])[0]
+
+
+def approve_cells(user, cells) -> list[CellReview]:
+    """审核通过 many cells (``CellReview`` rows or their ids) in one go, all or nothing
+    (every refusal is listed in ``ReviewRejected.errors``)."""
+    return _decide(user, [(c, True, "") for c in cells])
+
+
+def return_cells(user, cells_with_reasons) -> list[CellReview]:
+    """退回 many cells, each ``(cell or id, reason)`` with its own reason; all or nothing."""
+    return _decide(user, [(c, False, r) for c, r in cells_with_reasons])
+
+
+def _decide(user, decisions) -> list[CellReview]:
+    """Approve or return ``(cell, approve, reason)`` all or nothing: the permission
+    (the project's lead agency), the machine (``progress.lifecycle``: only a submitted
+    figure is approved, four eyes, only a submitted or approved one is returned) and a
+    reason for every 退回 are checked for every cell before anything is written.
+    Queries: a fixed number plus one per district-month touched."""
+    decisions = [(getattr(c, "pk", c), bool(a), (r or "").strip()) for c, a, r in decisions]
+    if not decisions:
+        raise ReviewRejected("请选择要审核的指标")
+    if any(not approve and not reason for _, approve, reason in decisions):
         raise ReviewRejected("退回时须填写退回原因")
+    if any(len(reason) > MAX_REASON for _, _, reason in decisions):
+        raise ReviewRejected(f"退回原因最多 {MAX_REASON} 个字")
+    wanted = {pk: (approve, reason) for pk, approve, reason in decisions}
+    if len(wanted) != len(decisions):
+        raise ReviewRejected("同一指标在一次审核中只能出现一次")
+    scope = scope_for(user)
     with transaction.atomic():
-        cell = CellReview.objects.select_for_update().select_related("submission").get(pk=cell.pk)
-        submission = cell.submission
-        if submission.state not in (MonthState.SUBMITTED, MonthState.PARTLY_RETURNED):
-            raise ReviewRejected(f"{submission}：当前状态不能审核")
-        if cell.state != CellState.PENDING:
-            raise ReviewRejected(f"该指标已{cell.get_state_display()}，无需重复审核")
-        cell.state = CellState.APPROVED if approve else CellState.RETURNED
-        cell.reason = "" if approve else reason
-        cell.reviewed_by, cell.reviewed_at = user, timezone.now()
-        stamp_history(cell, user, "审核通过" if approve else f"退回：{reason}").save()
-        _refresh_state(submission, user, "审核")
-        if not approve:  # the district hears once: recorded here, sent after commit
-            figure_returned.send(sender=CellReview, cell=cell, reviewer=user)
-    return cell
+        rows = list(
+            CellReview.objects.select_for_update(of=("self",))
+            .select_related("submission", "indicator", "district")
+            .filter(pk__in=wanted)
+            .order_by("pk")
+        )
+        may_review = set()
+        if not scope.is_district:
+            may_review = set(
+                restrict(user, P.REVIEW, CellReview.objects.filter(pk__in=wanted)).values_list(
+                    "pk", flat=True
+                )
+            )
+        figures = lifecycle.cells((c.indicator_id, c.district_id, c.month) for c in rows)
+        errors = []
+        if len(rows) != len(wanted):
+            errors.append((None, "所选指标不存在或已被删除，请刷新后重试"))
+        for cell in rows:
+            approve, reason = wanted[cell.pk]
+            what = lifecycle.describe(cell.district.name, cell.indicator.label, cell.month)
+            if cell.pk not in may_review:
+                errors.append((cell.pk, _DENIED[Action.REVIEW]))  # no names outside scope
+                continue
+            figure = figures[(cell.indicator_id, cell.district_id, cell.month)]
+            try:
+                lifecycle.check(user, Do.APPROVE if approve else Do.RETURN, figure, what=what)
+            except lifecycle.Refused as exc:
+                errors.append((cell.pk, str(exc)))
+        if errors:
+            messages = list(dict.fromkeys(m for _, m in errors))
+            raise ReviewRejected("；".join(messages), errors=errors)
+        now = timezone.now()
+        for cell in rows:
+            approve, reason = wanted[cell.pk]
+            cell.state = CellState.APPROVED if approve else CellState.RETURNED
+            cell.reason = "" if approve else reason
+            cell.unlock_reason = ""  # a new decision ends an unlock (history keeps it)
+            cell.reviewed_by, cell.reviewed_at = user, now
+            stamp_history(cell, user, "审核通过" if approve else f"退回：{reason}")
+        bulk_update_with_history(  # one history row per cell, each with its own reason
+            rows,
+            CellReview,
+            ["state", "reason", "unlock_reason", "reviewed_by", "reviewed_at"],
+            default_user=user if getattr(user, "is_authenticated", False) else None,
+        )
+        for submission in {c.submission_id: c.submission for c in rows}.values():
+            _refresh_state(submission, user, "审核")
+        for cell in rows:  # the district hears once: recorded here, sent after commit
+            if cell.state == CellState.RETURNED:
+                figure_returned.send(sender=CellReview, cell=cell, reviewer=user)
+    by_pk = {c.pk: c for c in rows}
+    return [by_pk[pk] for pk, _, _ in decisions]
 
 
 # --- locks ------------------------------------------------------------------------------
@@ -305,6 +393,11 @@ def _targets(cell: CellReview | None, submission: MonthSubmission | None):
     return CellReview.objects.select_for_update().filter(submission=submission)
 
 
+def _sources(action: Do):
+    """The review rows the machine lets ``action`` start from."""
+    return lifecycle.review_q(*lifecycle.TRANSITIONS[action].sources)
+
+
 def unlock(user, *, reason: str, cell=None, submission=None) -> int:
     """督查室 unlocks a cell or a whole district-month, with a reason."""
     allow(user, Action.UNLOCK)
@@ -312,12 +405,13 @@ def unlock(user, *, reason: str, cell=None, submission=None) -> int:
     if not reason:
         raise ReviewRejected("解锁须填写原因")
     with transaction.atomic():
-        return _set_lock(_targets(cell, submission).filter(locked=True), False, user, reason)
+        cells = _targets(cell, submission).filter(_sources(Do.UNLOCK))
+        return _set_lock(cells, False, user, reason)
 
 
 def relock(user, *, cell=None, submission=None) -> int:
     """督查室 locks again what was unlocked (approved cells only)."""
     allow(user, Action.UNLOCK)
     with transaction.atomic():
-        cells = _targets(cell, submission).filter(locked=False, state=CellState.APPROVED)
+        cells = _targets(cell, submission).filter(_sources(Do.RELOCK))
         return _set_lock(cells, True, user, "重新锁定")
