@@ -46,6 +46,7 @@ from tracker.reporting.notice_files import notice_workbook
 from tracker.reporting.overview import overview as read_overview
 from tracker.reporting.ranking import ranking as read_ranking
 from tracker.reporting.scorecard import district_scorecard
+from tracker.review.attachments import cell_evidence
 from tracker.review.explanations import cell_explain_context
 
 
@@ -201,6 +202,7 @@ def cell(request, indicator_id: int, district_id: int):
     if current is None and detail.evaluations:
         current = detail.evaluations[-1]
     explain = cell_explain_context(request.viewer, detail, current)  # issue 15
+    evidence = cell_evidence(request.viewer, detail)  # issue 30
     return render(
         request,
         "dashboard/cell.html",
@@ -210,6 +212,7 @@ def cell(request, indicator_id: int, district_id: int):
             detail=detail,
             current=current,
             chart=json.dumps(chart, ensure_ascii=False),
+            evidence=evidence,
             **explain,
         ),
     )
