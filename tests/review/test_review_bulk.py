@@ -92,7 +92,7 @@ def test_a_row_shows_figure_last_month_status_and_the_page_approves_all_in_one_r
     assert (row.report.value, row.entry.previous) == (Decimal(12), Decimal(8))
     assert row.line.status == LagStatus.BEHIND  # the stored status, not recomputed
     assert 'id="approve-all"' in html and 'accesskey="a"' in html
-    assert 'name="reason-%d"' % row.cell.pk in html
+    assert f'name="reason-{row.cell.pk}"' in html
     assert reverse("dashboard:cell", args=[p.indicator_b.pk, p.district_a.pk]) in html
 
     pending = [c.pk for c in cells(p, p.indicator_b)]
@@ -130,8 +130,8 @@ def test_one_refused_cell_refuses_the_whole_request(submitted, client):
     assert a.state == CellState.PENDING  # the good one was not approved either
     # another agency's cell is outside its scope: a 404, nothing changes
     other = cells(p, p.indicator_b)[0]
-    response = client.post(reverse("dashboard:review_bulk"), {"do": "approve",
-                                                              "cell": [a.pk, other.pk]})  # fmt: skip
+    data = {"do": "approve", "cell": [a.pk, other.pk]}
+    response = client.post(reverse("dashboard:review_bulk"), data)
     assert response.status_code == 404
     a.refresh_from_db()
     assert a.state == CellState.PENDING
@@ -175,8 +175,8 @@ def test_the_api_approves_and_returns_many_in_one_request(submitted):
     assert response.status_code == 400
     assert {c.state for c in cells(p)} == {CellState.PENDING}
 
-    response = client.post("/api/v1/reviews/bulk-return/",
-                           {"cells": [{"cell": a.pk, "reason": "核对台账"}]}, format="json")  # fmt: skip
+    data = {"cells": [{"cell": a.pk, "reason": "核对台账"}]}
+    response = client.post("/api/v1/reviews/bulk-return/", data, format="json")
     assert (response.status_code, response.json()) == (200, {"cells": 1})
     response = client.post("/api/v1/reviews/bulk-approve/", {"cells": [a.pk, b.pk]},
                            format="json")  # fmt: skip
@@ -215,7 +215,8 @@ def test_evidence_is_attached_opened_and_removed_from_the_pages(personas, media,
     for outsider in (p.district_b_user, p.agency_b_user):
         client.force_login(outsider)
         assert client.get(opened).status_code == 404
-        assert client.post(reverse("dashboard:attachment_remove", args=[item.pk])).status_code == 404
+        remove = reverse("dashboard:attachment_remove", args=[item.pk])
+        assert client.post(remove).status_code == 404
     assert Attachment.objects.count() == 1
 
     client.force_login(p.district_a_user)
@@ -229,5 +230,5 @@ def test_evidence_is_attached_opened_and_removed_from_the_pages(personas, media,
         {"report": report.pk, "file": SimpleUploadedFile("x.pdf", b"MZ\x90\x00"), "next": entry},
         follow=True,
     )
-    assert "不是 PDF" in str(list(response.context["messages"])[0])
+    assert "不是 PDF" in str(next(iter(response.context["messages"])))
     assert not Attachment.objects.exists()

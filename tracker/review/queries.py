@@ -158,7 +158,9 @@ def returned_in(who, month: date, rows) -> dict[tuple[int, int], CellReview]:
         )
         .select_related("reviewed_by")
     )
-    return {(c.indicator_id, c.district_id): c for c in found if (c.indicator_id, c.district_id) in keys}
+    return {
+        (c.indicator_id, c.district_id): c for c in found if (c.indicator_id, c.district_id) in keys
+    }
 
 
 @dataclass
