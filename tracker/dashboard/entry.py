@@ -31,7 +31,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from tracker.accounts.permissions import Action, Scope, restrict, scope_for
+from tracker.accounts.permissions import LEADER_READ_ONLY, Action, Scope, restrict, scope_for
 from tracker.calendar import days_left, deadline_label, enterable_months, reporting_month
 from tracker.dashboard.views import page
 from tracker.months import format_month, month_label, parse_month
@@ -267,6 +267,9 @@ def report(request, month: str):
         "filters": filters,
     }
     scope = context["scope"]
+    if scope.is_leader:  # read-only (issue 30): the figures are on the matrix and cell pages
+        context["refused"] = LEADER_READ_ONLY
+        return render(request, "dashboard/entry.html", context)
     if month not in allowed:
         context["refused"] = (
             f"不能填报{month_label(month)}：可填报的月份为"

@@ -86,7 +86,7 @@ def review_states(request):
         missing=missing,
         grace_days=grace_days(),
         explanation_due=explanation_due(month),
-        can_review=not scope.is_district,
+        can_review=_may_review(user),
     )
     return render(request, "dashboard/review_states.html", context)
 

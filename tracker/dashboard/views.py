@@ -60,8 +60,11 @@ def public_mode() -> bool:
     return conf.PUBLIC_READ_ONLY
 
 
+SAFE = ("GET", "HEAD", "OPTIONS")
+
+
 def page(public: bool = False):
-    """Require a user with a role. ``public`` pages also serve visitors without one in
+    """Require a user with a role (a leader: reads only, any other method is a 403). ``public`` pages also serve visitors without one in
     published read-only mode; ``request.viewer`` is then None (the city-wide view)."""
 
     def decorate(view):
@@ -69,6 +72,8 @@ def page(public: bool = False):
         def wrapper(request, *args, **kwargs):
             user = request.user
             has_role = user.is_authenticated and scope_for(user).role is not None
+            if has_role and scope_for(user).is_leader and request.method not in SAFE:
+                return render(request, "dashboard/read_only.html", status=403)
             if has_role:
                 request.viewer = user
             elif public and public_mode():
