@@ -66,8 +66,8 @@ def test_each_leader_sees_its_own_projects_and_may_only_read(personas, leaders):
         for action in set(Action) - {Action.VIEW, Action.EXPORT}:
             assert not allowed(user, action, ProgressReport), action
             assert not restrict(user, action, ProgressReport.objects.all()).exists()
-        assert scope_for(user).is_leader and not scope_for(user).can_report(p.indicator_a,
-                                                                            p.district_a)  # fmt: skip
+        scope = scope_for(user)
+        assert scope.is_leader and not scope.can_report(p.indicator_a, p.district_a)
 
 
 def test_leader_profiles_are_checked_like_the_other_roles(personas):
@@ -138,8 +138,9 @@ def test_a_leader_reads_every_page_and_is_refused_every_write(personas, leaders,
                         client.defaults["REMOTE_ADDR"] = f"10.2.{n // 250}.{n % 250 + 1}"
                         with transaction.atomic(), CaptureQueriesContext(connection) as queries:
                             if api:
-                                response = client.generic(method, url, payload,
-                                                          content_type="application/json")  # fmt: skip
+                                response = client.generic(
+                                    method, url, payload, content_type="application/json"
+                                )
                             elif method == "POST":
                                 response = client.post(url, payload)
                             else:

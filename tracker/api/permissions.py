@@ -2,10 +2,9 @@
 published read-only mode (``conf.PUBLIC_READ_ONLY``) is on."""
 
 from rest_framework import permissions
-
-from tracker import conf
 from rest_framework.exceptions import PermissionDenied
 
+from tracker import conf
 from tracker.accounts.permissions import LEADER_READ_ONLY, scope_for
 
 

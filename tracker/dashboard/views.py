@@ -64,8 +64,9 @@ SAFE = ("GET", "HEAD", "OPTIONS")
 
 
 def page(public: bool = False):
-    """Require a user with a role (a leader: reads only, any other method is a 403). ``public`` pages also serve visitors without one in
-    published read-only mode; ``request.viewer`` is then None (the city-wide view)."""
+    """Require a user with a role (a leader: reads only, any other method is a 403).
+    ``public`` pages also serve visitors without one in published read-only mode;
+    ``request.viewer`` is then None (the city-wide view)."""
 
     def decorate(view):
         @wraps(view)
