@@ -37,6 +37,7 @@ from tracker.plans.models import Project
 from tracker.plans.reference import Category, District
 from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan, plan_month
 from tracker.reporting import list_files
+from tracker.reporting.alerts import missed_milestones
 from tracker.reporting.cell import cell_detail
 from tracker.reporting.matrix import matrix as read_matrix
 from tracker.reporting.notice import notice as read_notice
@@ -177,6 +178,7 @@ def matrix(request):
         download = lists.export(request, list_files.matrix_table(data, title), title)
         if download is not None:
             return download
+    missed = missed_milestones(request.viewer, month, _plan(request)) if month else []
     return render(
         request,
         "dashboard/matrix.html",
@@ -184,6 +186,7 @@ def matrix(request):
             request,
             month,
             matrix=data,
+            missed_milestones=missed,
             categories=list(categories),
             category_id=int(category_id) if category_id and category_id.isdigit() else None,
             problems=problems,

@@ -26,8 +26,10 @@ from tracker.formats import show_amount
 from tracker.months import format_month, month_label
 from tracker.plans.selection import current_plan
 from tracker.reporting import list_files
+from tracker.reporting.alerts import missed_milestones
 from tracker.reporting.my_work import my_work as read_my_work
 from tracker.reporting.my_work import unfiled_work
+from tracker.review import queries as review_selectors
 
 SHOW = {
     "unfiled": "未填报",
@@ -66,6 +68,15 @@ def _entry_url(request, line) -> str:
     return f"{url}#c-{line.indicator_id}-{line.district_id}"
 
 
+class _ReturnedLine:
+    """A returned cell as the search matches it."""
+
+    def __init__(self, cell):
+        self.label, self.project_seq = cell.indicator.label, cell.indicator.project.seq
+        self.indicator, self.district = cell.indicator, cell.district
+        self.lead_agency = cell.indicator.project.lead_agency.name
+
+
 @page()
 def my_work(request):
     month = _month(request)
@@ -76,9 +87,14 @@ def my_work(request):
     due_month = reporting_month(plan) if plan else None
     unfiled = unfiled_work(request.viewer, due_month) if due_month else []
     rows = read_my_work(request.viewer, month) if month else []
+    # issue 30: returned figures first, then missed qualitative milestones (red)
+    returned = review_selectors.returned_cells(request.viewer)
+    missed = missed_milestones(request.viewer, month) if month else []
     counts = status_counts(e.status for e in rows)
     totals = {
         "unfiled": len(unfiled),
+        "returned": len(returned),
+        "milestones": len(missed),
         "red": counts["seriously_behind"] + counts["overdue"],
         "yellow": counts["behind"],
         "grey": counts["not_reported"],
@@ -105,6 +121,8 @@ def my_work(request):
             month,
             rows=rows_shown,
             unfiled=unfiled_shown,
+            returned=[c for c in returned if _matches(q, _ReturnedLine(c))] if not show else [],
+            missed_milestones=missed if show in ("", "red") else [],
             totals=totals,
             due_month=due_month,
             due_label=deadline_label(due_month) if due_month else "",

@@ -137,7 +137,7 @@ def returned_cells(who) -> list[CellReview]:
     return list(
         restrict(who, Action.VIEW, CellReview.objects.all())
         .filter(state=CellState.RETURNED)
-        .select_related("indicator__project", "district", "reviewed_by")
+        .select_related("indicator__project__lead_agency", "district", "reviewed_by")
         .order_by("month", "indicator__project__seq", "indicator__order", "district__order")
     )
 
