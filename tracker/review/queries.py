@@ -142,6 +142,15 @@ def returned_cells(who) -> list[CellReview]:
     )
 
 
+def returned_count(who) -> int:
+    """How many cells in ``who``'s scope are returned and not yet reported again. 1 query."""
+    return (
+        restrict(who, Action.VIEW, CellReview.objects.all())
+        .filter(state=CellState.RETURNED)
+        .count()
+    )
+
+
 def returned_in(who, month: date, rows) -> dict[tuple[int, int], CellReview]:
     """``{(indicator_id, district_id): CellReview}`` of the returned cells of ``month``
     among ``rows`` (anything with ``indicator`` and ``district``). 1 query."""
