@@ -232,3 +232,24 @@ def test_evidence_is_attached_opened_and_removed_from_the_pages(personas, media,
     )
     assert "不是 PDF" in str(next(iter(response.context["messages"])))
     assert not Attachment.objects.exists()
+
+
+def test_a_returned_figure_is_first_in_my_work_counted_in_the_header_and_on_its_row(
+    submitted, client
+):
+    p = submitted
+    a = cells(p, p.indicator_a, p.district_a)[0]
+    review.return_cells(p.agency_a_user, [(a, "数字与台账不符")])
+    client.force_login(p.district_a_user)
+    html = client.get(reverse("dashboard:my_work")).content.decode()
+    assert html.index('id="returned"') < html.index('id="unfiled"')  # first
+    assert "数字与台账不符" in html
+    assert 'id="returned-link"' in html and "退回 1" in html  # the header, on every page
+    entry = client.get(reverse("dashboard:report", args=["2024-06"])).content.decode()
+    start = entry.index(f'id="c-{p.indicator_a.pk}-{p.district_a.pk}"')
+    row = entry[start : entry.index("</tr>", start)]
+    assert 'class="entry-row returned"' in row and "已退回" in row and "数字与台账不符" in row
+    # 萧山区 has nothing returned: no count, no section
+    client.force_login(p.district_b_user)
+    html = client.get(reverse("dashboard:my_work")).content.decode()
+    assert 'id="returned-link"' not in html and 'id="returned"' not in html
