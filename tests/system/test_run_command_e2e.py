@@ -360,10 +360,25 @@ def _login(browser, run, username, password):
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
 
-def _message(browser) -> str:
+def _message(browser, expected: str) -> str:
+    """The page's messages once they say ``expected`` (the form's answer is a new page:
+    wait for it rather than read the page it replaces)."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    return browser.find_element(By.CSS_SELECTOR, "#messages").text
+    def said(b):
+        try:
+            found = b.find_elements(By.CSS_SELECTOR, "#messages")
+            return found and expected in found[0].text and found[0].text
+        except StaleElementReferenceException:
+            return False
+
+    try:
+        return WebDriverWait(browser, 30).until(said)
+    except TimeoutException:
+        found = browser.find_elements(By.CSS_SELECTOR, "#messages, .errornote")
+        return " / ".join(f.text for f in found) or browser.page_source[-2000:]
 
 
 def test_weijian_approves_a_district_month_in_a_few_actions_and_returns_one(
@@ -384,7 +399,8 @@ def test_weijian_approves_a_district_month_in_a_few_actions_and_returns_one(
     heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#review-sheet thead th")]
     assert {"本月累计", "上月", "序时应达", "状态", "原因说明", "佐证材料", "记录"} <= set(heads)
     browser.find_element(By.ID, "approve-all").click()  # action 3
-    assert f"已审核通过 {len(rows)} 项" in _message(browser)
+    done = f"已审核通过 {len(rows)} 项"
+    assert done in _message(browser, done)
     states = {r.get_attribute("data-state") for r in browser.find_elements(
         By.CSS_SELECTOR, "#review-sheet tbody tr")}  # fmt: skip
     assert states == {"approved"}
@@ -395,7 +411,7 @@ def test_weijian_approves_a_district_month_in_a_few_actions_and_returns_one(
     row.find_element(By.CSS_SELECTOR, "input[name^=reason-]").send_keys("与台账不符，请核对")
     row.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()  # the keyboard: space
     browser.find_element(By.ID, "return-selected").click()
-    assert "已退回 1 项" in _message(browser)
+    assert "已退回 1 项" in _message(browser, "已退回 1 项")
 
 
 def test_the_district_sees_the_return_attaches_evidence_corrects_and_resubmits(
@@ -419,7 +435,7 @@ def test_the_district_sees_the_return_attaches_evidence_corrects_and_resubmits(
     pdf.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
     row.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(pdf))
     row.find_element(By.CSS_SELECTOR, "button[id$='-go']").click()
-    assert "已上传佐证材料「核对台账.pdf」" in _message(browser)
+    assert "已上传佐证材料「核对台账.pdf」" in _message(browser, "已上传佐证材料「核对台账.pdf」")
     row = browser.find_element(By.CSS_SELECTOR, f"tr[data-indicator='{indicator}'].returned")
     link = row.find_element(By.CSS_SELECTOR, "a.attachment-link")
     opened = browser.execute_async_script(
@@ -442,10 +458,10 @@ def test_the_district_sees_the_return_attaches_evidence_corrects_and_resubmits(
     box.clear()
     box.send_keys(corrected)
     browser.find_element(By.ID, "entry-save").click()
-    assert "已全部保存" in _message(browser)
+    assert "已全部保存" in _message(browser, "已全部保存")
     browser.get(f"{run.url}/review/?month={month}")
     browser.find_element(By.ID, "submit-month").click()
-    assert "已上报" in _message(browser)
+    assert "已上报" in _message(browser, "已上报")
     assert not browser.find_elements(By.ID, "returned-link")  # nothing returned any more
 
 
