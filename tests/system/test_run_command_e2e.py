@@ -424,10 +424,11 @@ def test_the_district_sees_the_return_attaches_evidence_corrects_and_resubmits(
     _login(browser, run, f"d-{second}", f"pw-d-{second}")
     browser.get(run.url + "/my/")
     assert browser.find_element(By.ID, "returned-link").text == "退回 1"  # the header
-    first_card = browser.find_element(By.CSS_SELECTOR, "main section.card")
-    assert first_card.get_attribute("id") == "returned"  # first in 我的待办
-    assert "与台账不符，请核对" in first_card.text
-    first_card.find_element(By.CSS_SELECTOR, "a.fix-link").click()
+    cards = [c.get_attribute("id") for c in browser.find_elements(By.CSS_SELECTOR, "section")]
+    assert cards[0] == "returned", cards  # first in 我的待办
+    returned = browser.find_element(By.ID, "returned")
+    assert "与台账不符，请核对" in returned.text
+    returned.find_element(By.CSS_SELECTOR, "a.fix-link").click()
     row = browser.find_element(By.CSS_SELECTOR, f"tr.returned[data-indicator='{indicator}']")
     assert "与台账不符，请核对" in row.text  # on its entry row
 
