@@ -351,13 +351,17 @@ def review_world(run):
 
 
 def _login(browser, run, username, password):
+    """Log in and wait for the page it leads to (a navigation started before that would
+    be overtaken by the login's redirect)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.delete_all_cookies()
     browser.get(run.url + "/accounts/login/")
     browser.find_element(By.NAME, "username").send_keys(username)
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 30).until(lambda b: "/accounts/login/" not in b.current_url)
 
 
 def _message(browser, expected: str) -> str:
