@@ -4,10 +4,12 @@ badge 定性), in the matrix's and 我的待办's lists and in the notice; and t
 escalates it month after month like a lag streak — the lead agency in April, 督查室 with
 挂牌督办 in May — until it is marked done. Time is pinned to each scheduled check."""
 
+import io
 from datetime import date
 
 import time_machine
 from django.urls import reverse
+from openpyxl import load_workbook
 
 from tests.factories import make_user
 from tracker.accounts.models import Role
@@ -18,6 +20,7 @@ from tracker.plans.models import Milestone, Project
 from tracker.plans.reference import District
 from tracker.progress.models import MilestoneCompletion
 from tracker.reporting.notice import notice
+from tracker.reporting.notice_files import notice_workbook
 from tracker.reporting.overview import overview
 
 MARCH, APRIL, MAY = date(2024, 3, 1), date(2024, 4, 1), date(2024, 5, 1)
@@ -76,3 +79,10 @@ def test_seq_11_missed_march_milestone_is_red_everywhere_and_escalates(plan_2024
     assert alert.status == LagAlert.Status.RESOLVED
     projects = {p.seq: p for p in overview(None, date(2024, 6, 1)).projects}
     assert projects[11].status == LagStatus.NOT_DUE and projects[11].missed_milestones == 0
+
+
+def test_the_notice_workbook_lists_the_missed_milestone(plan_2024):
+    scheduled(MARCH)
+    sheet = load_workbook(io.BytesIO(notice_workbook(notice(MARCH)))).active
+    rows = [r for r in sheet.iter_rows(values_only=True) if r[0] == 11 and r[2] == "市本级"]
+    assert rows and "3月底前完成实施细则制定" in rows[0][4] and rows[0][5] == 1
