@@ -249,6 +249,8 @@ def test_a_returned_figure_is_first_in_my_work_counted_in_the_header_and_on_its_
     start = entry.index(f'id="c-{p.indicator_a.pk}-{p.district_a.pk}"')
     row = entry[start : entry.index("</tr>", start)]
     assert 'class="entry-row returned"' in row and "已退回" in row and "数字与台账不符" in row
+    csv = client.get(reverse("dashboard:my_work"), {"format": "csv"}).content.decode("utf-8-sig")
+    assert csv.splitlines()[1].startswith("被退回,") and "退回：数字与台账不符" in csv
     # 萧山区 has nothing returned: no count, no section
     client.force_login(p.district_b_user)
     html = client.get(reverse("dashboard:my_work")).content.decode()

@@ -106,8 +106,12 @@ def my_work(request):
         rows_shown = [e for e in rows_shown if LAG_FILTER[show](e)]
     for u in unfiled_shown:
         u.entry_url = _entry_url(request, u)
+    returned_shown = [c for c in returned if _matches(q, _ReturnedLine(c))] if not show else []
+    missed_shown = missed if show in ("", "red") else []
     stamp = format_month(due_month or month) if (due_month or month) else "无"
-    table = list_files.Table("我的待办", HEADER, _table(unfiled_shown, rows_shown))
+    table = list_files.Table(
+        "我的待办", HEADER, _table(unfiled_shown, rows_shown, returned_shown, missed_shown)
+    )
     download = lists.export(request, table, f"我的待办_{stamp}")
     if download is not None:
         return download
@@ -121,8 +125,8 @@ def my_work(request):
             month,
             rows=rows_shown,
             unfiled=unfiled_shown,
-            returned=[c for c in returned if _matches(q, _ReturnedLine(c))] if not show else [],
-            missed_milestones=missed if show in ("", "red") else [],
+            returned=returned_shown,
+            missed_milestones=missed_shown,
             totals=totals,
             due_month=due_month,
             due_label=deadline_label(due_month) if due_month else "",
@@ -144,8 +148,18 @@ HEADER = ["类型", "月份", "序号", "指标", "区、县(市)", "牵头单�
           "累计完成", "完成率"]  # fmt: skip
 
 
-def _table(unfiled, rows) -> list[list]:
+def _table(unfiled, rows, returned=(), missed=()) -> list[list]:
     out = []
+    for c in returned:  # issue 30: first, as on the page
+        project = c.indicator.project
+        where = [month_label(c.month), project.seq, c.indicator.label, c.district.name,
+                 project.lead_agency.name]  # fmt: skip
+        out.append(["被退回", *where, f"退回：{c.reason}", "", "", "", ""])
+    for a in missed:
+        project = a.indicator.project
+        where = [month_label(a.month), project.seq, project.name, a.district.name,
+                 project.lead_agency.name]  # fmt: skip
+        out.append(["节点未完成", *where, f"红：{a.message}", "", "", "", ""])
     for u in unfiled:
         quota = show_amount(u.indicator, u.quota)
         where = [month_label(u.month), u.project_seq, u.label, u.district.name, u.lead_agency]
