@@ -128,11 +128,13 @@ class UserFactory(factory.django.DjangoModelFactory):
             obj.save()
 
 
-def make_user(username, role=None, agency=None, district=None, **extra):
+def make_user(username, role=None, agency=None, district=None, leader_name="", **extra):
     """A staff user with a tracker role (None for a user with no profile)."""
     user = UserFactory(username=username, **extra)
     if role is not None:
-        UserProfile.objects.create(user=user, role=role, agency=agency, district=district)
+        UserProfile.objects.create(
+            user=user, role=role, agency=agency, district=district, leader_name=leader_name
+        )
     return user
 
 

@@ -35,8 +35,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from knox.models import AuthToken
 
-from tests.factories import MilestoneFactory
-from tracker.accounts.models import UserProfile
+from tests.factories import MilestoneFactory, make_user
+from tracker.accounts.models import Role, UserProfile
 from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.plans.models import Milestone, Quota
@@ -56,9 +56,11 @@ pytestmark = [
 SECRET = "机密B"
 SECRET_NUMBER = "987654"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-ALLOWED_TO_SEE_B = {"supervisor", "agency_b_user", "district_b_user"}
+ALLOWED_TO_SEE_B = {"supervisor", "agency_b_user", "district_b_user", "leader"}
 PERSONAS = ("supervisor", "agency_a_user", "agency_b_user", "district_a_user",
-            "district_b_user", "outsider", "anonymous", "anonymous_public")  # fmt: skip
+            "district_b_user", "outsider", "anonymous", "anonymous_public",
+            # issue 30: read-only leaders; 分管市领导 of project A only, 民政局's 分管领导
+            "leader", "city_leader", "agency_leader")  # fmt: skip
 
 
 def enumerate_urls():
@@ -147,6 +149,15 @@ def build_world(p) -> World:
         "user": p.district_b_user, "authtoken": token,
     }  # fmt: skip
     return World(ids={"token_key": token.token_key}, objects=objects)
+
+
+def add_leaders(p):
+    """市领导, 分管市领导 王明 (project A only) and 民政局's 分管领导 (agency A) as personas."""
+    p.project_a.city_leader = "王明"
+    p.project_a.save()
+    p.leader = make_user("shilingdao", Role.LEADER)
+    p.city_leader = make_user("wangming", Role.CITY_LEADER, leader_name="王明")
+    p.agency_leader = make_user("minzheng_fg", Role.AGENCY_LEADER, agency=p.agency_a)
 
 
 def fingerprint(p):
@@ -291,6 +302,7 @@ def test_urlconf_permission_matrix(personas, settings, capsys, monkeypatch):
     p = personas
     monkeypatch.setenv("TRACKER_CHROMIUM", "/nonexistent/chromium")  # PDF: 503, not a print
     with time_machine.travel(date(2024, 7, 20), tick=False):
+        add_leaders(p)
         world = build_world(p)
         patterns, unnamed = enumerate_urls()
         tally = Tally()

@@ -348,7 +348,10 @@ def test_review_pages_take_a_bounded_number_of_queries(
     with django_assert_max_num_queries(15):
         response = page(client, "review_states", month="2024-06")
     assert len(response.context["queue"]) == 4
-    with django_assert_max_num_queries(13):
+    # issue 30: the review sheet reads the district's entry sheet (上月, 序时应达, about
+    # 12), the stored statuses, explanations and attachments: fixed, whatever the rows;
+    # plus 督查室's header count
+    with django_assert_max_num_queries(29):
         response = page(client, "review_month", "shangcheng", "2024-06")
     assert len(response.context["cells"]) == 2
 

@@ -34,6 +34,9 @@ NOT_READS = {  # writes, auth, and routes that are not pages or data
     "dashboard:login", "dashboard:logout",
     "dashboard:notice_pdf",  # the PDF is rendered once and cached (its own test)
     "dashboard:explain_cell", "dashboard:review_act",  # POST only
+    # issue 30: POST only, and the file behind an attachment (its download needs a file)
+    "api:review-bulk-approve", "api:review-bulk-return", "dashboard:review_bulk",
+    "dashboard:attachment_add", "dashboard:attachment_remove", "dashboard:attachment",
     "favicon",  # a redirect to the static icon, no query
 }  # fmt: skip
 DETAIL = {  # route name → the model whose first row fills ``pk``
@@ -80,6 +83,9 @@ def url_for(name: str) -> str | None:
     if name in ("dashboard:notice", "dashboard:notice_xlsx", "dashboard:report",
                 "dashboard:report_xlsx", "dashboard:report_upload"):  # fmt: skip
         return reverse(name, kwargs={"month": SEPT})
+    if name == "dashboard:review_indicator":  # issue 30: the cell under review's indicator
+        cell = CellReview.objects.order_by("pk").first()
+        return reverse(name, kwargs={"indicator_id": cell.indicator_id, "month": SEPT})
     if name == "dashboard:review_month":
         e = LagEvaluation.objects.filter(district__kind=District.Kind.DISTRICT).first()
         return reverse(name, kwargs={"code": e.district.code, "month": SEPT})

@@ -298,6 +298,178 @@ def test_worker_and_beat_are_alive(run, logged_in):
         assert json.loads(response.read()) == {"status": "ok"}
 
 
+# --- issue 30: review in bulk, a return corrected, evidence in the browser -------------
+
+SETUP_REVIEW = r"""
+import json
+from django.contrib.auth import get_user_model
+from tracker.accounts.models import Role, UserProfile
+from tracker.calendar import reporting_month
+from tracker.plans.reference import Agency, District
+from tracker.plans.selection import current_plan
+from tracker.review import workflow
+from tracker.progress.due import due_indicators
+from tracker.progress.models import ProgressReport
+
+User = get_user_model()
+plan = current_plan()
+month = reporting_month(plan)
+agency = Agency.objects.get(name="市卫生健康委员会")
+def user(name, **profile):
+    u = User.objects.filter(username=name).first()
+    u = u or User.objects.create_user(name, password="pw-" + name)
+    UserProfile.objects.get_or_create(user=u, defaults=profile)
+    return u
+user("weijian", role=Role.AGENCY, agency=agency)
+ready = []
+for d in District.objects.filter(kind="district").order_by("order"):
+    due = due_indicators(d, month)
+    filed = ProgressReport.objects.filter(district=d, month=month, indicator__in=due).count()
+    if due and filed == len(due) and any(i.project.lead_agency_id == agency.pk for i in due):
+        ready.append(d)
+    if len(ready) == 2:
+        break
+for d in ready:
+    workflow.submit_month(user("d-" + d.code, role=Role.DISTRICT, district=d), d, month)
+print(json.dumps({"month": month.strftime("%Y-%m"), "districts": [d.code for d in ready]}))
+"""
+
+
+@pytest.fixture(scope="module")
+def review_world(run):
+    """卫健委's user, two districts' users, and their month submitted (what the districts
+    would have done on the 上报 button), made in the run command's own database."""
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    done = subprocess.run(
+        [".venv/bin/python", "manage.py", "shell", "-v0", "-c", SETUP_REVIEW],
+        cwd=run.workdir, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    world = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(world["districts"]) == 2, world
+    return world
+
+
+def _login(browser, run, username, password):
+    """Log in and wait for the page it leads to (a navigation started before that would
+    be overtaken by the login's redirect)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.delete_all_cookies()
+    browser.get(run.url + "/accounts/login/")
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 30).until(lambda b: "/accounts/login/" not in b.current_url)
+
+
+def _message(browser, expected: str) -> str:
+    """The page's messages once they say ``expected`` (the form's answer is a new page:
+    wait for it rather than read the page it replaces)."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def said(b):
+        try:
+            found = b.find_elements(By.CSS_SELECTOR, "#messages")
+            return found and expected in found[0].text and found[0].text
+        except StaleElementReferenceException:
+            return False
+
+    try:
+        return WebDriverWait(browser, 30).until(said)
+    except TimeoutException:
+        found = browser.find_elements(By.CSS_SELECTOR, "#messages, .errornote")
+        return " / ".join(f.text for f in found) or browser.page_source[-2000:]
+
+
+def test_weijian_approves_a_district_month_in_a_few_actions_and_returns_one(
+    run, browser, review_world
+):
+    """卫健委 opens 审核与上报 (1), the first district-month (2), 全部审核通过 (3): every
+    one of its cells there approved, each row having shown figure, 上月, 序时应达 and
+    status. Then in the second district-month it returns one cell with a reason."""
+    from selenium.webdriver.common.by import By
+
+    first, second = review_world["districts"]
+    month = review_world["month"]
+    _login(browser, run, "weijian", "pw-weijian")
+    browser.get(run.url + "/review/")  # action 1
+    browser.find_element(By.CSS_SELECTOR, f"#review-ways a[data-district='{first}']").click()  # 2
+    rows = browser.find_elements(By.CSS_SELECTOR, "#review-sheet tbody tr")
+    assert rows and all(r.get_attribute("data-state") == "pending" for r in rows)
+    heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#review-sheet thead th")]
+    assert {"本月累计", "上月", "序时应达", "状态", "原因说明", "佐证材料", "记录"} <= set(heads)
+    browser.find_element(By.ID, "approve-all").click()  # action 3
+    done = f"已审核通过 {len(rows)} 项"
+    assert done in _message(browser, done)
+    states = {r.get_attribute("data-state") for r in browser.find_elements(
+        By.CSS_SELECTOR, "#review-sheet tbody tr")}  # fmt: skip
+    assert states == {"approved"}
+
+    browser.get(f"{run.url}/review/{second}/{month}/")
+    row = browser.find_element(By.CSS_SELECTOR, "#review-sheet tbody tr[data-state=pending]")
+    review_world["returned"] = row.get_attribute("data-indicator")
+    row.find_element(By.CSS_SELECTOR, "input[name^=reason-]").send_keys("与台账不符，请核对")
+    row.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()  # the keyboard: space
+    browser.find_element(By.ID, "return-selected").click()
+    assert "已退回 1 项" in _message(browser, "已退回 1 项")
+
+
+def test_the_district_sees_the_return_attaches_evidence_corrects_and_resubmits(
+    run, browser, review_world, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    second, month = review_world["districts"][1], review_world["month"]
+    indicator = review_world["returned"]
+    _login(browser, run, f"d-{second}", f"pw-d-{second}")
+    browser.get(run.url + "/my/")
+    assert browser.find_element(By.ID, "returned-link").text == "退回 1"  # the header
+    cards = [c.get_attribute("id") for c in browser.find_elements(By.CSS_SELECTOR, "section")]
+    assert cards[0] == "returned", cards  # first in 我的待办
+    returned = browser.find_element(By.ID, "returned")
+    assert "与台账不符，请核对" in returned.text
+    returned.find_element(By.CSS_SELECTOR, "a.fix-link").click()
+    row = browser.find_element(By.CSS_SELECTOR, f"tr.returned[data-indicator='{indicator}']")
+    assert "与台账不符，请核对" in row.text  # on its entry row
+
+    pdf = tmp_path / "核对台账.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    row.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(pdf))
+    row.find_element(By.CSS_SELECTOR, "button[id$='-go']").click()
+    assert "已上传佐证材料「核对台账.pdf」" in _message(browser, "已上传佐证材料「核对台账.pdf」")
+    row = browser.find_element(By.CSS_SELECTOR, f"tr[data-indicator='{indicator}'].returned")
+    link = row.find_element(By.CSS_SELECTOR, "a.attachment-link")
+    opened = browser.execute_async_script(
+        "const done = arguments[1]; fetch(arguments[0]).then(r => r.text().then("
+        "t => done([r.status, r.headers.get('content-type'), "
+        "r.headers.get('content-disposition'), t.slice(0, 8)])));",
+        link.get_attribute("href"),
+    )
+    assert opened[:2] == [200, "application/pdf"] and opened[2].startswith("inline"), opened
+    assert opened[3] == "%PDF-1.4"
+    link.click()  # opens in a new tab, in the browser's own viewer
+    assert len(browser.window_handles) == 2
+    browser.switch_to.window(browser.window_handles[1])
+    assert "/attachments/" in browser.current_url
+    browser.close()
+    browser.switch_to.window(browser.window_handles[0])
+
+    box = row.find_element(By.CSS_SELECTOR, "input[name^=value-]")
+    corrected = str(int(float(box.get_attribute("value") or 0)) + 1)
+    box.clear()
+    box.send_keys(corrected)
+    browser.find_element(By.ID, "entry-save").click()
+    assert "已全部保存" in _message(browser, "已全部保存")
+    browser.get(f"{run.url}/review/?month={month}")
+    browser.find_element(By.ID, "submit-month").click()
+    assert "已上报" in _message(browser, "已上报")
+    assert not browser.find_elements(By.ID, "returned-link")  # nothing returned any more
+
+
 def test_one_ctrl_c_stops_every_process(run):
     run.seen |= descendants(run.proc.pid)
     assert len(run.seen) >= 3  # web, worker, beat (and their children)

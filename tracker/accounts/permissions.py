@@ -17,6 +17,10 @@ Roles (``tracker.accounts.models.Role``):
 - 牵头单位 user: the projects their agency leads, every district of them.
 - 区、县(市) user: the whole published plan, but quotas, progress and alerts of
   their own district only.
+- Leaders (issue 30), read-only (view and export, on what a role reads; nothing else):
+  市领导 everything; 分管市领导 the projects that name them as 分管市领导
+  (``Project.city_leader``, 「、」-separated names, matched whole); 牵头单位分管领导 the
+  projects their agency leads (the rows a 牵头单位 user sees).
 - Anyone else (anonymous, no profile, inactive): nothing. Anonymous readers of the
   published read-only mode are let in by the views that are public, never here.
 
@@ -30,7 +34,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tracker.accounts.models import Role, UserProfile
+from django.db.models import Q
+
+from tracker.accounts.models import LEADER_ROLES, Role, UserProfile
 
 
 class Action(StrEnum):
@@ -52,6 +58,7 @@ class Scope:
     role: str | None
     agency_id: int | None = None
     district_id: int | None = None
+    leader_name: str = ""
 
     @property
     def is_supervision(self) -> bool:
@@ -66,17 +73,28 @@ class Scope:
         return self.role == Role.DISTRICT
 
     @property
+    def is_leader(self) -> bool:
+        """A read-only leader (市领导, 分管市领导, 牵头单位分管领导)."""
+        return self.role in LEADER_ROLES
+
+    @property
+    def role_label(self) -> str:
+        return Role(self.role).label if self.role in Role.values else ""
+
+    @property
     def can_edit_plan(self) -> bool:
         return self.is_supervision
 
     def apply(self, queryset):
         """The rows this scope is responsible for (no action: see ``restrict``)."""
         model = getattr(queryset.model, "instance_type", None) or queryset.model
-        if self.is_supervision:
+        if self.is_supervision or self.role == Role.LEADER:
             return queryset
         if self.role is None:
             return queryset.none()
-        if self.is_agency:
+        if self.role == Role.CITY_LEADER:
+            return _city_leader_rows(queryset, model, self.leader_name)
+        if self.is_agency or self.role == Role.AGENCY_LEADER:
             path = getattr(model, "scope_agency_path", None)
         else:
             path = getattr(model, "scope_district_path", None)
@@ -84,7 +102,8 @@ class Scope:
             return queryset
         if self.role == PUBLIC_SCOPE.role:
             return queryset.none()
-        value = self.agency_id if self.is_agency else self.district_id
+        by_agency = self.is_agency or self.role == Role.AGENCY_LEADER
+        value = self.agency_id if by_agency else self.district_id
         return queryset.filter(**{path: value})
 
     def can_report(self, indicator, district) -> bool:
@@ -100,6 +119,29 @@ class Scope:
         if self.is_district:
             return district.pk == self.district_id
         return False
+
+
+def _city_leader_rows(queryset, model, name: str):
+    """The rows of the projects naming ``name`` among their 分管市领导: the model's path to
+    its project's lead agency, turned into the path to that project's ``city_leader``.
+    Rows that belong to an office rather than a project (contacts, deliveries): none."""
+    path = getattr(model, "scope_agency_path", None)
+    if path is None:  # reference data, or plan data everyone reads
+        return queryset
+    if path != "lead_agency" and not path.endswith("__lead_agency"):
+        return queryset.none()
+    field = path[: -len("lead_agency")] + "city_leader"
+    name = name.strip()
+    if not name:
+        return queryset.none()
+    sep = "、"
+    match = (
+        Q(**{field: name})
+        | Q(**{f"{field}__startswith": name + sep})
+        | Q(**{f"{field}__endswith": sep + name})
+        | Q(**{f"{field}__contains": sep + name + sep})
+    )
+    return queryset.filter(match)
 
 
 NO_SCOPE = Scope(role=None)
@@ -121,7 +163,7 @@ def scope_for(user) -> Scope:
     else:
         profile = (
             UserProfile.objects.filter(user_id=user.pk)
-            .values("role", "agency_id", "district_id")
+            .values("role", "agency_id", "district_id", "leader_name")
             .first()
         )
         scope = Scope(**profile) if profile else NO_SCOPE
@@ -224,12 +266,20 @@ def rule(model, action: str) -> str | None:
     return policy.get(action)
 
 
+LEADER_READ_ONLY = "领导账号为只读，不能填报、审核或修改数据"
+
+#: what a leader may do: read, on the models a role reads (``SCOPED``)
+LEADER_ACTIONS = frozenset({Action.VIEW, Action.EXPORT})
+
+
 def allowed(user, action: str, model) -> bool:
     """May ``user`` take ``action`` on some rows of ``model`` (the admin's module checks)?"""
     scope = scope_for(user)
     granted = rule(model, action)
     if granted is None or scope.role is None:
         return False
+    if scope.is_leader:
+        return granted == SCOPED and action in LEADER_ACTIONS
     return granted == SCOPED or scope.is_supervision
 
 

@@ -1,4 +1,4 @@
-"""Django groups for the three roles, kept in step with ``UserProfile``.
+"""Django groups for the roles, kept in step with ``UserProfile``.
 
 The tracker decides what a user may see and change from their ``UserProfile`` role
 through the one scoping rule (``tracker.accounts.permissions``); the groups mirror that for anyone
@@ -9,7 +9,7 @@ user's group follows their profile whenever it is saved.
 
 from django.contrib.auth.models import Group, Permission
 
-from tracker.accounts.models import Role
+from tracker.accounts.models import LEADER_ROLES, Role
 
 PLAN_MODELS = ("planyear", "category", "agency", "district", "project", "indicator", "quota",
                "milestone")  # fmt: skip
@@ -22,6 +22,9 @@ GROUP_NAMES = {
     Role.SUPERVISION: "市政府督查室",
     Role.AGENCY: "牵头单位",
     Role.DISTRICT: "区、县(市)",
+    Role.LEADER: "市领导",
+    Role.CITY_LEADER: "分管市领导",
+    Role.AGENCY_LEADER: "牵头单位分管领导",
 }
 
 
@@ -29,6 +32,8 @@ def _codenames(role: str) -> set[str]:
     if role == Role.SUPERVISION:
         return set()  # every tracker permission, see ensure_groups
     names = {f"view_{m}" for m in PLAN_MODELS + ENTRY_MODELS + READ_MODELS + REVIEW_MODELS}
+    if role in LEADER_ROLES:  # read-only (issue 30)
+        return names
     names |= {f"{a}_{m}" for a in ("add", "change") for m in ENTRY_MODELS}
     names.add("change_lagalert")  # acknowledge
     names |= {"add_explanation", "change_explanation", "add_attachment", "delete_attachment"}
@@ -40,7 +45,7 @@ def _codenames(role: str) -> set[str]:
 
 
 def ensure_groups() -> dict[str, Group]:
-    """Create or update the three groups with their permissions (idempotent)."""
+    """Create or update the groups with their permissions (idempotent)."""
     tracker_perms = Permission.objects.filter(content_type__app_label="tracker")
     groups = {}
     for role, name in GROUP_NAMES.items():

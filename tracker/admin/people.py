@@ -9,8 +9,8 @@ from tracker.admin.base import ScopedAdmin
 
 @admin.register(UserProfile)
 class UserProfileAdmin(ScopedAdmin):
-    list_display = ("user", "role", "agency", "district", "phone")
+    list_display = ("user", "role", "agency", "district", "leader_name", "phone")
     list_filter = ("role", "district")
     list_select_related = ("user", "agency", "district")
-    search_fields = ("user__username", "agency__name")
+    search_fields = ("user__username", "agency__name", "leader_name")
     autocomplete_fields = ()

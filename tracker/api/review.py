@@ -7,7 +7,8 @@ A refusal is 400 with a Chinese ``detail`` and changes nothing.
 - ``explanations/``: list, read, write (POST creates or rewrites a cell's explanation).
 - ``submissions/``: district-months; ``submit/`` (上报), ``{id}/unlock/``, ``{id}/relock/``.
 - ``reviews/``: cells of submitted months; ``{id}/approve/``, ``{id}/return/``,
-  ``{id}/unlock/``, ``{id}/relock/``.
+  ``{id}/unlock/``, ``{id}/relock/``; ``bulk-approve/`` and ``bulk-return/`` (issue 30:
+  many cells, each returned with its own reason, in one request, all or nothing).
 - ``attachments/``: 佐证材料; multipart upload, ``{id}/download/``, DELETE keeps history.
 """
 
@@ -86,6 +87,22 @@ class ExplanationSerializer(ModelSerializer):
                   "written_by", "written_at")  # fmt: skip
         read_only_fields = ("written_by", "written_at")
         validators = []  # a second POST for the same cell rewrites it (see the service)
+
+
+class BulkApproveSerializer(serializers.Serializer):
+    cells = serializers.ListField(
+        label="格子 id", child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        allow_empty=False, max_length=2000,
+    )  # fmt: skip
+
+
+class ReturnItemSerializer(serializers.Serializer):
+    cell = serializers.IntegerField(label="格子 id", min_value=1, max_value=2**31 - 1)
+    reason = serializers.CharField(label="退回原因", max_length=500)
+
+
+class BulkReturnSerializer(serializers.Serializer):
+    cells = ReturnItemSerializer(many=True, allow_empty=False, max_length=2000)
 
 
 class CellReviewSerializer(ModelSerializer):
@@ -279,6 +296,47 @@ class CellReviewViewSet(_LockActions, viewsets.ReadOnlyModelViewSet):
     def send_back(self, request, pk=None):
         """退回 with a reason: the cell reopens for the district."""
         return self._review(request, False)
+
+    def _cells(self, ids: list[int]) -> list[CellReview]:
+        """The cells by id, in the user's scope; any unknown id is a 404 for the whole."""
+        found = self.get_queryset().select_related("indicator", "district").in_bulk(set(ids))
+        if len(found) != len(set(ids)):
+            raise NotFound("有格子不存在或不在您的职责范围内，未做任何修改")
+        return [found[i] for i in dict.fromkeys(ids)]
+
+    @extend_schema(
+        request=BulkApproveSerializer, responses={200: CountSerializer, 400: REFUSED, 404: REFUSED}
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-approve")
+    def bulk_approve(self, request):
+        """审核通过 many cells in one request: all or nothing."""
+        data = BulkApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cells = self._cells(data.validated_data["cells"])
+        try:
+            count = review.approve_cells(request.user, cells)
+        except review.ReviewRejected as exc:
+            return _refused(exc)
+        return Response({"cells": count})
+
+    @extend_schema(
+        request=BulkReturnSerializer, responses={200: CountSerializer, 400: REFUSED, 404: REFUSED}
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-return")
+    def bulk_return(self, request):
+        """退回 many cells in one request, each with its own reason: all or nothing."""
+        data = BulkReturnSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = data.validated_data["cells"]
+        cells = self._cells([x["cell"] for x in items])
+        by_id = {c.pk: c for c in cells}
+        try:
+            count = review.return_cells(
+                request.user, [(by_id[x["cell"]], x["reason"]) for x in items]
+            )
+        except review.ReviewRejected as exc:
+            return _refused(exc)
+        return Response({"cells": count})
 
 
 class AttachmentViewSet(

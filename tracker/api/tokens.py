@@ -30,6 +30,8 @@ class AuthTokenSerializer(ModelSerializer):
 class AuthTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """Your own tokens (督查室: everyone's, ``?username=`` to filter); DELETE revokes one."""
 
+    leader_may_write = True  # revoking one's own token is not a write to the tracker's data
+
     serializer_class = AuthTokenSerializer
     lookup_field = "token_key"
     lookup_value_regex = "[A-Za-z0-9]+"

@@ -31,7 +31,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from tracker.accounts.permissions import Scope, scope_for
+from tracker.accounts.permissions import LEADER_READ_ONLY, Action, Scope, restrict, scope_for
 from tracker.calendar import days_left, deadline_label, enterable_months, reporting_month
 from tracker.dashboard.views import page
 from tracker.months import format_month, month_label, parse_month
@@ -41,6 +41,8 @@ from tracker.plans.selection import current_plan, plan_of_year
 from tracker.progress import writes as progress
 from tracker.progress.entry_sheet import EntrySheet, chosen_scope, entry_sheet
 from tracker.progress.writes import Entry, ProgressRejected
+from tracker.review import queries as review_selectors
+from tracker.review.models import Attachment
 
 
 @dataclass
@@ -229,6 +231,19 @@ def _save(request, sheet: EntrySheet) -> list[str]:
     return general
 
 
+def _annotate(user, sheet: EntrySheet) -> None:
+    """Each row's 佐证材料 and, when the reviewer returned it, the return (issue 30). 2
+    queries."""
+    reports = [r.report.pk for r in sheet.rows if r.report]
+    files: dict[int, list] = {}
+    for a in restrict(user, Action.VIEW, Attachment.objects.all()).filter(report_id__in=reports):
+        files.setdefault(a.report_id, []).append(a)
+    returned = review_selectors.returned_in(user, sheet.month, sheet.rows)
+    for row in sheet.rows:
+        row.attachments = files.get(row.report.pk, []) if row.report else []
+        row.returned = returned.get((row.indicator.pk, row.district.pk))
+
+
 @page()
 def report(request, month: str):
     month, plan = _month_or_404(month)
@@ -252,6 +267,9 @@ def report(request, month: str):
         "filters": filters,
     }
     scope = context["scope"]
+    if scope.is_leader:  # read-only (issue 30): the figures are on the matrix and cell pages
+        context["refused"] = LEADER_READ_ONLY
+        return render(request, "dashboard/entry.html", context)
     if month not in allowed:
         context["refused"] = (
             f"不能填报{month_label(month)}：可填报的月份为"
@@ -283,6 +301,7 @@ def report(request, month: str):
         if not general and not any(r.errors for r in sheet.all_rows):
             messages.success(request, f"{month_label(month)}的填报已全部保存")
             return redirect(request.get_full_path())
+    _annotate(request.viewer, sheet)
     bad = [(row, e) for row in sheet.all_rows for e in row.errors]
     context.update(
         sheet=sheet,

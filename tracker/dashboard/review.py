@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from tracker.accounts.permissions import Action, restrict, scope_for
+from tracker.accounts.permissions import Action, allowed, restrict, scope_for
 from tracker.calendar import reporting_month
 from tracker.dashboard.views import _context, page
 from tracker.months import format_month, month_label, months_of_year
@@ -33,6 +33,7 @@ from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.selection import current_plan, plan_month
 from tracker.progress.models import CellReview, MonthSubmission
+from tracker.reporting.review_sheet import review_sheet
 from tracker.review import queries as review_selectors
 from tracker.review import workflow as review
 from tracker.review.explanations import explanation_due, grace_days, missing_explanations
@@ -67,6 +68,7 @@ def review_states(request):
     queue = review_selectors.review_queue(user, months) if not scope.is_district else []
     returned = review_selectors.returned_cells(user)
     missing = missing_explanations(user, month)
+    by_month, by_indicator = _queue_groups(queue)
     context = _context(
         request,
         None,
@@ -78,18 +80,36 @@ def review_states(request):
         totals=grid.totals(month),
         own=own,
         queue=queue,
+        queue_by_month=by_month,
+        queue_by_indicator=by_indicator,
         returned=returned,
         missing=missing,
         grace_days=grace_days(),
         explanation_due=explanation_due(month),
-        can_review=not scope.is_district,
+        can_review=_may_review(user),
     )
     return render(request, "dashboard/review_states.html", context)
 
 
+def _queue_groups(queue):
+    """The queue as the review page's two ways in: (district, month, count) and
+    (indicator, month, count), plan order."""
+    by_month: dict = {}
+    by_indicator: dict = {}
+    for c in queue:
+        key = (c.district.code, c.month)
+        by_month.setdefault(key, [c.district, c.month, 0])[2] += 1
+        key = (c.indicator_id, c.month)
+        by_indicator.setdefault(key, [c.indicator, c.month, 0])[2] += 1
+    months = sorted(by_month.values(), key=lambda x: (x[1], x[0].order))
+    return months, list(by_indicator.values())
+
+
 @page()
 def review_month(request, code: str, month: str):
-    """One district-month: cells, locks and every step with who and when."""
+    """One district-month: the review sheet (figure, 上月, 序时应达, status, explanation,
+    attachments; approve all / selected, return selected), locks, and every step with who
+    and when."""
     user = request.viewer
     month = _month_param(month)
     district = get_object_or_404(District, code=code)
@@ -101,15 +121,10 @@ def review_month(request, code: str, month: str):
     )
     if scope_for(user).is_district and scope_for(user).district_id != district.pk:
         raise Http404("不在您的职责范围内")
-    cells = []
+    sheet = None
     steps = []
     if submission is not None:
-        cells = list(
-            restrict(user, Action.VIEW, CellReview.objects.all())
-            .filter(submission=submission)
-            .select_related("indicator__project", "reviewed_by")
-            .order_by("indicator__project__seq", "indicator__order")
-        )
+        sheet = review_sheet(user, month, district=district)
         steps = review_selectors.month_history(submission, user)
     return render(
         request,
@@ -122,12 +137,95 @@ def review_month(request, code: str, month: str):
             review_month=month,
             review_month_text=format_month(month),
             review_month_label=month_label(month),
-            cells=cells,
+            sheet=sheet,
+            cells=[r.cell for r in sheet.rows] if sheet else [],
             steps=steps,
             is_supervision=scope_for(user).is_supervision,
+            can_review=_may_review(user),
             state_label=review_selectors.STATE_LABEL,
         ),
     )
+
+
+@page()
+def review_indicator(request, indicator_id: int, month: str):
+    """One indicator across districts: the same review sheet, a row per district."""
+    user = request.viewer
+    month = _month_param(month)
+    indicator = (
+        restrict(user, Action.VIEW, Indicator.objects.all())
+        .select_related("project__lead_agency")
+        .filter(pk=indicator_id)
+        .first()
+    )
+    if indicator is None:
+        raise Http404("不存在或不在您的职责范围内")
+    sheet = review_sheet(user, month, indicator=indicator)
+    return render(
+        request,
+        "dashboard/review_indicator.html",
+        _context(
+            request,
+            None,
+            indicator=indicator,
+            review_month=month,
+            review_month_text=format_month(month),
+            review_month_label=month_label(month),
+            sheet=sheet,
+            can_review=_may_review(user),
+        ),
+    )
+
+
+def _may_review(user) -> bool:
+    """Show the review buttons (the service still decides each cell)."""
+    scope = scope_for(user)
+    return (scope.is_agency or scope.is_supervision) and allowed(user, Action.REVIEW, CellReview)
+
+
+def _ids(values) -> list[int]:
+    return sorted({int(v) for v in values if str(v).isdigit() and len(str(v)) <= 10})
+
+
+@page()
+@require_POST
+def review_bulk(request):
+    """全部审核通过 / 审核通过所选 / 退回所选 (each with its own reason): one request, all
+    or nothing (``review.approve_cells`` / ``review.return_cells``)."""
+    user = request.viewer
+    do = request.POST.get("do", "")
+    default = reverse("dashboard:review_states")
+    if do == "approve_all":
+        ids = _ids(request.POST.getlist("all"))
+    else:
+        ids = _ids(request.POST.getlist("cell"))
+    if not ids:
+        messages.error(request, "请先勾选要审核的指标")
+        return _back(request, default)
+    found = {
+        c.pk: c
+        for c in restrict(user, Action.VIEW, CellReview.objects.all())
+        .select_related("indicator__project__lead_agency", "district", "submission")
+        .filter(pk__in=ids)
+    }
+    if len(found) != len(ids):
+        raise Http404("不存在或不在您的职责范围内")
+    cells = [found[i] for i in ids]
+    try:
+        if do in ("approve_all", "approve"):
+            n = review.approve_cells(user, cells)
+            done = f"已审核通过 {n} 项"
+        elif do == "return":
+            pairs = [(c, request.POST.get(f"reason-{c.pk}", "")) for c in cells]
+            n = review.return_cells(user, pairs)
+            done = f"已退回 {n} 项，已通知相关地区更正后重新上报"
+        else:
+            raise Http404("未知操作")
+    except review.ReviewRejected as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return _back(request, default)
 
 
 def _back(request, default: str):

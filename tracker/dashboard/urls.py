@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tracker.dashboard import completeness, entry, review, views, work, workbook
+from tracker.dashboard import completeness, entry, evidence, review, views, work, workbook
 
 app_name = "dashboard"
 urlpatterns = [
@@ -23,6 +23,12 @@ urlpatterns = [
     # explain and review (issue 15): tracker/dashboard/review.py
     path("review/", review.review_states, name="review_states"),
     path("review/act/", review.review_act, name="review_act"),
+    path("review/bulk/", review.review_bulk, name="review_bulk"),
+    path(
+        "review/indicator/<int:indicator_id>/<str:month>/",
+        review.review_indicator,
+        name="review_indicator",
+    ),
     path("review/<slug:code>/<str:month>/", review.review_month, name="review_month"),
     path(
         "matrix/<int:indicator_id>/<int:district_id>/explain/",
@@ -32,6 +38,10 @@ urlpatterns = [
     # the district's month (issue 14): workbooks, tracker/dashboard/workbook.py
     path("report/<str:month>/xlsx/", workbook.report_xlsx, name="report_xlsx"),
     path("report/<str:month>/upload/", workbook.report_upload, name="report_upload"),
+    # 佐证材料 in the browser (issue 30): tracker/dashboard/evidence.py
+    path("attachments/add/", evidence.attachment_add, name="attachment_add"),
+    path("attachments/<int:pk>/", evidence.attachment, name="attachment"),
+    path("attachments/<int:pk>/remove/", evidence.attachment_remove, name="attachment_remove"),
     path("completeness/", completeness.completeness, name="completeness"),
     path(
         "accounts/login/",

@@ -37,6 +37,7 @@ from tracker.plans.models import Project
 from tracker.plans.reference import Category, District
 from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan, plan_month
 from tracker.reporting import list_files
+from tracker.reporting.alerts import missed_milestones
 from tracker.reporting.cell import cell_detail
 from tracker.reporting.matrix import matrix as read_matrix
 from tracker.reporting.notice import notice as read_notice
@@ -46,6 +47,7 @@ from tracker.reporting.notice_files import notice_workbook
 from tracker.reporting.overview import overview as read_overview
 from tracker.reporting.ranking import ranking as read_ranking
 from tracker.reporting.scorecard import district_scorecard
+from tracker.review.attachments import cell_evidence
 from tracker.review.explanations import cell_explain_context
 
 
@@ -59,15 +61,21 @@ def public_mode() -> bool:
     return conf.PUBLIC_READ_ONLY
 
 
+SAFE = ("GET", "HEAD", "OPTIONS")
+
+
 def page(public: bool = False):
-    """Require a user with a role. ``public`` pages also serve visitors without one in
-    published read-only mode; ``request.viewer`` is then None (the city-wide view)."""
+    """Require a user with a role (a leader: reads only, any other method is a 403).
+    ``public`` pages also serve visitors without one in published read-only mode;
+    ``request.viewer`` is then None (the city-wide view)."""
 
     def decorate(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             user = request.user
             has_role = user.is_authenticated and scope_for(user).role is not None
+            if has_role and scope_for(user).is_leader and request.method not in SAFE:
+                return render(request, "dashboard/read_only.html", status=403)
             if has_role:
                 request.viewer = user
             elif public and public_mode():
@@ -170,6 +178,7 @@ def matrix(request):
         download = lists.export(request, list_files.matrix_table(data, title), title)
         if download is not None:
             return download
+    missed = missed_milestones(request.viewer, month, _plan(request)) if month else []
     return render(
         request,
         "dashboard/matrix.html",
@@ -177,6 +186,7 @@ def matrix(request):
             request,
             month,
             matrix=data,
+            missed_milestones=missed,
             categories=list(categories),
             category_id=int(category_id) if category_id and category_id.isdigit() else None,
             problems=problems,
@@ -201,6 +211,7 @@ def cell(request, indicator_id: int, district_id: int):
     if current is None and detail.evaluations:
         current = detail.evaluations[-1]
     explain = cell_explain_context(request.viewer, detail, current)  # issue 15
+    evidence = cell_evidence(request.viewer, detail)  # issue 30
     return render(
         request,
         "dashboard/cell.html",
@@ -210,6 +221,7 @@ def cell(request, indicator_id: int, district_id: int):
             detail=detail,
             current=current,
             chart=json.dumps(chart, ensure_ascii=False),
+            evidence=evidence,
             **explain,
         ),
     )

@@ -26,8 +26,10 @@ from tracker.formats import show_amount
 from tracker.months import format_month, month_label
 from tracker.plans.selection import current_plan
 from tracker.reporting import list_files
+from tracker.reporting.alerts import missed_milestones
 from tracker.reporting.my_work import my_work as read_my_work
 from tracker.reporting.my_work import unfiled_work
+from tracker.review import queries as review_selectors
 
 SHOW = {
     "unfiled": "未填报",
@@ -66,6 +68,15 @@ def _entry_url(request, line) -> str:
     return f"{url}#c-{line.indicator_id}-{line.district_id}"
 
 
+class _ReturnedLine:
+    """A returned cell as the search matches it."""
+
+    def __init__(self, cell):
+        self.label, self.project_seq = cell.indicator.label, cell.indicator.project.seq
+        self.indicator, self.district = cell.indicator, cell.district
+        self.lead_agency = cell.indicator.project.lead_agency.name
+
+
 @page()
 def my_work(request):
     month = _month(request)
@@ -76,9 +87,14 @@ def my_work(request):
     due_month = reporting_month(plan) if plan else None
     unfiled = unfiled_work(request.viewer, due_month) if due_month else []
     rows = read_my_work(request.viewer, month) if month else []
+    # issue 30: returned figures first, then missed qualitative milestones (red)
+    returned = review_selectors.returned_cells(request.viewer)
+    missed = missed_milestones(request.viewer, month) if month else []
     counts = status_counts(e.status for e in rows)
     totals = {
         "unfiled": len(unfiled),
+        "returned": len(returned),
+        "milestones": len(missed),
         "red": counts["seriously_behind"] + counts["overdue"],
         "yellow": counts["behind"],
         "grey": counts["not_reported"],
@@ -90,8 +106,12 @@ def my_work(request):
         rows_shown = [e for e in rows_shown if LAG_FILTER[show](e)]
     for u in unfiled_shown:
         u.entry_url = _entry_url(request, u)
+    returned_shown = [c for c in returned if _matches(q, _ReturnedLine(c))] if not show else []
+    missed_shown = missed if show in ("", "red") else []
     stamp = format_month(due_month or month) if (due_month or month) else "无"
-    table = list_files.Table("我的待办", HEADER, _table(unfiled_shown, rows_shown))
+    table = list_files.Table(
+        "我的待办", HEADER, _table(unfiled_shown, rows_shown, returned_shown, missed_shown)
+    )
     download = lists.export(request, table, f"我的待办_{stamp}")
     if download is not None:
         return download
@@ -105,6 +125,8 @@ def my_work(request):
             month,
             rows=rows_shown,
             unfiled=unfiled_shown,
+            returned=returned_shown,
+            missed_milestones=missed_shown,
             totals=totals,
             due_month=due_month,
             due_label=deadline_label(due_month) if due_month else "",
@@ -126,8 +148,18 @@ HEADER = ["类型", "月份", "序号", "指标", "区、县(市)", "牵头单�
           "累计完成", "完成率"]  # fmt: skip
 
 
-def _table(unfiled, rows) -> list[list]:
+def _table(unfiled, rows, returned=(), missed=()) -> list[list]:
     out = []
+    for c in returned:  # issue 30: first, as on the page
+        project = c.indicator.project
+        where = [month_label(c.month), project.seq, c.indicator.label, c.district.name,
+                 project.lead_agency.name]  # fmt: skip
+        out.append(["被退回", *where, f"退回：{c.reason}", "", "", "", ""])
+    for a in missed:
+        project = a.indicator.project
+        where = [month_label(a.month), project.seq, project.name, a.district.name,
+                 project.lead_agency.name]  # fmt: skip
+        out.append(["节点未完成", *where, f"红：{a.message}", "", "", "", ""])
     for u in unfiled:
         quota = show_amount(u.indicator, u.quota)
         where = [month_label(u.month), u.project_seq, u.label, u.district.name, u.lead_agency]

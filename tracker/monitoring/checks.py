@@ -32,6 +32,7 @@ from tracker.monitoring.episodes import (
     AlertChanges,
     EpisodeWriter,
     EvaluatedMonths,
+    escalation,
     milestone_alerts,
     preview_alerts,
     sync_alerts,
@@ -398,6 +399,12 @@ def run_catch_up(up_to: date, *, as_of: datetime | None = None) -> list[CheckRes
 # --- qualitative milestones -------------------------------------------------------------
 
 
+def milestone_streak(due: date, through: date) -> int:
+    """Months a milestone due in ``due`` has been overdue as of the check of ``through``
+    (1 in its own month), the count ``episodes.escalation`` escalates on."""
+    return max(1, (through.year - due.year) * 12 + through.month - due.month + 1)
+
+
 def milestone_due_at(month: date) -> datetime:
     """When the scheduled milestone check of ``month`` runs: the day after the
     reporting deadline at ``CHECK_HOUR`` (what a catch-up uses as ``as_of``)."""
@@ -407,14 +414,24 @@ def milestone_due_at(month: date) -> datetime:
 
 
 def run_milestone_check(
-    month: date, *, as_of: datetime | None = None, deliver: bool = True, notify: bool = True
+    month: date,
+    *,
+    as_of: datetime | None = None,
+    deliver: bool = True,
+    notify: bool = True,
+    through: date | None = None,
 ) -> CheckResult | None:
     """Check the qualitative milestones due by ``month`` (or by the latest milestone
-    month already checked, if later: checking an earlier month by hand never reopens
-    what a later check closed); None if the plan names no milestone in ``month``.
+    month already checked, or ``through`` — the month the schedule is checking — if
+    later: checking an earlier month by hand never reopens what a later check closed);
+    None if the plan names no milestone in ``month``.
 
     One 节点未完成 episode per (indicator, district): opened when something is overdue,
-    its message updated while it stays so, resolved when everything due is done.
+    its message updated while it stays so, resolved when everything due is done. A
+    missed milestone is red, like a missed target, and escalates like one (issue 30):
+    its streak is the months it has been overdue through the month checked
+    (``milestone_streak``), and ``episodes.escalation`` raises it to the lead agency,
+    then to 督查室 with 挂牌督办.
     """
     month = first_of_month(month)
     as_of = as_of or timezone.now()
@@ -431,7 +448,7 @@ def run_milestone_check(
             ).aggregate(m=Max("month"))["m"]
             or month
         )
-        through = max(month, latest)
+        through = max(month, latest, first_of_month(through or month))
         wanted = milestone_alerts(through, plans, as_of)
         changes = AlertChanges()
         out = EpisodeWriter(started, changes)
@@ -443,12 +460,21 @@ def run_milestone_check(
             if want is None:
                 out.flip(alert.resolve(through, now=started, why="节点已完成"))
             else:
-                out.flip(alert.update(through, now=started, message=want[1]))
+                streak = milestone_streak(want[0], through)
+                level = escalation(streak)[0]
+                out.flip(
+                    alert.update(
+                        through, now=started, message=want[1], streak=streak,
+                        level=max(level, alert.level),
+                    )
+                )  # fmt: skip
             out.done(alert)
         for (indicator_id, district_id), (due, message) in wanted.items():
+            streak = milestone_streak(due, through)
             alert, flip = LagAlert.open(
                 indicator_id, district_id, Kind.MILESTONE, due, now=started,
-                why="节点未按时完成", severity=Severity.RED, streak=0, message=message,
+                why="节点未按时完成", severity=Severity.RED, streak=streak, message=message,
+                level=escalation(streak)[0],
             )  # fmt: skip
             alert.last_month = through
             out.created(alert, flip)
@@ -479,10 +505,16 @@ def run_due_milestone_checks(
     )
     todo = [(m, min(milestone_due_at(m), now)) for m in months if m not in checked]
     todo.append((months[-1], now))
+    last = len(todo) - 1
+    # the last run re-checks as of ``up_to``: a milestone still missed months later
+    # escalates like a lag streak (issue 30)
     results = [
-        run_milestone_check(m, as_of=at, deliver=deliver, notify=notify and i == len(todo) - 1)
+        run_milestone_check(
+            m, as_of=at, deliver=deliver, notify=notify and i == last,
+            through=up_to if i == last else None,
+        )
         for i, (m, at) in enumerate(todo)
-    ]
+    ]  # fmt: skip
     return [r for r in results if r is not None]
 
 

@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from tracker.accounts.models import Role
+from tracker.accounts.models import OFFICE_ROLES, Role
 from tracker.accounts.querysets import ScopedQuerySet
 from tracker.monitoring.models import LagAlert
 from tracker.notifications.channels import webhook_url_problem
@@ -31,7 +31,9 @@ class Contact(models.Model):
     """A recipient of alert digests: a mailbox and/or a webhook of an office."""
 
     name = models.CharField("名称", max_length=100)
-    role = models.CharField("类别", max_length=20, choices=Role.choices)
+    role = models.CharField(
+        "类别", max_length=20, choices=[(r.value, r.label) for r in OFFICE_ROLES]
+    )  # leaders read; offices are told
     agency = models.ForeignKey(
         Agency,
         on_delete=models.PROTECT,

@@ -73,8 +73,7 @@ def due_cells(month: date, who=None, *, district_ids: Iterable[int] | None = Non
         quotas = scope.apply(quotas)
         if scope.role is None:
             return []
-        if scope.is_agency:
-            city = city.filter(project__lead_agency_id=scope.agency_id)
+        city = scope.apply(city)  # an agency's own projects; a leader's; all for the others
     if district_ids is not None:
         district_ids = list(district_ids)
         quotas = quotas.filter(district_id__in=district_ids)

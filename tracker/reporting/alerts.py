@@ -96,3 +96,18 @@ def alerts_version(month: date) -> str:
         n=Count("pk"), t=Max("updated_at")
     )
     return f"{agg['n']}:{agg['t']}"
+
+
+def missed_milestones(who, month: date, plan=None) -> list[LagAlert]:
+    """The qualitative milestones missed and still not done at the end of ``month`` (open
+    节点未完成 episodes) in ``who``'s scope, plan order. Red, like a missed target, on the
+    overview, the matrix, 我的待办 and the notice (issue 30); ``message`` names the
+    milestones, ``level`` / ``supervised`` say how far it has escalated. 1 query."""
+    qs = _open(who, month).filter(kind=LagAlert.Kind.MILESTONE)
+    if plan is not None:
+        qs = qs.filter(indicator__project__plan_year=plan)
+    return list(
+        qs.select_related("indicator__project__lead_agency", "district").order_by(
+            "indicator__project__seq", "district__order", "month"
+        )
+    )

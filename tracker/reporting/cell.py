@@ -106,7 +106,9 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
         restrict_viewer(ProgressReport.objects, who)
         .filter(indicator=indicator, district=district)
         .order_by("month")
-        .values("month", "value", "created_at", "is_correction", "correction_reason", "version")
+        .values(
+            "id", "month", "value", "created_at", "is_correction", "correction_reason", "version"
+        )
     )
     values = {r["month"]: r["value"] for r in reports}
     evaluations = evaluation_lines(

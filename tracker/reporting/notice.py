@@ -42,7 +42,12 @@ from tracker.monitoring.stored import EvaluationLine, evaluation_lines, of_plan
 from tracker.months import month_label
 from tracker.plans.reference import District, PlanYear
 from tracker.ratios import pct
-from tracker.reporting.alerts import alerts_version, open_alert_total, supervised_cells
+from tracker.reporting.alerts import (
+    alerts_version,
+    missed_milestones,
+    open_alert_total,
+    supervised_cells,
+)
 from tracker.reporting.models import NoticeIssue
 from tracker.reporting.overview import overview
 from tracker.reporting.ranking import RankingRow, ranking
@@ -50,7 +55,7 @@ from tracker.review.explanations import attach_explanations
 from tracker.review.models import Explanation
 
 S = LagStatus
-NOTICE_LAYOUT = "3"  # bump when the notice template changes: cached PDFs re-render
+NOTICE_LAYOUT = "4"  # bump when the notice template changes: cached PDFs re-render
 
 
 def supervision_after() -> int:
@@ -108,6 +113,8 @@ class Notice:
     cap: int
     others_by_district: list[DistrictRed]
     projects: dict[str, int] = field(default_factory=dict)  # projects by status
+    #: qualitative milestones missed and still open (red, like a missed target; issue 30)
+    missed_milestones: list = field(default_factory=list)
 
     @property
     def on_track_pct(self) -> Decimal | None:
@@ -245,6 +252,7 @@ def notice(month: date, plan=None) -> Notice | None:
         cap=cap,
         others_by_district=others,
         projects=ov.project_counts,
+        missed_milestones=missed_milestones(None, month, plan),
     )
 
 

@@ -119,6 +119,25 @@ def notice_workbook(data: Notice) -> bytes:
     for d in data.others_by_district:
         row(d.district.name, d.count, d.overdue, "、".join(map(str, d.seqs)),
             formats=[None, COUNT, COUNT, None])  # fmt: skip
+    if data.missed_milestones:  # issue 30: a missed qualitative milestone is red
+        row()
+        row(f"定性目标未按期完成节点（计为红色）{len(data.missed_milestones)} 项：")
+        row(
+            "序号",
+            "项目",
+            "区、县(市)",
+            "牵头单位",
+            "未完成的节点",
+            "逾期月数",
+            "督办",
+            header=True,
+        )
+        for a in data.missed_milestones:
+            project = a.indicator.project
+            level = "挂牌督办" if a.supervised else a.get_level_display()
+            row(project.seq, project.name, a.district.name, project.lead_agency.name, a.message,
+                a.streak, level, formats=[None] * 5 + [COUNT, None])  # fmt: skip
+            ws.cell(ws.max_row, 5).alignment = Alignment(wrap_text=True)
     row()
     if data.explained_others:
         title("四、其他红色事项的原因说明和整改措施")

@@ -11,7 +11,9 @@ Rules (the same ``tracker.monitoring.rules.roll_up`` as the lag check's city tot
   rule on the capped totals. Its per-status district counts travel with it.
 - A project's status is its worst indicator's; a category's its worst project's (order of
   badness: ``tracker.choices.BADNESS``). Qualitative targets have no status (their
-  milestones raise alerts instead), so a project with only those is 未到节点. A project's
+  milestones raise alerts instead), so a project with only those is 未到节点 — until a
+  milestone is missed: an open 节点未完成 episode makes its project 红 (issue 30,
+  ``alerts.missed_milestones``). A project's
   completion bar is the mean of its indicators' completion shares.
 """
 
@@ -29,7 +31,7 @@ from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import RollUp, Thresholds, roll_up
 from tracker.monitoring.stored import of_plan
 from tracker.plans.models import Indicator
-from tracker.reporting.alerts import open_alert_counts_by_indicator
+from tracker.reporting.alerts import missed_milestones, open_alert_counts_by_indicator
 
 S = LagStatus
 TWO = Decimal("0.01")
@@ -153,6 +155,13 @@ class ProjectSummary:
     indicators: list[IndicatorSummary]
     status: str
     open_alerts: int
+    has_numbers: bool = False  # a quantitative target (量化) beside any qualitative ones
+    missed_milestones: int = 0  # districts with a missed qualitative milestone (red)
+
+    @property
+    def kind_label(self) -> str:
+        """What the project is: 量化 (has numeric targets) or 定性 (milestones only)."""
+        return "量化" if self.has_numbers else "定性"
 
     @property
     def colour(self) -> str:
@@ -280,8 +289,15 @@ def overview(who, month: date, *, year: int | None = None, plan=None) -> Overvie
         p.open_alerts += alerts.get(indicator.pk, 0)
         if indicator.kind == Indicator.Kind.QUALITATIVE:
             continue
+        p.has_numbers = True
         line = _summarise(indicator, rows.get(indicator.pk, []), thresholds, month)
         line.open_alerts = alerts.get(indicator.pk, 0)
         p.indicators.append(line)
         p.status = worst([p.status, line.status])
+    if indicators:  # a missed qualitative milestone is red, like a missed target
+        for alert in missed_milestones(who, month, plan):
+            p = projects.get(alert.indicator.project_id)
+            if p is not None:
+                p.missed_milestones += 1
+                p.status = worst([p.status, S.SERIOUSLY_BEHIND])
     return Overview(month=month, categories=sorted(categories.values(), key=lambda c: c.order))

@@ -10,11 +10,14 @@ import io
 import unicodedata
 import uuid
 import zipfile
+from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.db import transaction
 
 from tracker import conf
+from tracker.accounts.permissions import Action as P
+from tracker.accounts.permissions import restrict
 from tracker.progress import lifecycle
 from tracker.progress.models import ProgressReport
 from tracker.review.models import Attachment, AttachmentKind
@@ -138,3 +141,58 @@ def remove_attachment(user, attachment: Attachment, *, reason: str = "") -> None
     """Delete the row (history keeps it, with who and why); the stored file stays."""
     may_change_evidence(user, attachment.report)
     stamp_history(attachment, user, reason.strip() or "删除佐证材料").delete()
+
+
+@dataclass
+class EvidenceRow:
+    """One month's report of a cell and its files, for the cell page's 佐证材料."""
+
+    report: ProgressReport
+    month: object
+    label: str
+    attachments: list
+    locked: bool  # read-only: locked, or the viewer may not change the report
+
+    @property
+    def key(self) -> str:
+        return f"r{self.report.pk}"
+
+    @property
+    def anchor(self) -> str:
+        return f"evidence-{self.report.pk}"
+
+
+def cell_evidence(who, detail) -> list[EvidenceRow]:
+    """The reports of a cell (``reporting.cell`` detail, newest first) with their files;
+    the upload and remove controls show only where ``may_change_evidence`` would pass
+    (not on frozen figures). 4
+    queries."""
+    ids = [r["id"] for r in detail.reports]
+    if not ids:
+        return []
+    reports = restrict(who, P.VIEW, ProgressReport.objects.all()).in_bulk(ids)
+    writable = set(
+        restrict(who, P.CHANGE, ProgressReport.objects.all())
+        .filter(pk__in=ids)
+        .values_list("pk", flat=True)
+    )
+    files: dict[int, list[Attachment]] = {}
+    for a in restrict(who, P.VIEW, Attachment.objects.all()).filter(report_id__in=ids):
+        files.setdefault(a.report_id, []).append(a)
+    locked = lifecycle.frozen_cells([detail.indicator.pk], [detail.district.pk])
+    rows = []
+    for pk in reversed(ids):
+        report = reports.get(pk)
+        if report is None:
+            continue
+        frozen = (report.indicator_id, report.district_id, report.month) in locked
+        rows.append(
+            EvidenceRow(
+                report=report,
+                month=report.month,
+                label=detail.indicator.label,
+                attachments=files.get(pk, []),
+                locked=frozen or pk not in writable,
+            )
+        )
+    return rows

@@ -137,9 +137,39 @@ def returned_cells(who) -> list[CellReview]:
     return list(
         restrict(who, Action.VIEW, CellReview.objects.all())
         .filter(state=CellState.RETURNED)
-        .select_related("indicator__project", "district", "reviewed_by")
+        .select_related("indicator__project__lead_agency", "district", "reviewed_by")
         .order_by("month", "indicator__project__seq", "indicator__order", "district__order")
     )
+
+
+def returned_count(who) -> int:
+    """How many cells in ``who``'s scope are returned and not yet reported again. 1 query."""
+    return (
+        restrict(who, Action.VIEW, CellReview.objects.all())
+        .filter(state=CellState.RETURNED)
+        .count()
+    )
+
+
+def returned_in(who, month: date, rows) -> dict[tuple[int, int], CellReview]:
+    """``{(indicator_id, district_id): CellReview}`` of the returned cells of ``month``
+    among ``rows`` (anything with ``indicator`` and ``district``). 1 query."""
+    keys = {(r.indicator.pk, r.district.pk) for r in rows}
+    if not keys:
+        return {}
+    found = (
+        restrict(who, Action.VIEW, CellReview.objects.all())
+        .filter(
+            state=CellState.RETURNED,
+            month=month,
+            indicator_id__in={i for i, _ in keys},
+            district_id__in={d for _, d in keys},
+        )
+        .select_related("reviewed_by")
+    )
+    return {
+        (c.indicator_id, c.district_id): c for c in found if (c.indicator_id, c.district_id) in keys
+    }
 
 
 @dataclass

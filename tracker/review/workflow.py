@@ -415,3 +415,43 @@ def relock(user, *, cell=None, submission=None) -> int:
     with transaction.atomic():
         cells = _targets(cell, submission).filter(_sources(Do.RELOCK))
         return _set_lock(cells, True, user, "重新锁定")
+
+
+# --- bulk review (issue 30) -------------------------------------------------------------
+
+
+def _cell_name(cell: CellReview) -> str:
+    return f"{cell.district.name}「{cell.indicator.label}」"
+
+
+def approve_cells(user, cells) -> int:
+    """审核通过 every cell of ``cells`` in one transaction: all or nothing. A refusal of
+    any cell names it and leaves every cell as it was."""
+    cells = list(cells)
+    if not cells:
+        raise ReviewRejected("请选择要审核通过的指标")
+    with transaction.atomic():
+        for cell in cells:
+            try:
+                review_cell(user, cell, approve=True)
+            except ReviewRejected as exc:
+                raise ReviewRejected(f"{_cell_name(cell)}：{exc}；本次未做任何修改") from exc
+    return len(cells)
+
+
+def return_cells(user, cells_with_reasons) -> int:
+    """退回 every (cell, reason) pair in one transaction, each with its own reason: all or
+    nothing (a cell without a reason refuses the whole request)."""
+    pairs = [(cell, (reason or "").strip()) for cell, reason in cells_with_reasons]
+    if not pairs:
+        raise ReviewRejected("请选择要退回的指标")
+    missing = [_cell_name(c) for c, reason in pairs if not reason]
+    if missing:
+        raise ReviewRejected(f"退回时须逐项填写退回原因：{'、'.join(missing[:10])}未填写")
+    with transaction.atomic():
+        for cell, reason in pairs:
+            try:
+                review_cell(user, cell, approve=False, reason=reason)
+            except ReviewRejected as exc:
+                raise ReviewRejected(f"{_cell_name(cell)}：{exc}；本次未做任何修改") from exc
+    return len(pairs)

@@ -1,7 +1,8 @@
 """Links to 本月填报 (``tracker.dashboard.entry``) from every page.
 
 - ``{% reporting_now %}``: the header's 「本月填报 · 2024年11月 · 还剩 3 天」 link (users
-  with a role), the month being reported of the current plan (``calendar``).
+  with a role), the month being reported of the current plan (``calendar``); for a
+  district, 「退回 N」 when figures were returned to it (issue 30).
 - ``{% entry_href indicator district_id status month %}``: the entry page at that cell
   (``…/report/2024-11/#c-<indicator>-<district>``) when the viewer may enter it, else "".
   A 未按时填报 cell links to its own month (that report is missing); any other to the
@@ -24,6 +25,7 @@ from tracker.choices import LagStatus
 from tracker.months import clamp_to_year, format_month
 from tracker.plans.reference import District
 from tracker.plans.selection import current_plan
+from tracker.review.queries import returned_count
 
 register = template.Library()
 
@@ -47,6 +49,9 @@ def reporting_now(context):
         if plan is not None:
             month = reporting_month(plan)
             cached.update(month=month, days=days_left(month))
+        scope = _scope(context)
+        if scope.is_district:  # issue 30: the figures returned to it, counted in the header
+            cached["returned"] = returned_count(context.get("viewer"))
         if request is not None:
             request._reporting_now = cached
     return {**cached, "here": context.get("here")}
