@@ -314,7 +314,7 @@ class CellReviewViewSet(_LockActions, viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         cells = self._cells(data.validated_data["cells"])
         try:
-            count = review.approve_cells(request.user, cells)
+            count = len(review.approve_cells(request.user, cells))
         except review.ReviewRejected as exc:
             return _refused(exc)
         return Response({"cells": count})
@@ -331,8 +331,8 @@ class CellReviewViewSet(_LockActions, viewsets.ReadOnlyModelViewSet):
         cells = self._cells([x["cell"] for x in items])
         by_id = {c.pk: c for c in cells}
         try:
-            count = review.return_cells(
-                request.user, [(by_id[x["cell"]], x["reason"]) for x in items]
+            count = len(
+                review.return_cells(request.user, [(by_id[x["cell"]], x["reason"]) for x in items])
             )
         except review.ReviewRejected as exc:
             return _refused(exc)
@@ -391,9 +391,7 @@ class AttachmentViewSet(
             return _refused(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: REFUSED}
-    )
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: REFUSED})
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         item = self.get_object()

@@ -213,11 +213,11 @@ def review_bulk(request):
     cells = [found[i] for i in ids]
     try:
         if do in ("approve_all", "approve"):
-            n = review.approve_cells(user, cells)
+            n = len(review.approve_cells(user, cells))
             done = f"已审核通过 {n} 项"
         elif do == "return":
             pairs = [(c, request.POST.get(f"reason-{c.pk}", "")) for c in cells]
-            n = review.return_cells(user, pairs)
+            n = len(review.return_cells(user, pairs))
             done = f"已退回 {n} 项，已通知相关地区更正后重新上报"
         else:
             raise Http404("未知操作")
