@@ -237,7 +237,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tracker.api.schema.AutoSchema",  # every response documented
     "EXCEPTION_HANDLER": "tracker.api.errors.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["tracker.api.filtering.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.Pagination",
@@ -273,6 +273,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "LagStatusEnum": "tracker.choices.LagStatus",
+        "IndicatorKindEnum": "tracker.plans.models.Indicator.Kind",
         "AlertStatusEnum": "tracker.monitoring.models.LagAlert.Status",
         "DeliveryStatusEnum": "tracker.notifications.models.Delivery.Status",
     },

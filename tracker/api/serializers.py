@@ -81,7 +81,7 @@ class QuotaSerializer(ModelSerializer):
     with the other units in ``shared_with`` and the printed ``column_label``."""
 
     district_name = serializers.CharField(source="district.name", read_only=True)
-    column_label = serializers.CharField(read_only=True, default=None)
+    column_label = serializers.CharField(read_only=True, default=None, allow_null=True)
     shared_with = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
 
     class Meta:
@@ -222,15 +222,23 @@ class BulkResultSerializer(serializers.Serializer):
 
 
 class EntryErrorSerializer(serializers.Serializer):
-    row = serializers.IntegerField(allow_null=True)
+    row = serializers.IntegerField(allow_null=True, help_text="批量填报中的第几行（从 1 起）")
     field = serializers.CharField()
     message = serializers.CharField()
     code = serializers.CharField()
 
 
-class RejectedSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer):
+    """The one error body (``tracker.api.errors``): ``detail`` says what went wrong in
+    Chinese; ``errors`` lists each field's problem when the request had any (``row`` is
+    the 1-based row of a bulk request, else null; ``field`` is "" for the request as a
+    whole)."""
+
     detail = serializers.CharField()
-    errors = EntryErrorSerializer(many=True)
+    errors = EntryErrorSerializer(many=True, required=False)
+
+
+RejectedSerializer = ErrorSerializer  # the progress writes' refusals: the same body
 
 
 class LagAlertFlipSerializer(ModelSerializer):

@@ -490,7 +490,7 @@ class LagAlertViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             alert.acknowledge(request.user, note.validated_data["note"])
         except DjangoValidationError as exc:
-            raise ValidationError({"detail": exc.messages}) from exc
+            raise ValidationError(exc.messages) from exc
         return Response(self.get_serializer(alert).data)
 
 
@@ -579,6 +579,11 @@ class TokenView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
+
+    def get_authenticate_header(self, request):
+        """A wrong password is 401 with the bearer challenge (as documented), not the 403
+        DRF gives a view without authentication classes."""
+        return "Bearer"
 
     @extend_schema(
         request=s.TokenRequestSerializer,
