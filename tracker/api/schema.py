@@ -15,6 +15,7 @@ may answer besides, so the schema matches the responses (schemathesis ``--checks
 from __future__ import annotations
 
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework.permissions import AllowAny
 
 from tracker.api.serializers import ErrorSerializer
@@ -71,3 +72,27 @@ class AutoSchema(openapi.AutoSchema):
                 responses[code] = {"description": description, "content": error}
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+
+#: the API's one number format (``tracker.api.fields.PlainDecimalField``, ``formats.plain``)
+PLAIN_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
+PLAIN_FORMAT = (
+    "纯十进制数字字符串：不用科学计数法、不补末尾的 0、不分千位，"
+    "如 \"20\"、\"8\"、\"1234.5\"、\"0.125\"；原样提交回接口即可"
+)
+
+
+class PlainDecimalFieldExtension(OpenApiSerializerFieldExtension):
+    """Every decimal the API writes is a plain decimal string; the schema says so (a
+    pattern with no exponent and no trailing zeros). A request may still send
+    「20.50」: it reads any decimal within the field's places."""
+
+    target_class = "tracker.api.fields.PlainDecimalField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        own = schema.get("description")
+        schema["description"] = f"{own}。{PLAIN_FORMAT}" if own else PLAIN_FORMAT
+        if direction == "response":
+            schema["pattern"] = PLAIN_PATTERN
+        return schema

@@ -140,7 +140,11 @@ class ProgressReportSerializer(ModelSerializer):
     """Read: the stored cell. Write: validated and saved by the progress service."""
 
     month = MonthField()
-    value = serializers.CharField(help_text="累计值：数字，或带本指标单位，如「120 个」「83%」")
+    value = serializers.CharField(
+        help_text="累计值。读取时为纯十进制数字字符串（不用科学计数法、不补末尾的 0，如 "
+        "\"20\"、\"20.5\"、\"0.3\"），原样提交回来即可；写入时也可带本指标单位，"
+        "如「120 个」「83%」"
+    )
     version = serializers.IntegerField(
         required=False,
         min_value=0,
