@@ -142,7 +142,7 @@ class ProgressReportSerializer(ModelSerializer):
     month = MonthField()
     value = serializers.CharField(
         help_text="累计值。读取时为纯十进制数字字符串（不用科学计数法、不补末尾的 0，如 "
-        "\"20\"、\"20.5\"、\"0.3\"），原样提交回来即可；写入时也可带本指标单位，"
+        '"20"、"20.5"、"0.3"），原样提交回来即可；写入时也可带本指标单位，'
         "如「120 个」「83%」"
     )
     version = serializers.IntegerField(
