@@ -271,6 +271,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # drf-spectacular's default
+        "tracker.api.schema.describe_plain_decimals",  # the API's number format, described
+    ],
     "ENUM_NAME_OVERRIDES": {
         "LagStatusEnum": "tracker.choices.LagStatus",
         "IndicatorKindEnum": "tracker.plans.models.Indicator.Kind",

@@ -6,6 +6,8 @@ may answer besides, so the schema matches the responses (schemathesis ``--checks
 
 - a success response when an ``extend_schema(responses={…})`` lists only errors (a
   class-level one would otherwise replace the 200);
+- that an optional query parameter left empty (``?district=``) counts as not given, as
+  django-filter and the views read it (``allowEmptyValue``);
 - the error responses, each with the one error body (``ErrorSerializer``): 400 where the
   operation takes parameters or a body, 401 (no or a bad token), 403 (no role, or not
   allowed), 404 (an id, a page or a month's results that are not there), 415 (a body in
@@ -49,6 +51,9 @@ class AutoSchema(openapi.AutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and not parameter.get("required"):
+                parameter["allowEmptyValue"] = True  # 「?district=」 is 「not given」 (a form)
         responses = operation["responses"]
         body = self.resolve_serializer(ErrorSerializer, "response").ref
         error = {"application/json": {"schema": body}}
@@ -91,8 +96,18 @@ class PlainDecimalFieldExtension(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
-        own = schema.get("description")
-        schema["description"] = f"{own}。{PLAIN_FORMAT}" if own else PLAIN_FORMAT
         if direction == "response":
-            schema["pattern"] = PLAIN_PATTERN
+            schema["pattern"] = PLAIN_PATTERN  # described by ``describe_plain_decimals``
         return schema
+
+
+def describe_plain_decimals(result, generator, request, public):
+    """Postprocessing hook: every plain decimal's description says what the format is
+    (after drf-spectacular has put a field's own help text there)."""
+    for component in result.get("components", {}).get("schemas", {}).values():
+        for prop in component.get("properties", {}).values():
+            if prop.get("pattern") != PLAIN_PATTERN or PLAIN_FORMAT in prop.get("description", ""):
+                continue
+            own = prop.get("description")
+            prop["description"] = f"{own}。{PLAIN_FORMAT}" if own else PLAIN_FORMAT
+    return result

@@ -199,7 +199,7 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
     def trajectory(self, request, pk=None):
         """序时进度 (expected) vs reported cumulative value, month by month."""
         indicator = self.get_object()
-        district_id = request.query_params.get("district")
+        district_id = request.query_params.get("district") or None  # empty: not given
         scope = scope_for(request.user)
         if district_id is not None and not request.user.is_authenticated:
             raise NotAuthenticated("按区、县(市)查看需要登录")
