@@ -19,6 +19,7 @@ from __future__ import annotations
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
 
 from tracker.api.serializers import ErrorSerializer
 
@@ -59,14 +60,18 @@ class AutoSchema(openapi.AutoSchema):
         error = {"application/json": {"schema": body}}
         parameters = operation.get("parameters", [])
         takes_input = "requestBody" in operation or any(p["in"] == "query" for p in parameters)
-        public = any(issubclass(p, AllowAny) for p in getattr(self.view, "permission_classes", []))
+        view = self.view
+        public = any(issubclass(p, AllowAny) for p in getattr(view, "permission_classes", []))
+        authenticates = bool(getattr(view, "authentication_classes", None)) and (
+            type(view).perform_authentication is APIView.perform_authentication
+        )  # /api/health/ reads no credentials
         wanted = {
             "400": takes_input,
-            "401": True,
+            "401": authenticates,
             "403": not public,
             "404": not public,
             "415": "requestBody" in operation,
-            "429": True,
+            "429": bool(getattr(view, "throttle_classes", None)),
         }
         for code, description in ERRORS.items():
             if code in responses:
