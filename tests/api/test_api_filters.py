@@ -56,7 +56,7 @@ def test_a_boolean_filter_takes_true_or_false_only(client, value):
     assert client.get("/api/v1/progress/", {"is_correction": "false"}).status_code == 200
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "abc"])
+@pytest.mark.parametrize("value", ["0", "-1", "abc", ""])
 def test_a_page_size_below_one_is_refused(client, value):
     response = client.get("/api/v1/projects/", {"page_size": value})
     assert response.status_code == 400

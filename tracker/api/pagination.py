@@ -6,15 +6,15 @@ class Pagination(PageNumberPagination):
     """``?page=`` and ``?page_size=`` (at most 500: a larger size is served as 500).
 
     A ``page_size`` that is not a whole number from 1 is refused with 400 (DRF would
-    quietly use the default), so the schema's ``minimum: 1`` is what the API does; an
-    empty one is the default."""
+    quietly use the default), so the schema's ``minimum: 1`` is what the API does (an
+    empty one too)."""
 
     page_size_query_param = "page_size"
     max_page_size = 500
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
-        if raw and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+        if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
             raise ValidationError({self.page_size_query_param: "每页条数应为不小于 1 的整数"})
         return super().get_page_size(request)
 

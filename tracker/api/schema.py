@@ -7,7 +7,8 @@ may answer besides, so the schema matches the responses (schemathesis ``--checks
 - a success response when an ``extend_schema(responses={…})`` lists only errors (a
   class-level one would otherwise replace the 200);
 - that an optional query parameter left empty (``?district=``) counts as not given, as
-  django-filter and the views read it (``allowEmptyValue``);
+  django-filter and the views read it (``allowEmptyValue``); pagination's are refused
+  empty (``?page_size=`` is a 400, ``?page=`` a 404);
 - the error responses, each with the one error body (``ErrorSerializer``): 400 where the
   operation takes parameters or a body, 401 (no or a bad token), 403 (no role, or not
   allowed), 404 (an id, a page or a month's results that are not there), 415 (a body in
@@ -21,6 +22,7 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from tracker.api.filtering import NOT_FILTERS
 from tracker.api.serializers import ErrorSerializer
 
 ERRORS = {
@@ -53,7 +55,13 @@ class AutoSchema(openapi.AutoSchema):
         if operation is None:
             return None
         for parameter in operation.get("parameters", []):
-            if parameter["in"] == "query" and not parameter.get("required"):
+            if (
+                parameter["in"] == "query"
+                and not parameter.get("required")
+                and (
+                    parameter["name"] not in NOT_FILTERS  # 「?page_size=」 is a 400
+                )
+            ):
                 parameter["allowEmptyValue"] = True  # 「?district=」 is 「not given」 (a form)
         responses = operation["responses"]
         body = self.resolve_serializer(ErrorSerializer, "response").ref
