@@ -68,3 +68,12 @@ def test_numbers_in_range_still_filter(client):
     assert response.status_code == 200
     [project] = response.json()["results"]
     assert project["seq"] == 12
+
+
+def test_a_query_parameter_given_twice_is_refused(client):
+    """Not the last value silently: ``?year=abc&year=2024`` would pass an invalid year."""
+    response = client.get("/api/v1/projects/?year=abc&year=2024")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"row": None, "field": "year", "message": "该参数只能出现一次", "code": "repeated"}
+    ]
