@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "tracker.api.middleware.OneValueEach",  # ?year=1&year=2 is a 400 under /api/
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its 429 response.
     "axes.middleware.AxesMiddleware",
@@ -230,7 +231,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tracker.api.schema.AutoSchema",  # every response documented
     "EXCEPTION_HANDLER": "tracker.api.errors.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["tracker.api.filtering.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.Pagination",
@@ -264,8 +265,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # drf-spectacular's default
+        "tracker.api.schema.describe_plain_decimals",  # the API's number format, described
+    ],
     "ENUM_NAME_OVERRIDES": {
         "LagStatusEnum": "tracker.choices.LagStatus",
+        "IndicatorKindEnum": "tracker.plans.models.Indicator.Kind",
         "AlertStatusEnum": "tracker.monitoring.models.LagAlert.Status",
         "DeliveryStatusEnum": "tracker.notifications.models.Delivery.Status",
     },

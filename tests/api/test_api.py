@@ -138,7 +138,9 @@ def test_an_update_may_not_move_a_row(world):
         f"/api/v1/progress/{report.pk}/", {"district": p.district_b.pk}, format="json"
     )
     assert response.status_code == 400
-    assert "不能修改" in response.json()["district"][0]
+    [error] = response.json()["errors"]  # the one error body (tracker.api.errors)
+    assert error["field"] == "district" and "不能修改" in error["message"]
+    assert error["row"] is None and "不能修改" in response.json()["detail"]
 
 
 def test_validation_errors_are_listed_and_nothing_changes(world):

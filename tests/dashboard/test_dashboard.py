@@ -289,8 +289,9 @@ def test_notice_page(year, client, django_assert_max_num_queries):
     client.force_login(year.supervisor)
     # 17, plus the red items' explanations, plus the header's month being reported, plus
     # 督查室's count of deliveries that need a person; issue 30: the missed milestones
-    # (their own list, and the overview's project counts)
-    with django_assert_max_num_queries(22):
+    # (their own list, and the overview's project counts); whether the month's notice was
+    # issued (then its stored record is served instead)
+    with django_assert_max_num_queries(23):
         response = get(client, "notice", SEPT)
     html = response.content.decode()
     assert "民生实事项目推进情况通报" in html and "（2024年第9期）" in html

@@ -13,7 +13,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -105,6 +105,8 @@ class CompletenessView(APIView):
     def get(self, request):
         """应报、已报、按时、逾期、未报、待报 per district and per lead agency × month."""
         q = request.query_params
+        if q.get("view", "") not in ("", "year"):
+            raise ValidationError({"view": "view 只能为 year（全年逐月），或不填"})
         try:
             chosen = service.select(q.get("year", ""), q.get("month", ""), q.get("view", ""))
         except ValueError as exc:

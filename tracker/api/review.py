@@ -79,7 +79,7 @@ class ExplanationSerializer(ModelSerializer):
     month = MonthField()
     indicator = serializers.PrimaryKeyRelatedField(queryset=Indicator.objects.all())
     district = serializers.PrimaryKeyRelatedField(queryset=District.objects.all())
-    written_by = serializers.StringRelatedField()
+    written_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = Explanation
@@ -110,7 +110,7 @@ class CellReviewSerializer(ModelSerializer):
     review_state = serializers.ChoiceField(
         source="state", choices=CellReview._meta.get_field("state").choices, read_only=True
     )
-    reviewed_by = serializers.StringRelatedField()
+    reviewed_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = CellReview
@@ -124,7 +124,7 @@ class MonthSubmissionSerializer(ModelSerializer):
     month_state = serializers.ChoiceField(
         source="state", choices=MonthSubmission._meta.get_field("state").choices, read_only=True
     )
-    submitted_by = serializers.StringRelatedField()
+    submitted_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = MonthSubmission
@@ -141,7 +141,7 @@ class AttachmentSerializer(ModelSerializer):
     file_type = serializers.ChoiceField(
         source="kind", choices=Attachment._meta.get_field("kind").choices, read_only=True
     )
-    uploaded_by = serializers.StringRelatedField()
+    uploaded_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = Attachment

@@ -81,7 +81,7 @@ class QuotaSerializer(ModelSerializer):
     with the other units in ``shared_with`` and the printed ``column_label``."""
 
     district_name = serializers.CharField(source="district.name", read_only=True)
-    column_label = serializers.CharField(read_only=True, default=None)
+    column_label = serializers.CharField(read_only=True, default=None, allow_null=True)
     shared_with = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
 
     class Meta:
@@ -140,7 +140,11 @@ class ProgressReportSerializer(ModelSerializer):
     """Read: the stored cell. Write: validated and saved by the progress service."""
 
     month = MonthField()
-    value = serializers.CharField(help_text="累计值：数字，或带本指标单位，如「120 个」「83%」")
+    value = serializers.CharField(
+        help_text="累计值。读取时为纯十进制数字字符串（不用科学计数法、不补末尾的 0，如 "
+        '"20"、"20.5"、"0.3"），原样提交回来即可；写入时也可带本指标单位，'
+        "如「120 个」「83%」"
+    )
     version = serializers.IntegerField(
         required=False,
         min_value=0,
@@ -222,15 +226,23 @@ class BulkResultSerializer(serializers.Serializer):
 
 
 class EntryErrorSerializer(serializers.Serializer):
-    row = serializers.IntegerField(allow_null=True)
+    row = serializers.IntegerField(allow_null=True, help_text="批量填报中的第几行（从 1 起）")
     field = serializers.CharField()
     message = serializers.CharField()
     code = serializers.CharField()
 
 
-class RejectedSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer):
+    """The one error body (``tracker.api.errors``): ``detail`` says what went wrong in
+    Chinese; ``errors`` lists each field's problem when the request had any (``row`` is
+    the 1-based row of a bulk request, else null; ``field`` is "" for the request as a
+    whole)."""
+
     detail = serializers.CharField()
-    errors = EntryErrorSerializer(many=True)
+    errors = EntryErrorSerializer(many=True, required=False)
+
+
+RejectedSerializer = ErrorSerializer  # the progress writes' refusals: the same body
 
 
 class LagAlertFlipSerializer(ModelSerializer):

@@ -199,7 +199,7 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
     def trajectory(self, request, pk=None):
         """序时进度 (expected) vs reported cumulative value, month by month."""
         indicator = self.get_object()
-        district_id = request.query_params.get("district")
+        district_id = request.query_params.get("district") or None  # empty: not given
         scope = scope_for(request.user)
         if district_id is not None and not request.user.is_authenticated:
             raise NotAuthenticated("按区、县(市)查看需要登录")
@@ -494,7 +494,7 @@ class LagAlertViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             alert.acknowledge(request.user, note.validated_data["note"])
         except DjangoValidationError as exc:
-            raise ValidationError({"detail": exc.messages}) from exc
+            raise ValidationError(exc.messages) from exc
         return Response(self.get_serializer(alert).data)
 
 
@@ -583,6 +583,11 @@ class TokenView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
+
+    def get_authenticate_header(self, request):
+        """A wrong password is 401 with the bearer challenge (as documented), not the 403
+        DRF gives a view without authentication classes."""
+        return "Bearer"
 
     @extend_schema(
         request=s.TokenRequestSerializer,

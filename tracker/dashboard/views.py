@@ -12,6 +12,8 @@ several (``tracker.plans.selection``).
 
 The notice's files (xlsx, PDF via WeasyPrint, cached per month) come from
 ``tracker.reporting.notice_files``; a month outside the plan's checked months is a 404.
+Once a month's notice is 印发, its page, PDF and xlsx are the stored ones
+(``tracker.reporting.issued``), whatever is corrected later.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tracker.plans.selection import PlanChoice, choose_plan, month_and_plan, pla
 from tracker.reporting import list_files
 from tracker.reporting.alerts import missed_milestones
 from tracker.reporting.cell import cell_detail
+from tracker.reporting.issued import issued_for
 from tracker.reporting.matrix import matrix as read_matrix
 from tracker.reporting.notice import notice as read_notice
 from tracker.reporting.notice import notice_context_defaults
@@ -338,11 +341,24 @@ def notice(request, month: str):
         _notice_plan(request, target)
         return _with_plan(request, redirect("dashboard:notice", format_month(target)))
     month = _notice_month(month)
-    data = _notice_or_404(month, _notice_plan(request, month))
+    plan = _notice_plan(request, month)
+    record = issued_for(month, plan)
+    if record is not None:  # the notice as it went out (``reporting.issued``)
+        return render(
+            request,
+            "dashboard/notice.html",
+            _context(
+                request,
+                month,
+                issued_body=record.body_html,
+                notice_title=record.snapshot["context"]["notice"]["title"],
+            ),
+        )
+    data = _notice_or_404(month, plan)
     return render(
         request,
         "dashboard/notice.html",
-        _context(request, month, notice=data, **notice_context_defaults()),
+        _context(request, month, notice=data, notice_title=data.title, **notice_context_defaults()),
     )
 
 
@@ -356,8 +372,13 @@ def _download(content: bytes, content_type: str, name: str) -> HttpResponse:
 def notice_xlsx(request, month: str):
     """The notice as a workbook (``tracker.reporting.notice_files``)."""
     month = _notice_month(month)
+    plan = _notice_plan(request, month)
+    record = issued_for(month, plan)
+    content = (
+        bytes(record.xlsx) if record is not None else notice_workbook(_notice_or_404(month, plan))
+    )
     return _download(
-        notice_workbook(_notice_or_404(month, _notice_plan(request, month))),
+        content,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         f"晾晒通报_{format_month(month)}.xlsx",
     )
@@ -369,6 +390,11 @@ def notice_pdf(request, month: str):
     (``tracker.reporting.notice_files``)."""
     month = _notice_month(month)
     plan = _notice_plan(request, month)
+    record = issued_for(month, plan)
+    if record is not None:
+        return _download(
+            bytes(record.pdf), "application/pdf", f"晾晒通报_{format_month(month)}.pdf"
+        )
     result = notice_pdf_file(month, plan if request.plan_choice.many else None)
     if result is None:
         raise Http404(f"{month_label(month)}不在计划的已检查月份内，没有通报")

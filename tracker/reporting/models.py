@@ -1,5 +1,7 @@
-"""The monthly notice's own data: what 督查室 sets for each month's 通报."""
+"""The monthly notice's own data: what 督查室 sets for each month's 通报, and, once it is
+印发 (issued), the record of what went out (``tracker.reporting.issued``)."""
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -16,7 +18,8 @@ class NoticeIssue(models.Model):
     """文号, 成文日期 and the 挂牌督办 cap of one month's 通报 (kept with history).
 
     Only 督查室 edits it (admin → 月度通报设置). The page, the xlsx and the PDF print the
-    文号 and 成文日期; a change re-renders the cached PDF.
+    文号 and 成文日期; a change re-renders the cached PDF. Once 印发 (``issued_at``), the
+    notice as it went out is kept here (figures, page, PDF, xlsx) and served as is.
     """
 
     month = models.DateField("月份", unique=True, help_text="该月第一天")
@@ -31,7 +34,37 @@ class NoticeIssue(models.Model):
         help_text="通报中逐项列出的挂牌督办建议最多几项，其余按区、县(市)汇总",
     )
     updated_at = models.DateTimeField("更新时间", auto_now=True)
-    history = HistoricalRecords()
+    # --- the issued record (``tracker.reporting.issued``): set once, never changed ---
+    issued_at = models.DateTimeField("印发时间", null=True, blank=True, editable=False)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="印发人",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    plan_year = models.ForeignKey(
+        "tracker.PlanYear",
+        verbose_name="印发的计划",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    data_as_of = models.DateTimeField(
+        "数据截至", null=True, blank=True, editable=False, help_text="印发时所用评估结果的时间"
+    )
+    snapshot = models.JSONField(
+        "印发时的通报内容", null=True, blank=True, editable=False, help_text="通报所用的全部数据"
+    )
+    body_html = models.TextField("印发时的通报正文", blank=True, editable=False)
+    pdf = models.BinaryField("印发的 PDF", null=True, blank=True, editable=False)
+    xlsx = models.BinaryField("印发的 Excel", null=True, blank=True, editable=False)
+    # the files and snapshot are the record itself; history keeps who changed the settings
+    history = HistoricalRecords(excluded_fields=["snapshot", "body_html", "pdf", "xlsx"])
 
     class Meta:
         ordering = ["-month"]
@@ -44,3 +77,7 @@ class NoticeIssue(models.Model):
     def save(self, *args, **kwargs):
         self.month = self.month.replace(day=1)  # a month is its first day
         super().save(*args, **kwargs)
+
+    @property
+    def is_issued(self) -> bool:
+        return self.issued_at is not None

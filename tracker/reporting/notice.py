@@ -56,6 +56,8 @@ from tracker.review.models import Explanation
 
 S = LagStatus
 NOTICE_LAYOUT = "4"  # bump when the notice template changes: cached PDFs re-render
+#: what a notice not yet issued says about itself (an issued one: ``reporting.issued``)
+LIVE_STAMP = "实时数据，尚未印发：数字随填报和更正即时变化，以印发版本为准。"
 
 
 def supervision_after() -> int:
@@ -278,4 +280,5 @@ def notice_context_defaults() -> dict:
     return {
         "deadline_day": conf.REPORTING_DEADLINE_DAY,
         "supervision_after": supervision_after(),
+        "notice_stamp": LIVE_STAMP,
     }

@@ -25,7 +25,13 @@ from openpyxl.utils import get_column_letter
 from tracker import conf
 from tracker.months import date_label, format_month, month_label
 from tracker.progress.workbooks import safe
-from tracker.reporting.notice import Notice, fingerprint, notice, notice_context_defaults
+from tracker.reporting.notice import (
+    LIVE_STAMP,
+    Notice,
+    fingerprint,
+    notice,
+    notice_context_defaults,
+)
 
 PERCENT = '0.0"%"'  # values are already in percent (42.6 → 「42.6%」)
 AMOUNT = "#,##0.##"
@@ -47,9 +53,10 @@ def explanation_text(x, month) -> str:
     )
 
 
-def notice_workbook(data: Notice) -> bytes:
-    """The notice as one printable sheet: 文号, summary, ranking, 挂牌督办 candidates with
-    units, the other red items per district, and the footnote on 完成率/序时完成率."""
+def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
+    """The notice as one printable sheet: 文号, what it is (``stamp``: live, or issued when
+    and with data as of when), summary, ranking, 挂牌督办 candidates with units, the other
+    red items per district, and the footnote on 完成率/序时完成率."""
     wb = Workbook()
     ws = wb.active
     ws.title = "晾晒通报"
@@ -87,6 +94,7 @@ def notice_workbook(data: Notice) -> bytes:
     ws["A1"].font = Font(bold=True, size=14, color="C00000")
     row(data.doc_number or f"（{data.number}）")
     row("成文日期", date_label(data.issued_on) if data.issued_on else "")
+    row(stamp)
     row()
     row("已到节点", "正常", "滞后（黄）", "严重滞后（红）", "其中逾期未完成", "未按时填报",
         "正常占比", "未解除预警", header=True)  # fmt: skip
@@ -174,8 +182,9 @@ def pdf_dir() -> Path:
     return Path(conf.NOTICE_PDF_DIR or Path(settings.VAR_DIR) / "notices")
 
 
-def render_pdf(data: Notice) -> bytes:
-    """Render the notice to PDF with WeasyPrint (no caching)."""
+def render_pdf(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
+    """Render the notice to PDF with WeasyPrint (no caching); ``stamp`` as in
+    ``notice_workbook``."""
     from weasyprint import HTML  # heavy (Pango): loaded only to render a PDF
 
     css_path = finders.find("tracker/dashboard.css")
@@ -190,6 +199,8 @@ def render_pdf(data: Notice) -> bytes:
             "month_text": format_month(data.month),
             "inline_css": inline_css,
             "pdf": True,
+            "notice_stamp": stamp,
+            "issued": stamp != LIVE_STAMP,
         },
     )
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
