@@ -158,7 +158,7 @@ def test_unknown_columns_get_placeholder_codes_and_guessed_kinds_in_review():
         read_workbook(PUBLISHED_XLSX), year=2024, registry=Registry.build(use_db=False)
     )
     columns = result.plan["districts"]
-    assert columns[0] == {"code": "unit-1", "name": "市本级", "kind": "city"}
+    assert columns[0] == {"code": "unit-1", "name": "市本级", "kind": "city", "new_unit": True}
     assert [c["kind"] for c in columns[11:]] == ["county", "county", "county_city", "scenic_area"]
     review = "\n".join(result.review)
     assert "第15列「杭州西湖风景名胜区」：不是已登记的单位，已暂填代码 unit-15" in review

@@ -180,9 +180,10 @@ def parse_work_plan(
 
 
 def _indicator_for_title(title: str, indicators: list[dict]) -> int | None:
+    title = re.sub(r"\s+", "", title)
     for i, ind in enumerate(indicators, start=1):
         target = re.sub(r"\s+", "", str(ind["target"]))
-        if ind["label"] in title or (target and target in re.sub(r"\s+", "", title)):
+        if ind["label"] in title or title in ind["label"] or (target and target in title):
             return i
     return None
 
@@ -497,7 +498,21 @@ def import_tables(
     }
     if not plan["issuer"]:
         del plan["issuer"]
+    saved_plan = meta.get("plan", {})
+    for field_name in PLAN_FIELDS:  # the exporter's copy of what the tables do not print
+        if saved_plan.get(field_name) not in (None, "", []):
+            plan[field_name] = saved_plan[field_name]
     return ImportResult(plan, review.items)
+
+
+PLAN_FIELDS = (
+    "format_version",
+    "document_number",
+    "source",
+    "published_on",
+    "notes",
+    "acknowledged",
+)
 
 
 def _columns(tables, registry, review, saved) -> list[dict]:
@@ -524,7 +539,10 @@ def _columns(tables, registry, review, saved) -> list[dict]:
                 f"不是已登记的单位{hint}，已暂填代码 unit-{i}、类型 {kind}（按名称推测），"
                 "请改为正式代码并核对类型",
             )
-            columns.append({"code": f"unit-{i}", "name": label, "kind": kind})
+            column = {"code": f"unit-{i}", "name": label, "kind": kind}
+            if not near:  # nothing alike among this issuer's units: a new unit, not a typo
+                column["new_unit"] = True
+            columns.append(column)
             continue
         entry = {"code": known["code"], "name": known["name"], "kind": known["kind"]}
         if known["name"] != label:
@@ -560,6 +578,8 @@ def _project(tables, group, category, cells, seq, year, registry, review, saved)
     project["deadline"] = deadline
     project["deadline_text"] = deadline_text
     project["work_plan"] = work_plan
+    if saved and saved.get("notes"):
+        project["notes"] = saved["notes"]
     saved_indicators = (saved or {}).get("indicators") or []
     indicators = []
     for n, r in enumerate(group["rows"], start=1):

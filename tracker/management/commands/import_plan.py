@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tracker.plans.importer import Registry, guessed_issuer, guessed_year, import_tables
 from tracker.plans.loader import PlanFileError, read_plan_file
+from tracker.plans.reference import DEFAULT_ISSUER
 from tracker.plans.published_tables import TableError, read_workbook
 
 
@@ -38,7 +39,12 @@ class Command(BaseCommand):
             ref = read_plan_file(reference) if reference else None
         except PlanFileError as exc:
             raise CommandError(str(exc)) from exc
-        issuer = issuer or tables.metadata.get("plan", {}).get("issuer") or guessed_issuer(tables)
+        issuer = (
+            issuer
+            or tables.metadata.get("plan", {}).get("issuer")
+            or guessed_issuer(tables)
+            or (ref and (ref.get("issuer") or DEFAULT_ISSUER))  # the reference plan's issuer
+        )
         if not issuer:
             raise CommandError(
                 f"表格标题「{tables.responsibility_title}」中看不出发布机关。"
