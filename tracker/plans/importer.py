@@ -176,7 +176,32 @@ def parse_work_plan(
             milestones.append(entry)
             if guessed:
                 review.add(where, f"「{segment}」{guessed}，请核对")
+            elif early := _early_full_amount(targets, indicators, due, deadline):
+                review.add(
+                    where,
+                    f"「{segment}」的「{early}」已达年度目标，却早于完成时间：如指方案、清单等"
+                    "准备工作，请改为定性节点（删去 targets），否则请核对",
+                )
     return milestones
+
+
+def _early_full_amount(targets, indicators, due: str, deadline: str) -> str:
+    """An amount that already reaches the annual target months before the deadline
+    (序号29 「3月底前完成100条公交线路方案」): more likely a plan than the work done."""
+    if due[:7] >= deadline[:7]:
+        return ""
+    for t in targets:
+        ref = t["indicator"]
+        if t["kind"] != "absolute" or not isinstance(ref, int):
+            continue
+        goal = indicators[ref - 1].get("target_value")
+        try:
+            value = parse_quantity(t["value"], indicators[ref - 1]["unit"]).value
+        except QuantityError:
+            continue
+        if goal and value >= goal:
+            return t["value"]
+    return ""
 
 
 def _indicator_for_title(title: str, indicators: list[dict]) -> int | None:

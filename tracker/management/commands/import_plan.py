@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tracker.plans.importer import Registry, guessed_issuer, guessed_year, import_tables
 from tracker.plans.loader import PlanFileError, read_plan_file
-from tracker.plans.reference import DEFAULT_ISSUER
 from tracker.plans.published_tables import TableError, read_workbook
+from tracker.plans.reference import DEFAULT_ISSUER
 
 
 class Command(BaseCommand):
