@@ -95,6 +95,9 @@ class CompletenessView(APIView):
             ),
             OpenApiParameter("view", OpenApiTypes.STR, enum=["year"], description="year：全年逐月"),
             OpenApiParameter("year", OpenApiTypes.INT, description="计划年度；默认为当前计划"),
+            OpenApiParameter(
+                "plan", OpenApiTypes.INT, description="计划编号（同一年度有多个计划时区分）"
+            ),
         ],
         responses={
             200: CompletenessSerializer,
@@ -106,8 +109,10 @@ class CompletenessView(APIView):
         """应报、已报、按时、逾期、未报、待报 per district and per lead agency × month."""
         q = request.query_params
         try:
-            chosen = service.select(q.get("year", ""), q.get("month", ""), q.get("view", ""))
+            chosen = service.select(
+                q.get("year", ""), q.get("month", ""), q.get("view", ""), plan=q.get("plan", "")
+            )
         except ValueError as exc:
             raise NotFound(str(exc)) from exc
-        data = service.completeness(chosen.months, request.user)
+        data = service.completeness(chosen.months, request.user, plan=chosen.plan)
         return Response(CompletenessSerializer(body(chosen.plan, data)).data)
