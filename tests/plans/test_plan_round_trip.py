@@ -61,3 +61,30 @@ def test_export_import_load_gives_the_reviewed_plan_back(plan_2024, plan_2024_da
     assert _rows(plan_2024) == before
     assert {m: m.history.count() for m in PLAN_MODELS} == history
     assert PlanYear.objects.count() == 1
+
+
+def test_the_commands_round_trip_and_an_edited_work_plan_is_parsed_again(
+    plan_2024, tmp_path, capsys
+):
+    """No --issuer: the hidden sheet says whose plan it is. A work plan edited in the
+    workbook is parsed again, and the review says so."""
+    out = tmp_path / "plan.xlsx"
+    call_command("export_plan", "2024", "--plan", str(plan_2024.pk), "--xlsx", str(out))
+    wb = load_workbook(out)
+    ws = wb["责任清单"]
+    row = next(
+        r
+        for r in range(1, ws.max_row + 1)
+        if ws.cell(r, 3).value == plan_2024.projects.get(seq=2).name
+    )
+    ws.cell(row, 9).value = "6月底前完成50%; 11月底前全面完成"
+    wb.save(out)
+    call_command("import_plan", str(out), "-o", str(tmp_path / "plan.yaml"))
+    printed = capsys.readouterr().out
+    assert "杭州市人民政府 2024 年" in printed
+    assert "序号2：工作计划和进度安排与导出时不同" in printed
+    assert printed.count("工作计划和进度安排与导出时不同") == 1
+    summary = load_plan(tmp_path / "plan.yaml")
+    assert summary.plan_year == plan_2024
+    dues = Milestone.objects.filter(project__plan_year=plan_2024, project__seq=2)
+    assert sorted({m.due_date.month for m in dues}) == [6, 11]

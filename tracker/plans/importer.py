@@ -617,6 +617,12 @@ def _project(tables, group, category, cells, seq, year, registry, review, saved)
     if saved and saved.get("work_plan") == work_plan and "milestones" in saved:
         project["milestones"] = saved["milestones"]  # the reviewed milestones, unchanged text
     else:
+        if saved and "milestones" in saved:
+            review.add(
+                where,
+                "工作计划和进度安排与导出时不同，进度节点已按新文字重新解析（原审核结果未沿用），"
+                "请核对",
+            )
         project["milestones"] = parse_work_plan(
             work_plan, indicators, deadline, year, where, review
         )
