@@ -49,6 +49,9 @@ def test_every_page_of_a_plan_model_answers(client, plan_2024, model):
             reverse(f"{name}_history", args=[obj.pk]),
             reverse(f"{name}_delete", args=[obj.pk]),
         ]
+        version = obj.history.order_by("history_id").first() if hasattr(obj, "history") else None
+        if version is not None:
+            urls.append(reverse(f"{name}_simple_history", args=[obj.pk, version.history_id]))
     for url in urls:
         response = client.get(url)
         assert response.status_code in (200, 302), (url, response.status_code)
