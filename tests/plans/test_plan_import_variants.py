@@ -54,7 +54,7 @@ def ningbo_workbook(path, breakdown=NINGBO_BREAKDOWN, title="2024年宁波市民
     ws = wb.active
     ws.title = RESPONSIBILITY_SHEET
     ws.append([f"{title}责任清单"])
-    ws.append(RESPONSIBILITY_HEADER)
+    ws.append([*RESPONSIBILITY_HEADER[:7], "预计完成\n时间", RESPONSIBILITY_HEADER[8]])  # narrow
     for row in NINGBO_PROJECTS:
         ws.append(row)
     ws2 = wb.create_sheet(BREAKDOWN_SHEET)

@@ -337,6 +337,12 @@ def split_header_unit(text: str) -> tuple[str, str]:
     return text, ""
 
 
+def _squeezed(cells) -> list[str]:
+    """Header texts without the line breaks and spaces of a narrow printed column
+    (「预计完成\n时间」 is 预计完成时间)."""
+    return [re.sub(r"\s+", "", c) for c in cells]
+
+
 def _is_header_row(row: list[str], first: list[str]) -> bool:
     """The second row of a two-row header: the fixed columns merged down (same texts) or
     blank, and something printed over the unit columns."""
@@ -366,7 +372,7 @@ def read_workbook(path) -> PublishedTables:
     if HIDDEN_SHEET in wb.sheetnames:
         tables.metadata = _read_metadata(wb[HIDDEN_SHEET])
     header_rows = [i for i, row in enumerate(grid1) if row[:1] == ["序号"]]
-    if not header_rows or grid1[header_rows[0]][:9] != RESPONSIBILITY_HEADER:
+    if not header_rows or _squeezed(grid1[header_rows[0]][:9]) != RESPONSIBILITY_HEADER:
         found = grid1[header_rows[0]][:9] if header_rows else []
         raise TableError(
             f"「{RESPONSIBILITY_SHEET}」的表头应为 {'、'.join(RESPONSIBILITY_HEADER)}，"
@@ -409,7 +415,7 @@ def _header_columns(first, second, two_rows, across, top):
 def _read_breakdown(ws2, grid2, tables):
     header2 = [i for i, row in enumerate(grid2) if row[:1] == ["序号"]]
     first = grid2[header2[0]] if header2 else []
-    if not header2 or [split_header_unit(c)[0] for c in first[:4]] != BREAKDOWN_FIXED:
+    if not header2 or _squeezed(split_header_unit(c)[0] for c in first[:4]) != BREAKDOWN_FIXED:
         raise TableError(
             f"「{BREAKDOWN_SHEET}」的表头应以 {'、'.join(BREAKDOWN_FIXED)} 开头。"
             "请按公报原表排列各列。"
