@@ -248,6 +248,11 @@ def test_xls_and_broken_files_are_refused_in_chinese(db, tmp_path, name, content
     assert not (tmp_path / "plan.yaml").exists()
 
 
+def test_a_missing_file_is_named(db, tmp_path):
+    with pytest.raises(CommandError, match="找不到文件"):
+        call_command("import_plan", str(tmp_path / "none.xlsx"), "--year", "2024")
+
+
 def test_import_without_an_issuer_in_the_title_asks_for_one(db, tmp_path):
     path = ningbo_workbook(tmp_path / "plain.xlsx", title="2024年民生实事项目")
     with pytest.raises(CommandError, match="看不出发布机关。请用 --issuer 指定"):

@@ -309,6 +309,8 @@ def _merged_across(ws) -> set[tuple[int, int]]:
 def _open(path):
     """The workbook, or ``TableError`` in Chinese for a .xls, a broken or a non-Excel file."""
     path = Path(path)
+    if not path.is_file():
+        raise TableError(f"找不到文件「{path}」。")
     if path.suffix.lower() == ".xls":
         raise TableError(
             "这是旧版 Excel 文件（.xls），无法直接读取。"
