@@ -280,10 +280,12 @@ def test_loading_the_raw_output_fails_only_on_listed_items(plan_2024, tmp_path):
         read_workbook(meishan_workbook(tmp_path / "b.xlsx")),
         year=2024,
         registry=Registry.build(issuer="眉山市人民政府"),
+        check_load=True,
     )
     with pytest.raises(PlanFileError) as caught:
         load_plan(copy.deepcopy(second.plan))
     listed = "\n".join(second.review)
     for problem in caught.value.problems:
         column = problem.split("」")[0] + "」"
-        assert column in listed, problem
+        assert column in listed, problem  # the column's own item …
+        assert f"载入时将被拒绝：{problem}" in listed  # … and the loader's words

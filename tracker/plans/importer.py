@@ -32,6 +32,7 @@ Rules for the work plan (附件1 「工作计划和进度安排」), see ``parse
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -42,6 +43,12 @@ from itertools import pairwise
 from django.db.models import Q
 
 from tracker.formats import plain
+from tracker.plans.loader import (
+    PlanFileError,
+    _build_spec,
+    column_order_problems,
+    unit_problems,
+)
 from tracker.plans.published_tables import PublishedTables
 from tracker.plans.quantities import QuantityError, is_empty, parse_quantity
 from tracker.plans.reference import Agency, District, PlanColumn
@@ -432,8 +439,16 @@ def _unit_of(target: str, name: str, review, where, header_unit: str = ""):
 
 
 def import_tables(
-    tables: PublishedTables, *, year: int, registry: Registry, issuer: str | None = None
+    tables: PublishedTables,
+    *,
+    year: int,
+    registry: Registry,
+    issuer: str | None = None,
+    check_load: bool = False,
 ) -> ImportResult:
+    """The plan file drafted from ``tables`` and its review list. ``check_load`` (the
+    command; needs the database) also validates the draft as ``load_plan`` would and lists
+    each refusal, so nothing blocks the load that the list does not name."""
     review = Review()
     meta = tables.metadata or {}
     columns = _columns(tables, registry, review, meta.get("plan", {}).get("districts"))
@@ -527,7 +542,19 @@ def import_tables(
     for field_name in PLAN_FIELDS:  # the exporter's copy of what the tables do not print
         if saved_plan.get(field_name) not in (None, "", []):
             plan[field_name] = saved_plan[field_name]
+    if check_load:
+        for problem in load_blockers(plan):
+            review.add("载入时将被拒绝", problem)
     return ImportResult(plan, review.items)
+
+
+def load_blockers(plan: dict) -> list[str]:
+    """What ``load_plan`` would refuse in ``plan`` as written (validated, nothing written)."""
+    try:
+        spec = _build_spec(copy.deepcopy(plan))
+    except PlanFileError as exc:
+        return list(exc.problems)
+    return unit_problems(spec) + column_order_problems(spec)
 
 
 PLAN_FIELDS = (

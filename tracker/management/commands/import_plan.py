@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 "请用 --issuer 指定，例如 --issuer 宁波市人民政府。"
             )
         registry = Registry.build(ref, issuer=issuer)
-        result = import_tables(tables, year=year, registry=registry, issuer=issuer)
+        result = import_tables(tables, year=year, registry=registry, issuer=issuer, check_load=True)
         out = Path(output or Path(path).with_suffix(".yaml"))
         header = "# 由 import_plan 生成，待审核。审核清单：\n" + "".join(
             f"# - {item}\n" for item in result.review
