@@ -127,6 +127,7 @@ def test_one_header_row_keeps_the_first_project_and_reads_blank_continuation_row
 def test_ceilings_and_minimums_are_read_with_their_direction(ningbo):
     projects = _projects(ningbo)
     rate = projects[2]["indicators"][0]
+    assert rate["label"] == "城镇登记失业率"  # 「低于」 is the direction, not the name
     assert (rate["target"], rate["kind"], rate["direction"], rate["scope"]) == (
         "4.3%", "level", "ceiling", "city",
     )  # fmt: skip

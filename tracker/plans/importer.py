@@ -775,7 +775,10 @@ def _wan(number: str) -> str:
 
 
 def _strip_number(text: str) -> str:
+    """「新增养老床位300张」 → 新增养老床位; 「城镇登记失业率低于4.3%」 → 城镇登记失业率 (the
+    bound word goes with the number: it is the target's direction, not its name)."""
     out = re.sub(r"\s*\d+(?:\.\d+)?\s*万?\s*[^\s\d,，、“”\"]{0,3}$", "", text.strip())
+    out = re.sub(rf"(?:{'|'.join(CEILING_PREFIXES + FLOOR_PREFIXES)})$", "", out.strip())
     return re.sub(r"\s+", "", out) or re.sub(r"\s+", "", text)
 
 
