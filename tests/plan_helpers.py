@@ -142,3 +142,11 @@ def city_plan_2025(plan_2024_data) -> dict:
     districts[-1]["label"] = "西湖风景名胜区"
     districts.append({"code": "linkong", "name": "临空经济示范区", "kind": "development_zone"})
     return data
+
+
+def second_plan_2024(plan_2024_data, issuer="宁波市人民政府") -> dict:
+    """Another issuer's plan of the same year over the same units (two plans in one year)."""
+    data = copy.deepcopy(plan_2024_data)
+    data["issuer"] = issuer
+    data["format_version"] = 2
+    return data

@@ -158,7 +158,7 @@ def test_unknown_columns_get_placeholder_codes_and_guessed_kinds_in_review():
         read_workbook(PUBLISHED_XLSX), year=2024, registry=Registry.build(use_db=False)
     )
     columns = result.plan["districts"]
-    assert columns[0] == {"code": "unit-1", "name": "市本级", "kind": "city"}
+    assert columns[0] == {"code": "unit-1", "name": "市本级", "kind": "city", "new_unit": True}
     assert [c["kind"] for c in columns[11:]] == ["county", "county", "county_city", "scenic_area"]
     review = "\n".join(result.review)
     assert "第15列「杭州西湖风景名胜区」：不是已登记的单位，已暂填代码 unit-15" in review
@@ -167,3 +167,15 @@ def test_unknown_columns_get_placeholder_codes_and_guessed_kinds_in_review():
         quota_cells(result.plan)  # until the reviewer adds the alias
     result.plan["agencies"] = [{"name": "市住保房管局", "aliases": ["市住房管局"]}]
     assert len(quota_cells(result.plan)) == 643
+
+
+def test_an_extra_milestone_and_guessed_deadlines_are_listed(imported, plan_2024_data):
+    """序号29's 「100条公交线路方案」 in March is not in the reviewed file: the review says so."""
+    got = {p["seq"]: p for p in imported.plan["projects"]}[29]["milestones"][0]
+    assert got["targets"] == [{"indicator": 1, "kind": "absolute", "value": "100条"}]
+    reviewed = {p["seq"]: p for p in plan_2024_data["projects"]}[29]["milestones"][0]
+    assert "targets" not in reviewed
+    review = "\n".join(imported.review)
+    assert "序号29：「3月底前完成100条公交线路方案」的「100条」已达年度目标" in review
+    keys = [m["key"] for m in {p["seq"]: p for p in imported.plan["projects"]}[29]["milestones"]]
+    assert keys[:2] == ["P29-M1", "P29-M2"]

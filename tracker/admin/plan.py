@@ -1,7 +1,20 @@
-"""Browsing (and, for 督查室, maintaining) the plan as published."""
+"""Browsing (and, for 督查室, maintaining) the plan as published.
 
+An edit here is a plan change like a load: every save and delete asks for a reason, which
+goes into history with the user (simple-history's ``history_change_reason``), and then
+announces ``plan_changed`` so the affected cells are re-evaluated. Deleting a quota (or a
+milestone) shows how many monthly reports (completions) it touches; a quota with reports
+cannot be deleted inline, only from its own page with a reason. The bulk 「删除所选」 action
+is off for plan data (it would bypass the reason).
+"""
+
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Count, OuterRef
+from django.forms.models import BaseInlineFormSet
+from django.http import QueryDict
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -10,7 +23,177 @@ from tracker.formats import plain
 from tracker.plans.integrity import check_plan
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
+from tracker.plans.signals import plan_changed
 from tracker.plans.units import column_position, plan_columns
+from tracker.progress.models import MilestoneCompletion, ProgressReport
+
+REASON_MAX = 100  # simple-history's history_change_reason column
+
+
+class ReasonForm(forms.ModelForm):
+    """A plan row's form with the reason for the edit (required when changing a row)."""
+
+    change_reason = forms.CharField(
+        label="修改原因",
+        required=False,
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="记入历史（谁、何时、为什么改）；修改已有记录时必填。",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and not (cleaned.get("change_reason") or "").strip():
+            self.add_error("change_reason", "请填写修改原因（记入历史）。")
+        return cleaned
+
+
+def reports_of(obj) -> tuple[int, int]:
+    """(monthly reports, milestone completions) a plan row's deletion would touch."""
+    if isinstance(obj, Quota):
+        districts = [obj.district_id, *obj.shared_with.values_list("pk", flat=True)]
+        reports = ProgressReport.objects.filter(
+            indicator_id=obj.indicator_id, district_id__in=districts
+        )
+        return reports.count(), 0
+    if isinstance(obj, Indicator):
+        return ProgressReport.objects.filter(indicator=obj).count(), 0
+    if isinstance(obj, Project):
+        return ProgressReport.objects.filter(indicator__project=obj).count(), (
+            MilestoneCompletion.objects.filter(milestone__project=obj).count()
+        )
+    if isinstance(obj, Milestone):
+        return 0, MilestoneCompletion.objects.filter(milestone=obj).count()
+    return 0, 0
+
+
+def changed_scope(obj) -> tuple[PlanYear | None, list[int] | None, list[int]]:
+    """(plan, indicator ids, project ids) whose cells an edit of ``obj`` may change, for
+    ``plan_changed``; None indicator ids: the whole plan."""
+    if isinstance(obj, Quota):
+        return obj.indicator.project.plan_year, [obj.indicator_id], []
+    if isinstance(obj, Indicator):
+        return obj.project.plan_year, [obj.pk], [obj.project_id]
+    if isinstance(obj, Milestone):
+        ids = list(obj.project.indicators.values_list("pk", flat=True))
+        return (
+            obj.project.plan_year,
+            ([obj.indicator_id] if obj.indicator_id else ids),
+            [obj.project_id],
+        )
+    if isinstance(obj, Project):
+        return obj.plan_year, list(obj.indicators.values_list("pk", flat=True)), [obj.pk]
+    if isinstance(obj, PlanColumn):
+        return obj.plan, None, []
+    if isinstance(obj, PlanYear):
+        return obj, None, []
+    return None, None, []
+
+
+def announce(model, scope) -> None:
+    plan, indicator_ids, project_ids = scope
+    if plan is not None:
+        plan_changed.send(
+            sender=model, plan=plan, indicator_ids=indicator_ids, project_ids=project_ids
+        )
+
+
+class PlanEditAdmin(PlanAdmin):
+    """Plan rows edited with a reason, announced to the evaluation (see the module)."""
+
+    form = ReasonForm
+    delete_confirmation_template = "admin/tracker/plan_delete_confirmation.html"
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_changeform_initial_data(self, request):
+        """Initial values from the query string, kept only where they name something
+        (``?district=xiaoshan`` is read as the unit's code; ``?indicator=abc`` dropped),
+        never a 500."""
+        out = {}
+        for name, value in super().get_changeform_initial_data(request).items():
+            try:
+                field = self.model._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            if field.is_relation:
+                found = _related_pks(field.related_model, value)
+                if found:
+                    out[name] = found if field.many_to_many else found[0]
+                continue
+            try:
+                out[name] = field.to_python(value)
+            except ValidationError:
+                continue
+        return out
+
+    def save_model(self, request, obj, form, change):
+        obj._change_reason = _reason(form, change)
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        reason = _reason(form, change)
+        for inline_form in formset.forms:
+            inline_form.instance._change_reason = reason
+        super().save_formset(request, form, formset, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        announce(self.model, changed_scope(form.instance))
+
+    def delete_view(self, request, object_id, extra_context=None):
+        extra = dict(extra_context or {})
+        obj = self.get_object(request, unquote(object_id)) if str(object_id).isdigit() else None
+        if obj is not None:
+            extra["report_count"], extra["completion_count"] = reports_of(obj)
+        if request.method == "POST" and not request.POST.get("change_reason", "").strip():
+            extra["reason_error"] = "请填写删除原因（记入历史）。"
+            request.POST = QueryDict()  # show the confirmation again instead of deleting
+        return super().delete_view(request, object_id, extra)
+
+    def delete_model(self, request, obj):
+        obj._change_reason = request.POST.get("change_reason", "").strip()[:REASON_MAX]
+        scope = changed_scope(obj)
+        super().delete_model(request, obj)
+        announce(self.model, scope)
+
+
+def _reason(form, change) -> str:
+    reason = (form.cleaned_data.get("change_reason") or "").strip()
+    return reason or ("后台修改" if change else "后台新增")
+
+
+def _related_pks(model, value) -> list[int]:
+    values = value if isinstance(value, list) else [value]
+    pks, codes = [], []
+    for v in (str(v).strip() for v in values):
+        (pks if v.isdigit() else codes).append(v)
+    rows = model._default_manager.filter(pk__in=[int(p) for p in pks])
+    found = list(rows.values_list("pk", flat=True))
+    if codes and model is District:
+        found += list(District.objects.filter(code__in=codes).values_list("pk", flat=True))
+    return found
+
+
+class GuardedFormSet(BaseInlineFormSet):
+    """An inline refuses to delete a row with reports or completions: that deletion goes
+    through the row's own delete page, which shows the count and asks for a reason."""
+
+    def clean(self):
+        super().clean()
+        for form in self.deleted_forms:
+            if form.instance.pk is None:
+                continue
+            reports, completions = reports_of(form.instance)
+            if reports or completions:
+                what = f"{reports} 条月度填报" if reports else f"{completions} 条节点完成记录"
+                raise ValidationError(
+                    f"「{form.instance}」已有 {what}，不能在此删除；"
+                    "请到它自己的删除页面确认影响并填写原因。"
+                )
 
 
 class PlanColumnInline(ScopedInline):
@@ -24,7 +207,7 @@ class PlanColumnInline(ScopedInline):
 
 
 @admin.register(PlanYear)
-class PlanYearAdmin(PlanAdmin):
+class PlanYearAdmin(PlanEditAdmin):
     list_display = (
         "year", "issuer", "title", "document_number", "published_on", "column_count",
         "project_count",
@@ -63,7 +246,7 @@ class PlanYearAdmin(PlanAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(PlanAdmin):
+class CategoryAdmin(PlanEditAdmin):
     list_display = ("order", "name", "plan_year")
     list_filter = ("plan_year",)
     list_select_related = ("plan_year",)
@@ -71,13 +254,13 @@ class CategoryAdmin(PlanAdmin):
 
 
 @admin.register(Agency)
-class AgencyAdmin(PlanAdmin):
+class AgencyAdmin(PlanEditAdmin):
     list_display = ("name", "full_name", "aliases")
     search_fields = ("name", "full_name")
 
 
 @admin.register(District)
-class DistrictAdmin(PlanAdmin):
+class DistrictAdmin(PlanEditAdmin):
     list_display = ("order", "name", "code", "kind")
     list_filter = ("kind",)
     search_fields = ("name", "code")
@@ -92,6 +275,7 @@ class IndicatorInline(ScopedInline):
 
 class MilestoneInline(ScopedInline):
     model = Milestone
+    formset = GuardedFormSet
     fields = ("due_date", "indicator", "kind", "value_text", "value", "text")
     ordering = ("due_date", "order")
 
@@ -105,7 +289,7 @@ class MilestoneInline(ScopedInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(PlanAdmin):
+class ProjectAdmin(PlanEditAdmin):
     list_display = ("seq", "name", "category", "lead_agency", "city_leader", "deadline")
     list_display_links = ("seq", "name")
     list_filter = ("plan_year", "category", "lead_agency")
@@ -130,6 +314,7 @@ class ProjectAdmin(PlanAdmin):
             },
         ),
         ("进度安排", {"fields": ("deadline", "deadline_assumed", "work_plan", "notes")}),
+        ("修改原因", {"fields": ("change_reason",)}),
     )
 
 
@@ -137,6 +322,7 @@ class QuotaInline(ScopedInline):
     """One quota per column; a merged column's one number lists the units sharing it."""
 
     model = Quota
+    formset = GuardedFormSet
     fields = ("district", "published_text", "value", "new_value", "upgrade_value", "shared_with")
     autocomplete_fields = ("district", "shared_with")
 
@@ -151,7 +337,7 @@ class QuotaInline(ScopedInline):
 
 
 @admin.register(Indicator)
-class IndicatorAdmin(PlanAdmin):
+class IndicatorAdmin(PlanEditAdmin):
     list_display = ("project_seq", "order", "label", "target_text", "unit", "kind", "scope")
     list_display_links = ("label",)
     list_filter = ("project__plan_year", "kind", "scope", "project__category")
@@ -171,6 +357,7 @@ class IndicatorAdmin(PlanAdmin):
         "scope",
         "deadline",
         "breakdown_note",
+        "change_reason",
     )
 
     @admin.display(description="序号", ordering="project__seq")
@@ -211,7 +398,7 @@ def quota_table(indicator, user) -> list[dict]:
 
 
 @admin.register(Quota)
-class QuotaAdmin(PlanAdmin):
+class QuotaAdmin(PlanEditAdmin):
     list_display = ("project_seq", "indicator", "district", "published_text", "value", "shared")
     list_filter = ("indicator__project__plan_year", "district", "indicator__project__category")
     list_select_related = ("indicator__project", "district")
@@ -232,7 +419,7 @@ class QuotaAdmin(PlanAdmin):
 
 
 @admin.register(Milestone)
-class MilestoneAdmin(PlanAdmin):
+class MilestoneAdmin(PlanEditAdmin):
     list_display = ("project_seq", "due_date", "indicator", "kind", "value_text", "text")
     list_filter = ("project__plan_year", "kind", "project__category")
     list_select_related = ("project", "indicator__project")

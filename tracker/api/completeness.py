@@ -95,6 +95,9 @@ class CompletenessView(APIView):
             ),
             OpenApiParameter("view", OpenApiTypes.STR, enum=["year"], description="year：全年逐月"),
             OpenApiParameter("year", OpenApiTypes.INT, description="计划年度；默认为当前计划"),
+            OpenApiParameter(
+                "plan", OpenApiTypes.INT, description="计划编号（同一年度有多个计划时区分）"
+            ),
         ],
         responses={
             200: CompletenessSerializer,
@@ -108,8 +111,10 @@ class CompletenessView(APIView):
         if q.get("view", "") not in ("", "year"):
             raise ValidationError({"view": "view 只能为 year（全年逐月），或不填"})
         try:
-            chosen = service.select(q.get("year", ""), q.get("month", ""), q.get("view", ""))
+            chosen = service.select(
+                q.get("year", ""), q.get("month", ""), q.get("view", ""), plan=q.get("plan", "")
+            )
         except ValueError as exc:
             raise NotFound(str(exc)) from exc
-        data = service.completeness(chosen.months, request.user)
+        data = service.completeness(chosen.months, request.user, plan=chosen.plan)
         return Response(CompletenessSerializer(body(chosen.plan, data)).data)

@@ -4,7 +4,8 @@ For 督查室 the whole city; a lead agency sees its projects' cells, a district
 (the service's scoping). ``?month=YYYY-MM`` shows one month, ``?view=year`` the plan's
 months up to the month being reported as a district × month grid (and agency × month);
 ``?format=xlsx`` downloads exactly what is shown (``tracker.reporting.list_files``). The plan is the
-current one (``selection.current_plan``) unless ``?year=`` names another.
+current one (``selection.current_plan``) unless ``?plan=`` (one of several plans of a year)
+or ``?year=`` names another; only that plan's cells are counted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from tracker.reporting import list_files as lists
 def selection(request) -> service.Selection:
     try:
         return service.select(
-            request.GET.get("year", ""), request.GET.get("month", ""), request.GET.get("view", "")
+            request.GET.get("year", ""),
+            request.GET.get("month", ""),
+            request.GET.get("view", ""),
+            plan=request.GET.get("plan", "").strip(),
         )
     except ValueError as exc:
         raise Http404(str(exc)) from exc
@@ -31,7 +35,7 @@ def selection(request) -> service.Selection:
 def completeness(request):
     chosen = selection(request)
     plan, offered, month = chosen.plan, chosen.offered, chosen.month
-    data = service.completeness(chosen.months, request.viewer)
+    data = service.completeness(chosen.months, request.viewer, plan=plan)
     year_view = month is None
     if request.GET.get("format") == "xlsx":
         name = f"填报完整性_{plan.year}年" if year_view else f"填报完整性_{format_month(month)}"

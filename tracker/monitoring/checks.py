@@ -31,7 +31,7 @@ from tracker.calendar import reporting_deadline
 from tracker.monitoring.episodes import (
     AlertChanges,
     EpisodeWriter,
-    EvaluatedMonths,
+    PlanMonths,
     escalation,
     milestone_alerts,
     preview_alerts,
@@ -126,7 +126,7 @@ def run_lag_check(
         evaluation = MonthEvaluation(month, as_of, reporting_deadline(month), plans, [], {})
         evaluation.counts = Counter()
         changes = AlertChanges()
-        months_of = EvaluatedMonths(month, plans)
+        months_of = PlanMonths(month, plans)
         for batch in indicator_batches(plans, CELLS_PER_BATCH):
             part, part_changes = check_batch(
                 month, {pk: plans[pk] for pk in batch}, run.run_count, as_of, started,
@@ -164,7 +164,7 @@ def check_batch(
     as_of: datetime,
     now: datetime,
     *,
-    months_of: EvaluatedMonths,
+    months_of: PlanMonths,
 ) -> tuple[MonthEvaluation, AlertChanges]:
     """One indicator batch of a month's check: evaluate, store its statuses, sync its
     episodes (their history and flips included) over the evaluated months of the whole
@@ -172,7 +172,7 @@ def check_batch(
     (``run_lag_check``) or on several workers (``tasks``)."""
     evaluation = evaluate_month(month, as_of=as_of, plans=plans)
     save_evaluation(evaluation, run_number)
-    months = months_of.after_save(stored=bool(evaluation.cells))
+    months = months_of.after_save(evaluation)
     return evaluation, sync_alerts(evaluation, now=now, months=months)
 
 
@@ -234,7 +234,7 @@ def run_spread_batch(
         plans = tracked_plans(month)
         batch = {pk: plans[pk] for pk in indicator_ids if pk in plans}
         part, changes = check_batch(
-            month, batch, run_number, as_of, started, months_of=EvaluatedMonths(month, plans)
+            month, batch, run_number, as_of, started, months_of=PlanMonths(month, plans)
         )
         # The claim: batches finish one at a time on the month's row; the one that
         # completes the set does the finishing step, once.

@@ -465,19 +465,41 @@ class EvaluatedMonths:
         return sorted({*self._others, self.month} if self._present else self._others)
 
 
+def by_plan(plans: dict) -> dict[int | None, list[int]]:
+    """Indicator ids (of ``{indicator_id: IndicatorPlan}``) grouped by their plan: each
+    plan of a year has its own evaluated months."""
+    out: dict[int | None, list[int]] = defaultdict(list)
+    for pk, plan in plans.items():
+        out[plan.plan_year_id].append(pk)
+    return dict(out)
+
+
+class PlanMonths:
+    """``EvaluatedMonths`` per plan of the check: a plan loaded in June has no January
+    statuses, so its episodes are not cut short by another plan's months."""
+
+    def __init__(self, month: date, plans: dict):
+        self.of = {p: EvaluatedMonths(month, ids) for p, ids in by_plan(plans).items()}
+
+    def after_save(self, evaluation: MonthEvaluation) -> dict[int | None, list[date]]:
+        stored = {evaluation.plans[c.indicator_id].plan_year_id for c in evaluation.cells}
+        wanted = {p.plan_year_id for p in evaluation.plans.values()}
+        return {p: m.after_save(stored=p in stored) for p, m in self.of.items() if p in wanted}
+
+
 def sync_alerts(
     evaluation: MonthEvaluation,
     *,
     now: datetime | None = None,
-    months: list[date] | None = None,
+    months: list[date] | dict | None = None,
 ) -> AlertChanges:
     """Bring the year's episodes of the evaluated indicators in line with the stored
     statuses of every evaluated month (``evaluation`` has just been stored); see the
     module docstring. Bounded queries: the year's problem rows, the evaluated months, the
     stored episodes, then bulk writes. ``months``: the evaluated months, when the caller
     knows them (a check by indicator batches: those of the whole plan, so every batch
-    sees the same months; ``EvaluatedMonths``); default those of the evaluated
-    indicators."""
+    sees the same months; ``PlanMonths``), by plan id, or one list for all; default those
+    of the evaluated indicators, plan by plan (two plans of a year never share months)."""
     now = now or timezone.now()
     changes = AlertChanges()
     if not evaluation.plans:
@@ -485,8 +507,11 @@ def sync_alerts(
     month = evaluation.month
     ids = list(evaluation.plans)
     year = LagEvaluation.objects.filter(month__year=month.year, indicator_id__in=ids)
+    groups = by_plan(evaluation.plans)
     if months is None:
-        months = evaluated_months(month.year, ids)
+        months = {p: evaluated_months(month.year, pks) for p, pks in groups.items()}
+    elif not isinstance(months, dict):
+        months = dict.fromkeys(groups, months)
     rows: dict[tuple[int, int], dict[date, Row]] = defaultdict(dict)
     for i, d, m, *rest in year.filter(status__in=PROBLEM_STATUSES).values_list(
         "indicator_id", "district_id", "month", "status", "streak",
@@ -508,7 +533,7 @@ def sync_alerts(
     for indicator_id, district_id in sorted(keys):
         plan = evaluation.plans[indicator_id]
         name = "全市" if plan.is_city_only else names.get(district_id, "")
-        runs = derive_runs(months, rows.get((indicator_id, district_id), {}))
+        runs = derive_runs(months[plan.plan_year_id], rows.get((indicator_id, district_id), {}))
         cell = cells.get((indicator_id, district_id))
         for kind in CHECK_KINDS:
             episodes = stored.get((indicator_id, district_id, kind), [])
@@ -546,7 +571,8 @@ def sync_alerts(
                     out.watch(alert)
                     out.flip(alert.supersede(month, now=now))
                     out.done(alert)
-    if months and month == months[-1]:
+    latest = max((m[-1] for m in months.values() if m), default=None)
+    if month == latest:
         _sync_at_risk(evaluation, stored, names, out)
     out.write()
     return changes

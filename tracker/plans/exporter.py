@@ -25,7 +25,7 @@ import csv
 from pathlib import Path
 
 from tracker.formats import plain
-from tracker.months import format_month, short_month_end_label
+from tracker.months import format_month, month_end, short_month_end_label
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.published_tables import (
     DEFAULT_GROUP_HEADER,
@@ -130,7 +130,11 @@ def export_plan_csv(plan_year: PlanYear, directory) -> list[Path]:
 
 def published_tables(plan_year: PlanYear) -> PublishedTables:
     """The plan as the gazette prints it (附件1 and 附件2), cell texts as published."""
-    columns = list(plan_year.columns.select_related("district").order_by("order"))
+    columns = list(
+        plan_year.columns.select_related("district")
+        .prefetch_related("merged_units")
+        .order_by("order")
+    )
     city = []
     for c in columns:
         if c.district.kind != "city" or len(city) != columns.index(c):
@@ -147,7 +151,7 @@ def published_tables(plan_year: PlanYear) -> PublishedTables:
     projects = (
         Project.objects.filter(plan_year=plan_year)
         .select_related("category", "lead_agency")
-        .prefetch_related("co_lead_agencies", "indicators__quotas")
+        .prefetch_related("co_lead_agencies", "indicators__quotas", "milestones")
         .order_by("seq")
     )
     for p in projects:
@@ -198,8 +202,111 @@ def published_tables(plan_year: PlanYear) -> PublishedTables:
                 }
                 row.cells = [by_unit.get(c.district_id, "—") for c in columns]
             tables.breakdown.append(row)
+    tables.metadata = plan_metadata(plan_year, projects, columns)
     return tables
 
 
 def export_plan_xlsx(plan_year: PlanYear, path) -> Path:
     return write_workbook(published_tables(plan_year), path)
+
+
+# --- what the printed tables cannot carry (the hidden sheet) ------------------------
+
+
+def _due_text(day) -> str:
+    """``YYYY-MM`` for a month end (as plan files write it), else ``YYYY-MM-DD``."""
+    return format_month(day) if day == month_end(day) else f"{day:%Y-%m-%d}"
+
+
+def project_key(project) -> str:
+    """The project's stable key: the stored one once plans keep keys, else ``P<seq>``."""
+    return getattr(project, "key", "") or f"P{project.seq}"
+
+
+def _indicator_meta(key, ind) -> dict:
+    out = {
+        "key": getattr(ind, "key", "") or f"{key}-T{ind.order}",
+        "label": ind.label,
+        "unit": ind.unit,
+        "kind": ind.kind,
+        "scope": ind.scope,
+    }
+    if getattr(ind, "direction", "") == "ceiling":
+        out["direction"] = "ceiling"
+    if ind.deadline:
+        out["deadline"] = _due_text(ind.deadline)
+    return out
+
+
+def _milestones_meta(key, milestones, unit_of) -> list[dict]:
+    """The project's milestones in plan-file form: one entry per sentence (the loader's
+    ``order // 100``), its numeric rows as ``targets`` with the value in base units."""
+    entries: dict = {}
+    for m in sorted(milestones, key=lambda m: m.order):
+        group = (m.order // 100, m.due_date, m.text)
+        entry = entries.get(group)
+        if entry is None:
+            stored = getattr(m, "key", "")
+            entry = entries[group] = {
+                "key": stored or f"{key}-M{len(entries) + 1}",
+                "due": _due_text(m.due_date),
+                "text": m.text,
+            }
+        ind_order = unit_of[m.indicator_id][0] if m.indicator_id else None
+        if m.kind == Milestone.Kind.QUALITATIVE:
+            if ind_order is not None:
+                entry["indicator"] = ind_order
+            continue
+        percent = m.kind in (Milestone.Kind.PERCENT, Milestone.Kind.LEVEL) or (
+            m.value_text.endswith("%")
+        )
+        value = f"{plain(m.value)}{'%' if percent else unit_of[m.indicator_id][1]}"
+        target = {"indicator": ind_order, "kind": m.kind, "value": value}
+        if m.value_text and m.value_text != value:
+            target["published"] = m.value_text
+        entry.setdefault("targets", []).append(target)
+    return list(entries.values())
+
+
+def plan_metadata(plan_year: PlanYear, projects, columns) -> dict:
+    """Everything ``load_plan`` needs that the two printed tables do not show: keys, unit
+    codes and merged columns, scopes, directions, target deadlines, the reviewed milestones
+    and the plan's own fields, so export → import → load gives the same plan back."""
+    districts = []
+    for c in columns:
+        d = c.district
+        entry = {"code": d.code, "name": d.name, "kind": d.kind}
+        if c.label and c.label != d.name:
+            entry["label"] = c.label
+        merged = sorted(c.merged_units.all(), key=lambda u: u.order)
+        if merged:
+            entry["merged"] = [{"code": u.code, "name": u.name, "kind": u.kind} for u in merged]
+        districts.append(entry)
+    plan = {
+        "issuer": plan_year.issuer,
+        "year": plan_year.year,
+        "format_version": plan_year.format_version,
+        "document_number": plan_year.document_number,
+        "source": plan_year.source,
+        "published_on": f"{plan_year.published_on:%Y-%m-%d}" if plan_year.published_on else "",
+        "notes": plan_year.notes,
+        "acknowledged": list(plan_year.acknowledged_findings or []),
+        "districts": districts,
+    }
+    out = []
+    for p in projects:
+        key = project_key(p)
+        indicators = list(p.indicators.all())
+        unit_of = {i.pk: (i.order, i.unit) for i in indicators}
+        out.append(
+            {
+                "key": key,
+                "seq": p.seq,
+                "deadline_assumed": p.deadline_assumed,
+                "notes": p.notes,
+                "work_plan": p.work_plan,
+                "indicators": [_indicator_meta(key, i) for i in indicators],
+                "milestones": _milestones_meta(key, p.milestones.all(), unit_of),
+            }
+        )
+    return {"plan": plan, "projects": out}

@@ -54,6 +54,7 @@ from tracker.plans.reference import DEFAULT_ISSUER, Agency, Category, District, 
 DISTRICT_GOVERNMENT_RE = re.compile(
     r"(各区、县\(市\)政府|相关区、县\(市\)政府|相关区\(市\)政府|各区政府\(管委会\)|各区政府|相关区政府)"
 )
+LOCAL_PLACE_SUFFIXES = ("街道", "镇", "乡", "社区", "村", "街道办事处")
 MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})(?:-(\d{1,2}))?$")
 SCHEMA_PATH = Path(__file__).resolve().parent / "plan.schema.json"
 CURRENT_FORMAT_VERSION = 2
@@ -294,7 +295,8 @@ def split_cooperating(text: str) -> list[str]:
     """Named agencies in a 配合单位 cell; district-government phrases are left out."""
     body = DISTRICT_GOVERNMENT_RE.sub("、", str(text or ""))
     names = [re.sub(r"\s+", "", n) for n in re.split(r"[、,，;；]", body)]
-    return [n for n in names if n]
+    # 「各街道、镇」「北山街道」 are the places doing the work, not agencies to register.
+    return [n for n in names if n and not n.endswith(LOCAL_PLACE_SUFFIXES)]
 
 
 def parse_due(value, year: int) -> date:

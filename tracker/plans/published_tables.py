@@ -19,6 +19,7 @@ knows nothing about what the cells mean.
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 
 RESPONSIBILITY_SHEET = "责任清单"
 BREAKDOWN_SHEET = "任务分解表"
@@ -44,6 +46,11 @@ RESPONSIBILITY_HEADER = [
 BREAKDOWN_FIXED = ["序号", "项目名称", "量化目标", "牵头单位"]
 DEFAULT_GROUP_HEADER = "各区、县(市)任务分解"
 FIXED_TIMESTAMP = datetime(2024, 2, 4)  # reproducible workbook metadata
+HIDDEN_SHEET = "_计划数据"
+#: A column of the city total, not a reporting unit: its cells are checked against the target.
+TOTAL_LABELS = frozenset({"合计", "总计", "全市", "全市合计", "小计"})
+CITY_LABELS = ("市本级", "市级", "市直")
+HEADER_UNIT_RE = re.compile(r"^(?P<label>.*?)\s*[(（]\s*(?P<unit>[^()（）]{1,5})\s*[)）]$")
 
 
 class TableError(ValueError):
@@ -65,6 +72,7 @@ class BreakdownRow:
     cells: list  # one text per column ("" = blank), or [] when ``note`` is set
     note: str = ""
     page_break: bool = False
+    total: str = ""  # the 合计/全市 cell, if the table prints one
 
 
 @dataclass
@@ -76,6 +84,10 @@ class PublishedTables:
     responsibility: list[ResponsibilityRow] = field(default_factory=list)
     breakdown: list[BreakdownRow] = field(default_factory=list)
     group_header: str = DEFAULT_GROUP_HEADER
+    target_unit: str = ""  # 「量化目标(人)」: the unit of bare numbers in that column
+    column_units: list[str] = field(default_factory=list)  # 「上城区(人)」, per label
+    total_label: str = ""  # 「合计」「全市」 when printed
+    metadata: dict = field(default_factory=dict)  # the exporter's hidden sheet, if any
 
     @property
     def labels(self) -> list[str]:
@@ -161,6 +173,8 @@ def write_workbook(tables: PublishedTables, path) -> Path:
     wb.properties.modified = FIXED_TIMESTAMP
     _write_responsibility(wb.active, tables)
     _write_breakdown(wb.create_sheet(BREAKDOWN_SHEET), tables)
+    if tables.metadata:
+        write_metadata(wb, tables.metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     wb.save(buffer)
@@ -292,9 +306,56 @@ def _merged_across(ws) -> set[tuple[int, int]]:
     }
 
 
+def _open(path):
+    """The workbook, or ``TableError`` in Chinese for a .xls, a broken or a non-Excel file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"找不到文件「{path}」。")
+    if path.suffix.lower() == ".xls":
+        raise TableError(
+            "这是旧版 Excel 文件（.xls），无法直接读取。"
+            "请在 Excel 或 WPS 中「另存为」.xlsx 工作簿后再导入。"
+        )
+    if not zipfile.is_zipfile(path):
+        raise TableError(
+            "文件不是有效的 .xlsx 工作簿（可能已损坏，或只是改了扩展名）。"
+            "请在 Excel 或 WPS 中打开并另存为 .xlsx 后再导入。"
+        )
+    try:
+        return load_workbook(path)
+    except Exception as exc:  # openpyxl raises KeyError, BadZipFile, InvalidFileException …
+        raise TableError(
+            f"工作簿无法打开（{type(exc).__name__}）：文件可能已损坏。"
+            "请在 Excel 或 WPS 中打开并另存为 .xlsx 后再导入。"
+        ) from exc
+
+
+def split_header_unit(text: str) -> tuple[str, str]:
+    """「量化目标(万人次)」 → (「量化目标」, 「万人次」); 「各区、县(市)任务分解」 is left alone:
+    a parenthesised place word (市、县、区) is part of the name, not a unit."""
+    m = HEADER_UNIT_RE.match(text or "")
+    if m and m.group("label") and not re.search(r"[区县市镇乡街]", m.group("unit")):
+        return m.group("label").strip(), m.group("unit").strip()
+    return text, ""
+
+
+def _squeezed(cells) -> list[str]:
+    """Header texts without the line breaks and spaces of a narrow printed column
+    (「预计完成\n时间」 is 预计完成时间)."""
+    return [re.sub(r"\s+", "", c) for c in cells]
+
+
+def _is_header_row(row: list[str], first: list[str]) -> bool:
+    """The second row of a two-row header: the fixed columns merged down (same texts) or
+    blank, and something printed over the unit columns."""
+    fixed = row[:4]
+    return (fixed == first[:4] or not any(fixed)) and any(row[4:])
+
+
 def read_workbook(path) -> PublishedTables:
-    """Read both sheets back; raises ``TableError`` (in Chinese) if a sheet is missing."""
-    wb = load_workbook(path)
+    """Read both sheets back; raises ``TableError`` (in Chinese) for a file that is not an
+    .xlsx workbook, a missing sheet, a misplaced header or a value past the last header."""
+    wb = _open(path)
     missing = [n for n in (RESPONSIBILITY_SHEET, BREAKDOWN_SHEET) if n not in wb.sheetnames]
     if missing:
         raise TableError(
@@ -310,8 +371,10 @@ def read_workbook(path) -> PublishedTables:
         city_labels=[],
         unit_labels=[],
     )
+    if HIDDEN_SHEET in wb.sheetnames:
+        tables.metadata = _read_metadata(wb[HIDDEN_SHEET])
     header_rows = [i for i, row in enumerate(grid1) if row[:1] == ["序号"]]
-    if not header_rows or grid1[header_rows[0]][:9] != RESPONSIBILITY_HEADER:
+    if not header_rows or _squeezed(grid1[header_rows[0]][:9]) != RESPONSIBILITY_HEADER:
         found = grid1[header_rows[0]][:9] if header_rows else []
         raise TableError(
             f"「{RESPONSIBILITY_SHEET}」的表头应为 {'、'.join(RESPONSIBILITY_HEADER)}，"
@@ -322,35 +385,113 @@ def read_workbook(path) -> PublishedTables:
         if i <= header_rows[0] or row[:1] == ["序号"] or not any(row):
             continue
         tables.responsibility.append(ResponsibilityRow((row + [""] * 9)[:9]))
+    _read_breakdown(ws2, grid2, tables)
+    return tables
 
+
+def _header_columns(first, second, two_rows, across, top):
+    """(index, label, unit, is a total, under a group header) per printed column past the
+    four fixed ones, and the last header column's index."""
+    last = max((c for c, v in enumerate(first) if v), default=3)
+    if two_rows:
+        last = max(last, max((c for c, v in enumerate(second) if v), default=3))
+    columns, grouped, group_header = [], False, ""
+    for col in range(4, last + 1):
+        label = first[col] if col < len(first) else ""
+        below = second[col] if two_rows and col < len(second) else ""
+        if below and (below != label or (top + 1, col + 1) in across):
+            if not grouped and label:
+                group_header = label
+            grouped = True
+            label = below
+        if not label:
+            raise TableError(
+                f"「{BREAKDOWN_SHEET}」第{top + 1}行 {get_column_letter(col + 1)}列的表头是空的。"
+                "请补上单位名称，或删去这一列。"
+            )
+        name, unit = split_header_unit(label)
+        columns.append((col, name, unit, name.replace(" ", "") in TOTAL_LABELS, grouped))
+    return columns, last, group_header
+
+
+def _read_breakdown(ws2, grid2, tables):
     header2 = [i for i, row in enumerate(grid2) if row[:1] == ["序号"]]
-    if not header2 or grid2[header2[0]][:4] != BREAKDOWN_FIXED:
+    first = grid2[header2[0]] if header2 else []
+    if not header2 or _squeezed(split_header_unit(c)[0] for c in first[:4]) != BREAKDOWN_FIXED:
         raise TableError(
             f"「{BREAKDOWN_SHEET}」的表头应以 {'、'.join(BREAKDOWN_FIXED)} 开头。"
             "请按公报原表排列各列。"
         )
     top = header2[0]
-    across = _merged_across(ws2)
-    first, second = grid2[top], grid2[top + 1]
-    col = 4
-    while col < len(first) and first[col]:
-        if (top + 1, col + 1) in across:  # the group header: units on the row below
-            tables.group_header = first[col]
-            tables.unit_labels = [c for c in second[col:] if c]
+    tables.target_unit = split_header_unit(first[2])[1]
+    second = grid2[top + 1] if top + 1 < len(grid2) else []
+    two_rows = _is_header_row(second, first)
+    columns, last, group_header = _header_columns(first, second, two_rows, _merged_across(ws2), top)
+    if group_header:
+        tables.group_header = group_header
+    units = [c for c in columns if not c[3]]
+    lead = 0  # 市本级 and the like before the units (not under a group header)
+    for c in units:
+        if c[4] if two_rows else not c[1].startswith(CITY_LABELS):
             break
-        tables.city_labels.append(first[col])
-        col += 1
-    width = len(tables.labels)
+        lead += 1
+    tables.city_labels = [c[1] for c in units[:lead]]
+    tables.unit_labels = [c[1] for c in units[lead:]]
+    tables.column_units = [c[2] for c in units]
+    totals = [c for c in columns if c[3]]
+    tables.total_label = totals[0][1] if totals else ""
+    across = _merged_across(ws2)
+    printed = {c: v for c, v in enumerate(first) if v and c >= 4}
     for i, row in enumerate(grid2):
-        if i <= top + 1 or row[:1] == ["序号"] or not any(row):
+        if i < top + (2 if two_rows else 1) or row[:1] == ["序号"] or not any(row):
             continue
-        if not any(row[:4]) and row[4 : 4 + width] == tables.unit_labels[:width]:
-            continue
-        if row[:4] == ["", "", "", ""] and any(row[4:]) and row[4:] == second[4:]:
+        if not row[0] and printed and all(c < len(row) and row[c] == v for c, v in printed.items()):
+            continue  # a repeated header row whose 序号 cell is not merged
+        if two_rows and _is_header_row(row, first) and row[4:] == second[4:]:
             continue  # second row of a repeated header
-        cells = (row[4:] + [""] * width)[:width]
-        if (i + 1, 5) in across and len(set(cells)) == 1 and cells[0]:
-            tables.breakdown.append(BreakdownRow(*row[:4], [], note=cells[0]))
+        past = [(c, v) for c, v in enumerate(row) if c > last and v]
+        if past:
+            c, v = past[0]
+            raise TableError(
+                f"「{BREAKDOWN_SHEET}」第{i + 1}行 {get_column_letter(c + 1)}列「{v}」在最后一个"
+                f"表头列（{get_column_letter(last + 1)}列）之后，没有对应的单位。"
+                "请补上表头，或把数值移到正确的列。"
+            )
+        cells = [row[c[0]] if c[0] < len(row) else "" for c in units]
+        total = next((row[c[0]] for c in totals if c[0] < len(row)), "")
+        note_at = units[0][0] + 1 if units else 5
+        if (i + 1, note_at) in across and cells and len(set(cells)) == 1 and cells[0]:
+            tables.breakdown.append(BreakdownRow(*row[:4], [], note=cells[0], total=total))
         else:
-            tables.breakdown.append(BreakdownRow(*row[:4], cells))
-    return tables
+            tables.breakdown.append(BreakdownRow(*row[:4], cells, total=total))
+
+
+# --- what the exporter adds for the round trip ----------------------------------------
+
+
+def write_metadata(wb, metadata: dict) -> None:
+    """A hidden sheet with what the printed tables cannot carry (keys, unit codes, merged
+    columns, scopes, directions, the reviewed milestones): one JSON text per row."""
+    ws = wb.create_sheet(HIDDEN_SHEET)
+    ws.sheet_state = "hidden"
+    ws.append(["说明", "本表由 export_plan 写入，供 import_plan 读回编号等信息；请勿修改。"])
+    ws.append(["plan", json.dumps(metadata.get("plan", {}), ensure_ascii=False)])
+    for project in metadata.get("projects", []):
+        ws.append([project["key"], json.dumps(project, ensure_ascii=False)])
+
+
+def _read_metadata(ws) -> dict:
+    out: dict = {"plan": {}, "projects": []}
+    for row in ws.iter_rows(min_row=2, values_only=True):
+        tag, text = [*row, None, None][:2]
+        if not tag or not text:
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise TableError(f"隐藏工作表「{HIDDEN_SHEET}」「{tag}」一行已损坏：{exc}") from exc
+        if tag == "plan":
+            out["plan"] = value
+        else:
+            out["projects"].append(value)
+    return out

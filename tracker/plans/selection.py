@@ -93,6 +93,18 @@ def find_plan(year: int, issuer: str | None = None) -> PlanYear:
     return plans[0]
 
 
+def command_plan(year: int, issuer: str | None = None, plan_id=None) -> PlanYear:
+    """The plan a management command means: ``--plan`` (its id, checked against the
+    year), else ``find_plan(year, --issuer)``. Raises PlanFileError in Chinese."""
+    if plan_id in (None, ""):
+        return find_plan(year, issuer)
+    plan = PlanYear.objects.filter(pk=plan_id).first() if str(plan_id).isdigit() else None
+    if plan is None or plan.year != year:
+        choices = "、".join(f"{p.pk}（{p.issuer}）" for p in plans_of_year(year)) or "无"
+        raise PlanFileError([f"没有编号为 {plan_id} 的 {year} 年计划。可选计划编号：{choices}"])
+    return plan
+
+
 def choose_plan(params, month: date | None) -> PlanChoice:
     """The plan meant by the request's ``params`` (``plan``, ``issuer``) and ``month``."""
     plan_id = (params.get("plan") or "").strip()

@@ -29,7 +29,7 @@ from django.utils import timezone
 from tracker.calendar import due_month, enterable_months
 from tracker.months import clamp_to_year, first_of_month, month_label
 from tracker.plans.models import Indicator
-from tracker.plans.reference import Agency, District
+from tracker.plans.reference import Agency, District, PlanYear
 from tracker.plans.selection import current_plan, plan_month, plan_of_year
 from tracker.progress.due import FilingState, filing_states
 
@@ -144,10 +144,16 @@ class Selection:
     month: date | None  # None: the year view
 
 
-def select(year: str = "", month: str = "", view: str = "", now=None) -> Selection:
-    """Parse the page's and API's choice (``year``, ``month`` "YYYY-MM", ``view``
-    "year"); a bad one raises ``ValueError`` with a Chinese message."""
-    if year:
+def select(year: str = "", month: str = "", view: str = "", now=None, plan: str = "") -> Selection:
+    """Parse the page's and API's choice (``plan`` id, ``year``, ``month`` "YYYY-MM",
+    ``view`` "year"); a bad one raises ``ValueError`` with a Chinese message. Several
+    plans in one year are told apart by ``plan``; without it the year's city plan."""
+    if plan:
+        picked = PlanYear.objects.filter(pk=int(plan)).first() if plan.isdigit() else None
+        if picked is None or (year and year != str(picked.year)):
+            raise ValueError(f"没有编号为{plan}的计划" + (f"（{year}年）" if year else ""))
+        plan = picked
+    elif year:
         valid = year.isdigit() and len(year) == 4
         plan = plan_of_year(int(year)) if valid else None
         if plan is None:
@@ -168,17 +174,19 @@ def select(year: str = "", month: str = "", view: str = "", now=None) -> Selecti
     return Selection(plan, offered, [chosen], chosen)
 
 
-def completeness(months, who=None, *, now: datetime | None = None) -> Completeness:
+def completeness(months, who=None, *, now: datetime | None = None, plan=None) -> Completeness:
     """Tally ``filing_states`` of ``months`` in ``who``'s scope per district and per lead
-    agency (bounded queries: ``filing_states``' plus 3)."""
+    agency (bounded queries: ``filing_states``' plus 3); with ``plan``, only that plan's
+    cells (two plans of one year are never counted together)."""
     now = now or timezone.now()
     months = sorted({first_of_month(m) for m in months})
     states = filing_states(months, who, now=now)
-    indicator_ids = {i for i, _, _ in states}
-    district_ids = {d for _, d, _ in states}
-    agency_of = dict(
-        Indicator.objects.filter(pk__in=indicator_ids).values_list("pk", "project__lead_agency_id")
+    rows = Indicator.objects.filter(pk__in={i for i, _, _ in states}).values_list(
+        "pk", "project__lead_agency_id", "project__plan_year_id"
     )
+    agency_of = {pk: agency for pk, agency, plan_id in rows if plan is None or plan_id == plan.pk}
+    states = {cell: state for cell, state in states.items() if cell[0] in agency_of}
+    district_ids = {d for _, d, _ in states}
     districts = {
         d.pk: Row("district", d.pk, d.name, d.code)
         for d in District.objects.filter(pk__in=district_ids).order_by("order", "pk")

@@ -17,8 +17,8 @@ from tracker.formats import number
 from tracker.monitoring.checks import run_due_checks, run_lag_check, run_milestone_check
 from tracker.months import format_month, month_label, parse_month
 from tracker.plans.loader import PlanFileError
-from tracker.plans.reference import PlanYear
-from tracker.plans.selection import find_plan
+from tracker.plans.reference import DEFAULT_ISSUER, PlanYear
+from tracker.plans.selection import command_plan
 
 COLUMNS = [
     ("序号", 4),
@@ -71,13 +71,16 @@ class Command(BaseCommand):
             help="同时补做该年度此前未检查或数据有更正的月份",
         )
         parser.add_argument("--milestones", action="store_true", help="同时检查定性进度节点")
+        parser.add_argument("--plan", help="只列出该编号的计划（同一年度有多个计划时）")
         parser.add_argument(
             "--issuer",
             help="只列出该发布机关的计划（同一年度有多个计划时，如 西湖区人民政府）；"
             "检查本身覆盖该年度的全部计划",
         )
 
-    def handle(self, *args, month, dry_run, as_of, catch_up, milestones, issuer=None, **options):
+    def handle(
+        self, *args, month, dry_run, as_of, catch_up, milestones, issuer=None, plan=None, **options
+    ):
         try:
             month = parse_month(month)
         except ValueError as exc:
@@ -86,9 +89,9 @@ class Command(BaseCommand):
         if not PlanYear.objects.filter(year=month.year).exists():
             raise CommandError(f"尚未载入 {month.year} 年度计划，无法检查 {format_month(month)}")
         self.plan = None
-        if issuer:
+        if issuer or plan:
             try:
-                self.plan = find_plan(month.year, issuer)
+                self.plan = command_plan(month.year, issuer, plan)
             except PlanFileError as exc:
                 raise CommandError("；".join(exc.problems)) from exc
 
@@ -133,12 +136,24 @@ class Command(BaseCommand):
             f"数据截至 {as_of:%Y-%m-%d %H:%M}；填报截止 {deadline:%Y-%m-%d}"
         )
         self.stdout.write(" ".join(cell(name, size) for name, size in COLUMNS))
-        if self.plan is not None:
-            self.stdout.write(f"计划：{self.plan}（{self.plan.issuer}）")
-        for indicator_id, plan in ev.plans.items():
+        # One block per plan (the city's first), never two plans' rows interleaved.
+        plans = {p.pk: p for p in PlanYear.objects.filter(pk__in={
+            p.plan_year_id for p in ev.plans.values()})}  # fmt: skip
+        order = sorted(plans.values(), key=lambda p: (p.issuer != DEFAULT_ISSUER, p.pk))
+        rank = {p.pk: n for n, p in enumerate(order)}
+        heading = None
+        rows = sorted(
+            ev.plans.items(),
+            key=lambda kv: (rank.get(kv[1].plan_year_id, 0), kv[1].project_seq or 0),
+        )
+        for indicator_id, plan in rows:
             city = ev.city.get(indicator_id)
             if city is None or (self.plan is not None and plan.plan_year_id != self.plan.pk):
                 continue
+            if plan.plan_year_id != heading and (self.plan is not None or len(plans) > 1):
+                heading = plan.plan_year_id
+                shown = plans[heading]
+                self.stdout.write(f"计划：{shown}（{shown.issuer}，编号 {shown.pk}）")
             at_risk = sum(1 for c in ev.cells if c.indicator_id == indicator_id and c.at_risk)
             row = [
                 plan.project_seq,

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tracker.plans.integrity import check_plan, unacknowledged
 from tracker.plans.loader import PlanFileError
-from tracker.plans.selection import find_plan
+from tracker.plans.selection import command_plan
 
 
 class Command(BaseCommand):
@@ -11,10 +11,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("year", type=int)
         parser.add_argument("--issuer", help="发布机关（同一年度有多个计划时必填）")
+        parser.add_argument("--plan", help="计划编号（同一年度有多个计划时，可代替 --issuer）")
 
-    def handle(self, *args, year, issuer=None, **options):
+    def handle(self, *args, year, issuer=None, plan=None, **options):
         try:
-            plan_year = find_plan(year, issuer)
+            plan_year = command_plan(year, issuer, plan)
         except PlanFileError as exc:
             raise CommandError(str(exc)) from exc
         findings = check_plan(plan_year)

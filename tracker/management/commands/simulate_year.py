@@ -10,6 +10,8 @@ from tqdm import tqdm
 
 from tracker.demo.simulation import SimulationError, simulate_year, work_units
 from tracker.months import parse_month
+from tracker.plans.loader import PlanFileError
+from tracker.plans.selection import command_plan
 
 
 class Command(BaseCommand):
@@ -26,11 +28,14 @@ class Command(BaseCommand):
             "--issuer", help="发布机关（同一年度有多个计划时指定，如 西湖区人民政府）；默认市政府"
         )
         parser.add_argument("--quiet", action="store_true", help="不显示进度条")
+        parser.add_argument("--plan", help="计划编号（同一年度有多个计划时，可代替 --issuer）")
 
-    def handle(self, *args, year, seed, through, force, quiet, issuer=None, **options):
+    def handle(self, *args, year, seed, through, force, quiet, issuer=None, plan=None, **options):
         try:
             month = parse_month(through) if through else None
-        except ValueError as exc:
+            if plan:
+                issuer = command_plan(year, issuer, plan).issuer
+        except (ValueError, PlanFileError) as exc:
             raise CommandError(str(exc)) from exc
         bar = tqdm(total=work_units(year, month), disable=quiet, desc="模拟", unit="步")
 
