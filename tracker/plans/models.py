@@ -18,6 +18,11 @@ class Project(models.Model):
         Category, on_delete=models.PROTECT, related_name="projects", verbose_name="类别"
     )
     seq = models.PositiveSmallIntegerField("序号", help_text="附件2 任务分解表中的序号")
+    key = models.CharField(
+        "标识",
+        max_length=40,
+        help_text="计划文件中的 key（如 P25），调整序号或次序后不变；载入时按它对应",
+    )
     name = models.CharField("项目名称", max_length=300, help_text="附件1 责任清单中的名称")
     name_in_breakdown = models.CharField(
         "任务分解表中的名称", max_length=300, blank=True, help_text="与附件1 写法不同时记录"
@@ -61,6 +66,7 @@ class Project(models.Model):
         verbose_name_plural = "项目"
         constraints = [
             models.UniqueConstraint(fields=["plan_year", "seq"], name="project_unique_seq"),
+            models.UniqueConstraint(fields=["plan_year", "key"], name="project_unique_key"),
         ]
 
     def __str__(self):
@@ -79,10 +85,19 @@ class Indicator(models.Model):
         DISTRICTS = "districts", "分解到区、县(市)"
         CITY = "city", "全市整体完成"
 
+    class Direction(models.TextChoices):
+        FLOOR = "floor", "不低于（下限）"
+        CEILING = "ceiling", "不高于（上限）"
+
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="indicators", verbose_name="项目"
     )
     order = models.PositiveSmallIntegerField("序次", help_text="该项目内第几个量化目标（从 1 起）")
+    key = models.CharField(
+        "标识",
+        max_length=40,
+        help_text="计划文件中的 key（如 P25-T1），在计划内唯一，调整次序后不变",
+    )
     label = models.CharField("指标", max_length=200)
     unit = models.CharField("单位", max_length=20, blank=True)
     target_value = models.DecimalField(
@@ -92,6 +107,13 @@ class Indicator(models.Model):
     kind = models.CharField("类型", max_length=20, choices=Kind.choices)
     scope = models.CharField(
         "分解方式", max_length=20, choices=Scope.choices, default=Scope.DISTRICTS
+    )
+    direction = models.CharField(
+        "方向",
+        max_length=10,
+        choices=Direction.choices,
+        default=Direction.FLOOR,
+        help_text="不低于：达到或超过任务数为完成；不高于：如「失业率低于4.3%」，不超过为完成",
     )
     breakdown_note = models.TextField("分解说明（原文）", blank=True)
     deadline = models.DateField(
@@ -110,6 +132,7 @@ class Indicator(models.Model):
         verbose_name_plural = "量化目标"
         constraints = [
             models.UniqueConstraint(fields=["project", "order"], name="indicator_unique_order"),
+            models.UniqueConstraint(fields=["project", "key"], name="indicator_unique_key"),
         ]
 
     def __str__(self):
@@ -124,6 +147,11 @@ class Indicator(models.Model):
     def is_level(self) -> bool:
         """A rate or level (保障率 83%): compared as a level, never summed."""
         return self.kind == self.Kind.LEVEL
+
+    @property
+    def is_ceiling(self) -> bool:
+        """At most (失业率低于4.3%): a value at or below the quota meets it."""
+        return self.direction == self.Direction.CEILING
 
     @property
     def is_additive(self) -> bool:
@@ -229,6 +257,11 @@ class Milestone(models.Model):
     value_text = models.CharField("数值（原文）", max_length=50, blank=True)
     text = models.TextField("节点内容（原文）")
     order = models.PositiveSmallIntegerField("序次", default=0)
+    key = models.CharField(
+        "标识",
+        max_length=40,
+        help_text="计划文件中节点的 key（如 P25-M1）；一句话给出多个数值时，其余为 P25-M1.2 …",
+    )
     history = HistoricalRecords()
 
     scope_agency_path = "project__lead_agency"
@@ -243,6 +276,7 @@ class Milestone(models.Model):
         indexes = [models.Index(fields=["indicator", "due_date"])]
         constraints = [
             models.UniqueConstraint(fields=["project", "order"], name="milestone_unique_order"),
+            models.UniqueConstraint(fields=["project", "key"], name="milestone_unique_key"),
         ]
 
     def __str__(self):
