@@ -701,6 +701,12 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
     """One row per (sentence, target); qualitative sentences give one row each."""
     rows = []
     by_order = {ind["order"]: ind for ind in indicators}
+    by_key = {ind["key"]: ind["order"] for ind in indicators}
+
+    def order_of(ref):
+        """A target named by its order (1) or, surviving a reorder, by its key (P25-T1)."""
+        return by_key.get(ref, ref) if isinstance(ref, str) and ref != "all" else ref
+
     for index, m in enumerate(p.get("milestones") or []):
         try:
             due = parse_due(m.get("due"), year)
@@ -714,7 +720,7 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
             problems.append(f"{where} 进度节点{index + 1}：缺少原文 text")
         targets = m.get("targets") or []
         if not targets:
-            ind = m.get("indicator")
+            ind = order_of(m.get("indicator"))
             if ind is not None and ind not in by_order:
                 problems.append(
                     f"{where} 进度节点「{text}」字段「indicator」："
@@ -735,7 +741,7 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
             continue
         k = 0
         for t in targets:
-            refs = list(by_order) if t.get("indicator") == "all" else [t.get("indicator")]
+            refs = list(by_order) if t.get("indicator") == "all" else [order_of(t.get("indicator"))]
             kind = t.get("kind")
             if kind not in Milestone.Kind.values or kind == Milestone.Kind.QUALITATIVE:
                 problems.append(f"{where} 进度节点「{text}」：数值类型「{kind}」无效")
