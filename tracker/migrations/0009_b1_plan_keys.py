@@ -44,7 +44,8 @@ class Migration(migrations.Migration):
             name="key",
             field=models.CharField(
                 default="",
-                help_text="计划文件中的 key（如 P25-T1），在计划内唯一，调整次序后不变",
+                blank=True,
+                help_text="计划文件中的 key（如 P25-T1），在计划内唯一，调整次序后不变。留空则按次序生成",
                 max_length=40,
                 verbose_name="标识",
             ),
@@ -55,7 +56,8 @@ class Migration(migrations.Migration):
             name="key",
             field=models.CharField(
                 default="",
-                help_text="计划文件中节点的 key（如 P25-M1）；一句话给出多个数值时，其余为 P25-M1.2 …",
+                blank=True,
+                help_text="计划文件中节点的 key（如 P25-M1）；一句话给出多个数值时，其余为 P25-M1.2 …留空则按序次生成",
                 max_length=40,
                 verbose_name="标识",
             ),
@@ -66,7 +68,8 @@ class Migration(migrations.Migration):
             name="key",
             field=models.CharField(
                 default="",
-                help_text="计划文件中的 key（如 P25），调整序号或次序后不变；载入时按它对应",
+                blank=True,
+                help_text="计划文件中的 key（如 P25），调整序号或次序后不变；载入时按它对应。留空则按序号生成",
                 max_length=40,
                 verbose_name="标识",
             ),
@@ -88,7 +91,8 @@ class Migration(migrations.Migration):
             name="key",
             field=models.CharField(
                 default="",
-                help_text="计划文件中的 key（如 P25-T1），在计划内唯一，调整次序后不变",
+                blank=True,
+                help_text="计划文件中的 key（如 P25-T1），在计划内唯一，调整次序后不变。留空则按次序生成",
                 max_length=40,
                 verbose_name="标识",
             ),
@@ -99,7 +103,8 @@ class Migration(migrations.Migration):
             name="key",
             field=models.CharField(
                 default="",
-                help_text="计划文件中节点的 key（如 P25-M1）；一句话给出多个数值时，其余为 P25-M1.2 …",
+                blank=True,
+                help_text="计划文件中节点的 key（如 P25-M1）；一句话给出多个数值时，其余为 P25-M1.2 …留空则按序次生成",
                 max_length=40,
                 verbose_name="标识",
             ),
@@ -110,7 +115,8 @@ class Migration(migrations.Migration):
             name="key",
             field=models.CharField(
                 default="",
-                help_text="计划文件中的 key（如 P25），调整序号或次序后不变；载入时按它对应",
+                blank=True,
+                help_text="计划文件中的 key（如 P25），调整序号或次序后不变；载入时按它对应。留空则按序号生成",
                 max_length=40,
                 verbose_name="标识",
             ),

@@ -117,7 +117,7 @@ class EvaluationLine(CellRef):
     @property
     def pace_completion_pct(self) -> Decimal | None:
         """序时完成率 = 累计完成 ÷ 序时应达."""
-        return pace_completion_pct(self.actual, self.expected)
+        return pace_completion_pct(self.actual, self.expected, ceiling=self.indicator.is_ceiling)
 
     def show(self, value) -> str:
         """An amount of this line in the plan's printed units."""

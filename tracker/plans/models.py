@@ -21,7 +21,9 @@ class Project(models.Model):
     key = models.CharField(
         "标识",
         max_length=40,
-        help_text="计划文件中的 key（如 P25），调整序号或次序后不变；载入时按它对应",
+        blank=True,
+        help_text="计划文件中的 key（如 P25），调整序号或次序后不变；载入时按它对应。"
+        "留空则按序号生成",
     )
     name = models.CharField("项目名称", max_length=300, help_text="附件1 责任清单中的名称")
     name_in_breakdown = models.CharField(
@@ -72,6 +74,11 @@ class Project(models.Model):
     def __str__(self):
         return f"{self.seq}. {self.name}"
 
+    def save(self, *args, **kwargs):
+        if not self.key:  # as the loader and the migration derive it: from the 序号
+            self.key = f"P{self.seq}"
+        super().save(*args, **kwargs)
+
 
 class Indicator(models.Model):
     """One quantified target (量化目标) of a project."""
@@ -96,7 +103,8 @@ class Indicator(models.Model):
     key = models.CharField(
         "标识",
         max_length=40,
-        help_text="计划文件中的 key（如 P25-T1），在计划内唯一，调整次序后不变",
+        blank=True,
+        help_text="计划文件中的 key（如 P25-T1），在计划内唯一，调整次序后不变。留空则按次序生成",
     )
     label = models.CharField("指标", max_length=200)
     unit = models.CharField("单位", max_length=20, blank=True)
@@ -137,6 +145,11 @@ class Indicator(models.Model):
 
     def __str__(self):
         return f"{self.project.seq}-{self.order} {self.label}"
+
+    def save(self, *args, **kwargs):
+        if not self.key:  # as the loader and the migration derive it: from the order
+            self.key = f"{self.project.key}-T{self.order}"
+        super().save(*args, **kwargs)
 
     @property
     def due(self):
@@ -260,7 +273,9 @@ class Milestone(models.Model):
     key = models.CharField(
         "标识",
         max_length=40,
-        help_text="计划文件中节点的 key（如 P25-M1）；一句话给出多个数值时，其余为 P25-M1.2 …",
+        blank=True,
+        help_text="计划文件中节点的 key（如 P25-M1）；一句话给出多个数值时，其余为 P25-M1.2 …"
+        "留空则按序次生成",
     )
     history = HistoricalRecords()
 
@@ -281,6 +296,13 @@ class Milestone(models.Model):
 
     def __str__(self):
         return f"{format_month(self.due_date)} {self.text[:40]}"
+
+    def save(self, *args, **kwargs):
+        if not self.key:  # as the loader and the migration derive it: sentence i, row k
+            sentence, row = divmod(self.order, 100)
+            suffix = f".{row + 1}" if row else ""
+            self.key = f"{self.project.key}-M{sentence + 1}{suffix}"
+        super().save(*args, **kwargs)
 
     @property
     def is_numeric(self) -> bool:
