@@ -12,6 +12,8 @@ import shutil
 import pytest
 import yaml
 from django.core.management import CommandError, call_command
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 
 from tests.conftest import PLAN_2024
 from tests.factories import make_user
@@ -239,3 +241,50 @@ def test_duplicate_keys_are_refused(db, data):
     project(data, 2)["key"] = "P1"
     with pytest.raises(PlanFileError, match="序号2 字段「key」（标识）：「P1」与序号1重复"):
         load_plan(data)
+
+
+def test_direction_in_the_file(plan_2024, data):
+    """A target marked ``direction: ceiling`` is stored so; on a target with reports the
+    change is a reinterpretation and needs confirming."""
+    target = project(data, 9)["indicators"][0]
+    target["direction"] = "ceiling"
+    changes = preview(data)
+    assert [(c.key, c.fields, c.risk) for c in changes.changes] == [
+        ("P9-T1", [("方向", "不低于（下限）", "不高于（上限）")], "")
+    ]
+    load_plan(data)
+    assert Indicator.objects.get(project__plan_year=plan_2024, key="P9-T1").is_ceiling
+
+    report(
+        Indicator.objects.get(project__plan_year=plan_2024, key="P9-T1"),
+        District.objects.get(code="gongshu"),
+        "2024-03",
+        80,
+    )
+    target["direction"] = "floor"
+    with pytest.raises(PlanChangeRefused, match="方向改变"):
+        load_plan(data)
+
+
+def test_the_migration_derives_the_keys_the_loader_writes(plan_2024):
+    """Stored plans got their keys from the data migration: the same as the file's."""
+    import importlib  # a migration module's name starts with a digit
+
+    from django.apps import apps
+
+    migration = importlib.import_module("tracker.migrations.0009_b1_plan_keys")
+    before = (
+        sorted(Project.objects.values_list("pk", "key")),
+        sorted(Indicator.objects.values_list("pk", "key")),
+        sorted(Milestone.objects.values_list("pk", "key")),
+    )
+    for model in (Milestone, Indicator, Project):  # forget them (unique placeholders)
+        model.objects.update(key=Concat(Value("old-"), Cast("pk", CharField())))
+    migration.derive_keys(apps, None)
+    after = (
+        sorted(Project.objects.values_list("pk", "key")),
+        sorted(Indicator.objects.values_list("pk", "key")),
+        sorted(Milestone.objects.values_list("pk", "key")),
+    )
+    assert after == before
+    assert len({k for _pk, k in after[2]}) == Milestone.objects.count()

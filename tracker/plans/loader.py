@@ -883,9 +883,23 @@ MILESTONE_FIELDS = {
 MILESTONE_REINTERPRETING = ("project", "indicator", "due_date", "kind", "value")
 
 
+#: Coded values shown by their Chinese labels in the preview (「方向 不低于 → 不高于」).
+CHOICE_LABELS = {
+    "kind": {**dict(Indicator.Kind.choices), **dict(Milestone.Kind.choices)},
+    "scope": dict(Indicator.Scope.choices),
+    "direction": dict(Indicator.Direction.choices),
+}
+
+
+def _shown(field_name, value) -> str:
+    return CHOICE_LABELS.get(field_name, {}).get(value) or _text(value)
+
+
 def _diff(labels: dict, old: dict, new: dict) -> list[tuple[str, str, str]]:
     return [
-        (label, _text(old[f]), _text(new[f])) for f, label in labels.items() if old[f] != new[f]
+        (label, _shown(f, old[f]), _shown(f, new[f]))
+        for f, label in labels.items()
+        if old[f] != new[f]
     ]
 
 
