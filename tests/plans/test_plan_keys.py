@@ -7,10 +7,12 @@ its user and reason, and announced through ``plan_changed``.
 """
 
 import copy
+import importlib
 import shutil
 
 import pytest
 import yaml
+from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
@@ -268,10 +270,7 @@ def test_direction_in_the_file(plan_2024, data):
 
 def test_the_migration_derives_the_keys_the_loader_writes(plan_2024):
     """Stored plans got their keys from the data migration: the same as the file's."""
-    import importlib  # a migration module's name starts with a digit
-
-    from django.apps import apps
-
+    # (a migration module's name starts with a digit: imported by name)
     migration = importlib.import_module("tracker.migrations.0009_b1_plan_keys")
     before = (
         sorted(Project.objects.values_list("pk", "key")),
