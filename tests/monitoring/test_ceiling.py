@@ -12,7 +12,7 @@ from tests.factories import DistrictFactory, IndicatorFactory, ProjectFactory, Q
 from tests.lag_helpers import local, report
 from tracker.choices import LagStatus
 from tracker.monitoring.checks import run_lag_check
-from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.monitoring.rules import Thresholds, classify, forecast, is_at_risk
 from tracker.plans.models import Indicator
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
@@ -109,6 +109,9 @@ def test_three_districts_below_at_and_above_on_every_page(unemployment, personas
     }  # fmt: skip
     above = LagEvaluation.objects.get(indicator=indicator, district=districts["above"], month=JULY)
     assert above.gap_points == D("2.2") and above.completion_pct == D("66.15")
+    alerts = LagAlert.objects.filter(indicator=indicator)
+    assert [a.district_id for a in alerts] == [districts["above"].pk]
+    assert "为 6.5%，上限 ≤4.3%，超出 2.2%" in alerts[0].message
 
     client.force_login(personas.supervisor)
     page = client.get("/matrix/", {"month": "2024-07"}).content.decode()
@@ -130,6 +133,10 @@ def test_three_districts_below_at_and_above_on_every_page(unemployment, personas
     project_row = project_row[: project_row.index("</tr>")]
     # the mean level capped at the bound (4.3, 4.3, 6.5 → 5.03) is above 4.3: not met
     assert 'data-status="overdue"' in project_row and "1 个区县红" in project_row
+    cell = client.get(
+        f"/matrix/{indicator.pk}/{districts['above'].pk}/", {"month": "2024-12"}
+    ).content.decode()
+    assert "逾期未完成，超出 2.2%" in cell
     notice = client.get("/notice/2024-12/").content.decode()
     supervised = notice[notice.index('id="supervised"') : notice.index('id="red-by-district"')]
     assert "城镇登记失业率（上限）" in supervised and "富阳区" in supervised

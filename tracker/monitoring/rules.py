@@ -141,8 +141,10 @@ def classify(
     return S.ON_TRACK, gap
 
 
-def shortfall(actual: Decimal | None, quota: Decimal) -> Decimal:
-    """What is still missing to the quota (0 when met)."""
+def shortfall(actual: Decimal | None, quota: Decimal, *, ceiling: bool = False) -> Decimal:
+    """What is still missing to the quota (0 when met); for a ceiling, the excess above it."""
+    if ceiling:
+        return max((actual or Decimal(0)) - quota, Decimal(0))
     return max(quota - (actual or Decimal(0)), Decimal(0))
 
 
