@@ -287,3 +287,23 @@ def test_the_migration_derives_the_keys_the_loader_writes(plan_2024):
     )
     assert after == before
     assert len({k for _pk, k in after[2]}) == Milestone.objects.count()
+
+
+def test_renumbered_projects_keep_their_targets(plan_2024, data):
+    """序号1 and 序号2 swap numbers (and places): each keeps its key, targets and reports."""
+    meals = Indicator.objects.get(project__plan_year=plan_2024, key="P1-T1")
+    report(meals, District.objects.get(code="xiaoshan"), "2024-04", 12)
+    first, second = project(data, 1), project(data, 2)
+    first["seq"], second["seq"] = 2, 1
+    data["projects"][0], data["projects"][1] = second, first
+    changes = preview(data)
+    assert not changes.needs_confirmation
+    assert [(c.key, c.fields) for c in changes.changes] == [
+        ("P2", [("序号", "2", "1")]),
+        ("P1", [("序号", "1", "2")]),
+    ]
+    load_plan(data)
+    meals.refresh_from_db()
+    assert meals.project.seq == 2 and meals.project.key == "P1"
+    assert ProgressReport.objects.get(indicator=meals).value == 12
+    assert Project.objects.get(plan_year=plan_2024, seq=1).name.startswith("新增认知障碍")

@@ -1109,7 +1109,9 @@ def change_set(spec: _Spec) -> PlanChangeSet:
                     risk,
                 )
             )
-    order = {p: i for i, p in enumerate([*(p["key"] for p in spec.projects), *stored_projects])}
+    order: dict[str, int] = {}
+    for p in [*(p["key"] for p in spec.projects), *stored_projects]:  # the file's order first
+        order.setdefault(p, len(order))
     rank = {"项目": 0, "量化目标": 1, "分解任务": 2, "进度节点": 3}
     result.changes.sort(key=lambda c: (order.get(c.project_key, 10**6), rank[c.entity]))
     return result
