@@ -19,13 +19,18 @@ gazette; this module turns it into rows.
 
 - Everything is validated before anything is written; a bad file raises
   ``PlanFileError`` listing every problem in Chinese and changes nothing.
-- Loading is an upsert on natural keys (district code, agency name, year,
-  category order, project 序号, indicator order, quota cell, milestone order):
-  loading the same file twice writes nothing, not even history rows; an edited
-  file updates in place. Progress reports are never touched; an indicator that
-  already has progress cannot be dropped from the file.
-- Writes go through simple_history's bulk helpers so every change keeps who
-  and when.
+- Projects, targets and milestones are matched by their ``key`` (P25, P25-T1,
+  P25-M1), never by position; quotas by (target key, unit code); units by code,
+  agencies by name, categories by order. Loading the same file twice writes
+  nothing, not even history rows; an edited file updates in place. A file without
+  keys loads only into an empty plan (keys derived from positions, ``derive_keys``)
+  or when it reads exactly as the stored plan.
+- Before writing, ``change_set`` builds the preview (``PlanChangeSet``) with the stored
+  data each change touches (``tracker.plans.dependents``). A change that would delete
+  or reinterpret stored data is refused unless confirmed with a reason. Progress
+  reports are never deleted: a target with reports cannot be dropped.
+- Writes go through simple_history's bulk helpers so every change keeps who, when
+  and why; afterwards ``plan_changed`` is sent inside the transaction.
 """
 
 from __future__ import annotations
