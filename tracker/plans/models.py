@@ -10,6 +10,18 @@ from tracker.months import format_month
 from tracker.plans.reference import Agency, Category, District, PlanYear
 
 
+def free_key(siblings, wanted: str, prefix: str) -> str:
+    """``wanted`` unless a sibling row holds it; then the next number after ``prefix``'s
+    highest (P25-T3), so a row added by hand never takes another row's identity."""
+    used = set(siblings.values_list("key", flat=True))
+    if wanted not in used:
+        return wanted
+    numbers = [
+        int(k[len(prefix) :]) for k in used if k.startswith(prefix) and k[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(numbers, default=0) + 1}"
+
+
 class Project(models.Model):
     plan_year = models.ForeignKey(
         PlanYear, on_delete=models.CASCADE, related_name="projects", verbose_name="年度"
@@ -76,7 +88,8 @@ class Project(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.key:  # as the loader and the migration derive it: from the 序号
-            self.key = f"P{self.seq}"
+            siblings = Project.objects.filter(plan_year_id=self.plan_year_id).exclude(pk=self.pk)
+            self.key = free_key(siblings, f"P{self.seq}", f"P{self.seq}-")
         super().save(*args, **kwargs)
 
 
@@ -148,7 +161,9 @@ class Indicator(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.key:  # as the loader and the migration derive it: from the order
-            self.key = f"{self.project.key}-T{self.order}"
+            prefix = f"{self.project.key}-T"
+            siblings = Indicator.objects.filter(project_id=self.project_id).exclude(pk=self.pk)
+            self.key = free_key(siblings, f"{prefix}{self.order}", prefix)
         super().save(*args, **kwargs)
 
     @property
@@ -301,7 +316,9 @@ class Milestone(models.Model):
         if not self.key:  # as the loader and the migration derive it: sentence i, row k
             sentence, row = divmod(self.order, 100)
             suffix = f".{row + 1}" if row else ""
-            self.key = f"{self.project.key}-M{sentence + 1}{suffix}"
+            prefix = f"{self.project.key}-M"
+            siblings = Milestone.objects.filter(project_id=self.project_id).exclude(pk=self.pk)
+            self.key = free_key(siblings, f"{prefix}{sentence + 1}{suffix}", prefix)
         super().save(*args, **kwargs)
 
     @property
