@@ -5,8 +5,10 @@ statuses on the overview, the matrix and in the notice (issue 29)."""
 import re
 from datetime import date
 from decimal import Decimal
+from io import BytesIO
 
 import pytest
+from openpyxl import load_workbook
 
 from tests.factories import DistrictFactory, IndicatorFactory, ProjectFactory, QuotaFactory
 from tests.lag_helpers import local, report
@@ -144,3 +146,6 @@ def test_three_districts_below_at_and_above_on_every_page(unemployment, personas
     listed = re.findall(rf'data-district="(\w+)" data-indicator="{indicator.pk}"', supervised)
     assert listed == ["fuyang"]  # 2.9% and 4.3% are not listed
     assert 'id="ceiling-note"' in notice
+    workbook = load_workbook(BytesIO(client.get("/notice/2024-12/xlsx/").content))
+    cells = [c.value for row in workbook.active.iter_rows() for c in row]
+    assert "城镇登记失业率（上限）" in cells

@@ -142,6 +142,11 @@ class EvaluationLine(CellRef):
         return fmt.scaled(self.actual, self.scale)
 
     @property
+    def label_shown(self) -> str:
+        """The target's label, marked 「（上限）」 for a ceiling (at most: 失业率低于4.3%)."""
+        return f"{self.label}（上限）" if self.indicator.is_ceiling else self.label
+
+    @property
     def shortfall_text(self) -> str:
         """What is still missing to the quota (逾期未完成: 尚差 X), or for a ceiling how far
         above the bound it is (超出 X)."""
