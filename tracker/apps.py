@@ -54,8 +54,12 @@ class TrackerConfig(AppConfig):
 
         from tracker.accounts.security import revoke_on_user_change  # the apps are loaded by now
         from tracker.notifications import receivers  # the apps are loaded by now
+        from tracker.progress import plan_dependents  # the apps are loaded by now
+        from tracker.review import plan_dependents as review_dependents  # the apps are loaded
 
         receivers.connect()
+        plan_dependents.connect()
+        review_dependents.connect()
 
         pre_save.connect(
             revoke_on_user_change, sender=get_user_model(), dispatch_uid="tracker_revoke_tokens"

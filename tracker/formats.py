@@ -155,3 +155,11 @@ def indicator_unit(indicator) -> str:
 def show_amount(indicator, value) -> str:
     """An amount of ``indicator`` in the plan's printed units: 「25 万人」."""
     return amount(value, indicator.unit, level=indicator.is_level, scale=indicator_scale(indicator))
+
+
+def show_bound(indicator, value) -> str:
+    """A quota or target as a bound: 「≤4.3%」 for a ceiling (at most), else ``show_amount``."""
+    text = show_amount(indicator, value)
+    if value is None or getattr(indicator, "direction", "floor") != "ceiling":
+        return text
+    return f"≤{text}"

@@ -20,16 +20,29 @@ def pct(part: Decimal | None, whole: Decimal | None) -> Decimal | None:
     return (part * HUNDRED / whole).quantize(POINTS)
 
 
-def completion_pct(actual: Decimal | None, quota: Decimal | None) -> Decimal | None:
-    """完成率 = 累计完成 ÷ 任务数."""
+def completion_pct(
+    actual: Decimal | None, quota: Decimal | None, *, ceiling: bool = False
+) -> Decimal | None:
+    """完成率 = 累计完成 ÷ 任务数.
+
+    For a ceiling (失业率低于4.3%) 100% means within the bound, and above it the bound ÷ the
+    value: 2.9% and 4.3% are 100%, 6.5% is 66.15%. So ≥ 100% reads "met" either way.
+    """
+    if ceiling:
+        if actual is None or quota is None:
+            return None
+        return HUNDRED.quantize(POINTS) if actual <= quota else pct(quota, actual)
     return pct(actual, quota)
 
 
-def pace_completion_pct(actual: Decimal | None, expected: Decimal | None) -> Decimal | None:
-    """序时完成率 = 累计完成 ÷ 序时应达 (None while nothing is expected)."""
+def pace_completion_pct(
+    actual: Decimal | None, expected: Decimal | None, *, ceiling: bool = False
+) -> Decimal | None:
+    """序时完成率 = 累计完成 ÷ 序时应达 (None while nothing is expected); for a ceiling the
+    expectation is the bound itself, read as ``completion_pct`` reads it."""
     if expected is None or expected <= 0:
         return None
-    return pct(actual, expected)
+    return completion_pct(actual, expected, ceiling=ceiling)
 
 
 def pace_pct(expected: Decimal | None, quota: Decimal | None) -> Decimal | None:

@@ -102,8 +102,8 @@ def test_misspelled_key(plan_2024, data):
 def test_unquoted_comma_in_a_milestone_is_an_unknown_key(db, tmp_path, data):
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
     text = text.replace(
-        "- due: 2024-03\n    text: 3月底前确定项目点位以及实施名单",
-        "- {due: 2024-03, text: 3月底前确定项目点位, 以及实施名单}",
+        "- key: P1-M1\n    due: 2024-03\n    text: 3月底前确定项目点位以及实施名单",
+        "- {key: P1-M1, due: 2024-03, text: 3月底前确定项目点位, 以及实施名单}",
         1,
     )
     path = tmp_path / "plan.yaml"
@@ -149,7 +149,10 @@ def test_a_reload_that_drops_a_reported_project_is_refused(plan_2024, plan_2024_
     report(indicator, District.objects.get(name="上城区"), "2024-03", 5)
     data = copy.deepcopy(plan_2024_data)
     data["projects"] = [p for p in data["projects"] if p["seq"] != 1]
+    unconfirmed = r"删除项目 P1「序号1 .*」（涉及已存数据：进度填报 1 条"
+    with pytest.raises(PlanFileError, match=unconfirmed):
+        load_plan(data)  # the preview shows what the removal touches: refused unconfirmed
     refused = r"序号1「.*」 已有进度填报，不能从计划文件中删除该项目"
     with pytest.raises(PlanFileError, match=refused):
-        load_plan(data)
+        load_plan(data, confirm=True, reason="测试")  # and reported figures are never deleted
     assert Project.objects.filter(plan_year=plan_2024, seq=1).exists()

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.plans.loader import load_plan
+from tracker.plans.loader import PlanChangeRefused, load_plan
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District
 from tracker.progress.models import ProgressReport
@@ -129,8 +129,9 @@ def test_numeric_milestones_are_numbers(plan_2024):
 
 def test_loading_twice_changes_nothing(plan_2024, plan_2024_data, django_assert_max_num_queries):
     history_before = Quota.history.count() + Milestone.history.count() + Project.history.count()
-    # set-based: a few queries per table, plus the plan's columns and the unit/header checks
-    with django_assert_max_num_queries(30):
+    # set-based: a few queries per table, plus the plan's columns and the unit/header checks,
+    # and the preview (the stored rows by key, and one count per kind of data hanging on them)
+    with django_assert_max_num_queries(40):
         summary = load_plan(plan_2024_data)
     assert not summary.changed, summary.describe()
     after = Quota.history.count() + Milestone.history.count() + Project.history.count()
@@ -149,7 +150,10 @@ def test_edited_file_updates_in_place_and_keeps_progress(plan_2024, plan_2024_da
     project = edited["projects"][0]
     project["indicators"][0]["quotas"][5] = "41 个"
     project["indicators"][0]["target"] = "228 个"
-    summary = load_plan(edited)
+    with pytest.raises(PlanChangeRefused, match=r"修改分解任务 P1-T1@xiaoshan.*任务数 40 → 41"):
+        load_plan(edited)  # 萧山区 has a report: its quota changes only when confirmed
+    assert quota(1, 1, "萧山区") == 40
+    summary = load_plan(edited, confirm=True, reason="市政府调整萧山区任务数")
     assert summary.updated["分解任务"] == 1 and summary.updated["量化目标"] == 1
     assert not summary.created
     assert quota(1, 1, "萧山区") == 41
@@ -157,3 +161,4 @@ def test_edited_file_updates_in_place_and_keeps_progress(plan_2024, plan_2024_da
     assert report.value == 12 and report.indicator_id == indicator.pk
     change = Quota.history.filter(district=xiaoshan, indicator=indicator).latest("history_date")
     assert change.history_type == "~" and change.value == 41
+    assert change.history_change_reason == "市政府调整萧山区任务数"

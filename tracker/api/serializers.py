@@ -102,8 +102,8 @@ class IndicatorSerializer(ModelSerializer):
 
     class Meta:
         model = Indicator
-        fields = ("id", "project", "project_seq", "order", "label", "unit", "target_value",
-                  "target_text", "kind", "scope")  # fmt: skip
+        fields = ("id", "key", "project", "project_seq", "order", "label", "unit", "target_value",
+                  "target_text", "kind", "scope", "direction")  # fmt: skip
 
 
 class IndicatorWithQuotasSerializer(IndicatorSerializer):

@@ -121,14 +121,20 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
         parts.append(
             f"已过预计完成时间（{deadline}），截至{month_end_label(month)}"
             f"{_amount(plan, cell.actual) if cell.actual is not None else '未填报'}，"
-            f"任务数 {_show(plan, cell.quota)}，尚差 "
-            f"{_show(plan, shortfall(cell.actual, cell.quota))}（完成率 "
+            f"任务数 {_bound(plan, cell.quota)}，{'超出' if plan.is_ceiling else '尚差'} "
+            f"{_show(plan, shortfall(cell.actual, cell.quota, ceiling=plan.is_ceiling))}（完成率 "
             f"{number.percent(cell.completion_pct)}），逾期未完成"
         )
         if cell.streak >= 2:
             parts.append(f"已连续 {cell.streak} 个月滞后")
         return head + "；".join(parts)
-    if plan.is_level:
+    if plan.is_ceiling and kind != Kind.AT_RISK:  # above the bound (失业率低于4.3%)
+        above = (cell.actual or 0) - (cell.expected or 0)
+        parts.append(
+            f"截至{month_end_label(month)}{_amount(plan, cell.actual)}，上限 "
+            f"{_bound(plan, cell.expected)}，超出 {_show(plan, above)}"
+        )
+    elif plan.is_level:
         parts.append(
             f"截至{month_end_label(month)}为 {number.percent(cell.actual)}，序时应达 "
             f"{number.percent(cell.expected)}，低 {number.points(cell.gap_points)}"
@@ -156,7 +162,11 @@ def explain(kind: str, cell: Cell, plan: IndicatorPlan, district_name: str, mont
         verb = "仅达" if kind == Kind.AT_RISK else "达"
         text = f"按近三月进度预计{deadline}{verb} {_show(plan, fc.at_deadline)}"
         if kind == Kind.AT_RISK:
-            text += f"，低于任务数 {_show(plan, cell.quota)}"
+            text += (
+                f"，超出上限 {_bound(plan, cell.quota)}"
+                if plan.is_ceiling
+                else f"，低于任务数 {_show(plan, cell.quota)}"
+            )
         parts.append(text)
         if fc.needed_pace is not None and fc.at_deadline < cell.quota:
             parts.append(f"此后每月需完成 {_show(plan, fc.needed_pace)}")
@@ -172,6 +182,11 @@ def _show(plan: IndicatorPlan, value: Decimal | None) -> str:
     return number.amount(
         value, plan.unit, level=plan.is_level, scale=number.scale_of(plan.target_text)
     )
+
+
+def _bound(plan: IndicatorPlan, value: Decimal | None) -> str:
+    """A quota as printed, 「≤4.3%」 for a ceiling."""
+    return ("≤" if plan.is_ceiling and value is not None else "") + _show(plan, value)
 
 
 def _amount(plan: IndicatorPlan, value: Decimal) -> str:

@@ -100,16 +100,17 @@ class Cell:
     streak: int
 
     at_risk: bool = False
+    ceiling: bool = False
 
     @property
     def completion_pct(self) -> Decimal | None:
-        """完成率 = 累计完成 ÷ 任务数."""
-        return completion_pct(self.actual, self.quota)
+        """完成率 = 累计完成 ÷ 任务数 (a ceiling: see ``tracker.ratios``)."""
+        return completion_pct(self.actual, self.quota, ceiling=self.ceiling)
 
     @property
     def pace_completion_pct(self) -> Decimal | None:
         """序时完成率 = 累计完成 ÷ 序时应达."""
-        return pace_completion_pct(self.actual, self.expected)
+        return pace_completion_pct(self.actual, self.expected, ceiling=self.ceiling)
 
     @property
     def pace_pct(self) -> Decimal | None:
@@ -235,12 +236,15 @@ def evaluate_month(
     deadline_passed = as_of > deadline
 
     class _Fixed:  # what every cell of one indicator shares, computed once per indicator
-        __slots__ = ("base_fraction", "level", "months_left", "own", "past_due", "point")
+        __slots__ = (
+            "base_fraction", "ceiling", "level", "months_left", "own", "past_due", "point"
+        )  # fmt: skip
 
         def __init__(self, plan):
             deadline_month = plan.deadline_month  # a property: computed, not stored
             curve = curves[plan.indicator_id]
             self.level = plan.is_level
+            self.ceiling = plan.is_ceiling
             self.past_due = month > deadline_month
             self.months_left = months_between(month, deadline_month)
             self.point = curve[month.month - 1]
@@ -282,6 +286,7 @@ def evaluate_month(
             is_checkpoint=point.is_checkpoint,
             thresholds=thresholds,
             past_due=f.past_due,
+            ceiling=f.ceiling,
         )
         if base is None and not f.level:
             base = Decimal(0)  # cumulative since the start of the year
@@ -292,6 +297,7 @@ def evaluate_month(
             window=window,
             months_left=f.months_left,
             plan_pace=plan_pace,
+            ceiling=f.ceiling,
         )
         return Cell(
             plan.indicator_id,
@@ -308,6 +314,7 @@ def evaluate_month(
             fc,
             (prev or 0) + 1 if status in PROBLEM_STATUSES else 0,
             is_at_risk(status, fc, thresholds),
+            f.ceiling,
         )
 
     with cyclic_gc_paused():  # cells, forecasts, decimals: nothing here forms a cycle
@@ -533,6 +540,7 @@ def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> di
                 thresholds=thresholds,
                 is_checkpoint=point.is_checkpoint,
                 past_due=evaluation.month > plan.deadline_month,
+                ceiling=plan.is_ceiling,
             ),
         )
     return totals

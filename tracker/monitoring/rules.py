@@ -15,6 +15,10 @@ Vocabulary (the same names everywhere):
 - 序时进度 = 序时应达 ÷ 任务数 (``pace_pct``).
 - 落后百分点 (``gap_points``): cumulative: (序时应达 − 累计完成) ÷ 任务数 × 100; rates:
   序时应达 − 累计完成 in points of the level.
+- A ceiling (``ceiling=True``: 失业率低于4.3%, 事故率不高于…) is met at or below its bound:
+  its 序时应达 is the bound in every month, the gap is how far the value is *above* it
+  (累计完成 − 序时应达, in points or ÷ 任务数 × 100), and after the deadline it is met when
+  累计完成 ≤ 任务数. The forecast misses when the trend crosses the bound.
 
 Status (``classify``), in this order:
 
@@ -77,13 +81,26 @@ class Thresholds:
 
 
 def gap_points(
-    *, level: bool, quota: Decimal, expected: Decimal | None, actual: Decimal | None
+    *,
+    level: bool,
+    quota: Decimal,
+    expected: Decimal | None,
+    actual: Decimal | None,
+    ceiling: bool = False,
 ) -> Decimal | None:
-    """落后百分点 (positive: behind)."""
+    """落后百分点 (positive: behind; for a ceiling, above the bound)."""
     if actual is None or expected is None:
         return None
-    raw = expected - actual if level else (expected - actual) * HUNDRED / quota
+    raw = actual - expected if ceiling else expected - actual
+    raw = raw if level else raw * HUNDRED / quota
     return raw.quantize(POINTS)
+
+
+def meets(actual: Decimal | None, quota: Decimal, *, ceiling: bool = False) -> bool:
+    """The target is met: at least the quota, or for a ceiling at most the bound."""
+    if actual is None:
+        return False
+    return actual <= quota if ceiling else actual >= quota
 
 
 # --- status ------------------------------------------------------------------------------
@@ -100,17 +117,18 @@ def classify(
     is_checkpoint: bool,
     thresholds: Thresholds,
     past_due: bool = False,
+    ceiling: bool = False,
 ) -> tuple[str, Decimal | None]:
     """``(status, gap_points)`` of one cell (see the module docstring).
 
     ``deadline_passed``: the month's *reporting* deadline has passed (a missing report is
     then 未按时填报); ``past_due``: the month is after the *completion* deadline month.
     """
-    gap = gap_points(level=level, quota=quota, expected=expected, actual=actual)
+    gap = gap_points(level=level, quota=quota, expected=expected, actual=actual, ceiling=ceiling)
     if expected is None or (not level and expected <= 0):
         return S.NOT_DUE, gap
     if past_due:
-        if actual is not None and actual >= quota:
+        if meets(actual, quota, ceiling=ceiling):
             return S.ON_TRACK, gap
         return S.OVERDUE, gap
     if actual is None or (deadline_passed and not on_time):
@@ -123,8 +141,10 @@ def classify(
     return S.ON_TRACK, gap
 
 
-def shortfall(actual: Decimal | None, quota: Decimal) -> Decimal:
-    """What is still missing to the quota (0 when met)."""
+def shortfall(actual: Decimal | None, quota: Decimal, *, ceiling: bool = False) -> Decimal:
+    """What is still missing to the quota (0 when met); for a ceiling, the excess above it."""
+    if ceiling:
+        return max((actual or Decimal(0)) - quota, Decimal(0))
     return max(quota - (actual or Decimal(0)), Decimal(0))
 
 
@@ -150,6 +170,7 @@ class Forecast(NamedTuple):
     months_left: int = 0
     misses_target: bool = False
     plan_pace: Decimal | None = None
+    ceiling: bool = False
 
     def slower_than_plan(self, tolerance_pct: Decimal) -> bool:
         """The recent pace is more than ``tolerance_pct`` % below the plan's own pace."""
@@ -170,40 +191,48 @@ def forecast(
     window: int,
     months_left: int,
     plan_pace: Decimal | None = None,
+    ceiling: bool = False,
 ) -> Forecast:
-    """Extrapolate ``actual`` at the pace since ``base_value`` (``window`` months ago)."""
+    """Extrapolate ``actual`` at the pace since ``base_value`` (``window`` months ago).
+
+    For a ceiling nothing more is "needed" (``needed_pace`` None); it misses when the value
+    at the deadline would be above the bound.
+    """
     plan_pace = _q(plan_pace)
     if actual is None:
-        return Forecast(months_left=max(months_left, 0), plan_pace=plan_pace)
+        return Forecast(months_left=max(months_left, 0), plan_pace=plan_pace, ceiling=ceiling)
     pace = None if base_value is None or window <= 0 else (actual - base_value) / window
     if months_left <= 0:
         return Forecast(
             pace=_q(pace),
             at_deadline=actual,
             months_left=0,
-            misses_target=actual < quota,
+            misses_target=not meets(actual, quota, ceiling=ceiling),
             plan_pace=plan_pace,
+            ceiling=ceiling,
         )
     at_deadline = None if pace is None else actual + pace * months_left
-    needed = max(quota - actual, Decimal(0)) / months_left
+    needed = None if ceiling else max(quota - actual, Decimal(0)) / months_left
     return Forecast(
         pace=_q(pace),
         at_deadline=_q(at_deadline),
         needed_pace=_q(needed),
         months_left=months_left,
-        misses_target=at_deadline is not None and at_deadline < quota,
+        misses_target=at_deadline is not None and not meets(at_deadline, quota, ceiling=ceiling),
         plan_pace=plan_pace,
+        ceiling=ceiling,
     )
 
 
 def is_at_risk(status: str, fc: Forecast, thresholds: Thresholds) -> bool:
     """有逾期风险: on track, before the deadline, slower than the plan's own curve by more
-    than the tolerance, and forecast to miss the quota at that pace."""
+    than the tolerance, and forecast to miss the quota at that pace. A ceiling (whose plan
+    has no pace: the bound is flat) is at risk when its trend crosses the bound."""
     return (
         status == S.ON_TRACK
         and fc.months_left > 0
         and fc.misses_target
-        and fc.slower_than_plan(thresholds.risk_shortfall_pct)
+        and (fc.ceiling or fc.slower_than_plan(thresholds.risk_shortfall_pct))
     )
 
 
@@ -217,7 +246,8 @@ class RollUp:
     Cumulative: Σ 任务数, Σ 序时应达, Σ 累计完成 (uncapped) and Σ min(累计完成, 任务数)
     (capped: one district's surplus never hides another's gap); missing reports count 0.
     Rates: mean levels over the cells (actual: over those that reported). Rates derived
-    from these sums with the same functions as a cell's.
+    from these sums with the same functions as a cell's. A ceiling caps the other way:
+    max(累计完成, 任务数), so a district far below its bound never hides one above it.
     """
 
     quota: Decimal
@@ -228,15 +258,16 @@ class RollUp:
     counts: dict = field(default_factory=dict)
     cells: int = 0
     reported: int = 0
+    ceiling: bool = False
 
     @property
     def completion_pct(self) -> Decimal | None:
         """完成率 on the capped total."""
-        return completion_pct(self.actual_capped, self.quota)
+        return completion_pct(self.actual_capped, self.quota, ceiling=self.ceiling)
 
     @property
     def completion_uncapped_pct(self) -> Decimal | None:
-        return completion_pct(self.actual, self.quota)
+        return completion_pct(self.actual, self.quota, ceiling=self.ceiling)
 
     @property
     def pace_pct(self) -> Decimal | None:
@@ -244,7 +275,7 @@ class RollUp:
 
     @property
     def pace_completion_pct(self) -> Decimal | None:
-        return pace_completion_pct(self.actual_capped, self.expected)
+        return pace_completion_pct(self.actual_capped, self.expected, ceiling=self.ceiling)
 
 
 def _mean(values: list[Decimal]) -> Decimal | None:
@@ -258,6 +289,7 @@ def roll_up(
     thresholds: Thresholds,
     is_checkpoint: bool = False,
     past_due: bool = False,
+    ceiling: bool = False,
 ) -> RollUp:
     """Roll cells (anything with ``quota``, ``expected``, ``actual``, ``status``) up.
 
@@ -269,16 +301,17 @@ def roll_up(
     counts = status_counts(c.status for c in cells)
     expected_values = [c.expected for c in cells if c.expected is not None]
     reported = [c for c in cells if c.actual is not None]
+    cap = max if ceiling else min
     if level:
         quota = _mean([c.quota for c in cells]) or Decimal(0)
         expected = _mean(expected_values)
         actual = _mean([c.actual for c in reported])
-        capped = _mean([min(c.actual, c.quota) for c in reported])
+        capped = _mean([cap(c.actual, c.quota) for c in reported])
     else:
         quota = sum((c.quota for c in cells), Decimal(0))
         expected = sum(expected_values, Decimal(0)) if expected_values else None
         actual = sum((c.actual for c in reported), Decimal(0)) if reported else None
-        capped = sum((min(c.actual, c.quota) for c in reported), Decimal(0)) if reported else None
+        capped = sum((cap(c.actual, c.quota) for c in reported), Decimal(0)) if reported else None
     if not cells:
         status = S.NOT_DUE
     elif counts[S.NOT_REPORTED] * 2 > len(cells):
@@ -294,6 +327,7 @@ def roll_up(
             is_checkpoint=is_checkpoint,
             thresholds=thresholds,
             past_due=past_due or counts[S.OVERDUE] > 0,
+            ceiling=ceiling,
         )
     return RollUp(
         quota=quota.quantize(PLACES),
@@ -304,6 +338,7 @@ def roll_up(
         counts=counts,
         cells=len(cells),
         reported=len(reported),
+        ceiling=ceiling,
     )
 
 

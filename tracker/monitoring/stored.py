@@ -26,6 +26,7 @@ from tracker import formats as fmt
 from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import COLOUR, LABEL
 from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import shortfall
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_position
@@ -117,7 +118,7 @@ class EvaluationLine(CellRef):
     @property
     def pace_completion_pct(self) -> Decimal | None:
         """序时完成率 = 累计完成 ÷ 序时应达."""
-        return pace_completion_pct(self.actual, self.expected)
+        return pace_completion_pct(self.actual, self.expected, ceiling=self.indicator.is_ceiling)
 
     def show(self, value) -> str:
         """An amount of this line in the plan's printed units."""
@@ -141,11 +142,19 @@ class EvaluationLine(CellRef):
         return fmt.scaled(self.actual, self.scale)
 
     @property
+    def label_shown(self) -> str:
+        """The target's label, marked 「（上限）」 for a ceiling (at most: 失业率低于4.3%)."""
+        return f"{self.label}（上限）" if self.indicator.is_ceiling else self.label
+
+    @property
     def shortfall_text(self) -> str:
-        """What is still missing to the quota (逾期未完成: 差 X)."""
-        if self.actual is not None and self.actual >= self.quota:
+        """What is still missing to the quota (逾期未完成: 尚差 X), or for a ceiling how far
+        above the bound it is (超出 X)."""
+        ceiling = self.indicator.is_ceiling
+        missing = shortfall(self.actual, self.quota, ceiling=ceiling)
+        if not missing:
             return ""
-        return self.show(self.quota - (self.actual or Decimal(0)))
+        return f"{'超出' if ceiling else '尚差'} {self.show(missing)}"
 
     @property
     def colour(self) -> str:

@@ -19,17 +19,23 @@ gazette; this module turns it into rows.
 
 - Everything is validated before anything is written; a bad file raises
   ``PlanFileError`` listing every problem in Chinese and changes nothing.
-- Loading is an upsert on natural keys (district code, agency name, year,
-  category order, project 序号, indicator order, quota cell, milestone order):
-  loading the same file twice writes nothing, not even history rows; an edited
-  file updates in place. Progress reports are never touched; an indicator that
-  already has progress cannot be dropped from the file.
-- Writes go through simple_history's bulk helpers so every change keeps who
-  and when.
+- Projects, targets and milestones are matched by their ``key`` (P25, P25-T1,
+  P25-M1), never by position; quotas by (target key, unit code); units by code,
+  agencies by name, categories by order. Loading the same file twice writes
+  nothing, not even history rows; an edited file updates in place. A file without
+  keys loads only into an empty plan (keys derived from positions, ``derive_keys``)
+  or when it reads exactly as the stored plan.
+- Before writing, ``change_set`` builds the preview (``PlanChangeSet``) with the stored
+  data each change touches (``tracker.plans.dependents``). A change that would delete
+  or reinterpret stored data is refused unless confirmed with a reason. Progress
+  reports are never deleted: a target with reports cannot be dropped.
+- Writes go through simple_history's bulk helpers so every change keeps who, when
+  and why; afterwards ``plan_changed`` is sent inside the transaction.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import re
@@ -45,10 +51,14 @@ import yaml
 from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from tracker.formats import plain
 from tracker.months import month_end
+from tracker.plans import dependents
+from tracker.plans.changes import ADD, CHANGE, REMOVE, Change, PlanChangeSet
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.quantities import QuantityError, is_empty, parse_quantity
 from tracker.plans.reference import DEFAULT_ISSUER, Agency, Category, District, PlanColumn, PlanYear
+from tracker.plans.signals import plan_changed
 
 # Cooperating-unit phrases that name district governments rather than an agency.
 DISTRICT_GOVERNMENT_RE = re.compile(
@@ -68,6 +78,22 @@ class PlanFileError(Exception):
         super().__init__("计划文件有误，未载入任何数据：\n" + "\n".join(self.problems))
 
 
+class PlanChangeRefused(PlanFileError):
+    """The load would delete or reinterpret stored data and was not confirmed."""
+
+    def __init__(self, changes: PlanChangeSet, problems=None):
+        self.changes = changes
+        super().__init__(
+            problems
+            or [
+                f"以下 {len(changes.risky)} 项变更会删除或改变已存数据的含义，未确认，"
+                "未写入任何数据。请核对预览（load_plan … --dry-run）；确需变更，请用 "
+                'load_plan … --confirm --reason "原因" 载入，原因记入修改历史：',
+                *(f"  {c.line()}" for c in changes.risky),
+            ]
+        )
+
+
 @dataclass
 class LoadSummary:
     plan_year: PlanYear | None = None
@@ -75,6 +101,7 @@ class LoadSummary:
     updated: Counter = field(default_factory=Counter)
     deleted: Counter = field(default_factory=Counter)
     warnings: list = field(default_factory=list)
+    changes: PlanChangeSet | None = None  # the preview the load was checked against
 
     @property
     def changed(self) -> bool:
@@ -165,6 +192,8 @@ FIELD_LABELS = {
     "targets": "节点数值",
     "value": "数值",
     "indicator": "量化目标序次",
+    "key": "标识",
+    "direction": "方向",
 }
 
 
@@ -329,6 +358,8 @@ class _Spec:
     categories: list[str]
     projects: list[dict]
     warnings: list[str] = field(default_factory=list)
+    keyed: bool = True  # the file carried every key (else derived from positions)
+    derived_keys: list[str] = field(default_factory=list)
 
     def units(self):
         """Every unit the file names: column units first, then merged ones."""
@@ -374,6 +405,9 @@ def _build_spec(data: dict) -> _Spec:
     problems = schema_problems(data)
     if problems:
         raise PlanFileError(problems)
+    data = copy.deepcopy(data)
+    derived = derive_keys(data)
+    problems.extend(duplicate_key_problems(data))
     year = data["plan_year"]
     issuer = str(data.get("issuer") or DEFAULT_ISSUER).strip()
     columns = _columns_spec(data["districts"], problems)
@@ -442,6 +476,7 @@ def _build_spec(data: dict) -> _Spec:
         projects.append(
             {
                 "seq": seq,
+                "key": p["key"],
                 "category": p.get("category"),
                 "name": str(p.get("name", "")).strip(),
                 "name_in_breakdown": str(p.get("name_in_breakdown", "") or "").strip(),
@@ -472,7 +507,129 @@ def _build_spec(data: dict) -> _Spec:
     }
     if isinstance(plan_fields["published_on"], str):
         plan_fields["published_on"] = date.fromisoformat(plan_fields["published_on"])
-    return _Spec(year, issuer, plan_fields, columns, agencies, categories, projects, warnings)
+    return _Spec(
+        year, issuer, plan_fields, columns, agencies, categories, projects, warnings,
+        keyed=not derived, derived_keys=derived,
+    )  # fmt: skip
+
+
+KEY_PREFIX = {"indicators": "T", "milestones": "M"}
+KEY_LABEL = {"indicators": "量化目标", "milestones": "进度节点"}
+
+
+def _free_key(base: str, used: set[str], letter: str | None = None) -> str:
+    """``base`` if unused; otherwise the next number after the highest used (P25-T3)."""
+    if base not in used:
+        return base
+    if letter is None:  # a project: P25 → P25a, P25b …
+        for suffix in "abcdefghijklmnopqrstuvwxyz":
+            if base + suffix not in used:
+                return base + suffix
+        raise PlanFileError([f"无法为「{base}」推导 key，请手工填写。"])
+    prefix = base.rsplit(letter, 1)[0] + letter
+    numbers = [
+        int(k[len(prefix) :]) for k in used if k.startswith(prefix) and k[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(numbers, default=0) + 1}"
+
+
+def derive_keys(data: dict) -> list[str]:
+    """Fill in every missing key of a parsed plan file, in place; say which.
+
+    Deterministic and positional, as the migration derived the stored ones: a project is
+    「P」+ its 序号, its targets and milestone sentences 「P25-T1」「P25-M1」 by their order
+    in the file. A position already taken by a key written in the file gets the next free
+    number instead, so a new row never takes an existing row's identity.
+    """
+    derived = []
+    projects = [p for p in data.get("projects") or [] if isinstance(p, dict)]
+    used_projects = {p["key"] for p in projects if p.get("key")}
+    for p in projects:
+        if not p.get("key"):
+            p["key"] = _free_key(f"P{p.get('seq')}", used_projects)
+            used_projects.add(p["key"])
+            derived.append(f"序号{p.get('seq')} → {p['key']}")
+        for name, letter in KEY_PREFIX.items():
+            items = [x for x in p.get(name) or [] if isinstance(x, dict)]
+            used = {x["key"] for x in items if x.get("key")}
+            for i, item in enumerate(items, start=1):
+                if item.get("key"):
+                    continue
+                item["key"] = _free_key(f"{p['key']}-{letter}{i}", used, letter)
+                used.add(item["key"])
+                derived.append(f"序号{p.get('seq')} 第{i}个{KEY_LABEL[name]} → {item['key']}")
+    return derived
+
+
+def write_keys(path) -> list[str]:
+    """Write the derived keys into the plan file itself, keeping its layout and comments.
+
+    Each key goes in as the first entry of its mapping (「- key: P25」 before 「seq: 25」,
+    「{key: P25-M1, due: …}」 in a flow mapping), found through the YAML node positions, so
+    the rest of the text stays byte for byte. Returns what was derived (empty: nothing to do).
+    """
+    path = Path(path)
+    data = read_plan_file(path)
+    problems = schema_problems(data)
+    if problems:
+        raise PlanFileError(problems)
+    keyed = copy.deepcopy(data)
+    derived = derive_keys(keyed)
+    if not derived:
+        return []
+    text = path.read_bytes().decode("utf-8-sig")
+    root = yaml.compose(text)
+    inserts = []  # (offset, text)
+
+    def mapping_items(node):
+        return {k.value: v for k, v in node.value}
+
+    def key_insert(node, key):
+        mark = node.start_mark
+        if node.flow_style:
+            inserts.append((mark.index + 1, f"key: {key}, "))
+        else:
+            inserts.append((mark.index, f"key: {key}\n" + " " * mark.column))
+
+    projects = mapping_items(root).get("projects")
+    for p_node, p in zip(projects.value, keyed["projects"], strict=True):
+        items = mapping_items(p_node)
+        if "key" not in items:
+            key_insert(p_node, p["key"])
+        for name in KEY_PREFIX:
+            seq_node = items.get(name)
+            if seq_node is None:
+                continue
+            for node, item in zip(seq_node.value, p[name], strict=True):
+                if "key" not in mapping_items(node):
+                    key_insert(node, item["key"])
+    for offset, insert in sorted(inserts, reverse=True):
+        text = text[:offset] + insert + text[offset:]
+    if yaml.safe_load(text) != keyed:  # never write a file that reads differently
+        raise PlanFileError([f"无法把 key 写入 {path.name}（格式特殊），请手工填写。"])
+    path.write_text(text, encoding="utf-8")
+    return derived
+
+
+def duplicate_key_problems(data: dict) -> list[str]:
+    """Keys are unique within the plan, for each kind of row."""
+    problems = []
+    seen: dict[tuple[str, str], str] = {}
+    for p in data.get("projects") or []:
+        rows = [("项目", p.get("key"), f"序号{p.get('seq')}")]
+        for name in KEY_PREFIX:
+            rows += [
+                (KEY_LABEL[name], x.get("key"), f"序号{p.get('seq')} 第{i}个{KEY_LABEL[name]}")
+                for i, x in enumerate(p.get(name) or [], start=1)
+            ]
+        for what, key, where in rows:
+            if (what, key) in seen:
+                problems.append(
+                    f"{where} 字段「key」（标识）：「{key}」与{seen[(what, key)]}重复。"
+                    "key 在一个计划内必须唯一；新增的行请删去 key（载入时自动编号）或另起一个。"
+                )
+            seen.setdefault((what, key), where)
+    return problems
 
 
 def _indicator_spec(ind, order, where, labels, codes, year, problems) -> dict:
@@ -533,6 +690,8 @@ def _indicator_spec(ind, order, where, labels, codes, year, problems) -> dict:
         note = (note + "\n" if note else "") + f"附件2 单列为：{ind['breakdown_name']}"
     return {
         "order": order,
+        "key": ind["key"],
+        "direction": ind.get("direction", Indicator.Direction.FLOOR),
         "label": str(ind.get("label", "")).strip(),
         "unit": unit,
         "kind": kind,
@@ -549,6 +708,12 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
     """One row per (sentence, target); qualitative sentences give one row each."""
     rows = []
     by_order = {ind["order"]: ind for ind in indicators}
+    by_key = {ind["key"]: ind["order"] for ind in indicators}
+
+    def order_of(ref):
+        """A target named by its order (1) or, surviving a reorder, by its key (P25-T1)."""
+        return by_key.get(ref, ref) if isinstance(ref, str) and ref != "all" else ref
+
     for index, m in enumerate(p.get("milestones") or []):
         try:
             due = parse_due(m.get("due"), year)
@@ -562,7 +727,7 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
             problems.append(f"{where} 进度节点{index + 1}：缺少原文 text")
         targets = m.get("targets") or []
         if not targets:
-            ind = m.get("indicator")
+            ind = order_of(m.get("indicator"))
             if ind is not None and ind not in by_order:
                 problems.append(
                     f"{where} 进度节点「{text}」字段「indicator」："
@@ -571,6 +736,7 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
             rows.append(
                 {
                     "order": index * 100,
+                    "key": m["key"],
                     "due_date": due,
                     "indicator": ind,
                     "kind": Milestone.Kind.QUALITATIVE,
@@ -582,7 +748,7 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
             continue
         k = 0
         for t in targets:
-            refs = list(by_order) if t.get("indicator") == "all" else [t.get("indicator")]
+            refs = list(by_order) if t.get("indicator") == "all" else [order_of(t.get("indicator"))]
             kind = t.get("kind")
             if kind not in Milestone.Kind.values or kind == Milestone.Kind.QUALITATIVE:
                 problems.append(f"{where} 进度节点「{text}」：数值类型「{kind}」无效")
@@ -604,6 +770,7 @@ def _milestone_specs(p, indicators, year, where, problems) -> list[dict]:
                 rows.append(
                     {
                         "order": index * 100 + k,
+                        "key": m["key"] if k == 0 else f"{m['key']}.{k + 1}",
                         "due_date": due,
                         "indicator": ref,
                         "kind": kind,
@@ -625,20 +792,340 @@ def _milestone_value(text: str, kind: str, unit: str) -> Decimal:
 # --- writing -------------------------------------------------------------------
 
 
-def load_plan(source, *, user=None, reorder=False) -> LoadSummary:
+def load_plan(
+    source, *, user=None, reorder=False, confirm=False, reason="", dry_run=False
+) -> LoadSummary:
     """Load (or update in place) the plan in ``source`` (a path or a parsed dict).
 
-    ``reorder`` allows reloading an existing plan with its columns in another order.
+    Rows are matched by key. The preview (``summary.changes``) is computed first; a change
+    that would delete or reinterpret stored data is refused unless ``confirm`` is given with
+    a ``reason``. ``dry_run`` computes the preview and writes nothing. ``reorder`` allows
+    reloading an existing plan with its columns in another order. ``user`` and ``reason``
+    go into every history row; after the write ``plan_changed`` is sent inside the
+    transaction.
     """
     data = source if isinstance(source, dict) else read_plan_file(source)
     spec = _build_spec(data)
     summary = LoadSummary(warnings=list(spec.warnings))
+    reason = str(reason or "").strip()
     with transaction.atomic():
         problems = unit_problems(spec) + column_order_problems(spec, reorder=reorder)
         if problems:
             raise PlanFileError(problems)
-        _Writer(spec, summary, user).run()
+        changes = change_set(spec)
+        summary.changes = changes
+        summary.plan_year = PlanYear.objects.filter(issuer=spec.issuer, year=spec.year).first()
+        if dry_run:
+            return summary
+        if changes and changes.exists and not spec.keyed:
+            raise PlanChangeRefused(changes, keyless_problems(spec))
+        if changes.needs_confirmation and not confirm:
+            raise PlanChangeRefused(changes)
+        if confirm and not reason:
+            raise PlanFileError(['确认变更时必须说明原因（--reason "…"），原因记入修改历史。'])
+        writer = _Writer(spec, summary, user, reason or None)
+        writer.run()
+        if summary.changed:
+            plan_changed.send(
+                sender=PlanYear,
+                plan=summary.plan_year,
+                indicator_ids=writer.affected_indicators(changes),
+                project_ids=writer.affected_projects(changes),
+            )
     return summary
+
+
+def preview(source, *, reorder=False) -> PlanChangeSet:
+    """What loading ``source`` would change, with the stored data each change touches.
+
+    Writes nothing. The admin upload and ``load_plan --dry-run`` show this before a write.
+    """
+    return load_plan(source, reorder=reorder, dry_run=True).changes
+
+
+def keyless_problems(spec: _Spec) -> list[str]:
+    shown = "；".join(spec.derived_keys[:5]) + ("……" if len(spec.derived_keys) > 5 else "")
+    return [
+        f"{spec.year}年计划（{spec.issuer}）已载入，而计划文件缺少 key（标识）：{shown}。"
+        "没有 key 只能按位置对应，调换次序或错列会让已填报的数字改变含义，因此不予载入。"
+        "请运行 python manage.py load_plan 文件 --derive-keys：按文件当前的序号和次序写入 key"
+        "（项目 P序号，量化目标 P序号-T序次，进度节点 P序号-M序次），并显示与已载入计划的差异；"
+        "核对无误后再载入。"
+    ]
+
+
+# --- the preview ----------------------------------------------------------------------
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return plain(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value)
+    return text if len(text) <= 40 else text[:38] + "……"
+
+
+PROJECT_FIELDS = {
+    "seq": "序号", "name": "名称", "category": "类别", "lead_agency": "牵头单位",
+    "city_leader": "分管市领导", "lead_agency_leader": "牵头单位分管领导",
+    "name_in_breakdown": "任务分解表中的名称", "cooperating_text": "配合单位",
+    "deadline": "预计完成时间", "work_plan": "工作计划和进度安排", "notes": "整理说明",
+}  # fmt: skip
+INDICATOR_FIELDS = {
+    "project": "所属项目", "order": "序次", "label": "指标", "unit": "单位", "kind": "类型",
+    "scope": "分解方式", "direction": "方向", "target_value": "年度目标",
+    "target_text": "量化目标（原文）", "breakdown_note": "分解说明", "deadline": "本目标完成时间",
+}  # fmt: skip
+#: A target's fields whose change makes its stored figures mean something else.
+REINTERPRETING = ("project", "unit", "kind", "scope", "direction")
+QUOTA_FIELDS = {"value": "任务数", "new_value": "其中新增", "upgrade_value": "其中提升",
+                "published_text": "原文"}  # fmt: skip
+MILESTONE_FIELDS = {
+    "project": "所属项目", "indicator": "量化目标", "due_date": "节点日期", "kind": "类型",
+    "value": "数值", "value_text": "数值（原文）", "text": "节点内容", "order": "序次",
+}  # fmt: skip
+MILESTONE_REINTERPRETING = ("project", "indicator", "due_date", "kind", "value")
+
+
+#: Coded values shown by their Chinese labels in the preview (「方向 不低于 → 不高于」).
+CHOICE_LABELS = {
+    "kind": {**dict(Indicator.Kind.choices), **dict(Milestone.Kind.choices)},
+    "scope": dict(Indicator.Scope.choices),
+    "direction": dict(Indicator.Direction.choices),
+}
+
+
+def _shown(field_name, value) -> str:
+    return CHOICE_LABELS.get(field_name, {}).get(value) or _text(value)
+
+
+def _diff(labels: dict, old: dict, new: dict) -> list[tuple[str, str, str]]:
+    return [
+        (label, _shown(f, old[f]), _shown(f, new[f]))
+        for f, label in labels.items()
+        if old[f] != new[f]
+    ]
+
+
+def change_set(spec: _Spec) -> PlanChangeSet:
+    """Compare the file with the stored plan, row by row and key by key (read only)."""
+    plan = PlanYear.objects.filter(issuer=spec.issuer, year=spec.year).first()
+    stored_projects = {
+        p.key: p for p in (plan.projects.select_related("category", "lead_agency") if plan else [])
+    }
+    stored_indicators = {
+        i.key: i
+        for i in Indicator.objects.filter(project__plan_year=plan).select_related("project")
+    } if plan else {}  # fmt: skip
+    stored_quotas = {
+        (q.indicator.key, q.district.code): q
+        for q in Quota.objects.filter(indicator__project__plan_year=plan).select_related(
+            "indicator", "district"
+        )
+    } if plan else {}  # fmt: skip
+    stored_milestones = {
+        m.key: m
+        for m in Milestone.objects.filter(project__plan_year=plan).select_related(
+            "project", "indicator"
+        )
+    } if plan else {}  # fmt: skip
+    touched = dependents.touched(
+        [i.pk for i in stored_indicators.values()], [m.pk for m in stored_milestones.values()]
+    )
+    result = PlanChangeSet(
+        year=spec.year,
+        issuer=spec.issuer,
+        exists=bool(stored_projects),
+        keyed=spec.keyed,
+        derived_keys=list(spec.derived_keys),
+    )
+    for p in stored_projects.values():
+        result.project_titles[p.key] = f"序号{p.seq}「{_text(p.name)}」"
+    for p in spec.projects:
+        result.project_titles[p["key"]] = f"序号{p['seq']}「{_text(p['name'])}」"
+
+    def add(change: Change):
+        result.changes.append(change)
+
+    wanted_indicators, wanted_milestones, wanted_quotas = {}, {}, {}
+    for p in spec.projects:
+        new = {
+            "seq": p["seq"], "name": p["name"], "category": p["category"],
+            "lead_agency": p["lead_agency"], "city_leader": p["city_leader"],
+            "lead_agency_leader": p["lead_agency_leader"],
+            "name_in_breakdown": p["name_in_breakdown"],
+            "cooperating_text": p["cooperating_text"], "deadline": p["deadline"],
+            "work_plan": p["work_plan"], "notes": p["notes"],
+        }  # fmt: skip
+        stored = stored_projects.get(p["key"])
+        if stored is None:
+            add(Change(ADD, "项目", p["key"], p["key"], f"序号{p['seq']} {_text(p['name'])}"))
+        else:
+            old = {
+                f: getattr(stored, f)
+                for f in PROJECT_FIELDS
+                if f not in ("category", "lead_agency")
+            }
+            old |= {"category": stored.category.order, "lead_agency": stored.lead_agency.name}
+            fields = _diff(PROJECT_FIELDS, old, new)
+            if fields:
+                add(Change(CHANGE, "项目", p["key"], p["key"], _text(p["name"]), fields))
+        by_order = {ind["order"]: ind for ind in p["indicators"]}
+        for ind in p["indicators"]:
+            wanted_indicators[ind["key"]] = (p, ind)
+            for code, q in ind["quotas"].items():
+                wanted_quotas[(ind["key"], code)] = (p, ind, q)
+        for m in p["milestones"]:
+            target = by_order.get(m["indicator"]) if m["indicator"] else None
+            wanted_milestones[m["key"]] = (p, m, target["key"] if target else None)
+
+    for key, (p, ind) in wanted_indicators.items():
+        stored = stored_indicators.get(key)
+        title = f"{ind['label']}（{ind['target_text'] or '—'}）"
+        if stored is None:
+            add(Change(ADD, "量化目标", key, p["key"], title))
+            continue
+        new = {f: ind[f] for f in INDICATOR_FIELDS if f != "project"} | {"project": p["key"]}
+        old = {f: getattr(stored, f) for f in INDICATOR_FIELDS if f != "project"}
+        old["project"] = stored.project.key
+        fields = _diff(INDICATOR_FIELDS, old, new)
+        if not fields:
+            continue
+        touches = touched.of_indicator(stored.pk)
+        risky = [INDICATOR_FIELDS[f] for f in REINTERPRETING if old[f] != new[f]]
+        risk = f"{'、'.join(risky)}改变，已存的数字将按新的含义计算" if risky and touches else ""
+        add(Change(CHANGE, "量化目标", key, p["key"], title, fields, touches, risk))
+    for key, stored in stored_indicators.items():
+        if key not in wanted_indicators:
+            touches = touched.of_indicator(stored.pk)
+            risk = "删除量化目标将删除或丢失其已存数据" if touches else ""
+            add(
+                Change(REMOVE, "量化目标", key, stored.project.key, stored.label, [], touches, risk)
+            )
+
+    codes_to_labels = {c["code"]: c["label"] for c in spec.columns}
+    for (ikey, code), (p, ind, q) in wanted_quotas.items():
+        stored = stored_quotas.get((ikey, code))
+        title = f"{ind['label']} · {codes_to_labels.get(code, code)}"
+        if stored is None:
+            add(
+                Change(
+                    ADD,
+                    "分解任务",
+                    f"{ikey}@{code}",
+                    p["key"],
+                    title,
+                    [("任务数", "", q["published_text"])],
+                )
+            )
+            continue
+        old = {f: getattr(stored, f) for f in QUOTA_FIELDS}
+        fields = _diff(QUOTA_FIELDS, old, q)
+        if fields:
+            touches = touched.of_cell(stored.indicator_id, stored.district_id)
+            risk = (
+                "任务数改变，已填报数字的完成率和状态随之改变"
+                if touches and old["value"] != q["value"]
+                else ""
+            )
+            add(
+                Change(CHANGE, "分解任务", f"{ikey}@{code}", p["key"], title, fields, touches, risk)
+            )
+    for (ikey, code), stored in stored_quotas.items():
+        if (ikey, code) not in wanted_quotas:
+            touches = touched.of_cell(stored.indicator_id, stored.district_id)
+            risk = "删除该单位的任务数后，其已填报的数字将不再计入" if touches else ""
+            title = f"{stored.indicator.label} · {stored.district.name}"
+            fields = [("任务数", stored.published_text or _text(stored.value), "")]
+            add(
+                Change(
+                    REMOVE,
+                    "分解任务",
+                    f"{ikey}@{code}",
+                    _project_key(ikey, stored_indicators),
+                    title,
+                    fields,
+                    touches,
+                    risk,
+                )
+            )
+
+    for key, (p, m, ikey) in wanted_milestones.items():
+        stored = stored_milestones.get(key)
+        title = f"{_text(m['text'])}"
+        if stored is None:
+            add(Change(ADD, "进度节点", key, p["key"], title))
+            continue
+        new = {f: m[f] for f in MILESTONE_FIELDS if f not in ("project", "indicator")}
+        new |= {"project": p["key"], "indicator": ikey}
+        old = {f: getattr(stored, f) for f in MILESTONE_FIELDS if f not in ("project", "indicator")}
+        old |= {
+            "project": stored.project.key,
+            "indicator": stored.indicator.key if stored.indicator else None,
+        }
+        fields = _diff(MILESTONE_FIELDS, old, new)
+        if not fields:
+            continue
+        touches = touched.of_milestone(stored.pk)
+        risky = [MILESTONE_FIELDS[f] for f in MILESTONE_REINTERPRETING if old[f] != new[f]]
+        risk = (
+            f"{'、'.join(risky)}改变，已登记的完成情况将对应新的节点" if risky and touches else ""
+        )
+        add(Change(CHANGE, "进度节点", key, p["key"], title, fields, touches, risk))
+    for key, stored in stored_milestones.items():
+        if key not in wanted_milestones:
+            touches = touched.of_milestone(stored.pk)
+            risk = "删除进度节点将删除其已登记的完成情况" if touches else ""
+            add(
+                Change(
+                    REMOVE,
+                    "进度节点",
+                    key,
+                    stored.project.key,
+                    _text(stored.text),
+                    [],
+                    touches,
+                    risk,
+                )
+            )
+
+    for key, stored in stored_projects.items():
+        if key not in {p["key"] for p in spec.projects}:
+            touches = {}
+            for change in result.changes:
+                if (
+                    change.project_key == key
+                    and change.action == REMOVE
+                    and change.entity in ("量化目标", "进度节点")
+                ):
+                    for label, n in change.touches.items():
+                        touches[label] = touches.get(label, 0) + n
+            risk = "删除项目将删除其已存数据" if touches else ""
+            add(
+                Change(
+                    REMOVE,
+                    "项目",
+                    key,
+                    key,
+                    f"序号{stored.seq} {_text(stored.name)}",
+                    [],
+                    touches,
+                    risk,
+                )
+            )
+    order: dict[str, int] = {}
+    for p in [*(p["key"] for p in spec.projects), *stored_projects]:  # the file's order first
+        order.setdefault(p, len(order))
+    rank = {"项目": 0, "量化目标": 1, "分解任务": 2, "进度节点": 3}
+    result.changes.sort(key=lambda c: (order.get(c.project_key, 10**6), rank[c.entity]))
+    return result
+
+
+def _project_key(indicator_key: str, stored_indicators: dict) -> str:
+    return stored_indicators[indicator_key].project.key
 
 
 def _approximately(a: str, b: str) -> bool:
@@ -721,10 +1208,29 @@ def column_order_problems(spec: _Spec, *, reorder=False) -> list[str]:
 
 
 class _Writer:
-    def __init__(self, spec: _Spec, summary: LoadSummary, user):
+    def __init__(self, spec: _Spec, summary: LoadSummary, user, reason=None):
         self.spec = spec
         self.summary = summary
         self.user = user
+        self.reason = reason
+        self.indicators: dict[str, Indicator] = {}
+        self.projects: dict[str, Project] = {}
+
+    def affected_indicators(self, changes: PlanChangeSet) -> list[int] | None:
+        """The stored targets whose cells may now evaluate differently (None: all)."""
+        if not changes.exists:
+            return None
+        keys = {
+            c.key.split("@")[0] for c in changes.changes if c.entity in ("量化目标", "分解任务")
+        }
+        by_project = {c.project_key for c in changes.changes if c.entity in ("项目", "进度节点")}
+        return sorted(
+            i.pk for key, i in self.indicators.items() if key in keys or i.project.key in by_project
+        )
+
+    def affected_projects(self, changes: PlanChangeSet) -> list[int]:
+        keys = {c.project_key for c in changes.changes if c.entity == "进度节点"}
+        return sorted(p.pk for key, p in self.projects.items() if key in keys)
 
     def run(self):
         districts = self._districts()
@@ -753,18 +1259,37 @@ class _Writer:
                 fields.update(diff)
                 changed.append(obj)
         if new:
-            bulk_create_with_history(new, model, default_user=self.user)
+            bulk_create_with_history(
+                new, model, default_user=self.user, default_change_reason=self.reason
+            )
             self.summary.created[label] += len(new)
         if changed:
-            bulk_update_with_history(changed, model, sorted(fields), default_user=self.user)
+            bulk_update_with_history(
+                changed,
+                model,
+                sorted(fields),
+                default_user=self.user,
+                default_change_reason=self.reason,
+            )
             self.summary.updated[label] += len(changed)
         return new, changed
+
+    @staticmethod
+    def _park(model, objs, field_name, start):
+        """Move rows whose position changes out of the way of the unique position index
+        (a swap of two targets' order would trip it); the sync then writes the new one."""
+        for offset, obj in enumerate(objs):
+            value = start + offset
+            model.objects.filter(pk=obj.pk).update(**{field_name: value})
+            setattr(obj, field_name, value)
 
     def _delete(self, queryset, label):
         count = 0
         for obj in queryset:  # one by one so each deletion is kept in history
             if self.user is not None:
                 obj._history_user = self.user
+            if self.reason:
+                obj._change_reason = self.reason
             obj.delete()
             count += 1
         if count:
@@ -861,11 +1386,12 @@ class _Writer:
         self._delete(plan_year.categories.exclude(order__in=wanted), "类别")
         return {c.order: c for c in plan_year.categories.all()}
 
-    def _projects(self, plan_year, categories, agencies) -> dict[int, Project]:
-        existing = {p.seq: p for p in plan_year.projects.all()}
+    def _projects(self, plan_year, categories, agencies) -> dict[str, Project]:
+        existing = {p.key: p for p in plan_year.projects.all()}
         wanted = {}
         for p in self.spec.projects:
-            wanted[p["seq"]] = {
+            wanted[p["key"]] = {
+                "seq": p["seq"],
                 "category_id": categories[p["category"]].pk,
                 "name": p["name"],
                 "name_in_breakdown": p["name_in_breakdown"],
@@ -878,22 +1404,24 @@ class _Writer:
                 "work_plan": p["work_plan"],
                 "notes": p["notes"],
             }
-        self._sync(
-            Project,
-            existing,
-            wanted,
-            lambda k, v: Project(plan_year=plan_year, seq=k, **v),
-            "项目",
-        )
-        stale = plan_year.projects.exclude(seq__in=wanted)
+        stale = plan_year.projects.exclude(key__in=wanted)
         self._refuse_if_reported(Indicator.objects.filter(project__in=stale), "项目")
         self._delete(stale, "项目")
+        moving = [p for k, p in existing.items() if k in wanted and p.seq != wanted[k]["seq"]]
+        self._park(Project, moving, "seq", 20000)
+        self._sync(
+            Project,
+            {k: p for k, p in existing.items() if k in wanted},
+            wanted,
+            lambda k, v: Project(plan_year=plan_year, key=k, **v),
+            "项目",
+        )
         projects = {
-            p.seq: p
+            p.key: p
             for p in plan_year.projects.prefetch_related("cooperating_agencies", "co_lead_agencies")
         }
         for p in self.spec.projects:
-            project = projects[p["seq"]]
+            project = projects[p["key"]]
             want = {agencies[n].pk for n in p["cooperating"]}
             if {a.pk for a in project.cooperating_agencies.all()} != want:
                 project.cooperating_agencies.set(want)
@@ -902,39 +1430,43 @@ class _Writer:
             if {a.pk for a in project.co_lead_agencies.all()} != want:
                 project.co_lead_agencies.set(want)
                 self.summary.updated["其他牵头单位"] += 1
+        self.projects = projects
         return projects
 
-    def _indicators(self, projects) -> dict[tuple[int, int], Indicator]:
-        existing = {
-            (i.project.seq, i.order): i
+    def _stored_indicators(self, projects) -> dict[str, Indicator]:
+        return {
+            i.key: i
             for i in Indicator.objects.filter(project__in=projects.values()).select_related(
                 "project"
             )
         }
+
+    def _indicators(self, projects) -> dict[str, Indicator]:
+        existing = self._stored_indicators(projects)
         wanted = {}
         for p in self.spec.projects:
             for ind in p["indicators"]:
-                wanted[(p["seq"], ind["order"])] = {
+                wanted[ind["key"]] = {
                     k: ind[k]
-                    for k in ("label", "unit", "kind", "scope", "target_value", "target_text")
-                } | {"breakdown_note": ind["breakdown_note"], "deadline": ind["deadline"]}
-        self._sync(
-            Indicator,
-            existing,
-            wanted,
-            lambda k, v: Indicator(project=projects[k[0]], order=k[1], **v),
-            "量化目标",
-        )
+                    for k in (
+                        "order", "label", "unit", "kind", "scope", "direction",
+                        "target_value", "target_text", "breakdown_note", "deadline",
+                    )
+                } | {"project_id": projects[p["key"]].pk}  # fmt: skip
         stale = [i.pk for key, i in existing.items() if key not in wanted]
         if stale:
             self._refuse_if_reported(Indicator.objects.filter(pk__in=stale), "量化目标")
             self._delete(Indicator.objects.filter(pk__in=stale), "量化目标")
-        return {
-            (i.project.seq, i.order): i
-            for i in Indicator.objects.filter(project__in=projects.values()).select_related(
-                "project"
-            )
-        }
+        kept = {k: i for k, i in existing.items() if k in wanted}
+        moving = [
+            i
+            for k, i in kept.items()
+            if (i.project_id, i.order) != (wanted[k]["project_id"], wanted[k]["order"])
+        ]
+        self._park(Indicator, moving, "order", 1000)
+        self._sync(Indicator, kept, wanted, lambda k, v: Indicator(key=k, **v), "量化目标")
+        self.indicators = self._stored_indicators(projects)
+        return self.indicators
 
     def _quotas(self, indicators, districts):
         existing = {
@@ -947,21 +1479,21 @@ class _Writer:
         }
         for p in self.spec.projects:
             for ind in p["indicators"]:
-                indicator = indicators[(p["seq"], ind["order"])]
+                indicator = indicators[ind["key"]]
                 for code, q in ind["quotas"].items():
                     key = (indicator.pk, districts[code].pk)
                     wanted[key] = q
                     shared[key] = set(merged[code])
+        stale = [q.pk for key, q in existing.items() if key not in wanted]
+        if stale:
+            self._delete(Quota.objects.filter(pk__in=stale), "分解任务")
         self._sync(
             Quota,
-            existing,
+            {k: q for k, q in existing.items() if k in wanted},
             wanted,
             lambda k, v: Quota(indicator_id=k[0], district_id=k[1], **v),
             "分解任务",
         )
-        stale = [q.pk for key, q in existing.items() if key not in wanted]
-        if stale:
-            self._delete(Quota.objects.filter(pk__in=stale), "分解任务")
         if (
             any(shared.values())
             or Quota.shared_with.through.objects.filter(
@@ -978,16 +1510,16 @@ class _Writer:
                     self.summary.updated["合并列分解任务"] += 1
 
     def _milestones(self, projects, indicators):
-        existing = {
-            (m.project_id, m.order): m
-            for m in Milestone.objects.filter(project__in=projects.values())
-        }
+        existing = {m.key: m for m in Milestone.objects.filter(project__in=projects.values())}
         wanted = {}
         for p in self.spec.projects:
-            project = projects[p["seq"]]
+            project = projects[p["key"]]
+            by_order = {ind["order"]: ind["key"] for ind in p["indicators"]}
             for m in p["milestones"]:
-                ind = indicators[(p["seq"], m["indicator"])] if m["indicator"] else None
-                wanted[(project.pk, m["order"])] = {
+                ind = indicators[by_order[m["indicator"]]] if m["indicator"] else None
+                wanted[m["key"]] = {
+                    "project_id": project.pk,
+                    "order": m["order"],
                     "indicator_id": ind.pk if ind else None,
                     "district_id": None,
                     "due_date": m["due_date"],
@@ -996,16 +1528,17 @@ class _Writer:
                     "value_text": m["value_text"],
                     "text": m["text"],
                 }
-        self._sync(
-            Milestone,
-            existing,
-            wanted,
-            lambda k, v: Milestone(project_id=k[0], order=k[1], **v),
-            "进度节点",
-        )
         stale = [m.pk for key, m in existing.items() if key not in wanted]
         if stale:
             self._delete(Milestone.objects.filter(pk__in=stale), "进度节点")
+        kept = {k: m for k, m in existing.items() if k in wanted}
+        moving = [
+            m
+            for k, m in kept.items()
+            if (m.project_id, m.order) != (wanted[k]["project_id"], wanted[k]["order"])
+        ]
+        self._park(Milestone, moving, "order", 30000)
+        self._sync(Milestone, kept, wanted, lambda k, v: Milestone(key=k, **v), "进度节点")
 
     @staticmethod
     def _refuse_if_reported(indicators, what):

@@ -10,6 +10,18 @@ from tracker.months import format_month
 from tracker.plans.reference import Agency, Category, District, PlanYear
 
 
+def free_key(siblings, wanted: str, prefix: str) -> str:
+    """``wanted`` unless a sibling row holds it; then the next number after ``prefix``'s
+    highest (P25-T3), so a row added by hand never takes another row's identity."""
+    used = set(siblings.values_list("key", flat=True))
+    if wanted not in used:
+        return wanted
+    numbers = [
+        int(k[len(prefix) :]) for k in used if k.startswith(prefix) and k[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(numbers, default=0) + 1}"
+
+
 class Project(models.Model):
     plan_year = models.ForeignKey(
         PlanYear, on_delete=models.CASCADE, related_name="projects", verbose_name="年度"
@@ -18,6 +30,13 @@ class Project(models.Model):
         Category, on_delete=models.PROTECT, related_name="projects", verbose_name="类别"
     )
     seq = models.PositiveSmallIntegerField("序号", help_text="附件2 任务分解表中的序号")
+    key = models.CharField(
+        "标识",
+        max_length=40,
+        blank=True,
+        help_text="计划文件中的 key（如 P25），调整序号或次序后不变；载入时按它对应。"
+        "留空则按序号生成",
+    )
     name = models.CharField("项目名称", max_length=300, help_text="附件1 责任清单中的名称")
     name_in_breakdown = models.CharField(
         "任务分解表中的名称", max_length=300, blank=True, help_text="与附件1 写法不同时记录"
@@ -61,10 +80,17 @@ class Project(models.Model):
         verbose_name_plural = "项目"
         constraints = [
             models.UniqueConstraint(fields=["plan_year", "seq"], name="project_unique_seq"),
+            models.UniqueConstraint(fields=["plan_year", "key"], name="project_unique_key"),
         ]
 
     def __str__(self):
         return f"{self.seq}. {self.name}"
+
+    def save(self, *args, **kwargs):
+        if not self.key:  # as the loader and the migration derive it: from the 序号
+            siblings = Project.objects.filter(plan_year_id=self.plan_year_id).exclude(pk=self.pk)
+            self.key = free_key(siblings, f"P{self.seq}", f"P{self.seq}-")
+        super().save(*args, **kwargs)
 
 
 class Indicator(models.Model):
@@ -79,10 +105,20 @@ class Indicator(models.Model):
         DISTRICTS = "districts", "分解到区、县(市)"
         CITY = "city", "全市整体完成"
 
+    class Direction(models.TextChoices):
+        FLOOR = "floor", "不低于（下限）"
+        CEILING = "ceiling", "不高于（上限）"
+
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="indicators", verbose_name="项目"
     )
     order = models.PositiveSmallIntegerField("序次", help_text="该项目内第几个量化目标（从 1 起）")
+    key = models.CharField(
+        "标识",
+        max_length=40,
+        blank=True,
+        help_text="计划文件中的 key（如 P25-T1），在计划内唯一，调整次序后不变。留空则按次序生成",
+    )
     label = models.CharField("指标", max_length=200)
     unit = models.CharField("单位", max_length=20, blank=True)
     target_value = models.DecimalField(
@@ -92,6 +128,13 @@ class Indicator(models.Model):
     kind = models.CharField("类型", max_length=20, choices=Kind.choices)
     scope = models.CharField(
         "分解方式", max_length=20, choices=Scope.choices, default=Scope.DISTRICTS
+    )
+    direction = models.CharField(
+        "方向",
+        max_length=10,
+        choices=Direction.choices,
+        default=Direction.FLOOR,
+        help_text="不低于：达到或超过任务数为完成；不高于：如「失业率低于4.3%」，不超过为完成",
     )
     breakdown_note = models.TextField("分解说明（原文）", blank=True)
     deadline = models.DateField(
@@ -110,10 +153,18 @@ class Indicator(models.Model):
         verbose_name_plural = "量化目标"
         constraints = [
             models.UniqueConstraint(fields=["project", "order"], name="indicator_unique_order"),
+            models.UniqueConstraint(fields=["project", "key"], name="indicator_unique_key"),
         ]
 
     def __str__(self):
         return f"{self.project.seq}-{self.order} {self.label}"
+
+    def save(self, *args, **kwargs):
+        if not self.key:  # as the loader and the migration derive it: from the order
+            prefix = f"{self.project.key}-T"
+            siblings = Indicator.objects.filter(project_id=self.project_id).exclude(pk=self.pk)
+            self.key = free_key(siblings, f"{prefix}{self.order}", prefix)
+        super().save(*args, **kwargs)
 
     @property
     def due(self):
@@ -124,6 +175,11 @@ class Indicator(models.Model):
     def is_level(self) -> bool:
         """A rate or level (保障率 83%): compared as a level, never summed."""
         return self.kind == self.Kind.LEVEL
+
+    @property
+    def is_ceiling(self) -> bool:
+        """At most (失业率低于4.3%): a value at or below the quota meets it."""
+        return self.direction == self.Direction.CEILING
 
     @property
     def is_additive(self) -> bool:
@@ -229,6 +285,13 @@ class Milestone(models.Model):
     value_text = models.CharField("数值（原文）", max_length=50, blank=True)
     text = models.TextField("节点内容（原文）")
     order = models.PositiveSmallIntegerField("序次", default=0)
+    key = models.CharField(
+        "标识",
+        max_length=40,
+        blank=True,
+        help_text="计划文件中节点的 key（如 P25-M1）；一句话给出多个数值时，其余为 P25-M1.2 …"
+        "留空则按序次生成",
+    )
     history = HistoricalRecords()
 
     scope_agency_path = "project__lead_agency"
@@ -243,10 +306,20 @@ class Milestone(models.Model):
         indexes = [models.Index(fields=["indicator", "due_date"])]
         constraints = [
             models.UniqueConstraint(fields=["project", "order"], name="milestone_unique_order"),
+            models.UniqueConstraint(fields=["project", "key"], name="milestone_unique_key"),
         ]
 
     def __str__(self):
         return f"{format_month(self.due_date)} {self.text[:40]}"
+
+    def save(self, *args, **kwargs):
+        if not self.key:  # as the loader and the migration derive it: sentence i, row k
+            sentence, row = divmod(self.order, 100)
+            suffix = f".{row + 1}" if row else ""
+            prefix = f"{self.project.key}-M"
+            siblings = Milestone.objects.filter(project_id=self.project_id).exclude(pk=self.pk)
+            self.key = free_key(siblings, f"{prefix}{sentence + 1}{suffix}", prefix)
+        super().save(*args, **kwargs)
 
     @property
     def is_numeric(self) -> bool:

@@ -29,6 +29,9 @@ Rules (issue “Lag engine”):
   (value ÷ annual target) unless the plan has milestones for that district, in which
   case its own curve is built from them with its quota as the target. Indicators done
   by the city as a whole (``Indicator.Scope.CITY``, 序号12) have only the city curve.
+- A ceiling (``Indicator.Direction.CEILING``: 失业率低于4.3%) is a bound that holds all
+  year: its curve is the bound itself in every month (a district's: its quota), with no
+  checkpoints and no milestones read.
 
 Milestones with ``indicator=None`` are project-wide: they apply to every indicator of
 the project. A milestone dated inside a month (序号41, 5月18日) counts for that month.
@@ -46,6 +49,7 @@ from tracker.months import first_of_month, format_month
 
 # Kind values, mirrored from tracker.models so this module needs no Django import.
 CUMULATIVE, LEVEL, QUALITATIVE = "cumulative", "level", "qualitative"
+FLOOR, CEILING = "floor", "ceiling"
 SCOPE_CITY = "city"
 M_QUALITATIVE, M_ABSOLUTE, M_PERCENT, M_LEVEL, M_MONTHLY = (
     "qualitative",
@@ -97,6 +101,12 @@ class IndicatorPlan:
     lead_agency_id: int | None = None
     target_text: str = ""  # as printed: 「25 万人」 (amounts are shown in its units)
     plan_year_id: int | None = None
+    direction: str = FLOOR
+
+    @property
+    def is_ceiling(self) -> bool:
+        """At most: the value must stay at or below the quota (失业率低于4.3%)."""
+        return self.direction == CEILING
 
     @property
     def is_tracked(self) -> bool:
@@ -217,6 +227,11 @@ def _curve(plan: IndicatorPlan, target: Decimal | None, milestones: list[PlanMil
     empty = tuple(ExpectedPoint(month=m, value=None, fraction=None) for m in months)
     if plan.kind == QUALITATIVE or target is None or target <= 0:
         return empty
+    if plan.is_ceiling:  # the bound holds in every month: the curve is the bound itself
+        return tuple(
+            ExpectedPoint(month=m, value=target.quantize(PLACES), fraction=Decimal(1))
+            for m in months
+        )
 
     checkpoints: dict[int, tuple[Decimal, str]] = {}
     monthly: dict[int, Decimal] = {}
@@ -364,5 +379,6 @@ def build_indicator_plans(indicators, milestones):
             lead_agency_id=project.lead_agency_id,
             target_text=i.target_text,
             plan_year_id=project.plan_year_id,
+            direction=i.direction,
         )
     return plans

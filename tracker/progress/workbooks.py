@@ -273,7 +273,7 @@ def export_breakdown(user, plan_year, month: date) -> bytes:
             value = actual.get((indicator.pk, district.pk))
             ws.cell(row=row, column=col, value=_num(figures.scaled(quota, scale)))
             ws.cell(row=row, column=col + 1, value=_num(figures.scaled(value, scale)))
-            rate = completion_pct(value, quota)  # 完成率 = 累计完成 ÷ 任务数
+            rate = completion_pct(value, quota, ceiling=indicator.is_ceiling)  # 累计完成 ÷ 任务数
             if rate is not None:
                 cell = ws.cell(row=row, column=col + 2, value=float(rate / 100))
                 cell.number_format = "0.0%"

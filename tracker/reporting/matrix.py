@@ -50,6 +50,7 @@ class MatrixCell:
     on_time: bool = False
     at_risk: bool = False
     streak: int = 0
+    ceiling: bool = False  # the target is a bound (at most)
 
     @property
     def colour(self) -> str:
@@ -62,7 +63,7 @@ class MatrixCell:
     @property
     def pace_completion_pct(self) -> Decimal | None:
         """序时完成率 = 累计完成 ÷ 序时应达."""
-        return pace_completion_pct(self.actual, self.expected)
+        return pace_completion_pct(self.actual, self.expected, ceiling=self.ceiling)
 
 
 @dataclass
@@ -158,6 +159,11 @@ def matrix(
             .annotate(column=column_position(plan_id), column_label=column_label(plan_id))
             .order_by("column", "order")
         )
+    for i in indicators:
+        if i.is_ceiling:
+            for (indicator_id, _d), cell in index.items():
+                if indicator_id == i.pk:
+                    cell.ceiling = True
     rows = [
         MatrixRow(indicator=i, cells=[index.get((i.pk, d.pk)) for d in districts])
         for i in indicators

@@ -119,6 +119,11 @@ class Notice:
     missed_milestones: list = field(default_factory=list)
 
     @property
+    def ceilings(self) -> bool:
+        """A red cell of a ceiling target (「低于4.3%」) is listed: the notes say how to read it."""
+        return any(line.indicator.is_ceiling for line in self.red_items)
+
+    @property
     def on_track_pct(self) -> Decimal | None:
         return pct(Decimal(self.on_track), Decimal(self.cells_due)) if self.cells_due else None
 

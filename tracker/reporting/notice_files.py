@@ -114,7 +114,7 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
     row("序号", "指标", "区、县(市)", "牵头单位", "单位", "任务数", "序时应达", "累计完成",
         "完成率", "序时完成率", "落后百分点", "状态", "连续月数", header=True)  # fmt: skip
     for e in data.candidates:
-        row(e.project_seq, e.label, e.district.name, e.lead_agency, e.unit, n(e.quota_shown),
+        row(e.project_seq, e.label_shown, e.district.name, e.lead_agency, e.unit, n(e.quota_shown),
             n(e.expected_shown), n(e.actual_shown), n(e.completion_pct),
             n(e.pace_completion_pct), n(e.gap_points), e.status_label, e.streak,
             formats=[None] * 5 + [AMOUNT] * 3 + [PERCENT, PERCENT, "0.0", None, COUNT])  # fmt: skip

@@ -120,6 +120,7 @@ def _summarise(indicator: Indicator, rows: list[dict], thresholds: Thresholds, m
         level=level,
         thresholds=thresholds,
         past_due=month > indicator.due.replace(day=1),  # the target's own deadline
+        ceiling=indicator.is_ceiling,
     )
     return IndicatorSummary(
         id=indicator.pk,

@@ -8,7 +8,7 @@ from django import template
 
 from tracker import formats as fmt
 from tracker import months
-from tracker.formats import show_amount
+from tracker.formats import show_amount, show_bound
 
 register = template.Library()
 
@@ -47,6 +47,12 @@ def whole_pct(value):
 def amount(value, indicator):
     """An amount of ``indicator`` in the unit the plan prints: 「25 万人」「120 个」「83%」."""
     return show_amount(indicator, value)
+
+
+@register.filter
+def bound(value, indicator):
+    """A quota of ``indicator`` as a bound: 「≤4.3%」 for a ceiling target, else ``amount``."""
+    return show_bound(indicator, value)
 
 
 @register.filter
