@@ -24,7 +24,7 @@ def derive_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tracker", "0008_i17_write_indexes"),
+        ("tracker", "0011_a2_issued_notice"),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0008_i17_write_indexes'),
+        ('tracker', '0010_c2_leader_roles'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0008_i17_write_indexes'),
+        ('tracker', '0009_d2_delivery_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
