@@ -53,8 +53,10 @@ class TrackerConfig(AppConfig):
         from django.contrib.auth import get_user_model  # the apps are loaded by now
 
         from tracker.accounts.security import revoke_on_user_change  # the apps are loaded by now
+        from tracker.monitoring import current  # the apps are loaded by now
         from tracker.notifications import receivers  # the apps are loaded by now
 
+        current.connect()
         receivers.connect()
 
         pre_save.connect(

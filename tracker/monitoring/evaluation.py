@@ -203,12 +203,15 @@ def evaluate_month(
     indicator_ids=None,
     thresholds: Thresholds | None = None,
     plans: dict[int, IndicatorPlan] | None = None,
+    district_ids=None,
 ) -> MonthEvaluation:
     """Evaluate every tracked indicator × district of ``month`` (any day of it).
 
     Reads only. The plan year is ``month``'s year unless ``plan_year`` is given;
     ``indicator_ids`` narrows the evaluation; ``plans`` may be passed in when the caller
-    already loaded them.
+    already loaded them; ``district_ids`` narrows it to those districts' cells (the
+    re-evaluation after a write: ``tracker.monitoring.current``; its city totals then
+    cover those cells only).
     """
     month = first_of_month(month)
     as_of = as_of or timezone.now()
@@ -312,7 +315,7 @@ def evaluate_month(
 
     with cyclic_gc_paused():  # cells, forecasts, decimals: nothing here forms a cycle
         for plan, district_id, quota, *figures in _cell_figures(
-            plans, month, as_of, deadline, base_month
+            plans, month, as_of, deadline, base_month, district_ids
         ):
             evaluation.cells.append(make_cell(plan, district_id, quota, *figures))
 
@@ -343,7 +346,7 @@ def _share(quota: Decimal, fraction: Decimal | None) -> Decimal | None:
     return None if fraction is None else (quota * fraction).quantize(PLACES)
 
 
-def _cell_figures(plans, month, as_of, deadline, base_month):
+def _cell_figures(plans, month, as_of, deadline, base_month, district_ids=None):
     """What each cell of the evaluation needs, read set-based: ``(plan, district_id, quota,
     latest_value, latest_month, on_time, base_value, prev_streak)`` for each quota above 0
     of a district-split indicator (by indicator, district), then each city-only indicator
@@ -361,7 +364,10 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     - on_time: that report is for ``month`` itself and was filed by the ``deadline``;
     - base: the newest such report for ``base_month`` or earlier (None without a base);
     - prev_streak: the cell's stored streak of the month before (None if not stored).
+
+    ``district_ids`` (None: all) keeps only those districts' cells.
     """
+    districts = None if district_ids is None else sorted(set(district_ids))
     split = [pk for pk, p in plans.items() if not p.is_city_only]
     city_only = [pk for pk, p in plans.items() if p.is_city_only]
     city_cells: dict[int, list[int]] = {}  # 市本级 unit → its city-only indicators
@@ -369,18 +375,19 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
         city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
         for pk in sorted(city_only):
             unit = city_units.get(plans[pk].plan_year_id)
-            if unit is not None:
+            if unit is not None and (districts is None or unit in districts):
                 city_cells.setdefault(unit, []).append(pk)
 
     statements = []  # (SQL and params, its cells are city-only)
     for batch in indicator_batches({pk: plans[pk] for pk in split}, READ_CELLS):
-        quotas = (
-            Quota.objects.filter(indicator_id__in=batch, value__gt=0)
-            .order_by()
-            .values_list("indicator_id", "district_id", "value")
-        )
+        quotas = Quota.objects.filter(indicator_id__in=batch, value__gt=0)
+        which = Q(indicator_id__in=batch)
+        if districts is not None:
+            quotas = quotas.filter(district_id__in=districts)
+            which &= Q(district_id__in=districts)
+        quotas = quotas.order_by().values_list("indicator_id", "district_id", "value")
         statements.append((_figures_statement(
-            quotas.query.sql_with_params(), Q(indicator_id__in=batch), month, as_of,
+            quotas.query.sql_with_params(), which, month, as_of,
             deadline, base_month, order="indicator_id, district_id",
         ), False))  # fmt: skip
     if city_cells:
@@ -598,16 +605,18 @@ def save_evaluation(evaluation: MonthEvaluation, run_number: int) -> int:
     deleted. The JSON parameter cost about a third of the write at 60 000 cells.
     """
     cells = evaluation.cells
-    if cells:
-        _upsert(
-            [_row(c, evaluation.month) for c in cells],
-            run_number,
-            timezone.now(),
-        )
+    store_cells(cells, evaluation.month, run_number, timezone.now())
     LagEvaluation.objects.filter(
         month=evaluation.month, indicator_id__in=list(evaluation.plans)
     ).exclude(run_number=run_number).delete()
     return len(cells)
+
+
+def store_cells(cells, month: date, run_number: int, evaluated_at: datetime) -> None:
+    """Upsert ``cells`` of ``month`` (one statement, see ``save_evaluation``), leaving
+    every other stored cell alone (the re-evaluation after a write)."""
+    if cells:
+        _upsert([_row(c, month) for c in cells], run_number, evaluated_at)
 
 
 def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:

@@ -47,6 +47,7 @@ from tracker.plans.quantities import QuantityError, is_counted_unit, parse_quant
 from tracker.plans.reference import District, PlanYear
 from tracker.plans.units import city_unit_ids, may_report, sort_units
 from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.signals import figures_changed
 from tracker.progress.state import locked_cells, locked_message
 
 MAX_TEXT = 500  # notes and reasons: characters (a note is a sentence, not a document)
@@ -431,6 +432,7 @@ def submit(
                     default_user=actor,
                     default_change_reason=source,
                 )
+            announce_changes([*result.created, *result.updated])
     except IntegrityError as exc:
         # Another writer created the same cell between our check and our insert.
         raise ProgressRejected(
@@ -451,7 +453,20 @@ def delete_report(user, report: ProgressReport, *, reason: str = "") -> None:
         raise ProgressRejected([EntryError(None, "month", message, "locked")])
     report._history_user = user
     report._change_reason = reason or "删除"
-    report.delete()
+    with transaction.atomic():
+        report.delete()
+        announce_changes([report])
+
+
+def announce_changes(reports) -> None:
+    """``figures_changed`` for these reports' cells from their earliest month, inside the
+    writing transaction: the stored evaluation is re-evaluated before it commits."""
+    if reports:
+        figures_changed.send(
+            sender=ProgressReport,
+            cells={(r.indicator_id, r.district_id) for r in reports},
+            month=min(r.month for r in reports),
+        )
 
 
 # --- qualitative milestones -----------------------------------------------------------

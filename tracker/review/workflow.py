@@ -49,6 +49,8 @@ from tracker.progress.models import (
     MonthSubmission,
     ProgressReport,
 )
+from tracker.progress.signals import figures_changed
+from tracker.progress.state import count_only_reviewed
 from tracker.review.models import Explanation
 from tracker.review.signals import figure_returned
 
@@ -275,6 +277,8 @@ def review_cell(user, cell: CellReview, *, approve: bool, reason: str = "") -> C
         _refresh_state(submission, user, "审核")
         if not approve:  # the district hears once: recorded here, sent after commit
             figure_returned.send(sender=CellReview, cell=cell, reviewer=user)
+        if count_only_reviewed():  # the decision changes which figures count
+            _announce([cell])
     return cell
 
 
@@ -294,7 +298,18 @@ def _set_lock(cells, locked: bool, user, reason: str) -> int:
             default_user=user if getattr(user, "is_authenticated", False) else None,
             default_change_reason=reason,
         )
+        _announce(cells)
     return len(cells)
+
+
+def _announce(cells) -> None:
+    """``figures_changed`` for these review cells, inside the transaction: the stored
+    evaluation of the cells (and of the months after) is re-evaluated before it commits."""
+    figures_changed.send(
+        sender=CellReview,
+        cells={(c.indicator_id, c.district_id) for c in cells},
+        month=min(c.month for c in cells),
+    )
 
 
 def _targets(cell: CellReview | None, submission: MonthSubmission | None):
