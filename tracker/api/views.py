@@ -565,7 +565,15 @@ class ScorecardView(APIView):
             raise NotFound("不存在或不在您的职责范围内")
         month = _summary_month(request)
         card = district_scorecard(viewer, district, month, plan=request.summary_plan)
-        body = {"month": month, "district": district, "rank": card.rank, "indicators": card.lines}
+        body = {
+            "month": month,
+            "district": district,
+            "rank": card.rank,
+            "evaluated_at": max(
+                (x.evaluated_at for x in card.lines if x.evaluated_at), default=None
+            ),
+            "indicators": card.lines,
+        }
         return Response(s.ScorecardSerializer(body).data)
 
 

@@ -55,8 +55,8 @@ from tracker.monitoring.rules import (
     Thresholds,
     classify,
     forecast,
+    indicator_roll_up,
     is_at_risk,
-    roll_up,
 )
 from tracker.months import add_months, first_of_month
 from tracker.plans.models import Quota
@@ -319,7 +319,7 @@ def evaluate_month(
         ):
             evaluation.cells.append(make_cell(plan, district_id, quota, *figures))
 
-    evaluation.city = city_totals(evaluation, curves, thresholds)
+    evaluation.city = city_totals(evaluation, thresholds)
     return evaluation
 
 
@@ -518,28 +518,26 @@ def _db_converter(model, name):
     return convert
 
 
-def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> dict[int, CityTotal]:
-    """Per indicator: ``monitoring.rules.roll_up`` of its cells (capped and uncapped totals,
-    a status judged on the capped figure, in a checkpoint or past-due month as a cell)."""
+def city_totals(evaluation: MonthEvaluation, thresholds=None) -> dict[int, CityTotal]:
+    """Per indicator: ``monitoring.rules.indicator_roll_up`` of its cells (capped and
+    uncapped totals, a status judged on the capped figure, in a checkpoint or past-due
+    month as a cell)."""
     thresholds = thresholds or Thresholds.from_settings()
-    curves = curves or {}
     by_indicator: dict[int, list[Cell]] = {}
     for c in evaluation.cells:
         by_indicator.setdefault(c.indicator_id, []).append(c)
     totals = {}
     for indicator_id, cells in by_indicator.items():
         plan = evaluation.plans[indicator_id]
-        curve = curves.get(indicator_id) or expected_curve(plan)
-        point = curve[evaluation.month.month - 1]
         totals[indicator_id] = CityTotal(
             indicator_id=indicator_id,
             target=plan.target,
-            roll=roll_up(
+            roll=indicator_roll_up(
                 cells,
                 level=plan.is_level,
+                month=evaluation.month,
+                deadline_month=plan.deadline_month,
                 thresholds=thresholds,
-                is_checkpoint=point.is_checkpoint,
-                past_due=evaluation.month > plan.deadline_month,
             ),
         )
     return totals

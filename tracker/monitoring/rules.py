@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -304,6 +305,24 @@ def roll_up(
         counts=counts,
         cells=len(cells),
         reported=len(reported),
+    )
+
+
+def indicator_roll_up(
+    cells: Iterable, *, level: bool, month: date, deadline_month: date, thresholds: Thresholds
+) -> RollUp:
+    """An indicator's figure and status over its stored cells of ``month``: the one
+    roll-up of an indicator (the check's city totals, the overview, the API summaries).
+    ``roll_up`` as a cell in a checkpoint month (any of its cells stands at a checkpoint
+    of the curve: the city's curve is every split cell's) and after the indicator's
+    deadline month (``deadline_month``)."""
+    cells = list(cells)
+    return roll_up(
+        cells,
+        level=level,
+        thresholds=thresholds,
+        is_checkpoint=any(c.is_checkpoint for c in cells),
+        past_due=month > deadline_month,
     )
 
 

@@ -17,15 +17,17 @@ decided; the numbers on them (完成率, 序时完成率 …) come from the same
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import Max, OuterRef
+from django.utils import timezone
 
 from tracker import formats as fmt
 from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import COLOUR, LABEL
 from tracker.monitoring.models import LagEvaluation
+from tracker.months import moment_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_position
@@ -47,6 +49,24 @@ def evaluated_months(who=None, plan=None) -> list[date]:
     1 query."""
     qs = of_plan(restrict_viewer(LagEvaluation.objects, who), plan)
     return list(qs.order_by("month").values_list("month", flat=True).distinct())
+
+
+def evaluated_at_by_month(who=None, plan=None) -> dict[date, datetime]:
+    """``{month: when its stored cells (that ``who`` can see, of ``plan``) were last
+    evaluated}``, oldest month first: the months a page offers and its 「数据更新于」.
+    1 query (the one ``evaluated_months`` takes)."""
+    qs = of_plan(restrict_viewer(LagEvaluation.objects, who), plan)
+    return dict(
+        qs.order_by("month")
+        .values("month")
+        .annotate(at=Max("evaluated_at"))
+        .values_list("month", "at")
+    )
+
+
+def evaluated_text(when: datetime | None) -> str:
+    """「数据更新于 12月5日 10:32」 (local time), or "" when nothing was evaluated."""
+    return f"数据更新于 {moment_label(timezone.localtime(when))}" if when else ""
 
 
 # --- stored evaluations as plain lines ------------------------------------------------
@@ -104,6 +124,7 @@ class EvaluationLine(CellRef):
     needed_pace: Decimal | None
     at_risk: bool
     streak: int
+    evaluated_at: datetime | None = None
     open_alerts: int = 0
     supervised: bool = False
     explanation: object = None  # tracker.review.models.Explanation, see review.explanations
@@ -177,6 +198,7 @@ _LINE_FIELDS = (
     "needed_pace",
     "at_risk",
     "streak",
+    "evaluated_at",
 )
 
 
