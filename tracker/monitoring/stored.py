@@ -31,7 +31,7 @@ from tracker.months import moment_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_position
-from tracker.ratios import pace_completion_pct
+from tracker.ratios import PLACES, pace_completion_pct
 
 
 def of_plan(qs, plan, path: str = "indicator__project__plan_year"):
@@ -67,6 +67,28 @@ def evaluated_at_by_month(who=None, plan=None) -> dict[date, datetime]:
 def evaluated_text(when: datetime | None) -> str:
     """「数据更新于 12月5日 10:32」 (local time), or "" when nothing was evaluated."""
     return f"数据更新于 {moment_label(timezone.localtime(when))}" if when else ""
+
+
+def actual_series(rows, *, level: bool) -> dict[date, Decimal | None]:
+    """``{month: value}`` of stored cells (``rows``: a ``LagEvaluation`` queryset of one
+    indicator), for every evaluated month: one cell's value as of the month, or over
+    several cells their sum (rates: their mean), as ``rules.roll_up`` totals them; None
+    when no cell had a counted figure. The chart and the trajectory API plot this, so
+    they show what the statuses were judged on. 1 query."""
+    by_month: dict[date, list[Decimal]] = {}
+    for month, actual in rows.order_by("month").values_list("month", "actual"):
+        values = by_month.setdefault(month, [])
+        if actual is not None:
+            values.append(actual)
+    out: dict[date, Decimal | None] = {}
+    for month, values in by_month.items():
+        if not values:
+            out[month] = None
+        elif level:
+            out[month] = (sum(values, Decimal(0)) / len(values)).quantize(PLACES)
+        else:
+            out[month] = sum(values, Decimal(0))
+    return out
 
 
 # --- stored evaluations as plain lines ------------------------------------------------
