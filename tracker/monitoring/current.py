@@ -78,11 +78,12 @@ def reevaluate(
     runs = dict(LagRun.objects.filter(month__in=months).values_list("month", "run_count"))
     plans = load_indicator_plans(indicator_ids=ids)
     thresholds = Thresholds.from_settings()
-    stored = 0
+    stored, curves = 0, {}
     for month in months:
         evaluation = evaluate_month(
-            month, as_of=now, plans=plans, district_ids=district_ids, thresholds=thresholds
-        )
+            month, as_of=now, plans=plans, district_ids=district_ids, thresholds=thresholds,
+            curves=curves,
+        )  # fmt: skip
         store_cells(evaluation.cells, month, runs.get(month, 0), now)
         if prune:
             stale = LagEvaluation.objects.filter(month=month, indicator_id__in=ids)

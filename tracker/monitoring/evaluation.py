@@ -204,6 +204,7 @@ def evaluate_month(
     thresholds: Thresholds | None = None,
     plans: dict[int, IndicatorPlan] | None = None,
     district_ids=None,
+    curves: dict | None = None,
 ) -> MonthEvaluation:
     """Evaluate every tracked indicator × district of ``month`` (any day of it).
 
@@ -230,7 +231,10 @@ def evaluate_month(
     base_month = add_months(month, -window) if window == thresholds.forecast_window else None
     if base_month is not None and base_month.year < month.year:
         base_month = None  # the window reaches back to the start of the year: base is 0
-    curves = {pk: expected_curve(p) for pk, p in plans.items()}
+    curves = curves if curves is not None else {}
+    for pk, p in plans.items():  # ``curves``: a caller evaluating several months computes
+        if pk not in curves:  # each indicator's curve once (``monitoring.current``)
+            curves[pk] = expected_curve(p)
     own_curves = {  # districts with milestones of their own (rare): their own curve
         pk: {m.district_id for m in p.milestones if m.district_id is not None}
         for pk, p in plans.items()
