@@ -16,6 +16,7 @@ from tests.dashboard_helpers import simulated_year
 from tracker.choices import PROBLEM_STATUSES
 from tracker.choices import LagStatus as S
 from tracker.monitoring.checks import run_catch_up, stale_months
+from tracker.monitoring.current import reevaluate_cells
 from tracker.monitoring.models import LagEvaluation, LagRun
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.signals import plan_changed
@@ -47,7 +48,7 @@ def red_cell(year, month=SEPT):
             month=month,
             status=S.SERIOUSLY_BEHIND,
             indicator__kind=Indicator.Kind.CUMULATIVE,
-        )  # fmt: skip
+        )
         .order_by("indicator__project__seq", "indicator__order")
         .first()
     )
@@ -134,3 +135,21 @@ def test_a_removed_quota_drops_its_stored_cells(year, db):
     plan_changed.send(sender=Quota, plan=year.plan_year, indicator_ids=[cell[0]], project_ids=[])
     assert not LagEvaluation.objects.filter(indicator_id=cell[0], district_id=cell[1]).exists()
     assert LagEvaluation.objects.filter(indicator_id=cell[0], month=SEPT).exists()
+
+
+def test_the_reevaluation_of_a_whole_district_month_takes_a_fixed_number_of_queries(
+    year, db, django_assert_num_queries
+):
+    """淳安县's whole month (every cell it reports): 1 query for the evaluated months, 1
+    for their run numbers, 3 for the plan, then 2 a month (read the figures, store the
+    cells), whatever the number of cells."""
+    cells = set(
+        Quota.objects.filter(district=year.chunan).values_list("indicator_id", "district_id")
+    )
+    assert len(cells) > 40
+    with django_assert_num_queries(5 + 2 * 1):
+        assert reevaluate_cells(cells, SEPT) == len(cells)
+    with django_assert_num_queries(5 + 2 * 4):  # June to September
+        assert reevaluate_cells(cells, JUNE) == 4 * len(cells)
+    with django_assert_num_queries(1):  # a month never evaluated: nothing to do
+        assert reevaluate_cells(cells, date(2024, 11, 1)) == 0
