@@ -15,9 +15,10 @@ from django.utils import timezone
 from tests.dashboard_helpers import simulated_year
 from tracker.choices import PROBLEM_STATUSES
 from tracker.choices import LagStatus as S
-from tracker.monitoring.checks import run_catch_up, stale_months
+from tracker.monitoring.checks import run_catch_up, run_lag_check, stale_months
 from tracker.monitoring.current import reevaluate_cells
 from tracker.monitoring.models import LagEvaluation, LagRun
+from tracker.monitoring.rules import Thresholds, roll_up
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.signals import plan_changed
 from tracker.progress.models import ProgressReport
@@ -153,3 +154,27 @@ def test_the_reevaluation_of_a_whole_district_month_takes_a_fixed_number_of_quer
         assert reevaluate_cells(cells, JUNE) == 4 * len(cells)
     with django_assert_num_queries(1):  # a month never evaluated: nothing to do
         assert reevaluate_cells(cells, date(2024, 11, 1)) == 0
+
+
+def test_the_overview_judges_a_checkpoint_month_as_the_check_does(year, db):
+    """June and September are checkpoint months: an indicator whose capped total is below
+    the red threshold there is 红 on the overview, as in the check's city totals, not the
+    黄 of an ordinary month (issue 28: 7 of 540 indicator-months differed)."""
+    thresholds = Thresholds.from_settings()
+    due = {i.pk: i.due.replace(day=1) for i in Indicator.objects.select_related("project")}
+    differs = []
+    for month in (JUNE, SEPT):
+        city = run_lag_check(month, notify=False).evaluation.city
+        rows = {}
+        for r in LagEvaluation.objects.filter(month=month):
+            rows.setdefault(r.indicator_id, []).append(r)
+        for summary in (i for p in overview(year.supervisor, month).projects for i in p.indicators):
+            assert summary.status == city[summary.id].status, (month, summary.label)
+            plain = roll_up(
+                rows[summary.id], level=summary.is_level, thresholds=thresholds,
+                past_due=month > due[summary.id],
+            ).status  # fmt: skip
+            if plain != summary.status:
+                differs.append((month, summary.label, plain, summary.status))
+    assert differs, "the simulated year has checkpoint months where the two rules differ"
+    assert {(p, s) for _m, _l, p, s in differs} <= {(S.BEHIND, S.SERIOUSLY_BEHIND)}, differs
