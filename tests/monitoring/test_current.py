@@ -141,16 +141,16 @@ def test_a_removed_quota_drops_its_stored_cells(year, db):
 def test_the_reevaluation_of_a_whole_district_month_takes_a_fixed_number_of_queries(
     year, db, django_assert_num_queries
 ):
-    """淳安县's whole month (every cell it reports): 1 query for the evaluated months, 1
-    for their run numbers, 3 for the plan, then 2 a month (read the figures, store the
-    cells), whatever the number of cells."""
+    """淳安县's whole month (every cell it reports): 1 query for the evaluated months, 3
+    for the plan, 1 a month (its figures) and 1 to store every month's cells, whatever
+    the number of cells."""
     cells = set(
         Quota.objects.filter(district=year.chunan).values_list("indicator_id", "district_id")
     )
     assert len(cells) > 40
-    with django_assert_num_queries(5 + 2 * 1):
+    with django_assert_num_queries(5 + 1):
         assert reevaluate_cells(cells, SEPT) == len(cells)
-    with django_assert_num_queries(5 + 2 * 4):  # June to September
+    with django_assert_num_queries(5 + 4):  # June to September
         assert reevaluate_cells(cells, JUNE) == 4 * len(cells)
     with django_assert_num_queries(1):  # a month never evaluated: nothing to do
         assert reevaluate_cells(cells, date(2024, 11, 1)) == 0

@@ -28,10 +28,11 @@ from datetime import date, datetime
 
 from django.utils import timezone
 
+from tracker.choices import PROBLEM_STATUSES
 from tracker.monitoring.evaluation import evaluate_month, store_cells
-from tracker.monitoring.models import LagEvaluation, LagRun
+from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import Thresholds
-from tracker.months import first_of_month
+from tracker.months import add_months, first_of_month
 from tracker.plans.models import Indicator
 from tracker.plans.signals import plan_changed
 from tracker.plans.trajectory import load_indicator_plans
@@ -64,8 +65,9 @@ def reevaluate(
     also drops stored cells of these indicators that no longer exist (a quota removed,
     an indicator no longer tracked). Returns the number of cells stored.
 
-    Queries: 1 for the months, and when there are any 1 for their run numbers, 3 for
-    the plan, then 2 per month (3 with ``prune``).
+    Queries: 1 for the months, and when there are any 3 for the plan, 1 per month (its
+    figures), 1 to store every month's cells (+1 with ``prune``). A month's streak
+    follows the month before as re-evaluated here, before anything is stored.
     """
     ids = sorted(set(indicator_ids))
     if not ids:
@@ -75,22 +77,29 @@ def reevaluate(
     if not months:
         return 0
     now = now or timezone.now()
-    runs = dict(LagRun.objects.filter(month__in=months).values_list("month", "run_count"))
     plans = load_indicator_plans(indicator_ids=ids)
     thresholds = Thresholds.from_settings()
-    stored, curves = 0, {}
+    evaluations, curves, streaks, previous = [], {}, {}, None
     for month in months:
         evaluation = evaluate_month(
             month, as_of=now, plans=plans, district_ids=district_ids, thresholds=thresholds,
             curves=curves,
         )  # fmt: skip
-        store_cells(evaluation.cells, month, runs.get(month, 0), now)
-        if prune:
-            stale = LagEvaluation.objects.filter(month=month, indicator_id__in=ids)
-            if district_ids is not None:
-                stale = stale.filter(district_id__in=list(district_ids))
-            stale.exclude(evaluated_at=now).delete()
-        stored += len(evaluation.cells)
+        if previous is not None:  # the month before is re-evaluated too, not yet stored
+            follows = add_months(month, -1) == previous
+            for c in evaluation.cells:
+                before = streaks.get((c.indicator_id, c.district_id), 0) if follows else 0
+                c.streak = before + 1 if c.status in PROBLEM_STATUSES else 0
+        streaks = {(c.indicator_id, c.district_id): c.streak for c in evaluation.cells}
+        previous = month
+        evaluations.append(evaluation)
+    store_cells(evaluations, now)
+    if prune:
+        stale = LagEvaluation.objects.filter(month__in=months, indicator_id__in=ids)
+        if district_ids is not None:
+            stale = stale.filter(district_id__in=list(district_ids))
+        stale.exclude(evaluated_at=now).delete()
+    stored = sum(len(e.cells) for e in evaluations)
     return stored
 
 

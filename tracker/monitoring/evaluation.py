@@ -607,21 +607,32 @@ def save_evaluation(evaluation: MonthEvaluation, run_number: int) -> int:
     deleted. The JSON parameter cost about a third of the write at 60 000 cells.
     """
     cells = evaluation.cells
-    store_cells(cells, evaluation.month, run_number, timezone.now())
+    if cells:
+        _upsert(
+            [_row(c, evaluation.month) for c in cells],
+            run_number,
+            timezone.now(),
+        )
     LagEvaluation.objects.filter(
         month=evaluation.month, indicator_id__in=list(evaluation.plans)
     ).exclude(run_number=run_number).delete()
     return len(cells)
 
 
-def store_cells(cells, month: date, run_number: int, evaluated_at: datetime) -> None:
-    """Upsert ``cells`` of ``month`` (one statement, see ``save_evaluation``), leaving
-    every other stored cell alone (the re-evaluation after a write)."""
-    if cells:
-        _upsert([_row(c, month) for c in cells], run_number, evaluated_at)
+def store_cells(evaluations, evaluated_at: datetime) -> None:
+    """Upsert the cells of ``evaluations`` (of one or several months) in one statement (as
+    ``save_evaluation``), leaving every other stored cell alone: the re-evaluation after
+    a write. A stored row keeps its ``run_number`` (the check that last wrote it); a new
+    one gets 0."""
+    rows = [_row(c, e.month) for e in evaluations for c in e.cells]
+    if rows:
+        _upsert(rows, 0, evaluated_at, keep_run=True)
 
 
-def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
+def _upsert(
+    rows: list[list], run_number: int, evaluated_at: datetime, *, keep_run: bool = False
+) -> None:
+    keep = ("run_number",) if keep_run else ()
     if copy_supported():  # the rows through COPY into a temporary table, then the upsert
         copy_upsert(
             LagEvaluation,
@@ -629,6 +640,7 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
             rows,
             unique=_UNIQUE,
             fixed={"run_number": run_number, "evaluated_at": evaluated_at},
+            keep=keep,
         )
         return
     table = connection.ops.quote_name(LagEvaluation._meta.db_table)
@@ -638,7 +650,7 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
     updates = ", ".join(
         f"{connection.ops.quote_name(c)} = excluded.{connection.ops.quote_name(c)}"
         for c in columns
-        if c not in _UNIQUE
+        if c not in _UNIQUE and c not in keep
     )
     unique = ", ".join(connection.ops.quote_name(c) for c in _UNIQUE)
     if connection.vendor == "postgresql":
@@ -650,7 +662,7 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
         selects = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_COLUMNS)))
         source = "json_each(%s) WHERE true"
     else:  # pragma: no cover - other backends: plain bulk upsert
-        _bulk_upsert(rows, run_number, evaluated_at)
+        _bulk_upsert(rows, run_number, evaluated_at, keep)
         return
     sql = (
         f"INSERT INTO {table} ({quoted}) SELECT {selects}, %s, %s FROM {source} "
@@ -665,7 +677,7 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
         cursor.execute(sql, params)
 
 
-def _bulk_upsert(rows, run_number, evaluated_at):  # pragma: no cover - not PG/SQLite
+def _bulk_upsert(rows, run_number, evaluated_at, keep):  # pragma: no cover - not PG/SQLite
     objs = []
     for r in rows:
         values = dict(zip(_COLUMNS, r, strict=True))
@@ -675,7 +687,7 @@ def _bulk_upsert(rows, run_number, evaluated_at):  # pragma: no cover - not PG/S
         update_conflicts=True,
         unique_fields=["indicator", "district", "month"],
         update_fields=[c.removesuffix("_id") for c in _COLUMNS if c not in _UNIQUE]
-        + ["run_number", "evaluated_at"],
+        + [c for c in ("run_number", "evaluated_at") if c not in keep],
     )
 
 
