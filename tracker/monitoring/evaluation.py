@@ -625,15 +625,20 @@ def store_cells(evaluations, evaluated_at: datetime) -> None:
     a write. A stored row keeps its ``run_number`` (the check that last wrote it); a new
     one gets 0."""
     rows = [_row(c, e.month) for e in evaluations for c in e.cells]
-    if rows:
-        _upsert(rows, 0, evaluated_at, keep_run=True)
+    if rows:  # a write's few cells: one statement beats COPY's four
+        _upsert(rows, 0, evaluated_at, keep_run=True, copy=False)
 
 
 def _upsert(
-    rows: list[list], run_number: int, evaluated_at: datetime, *, keep_run: bool = False
+    rows: list[list],
+    run_number: int,
+    evaluated_at: datetime,
+    *,
+    keep_run: bool = False,
+    copy: bool = True,
 ) -> None:
     keep = ("run_number",) if keep_run else ()
-    if copy_supported():  # the rows through COPY into a temporary table, then the upsert
+    if copy and copy_supported():  # the rows through COPY into a temporary table, then the upsert
         copy_upsert(
             LagEvaluation,
             _COLUMNS,
