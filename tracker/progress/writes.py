@@ -459,13 +459,17 @@ def delete_report(user, report: ProgressReport, *, reason: str = "") -> None:
 
 
 def announce_changes(reports) -> None:
-    """``figures_changed`` for these reports' cells from their earliest month, inside the
-    writing transaction: the stored evaluation is re-evaluated before it commits."""
-    if reports:
+    """``figures_changed`` for these reports' cells from their earliest month (one signal
+    per year), inside the writing transaction: the stored evaluation is re-evaluated
+    before it commits."""
+    by_year = defaultdict(list)
+    for r in reports:
+        by_year[r.month.year].append(r)
+    for group in by_year.values():
         figures_changed.send(
             sender=ProgressReport,
-            cells={(r.indicator_id, r.district_id) for r in reports},
-            month=min(r.month for r in reports),
+            cells={(r.indicator_id, r.district_id) for r in group},
+            month=min(r.month for r in group),
         )
 
 

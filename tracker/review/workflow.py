@@ -304,12 +304,15 @@ def _set_lock(cells, locked: bool, user, reason: str) -> int:
 
 def _announce(cells) -> None:
     """``figures_changed`` for these review cells, inside the transaction: the stored
-    evaluation of the cells (and of the months after) is re-evaluated before it commits."""
-    figures_changed.send(
-        sender=CellReview,
-        cells={(c.indicator_id, c.district_id) for c in cells},
-        month=min(c.month for c in cells),
-    )
+    evaluation of the cells (and of the months after) is re-evaluated before it commits.
+    One signal per year."""
+    for year in {c.month.year for c in cells}:
+        group = [c for c in cells if c.month.year == year]
+        figures_changed.send(
+            sender=CellReview,
+            cells={(c.indicator_id, c.district_id) for c in group},
+            month=min(c.month for c in group),
+        )
 
 
 def _targets(cell: CellReview | None, submission: MonthSubmission | None):
