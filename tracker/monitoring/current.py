@@ -14,8 +14,10 @@ notice and the alerts read. It is written by one function, ``evaluation.evaluate
 Which months: every month already stored of the plan's year, from the changed month on
 (the later months' values and streaks carry the change forward). A month not yet stored
 is the schedule's to evaluate first. Roll-ups (indicator, project, category, city,
-district) are not stored; each is one function over the stored cells
-(``monitoring.rollups``), so they are current as soon as their cells are.
+district) are not stored; each is computed from the stored cells when read (an
+indicator's and the city's by ``rules.indicator_roll_up``, a project's and a category's in
+``reporting.overview``, a district's tally in ``reporting.ranking``), so they are current
+as soon as their cells are.
 
 A re-evaluation records no alert and mails nobody: the episodes and digests stay with
 the scheduled checks, which read the same stored statuses.
