@@ -17,8 +17,9 @@ from tracker.choices import PROBLEM_STATUSES
 from tracker.choices import LagStatus as S
 from tracker.monitoring.checks import run_catch_up, run_lag_check, stale_months
 from tracker.monitoring.current import reevaluate_cells
-from tracker.monitoring.models import LagEvaluation, LagRun
+from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
 from tracker.monitoring.rules import Thresholds, roll_up
+from tracker.notifications.models import Notification
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.signals import plan_changed
 from tracker.progress.models import ProgressReport
@@ -64,6 +65,8 @@ def test_a_saved_red_cell_shows_its_new_status_with_no_check(
     august = stored(cell, date(2024, 8, 1))
     counts = overview(year.supervisor, SEPT).cell_counts
     runs = list(LagRun.objects.values_list("month", "run_count", "completed_at"))
+    alerts = list(LagAlert.objects.order_by("pk").values_list("pk", "status", "last_month"))
+    notes = Notification.objects.count()
     entry = Entry(cell[0], cell[1], "2024-09", str(before.quota), expected_version=None)
     # The save and its re-evaluation: a bounded number of queries (September only is
     # stored after the month saved; the rest is the write path's own).
@@ -76,8 +79,11 @@ def test_a_saved_red_cell_shows_its_new_status_with_no_check(
     new_counts = overview(year.supervisor, SEPT).cell_counts
     assert new_counts[S.SERIOUSLY_BEHIND] == counts[S.SERIOUSLY_BEHIND] - 1
     assert new_counts[S.ON_TRACK] == counts[S.ON_TRACK] + 1
-    # No check ran: the re-evaluation writes no LagRun and no alert.
+    # No check ran: the re-evaluation writes no LagRun, changes no alert and mails nobody
+    # (the episodes and digests are the scheduled checks').
     assert list(LagRun.objects.values_list("month", "run_count", "completed_at")) == runs
+    assert list(LagAlert.objects.order_by("pk").values_list("pk", "status", "last_month")) == alerts
+    assert Notification.objects.count() == notes
 
 
 def test_a_correction_to_last_year_reevaluates_that_month_and_every_later_one(year, db):
