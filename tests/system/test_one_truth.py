@@ -120,9 +120,11 @@ def same_number(a, b) -> bool:
     return Decimal(str(a)) == Decimal(str(b))
 
 
-def cross_check(year, plan, *, cell_districts=None):
+def cross_check(year, plan, *, cell_districts=None, trajectory_districts=None):
     """Every reader agrees with the stored evaluation, and the stored evaluation with
-    the one rule now. Returns the number of cell-months compared."""
+    the one rule now. Returns the number of cell-months compared. ``cell_districts`` and
+    ``trajectory_districts`` (None: all) narrow the cell pages and the districts'
+    trajectory requests, the two readers asked once per cell."""
     api = APIClient()
     api.force_authenticate(year.supervisor)
     indicators = {i.pk: i for i in Indicator.objects.filter(project__plan_year=plan)}
@@ -223,7 +225,7 @@ def cross_check(year, plan, *, cell_districts=None):
                     want = (want / len(values)).quantize(Decimal("0.0001"))
             assert same_number(point["actual"], want), (indicator_id, month)
         for district_id in cells if len(cells) > 1 else ():
-            if cell_districts is not None and district_id not in cell_districts:
+            if trajectory_districts is not None and district_id not in trajectory_districts:
                 continue
             points = api.get(
                 f"/api/v1/indicators/{indicator_id}/trajectory/", {"district": district_id}
