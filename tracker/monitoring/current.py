@@ -85,7 +85,7 @@ def reevaluate(
     for month in months:
         evaluation = evaluate_month(
             month, as_of=now, plans=plans, district_ids=district_ids, thresholds=thresholds,
-            curves=curves,
+            curves=curves, city=False,
         )  # fmt: skip
         if previous is not None:  # the month before is re-evaluated too, not yet stored
             follows = add_months(month, -1) == previous

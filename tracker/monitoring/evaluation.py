@@ -205,6 +205,7 @@ def evaluate_month(
     plans: dict[int, IndicatorPlan] | None = None,
     district_ids=None,
     curves: dict | None = None,
+    city: bool = True,
 ) -> MonthEvaluation:
     """Evaluate every tracked indicator × district of ``month`` (any day of it).
 
@@ -323,7 +324,8 @@ def evaluate_month(
         ):
             evaluation.cells.append(make_cell(plan, district_id, quota, *figures))
 
-    evaluation.city = city_totals(evaluation, thresholds)
+    if city:  # ``city=False``: the caller stores the cells only (``monitoring.current``)
+        evaluation.city = city_totals(evaluation, thresholds)
     return evaluation
 
 
