@@ -1,1 +1,1 @@
-raise SystemExit("用法：python -m bench.lag … 或 python -m bench.api …")
+raise SystemExit("用法：python -m bench.lag …、python -m bench.api … 或 python -m bench.save …")

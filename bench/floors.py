@@ -21,7 +21,8 @@ from rest_framework import exceptions
 
 from tracker import formats as fmt
 from tracker.accounts.permissions import Action, restrict, scope_for
-from tracker.monitoring.stored import latest_month
+from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.stored import actual_series, latest_month
 from tracker.months import format_month
 from tracker.plans.selection import month_and_plan, plan_month
 from tracker.plans.trajectory import expected_curve, load_indicator_plans
@@ -100,8 +101,10 @@ def overview(request):
             "counts": {str(k): v for k, v in i.counts.items()}, "open_alerts": i.open_alerts,
         }  # fmt: skip
 
+    at = data.evaluated_at
     return JsonResponse({
         "month": format_month(data.month),
+        "evaluated_at": timezone.localtime(at).isoformat() if at else None,
         "categories": [
             {"id": c.id, "order": c.order, "name": c.name, "status": str(c.status),
              "open_alerts": c.open_alerts, "projects": [
@@ -183,6 +186,10 @@ def trajectory(request, pk: int):
         level=plan.is_level,
     )
     split = district_id is not None and not plan.is_city_only
+    stored = restrict(user, Action.VIEW, LagEvaluation.objects.filter(indicator_id=pk))
+    if split:
+        stored = stored.filter(district_id=district_id)
+    actual.update(actual_series(stored, level=plan.is_level))
     curve = expected_curve(plan, district_id) if split else expected_curve(plan)
     points = []
     for p in curve:

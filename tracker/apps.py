@@ -53,10 +53,12 @@ class TrackerConfig(AppConfig):
         from django.contrib.auth import get_user_model  # the apps are loaded by now
 
         from tracker.accounts.security import revoke_on_user_change  # the apps are loaded by now
+        from tracker.monitoring import current  # the apps are loaded by now
         from tracker.notifications import receivers  # the apps are loaded by now
         from tracker.progress import plan_dependents  # the apps are loaded by now
         from tracker.review import plan_dependents as review_dependents  # the apps are loaded
 
+        current.connect()
         receivers.connect()
         plan_dependents.connect()
         review_dependents.connect()

@@ -73,3 +73,8 @@ def date_label(value: date) -> str:
 def short_date_label(value: date) -> str:
     """「9月30日」: a day inside a year already named."""
     return f"{value.month}月{value.day}日"
+
+
+def moment_label(value) -> str:
+    """「12月5日 10:32」: a moment inside a year already named (pass it in local time)."""
+    return f"{value.month}月{value.day}日 {value.hour:02d}:{value.minute:02d}"

@@ -70,7 +70,7 @@ class _QueryContext:
         }
 
 
-def subquery_figures(plans, month, as_of, deadline, base_month):
+def subquery_figures(plans, month, as_of, deadline, base_month, district_ids=None):
     """The old per-cell reading, yielding what ``lag._cell_figures`` yields."""
     from tracker.plans.units import city_unit_ids
 

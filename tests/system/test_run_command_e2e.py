@@ -121,6 +121,7 @@ class Run:
         self.log = workdir / "run.log"
         env = {k: v for k, v in os.environ.items() if k not in CLEARED}
         env.update(HOST="127.0.0.1", PORT=str(port), PYTHONUNBUFFERED="1")
+        self.env = env
         self.proc = subprocess.Popen(
             ["scripts/run.sh"], cwd=workdir, env=env, stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT, start_new_session=True,
@@ -267,6 +268,74 @@ def test_trajectory_chart_on_a_cell_page_is_drawn(run, logged_in):
     wait.until(lambda b: b.execute_script(count_drawn)[0] > 0)
     drawn, area = logged_in.execute_script(count_drawn)
     assert drawn > area * 0.01, (drawn, area)  # lines, axes and labels, not a blank box
+
+
+CHUNAN_OFFICER = """
+import json
+from django.contrib.auth import get_user_model
+from tracker.accounts.models import Role, UserProfile
+from tracker.formats import indicator_scale, plain
+from tracker.monitoring.models import LagEvaluation
+from tracker.plans.reference import District
+d = District.objects.get(name="淳安县")
+u = get_user_model().objects.create_user("chunan-e2e", password="e2e-pass-123")
+UserProfile.objects.create(user=u, role=Role.DISTRICT, district=d)
+red = LagEvaluation.objects.filter(
+    district=d, month="2024-12-01", status__in=("seriously_behind", "overdue"),
+    indicator__kind="cumulative",
+).select_related("indicator").order_by("indicator__project__seq", "indicator__order")
+e = next(e for e in red if indicator_scale(e.indicator) == 1)
+print(json.dumps({"indicator": e.indicator_id, "district": d.pk, "quota": plain(e.quota)}))
+"""
+
+
+def test_a_saved_figure_shows_at_once_on_every_page(run, logged_in):
+    """淳安县 saves a red December cell up to its quota in 本月填报, then opens the overview,
+    the matrix and the cell page: the new status shows, with no check run in between
+    (issue 28: the save re-evaluates its cells in its own transaction)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    made = subprocess.run(
+        [str(run.workdir / ".venv" / "bin" / "python"), "manage.py", "shell", "-c",
+         CHUNAN_OFFICER], cwd=run.workdir, env=run.env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-2000:]
+    cell = json.loads(made.stdout.strip().splitlines()[-1])
+    key = f"{cell['indicator']}-{cell['district']}"
+    driver = chrome()
+    try:
+        wait = WebDriverWait(driver, 30)
+        driver.get(run.url + "/accounts/login/")
+        driver.find_element(By.NAME, "username").send_keys("chunan-e2e")
+        driver.find_element(By.NAME, "password").send_keys("e2e-pass-123")
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".kpis")))
+        red_kpi = "//div[contains(@class,'kpi')][span[contains(.,'个区县指标红色')]]/b"
+        red_before = int(driver.find_element(By.XPATH, red_kpi).text)
+
+        driver.get(run.url + "/report/")
+        box = wait.until(ec.presence_of_element_located((By.NAME, f"value-{key}")))
+        box.clear()
+        box.send_keys(cell["quota"])
+        driver.find_element(By.ID, "entry-save").click()
+        saved = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".messages")))
+        assert "保存" in saved.text, saved.text
+
+        driver.get(run.url + "/")
+        assert int(driver.find_element(By.XPATH, red_kpi).text) == red_before - 1
+        assert driver.find_element(By.ID, "evaluated-at").text.startswith("数据更新于 ")
+        driver.get(run.url + "/matrix/")
+        td = driver.find_element(
+            By.XPATH, f"//tr[@data-indicator='{cell['indicator']}']/td[contains(@class,'cell')]"
+        )
+        assert td.get_attribute("data-status") == "on_track", td.get_attribute("title")
+        driver.get(run.url + f"/matrix/{cell['indicator']}/{cell['district']}/")
+        assert driver.find_element(By.CSS_SELECTOR, ".page-head .chip").text == "正常"
+        assert driver.find_element(By.ID, "evaluated-at").text.startswith("数据更新于 ")
+    finally:
+        driver.quit()
 
 
 def test_swagger_ui_is_served_locally(run, logged_in):

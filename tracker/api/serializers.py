@@ -356,6 +356,9 @@ class CategoryStatusSerializer(serializers.Serializer):
 
 class OverviewSerializer(serializers.Serializer):
     month = MonthField()
+    evaluated_at = serializers.DateTimeField(
+        allow_null=True, help_text="这些状态最近一次评估的时间（保存后即时重新评估）"
+    )
     categories = CategoryStatusSerializer(many=True)
 
 
@@ -402,6 +405,9 @@ class ScorecardSerializer(serializers.Serializer):
     month = MonthField()
     district = DistrictSerializer()
     rank = serializers.IntegerField(allow_null=True)
+    evaluated_at = serializers.DateTimeField(
+        allow_null=True, help_text="这些状态最近一次评估的时间（保存后即时重新评估）"
+    )
     indicators = ScorecardLineSerializer(many=True)
 
 
@@ -411,6 +417,7 @@ class ScorecardSerializer(serializers.Serializer):
 # compares them with the serializers on the simulated year).
 
 _PCT = PlainDecimalField(max_digits=12, decimal_places=2)
+_DATETIME = serializers.DateTimeField()
 
 
 def _pct(value):
@@ -463,6 +470,9 @@ def overview_data(data) -> dict:
 
     return {
         "month": format_month(data.month),
+        "evaluated_at": _DATETIME.to_representation(data.evaluated_at)
+        if data.evaluated_at
+        else None,
         "categories": [
             {"id": int(c.id), "order": int(c.order), "name": str(c.name),
              "status": str(c.status), "open_alerts": int(c.open_alerts),

@@ -33,8 +33,8 @@ from tracker.api import serializers as s
 from tracker.api.auth import login, make_token
 from tracker.api.pagination import CountedBy
 from tracker.api.permissions import public_mode
-from tracker.monitoring.models import LagAlert
-from tracker.monitoring.stored import latest_month
+from tracker.monitoring.models import LagAlert, LagEvaluation
+from tracker.monitoring.stored import actual_series, latest_month
 from tracker.months import format_month
 from tracker.plans.models import Indicator, Milestone, Project, Quota
 from tracker.plans.reference import Agency, Category, District, PlanColumn, PlanYear
@@ -226,11 +226,20 @@ class IndicatorViewSet(viewsets.ReadOnlyModelViewSet):
             reports = ProgressReport.objects.filter(indicator=indicator)
         if district_id is not None and not plan.is_city_only:
             reports = reports.filter(district_id=district_id)
-        actual = series_as_of(  # the counted figures, as the stored evaluation counts
+        actual = series_as_of(  # months not evaluated yet: the counted figures
             counted_reports(reports).values_list("district_id", "month", "value"),
             plan.year,
             level=plan.is_level,
         )
+        # Evaluated months: the stored evaluation's values (what the statuses judged).
+        stored = (
+            scoped(LagEvaluation.objects, request)
+            if request.user.is_authenticated
+            else LagEvaluation.objects.all()
+        ).filter(indicator=indicator)
+        if district_id is not None and not plan.is_city_only:
+            stored = stored.filter(district_id=district_id)
+        actual.update(actual_series(stored, level=plan.is_level))
         points = [
             {
                 "month": format_month(p.month),
@@ -569,7 +578,15 @@ class ScorecardView(APIView):
             raise NotFound("不存在或不在您的职责范围内")
         month = _summary_month(request)
         card = district_scorecard(viewer, district, month, plan=request.summary_plan)
-        body = {"month": month, "district": district, "rank": card.rank, "indicators": card.lines}
+        body = {
+            "month": month,
+            "district": district,
+            "rank": card.rank,
+            "evaluated_at": max(
+                (x.evaluated_at for x in card.lines if x.evaluated_at), default=None
+            ),
+            "indicators": card.lines,
+        }
         return Response(s.ScorecardSerializer(body).data)
 
 

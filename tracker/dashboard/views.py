@@ -33,7 +33,7 @@ from django.urls import reverse
 from tracker import conf
 from tracker.accounts.permissions import scope_for
 from tracker.dashboard import lists
-from tracker.monitoring.stored import evaluated_months, latest_month
+from tracker.monitoring.stored import evaluated_at_by_month, evaluated_text, latest_month
 from tracker.months import format_month, month_label, short_month_label
 from tracker.plans.models import Project
 from tracker.plans.reference import Category, District
@@ -121,10 +121,12 @@ def _nav_query(month, choice: PlanChoice) -> str:
 
 def _context(request, month, **extra):
     choice = getattr(request, "plan_choice", None) or PlanChoice(None)
-    months = evaluated_months(request.viewer, choice.plan)
+    evaluated = evaluated_at_by_month(request.viewer, choice.plan)
+    months = list(evaluated)
     if month and month not in months:
         months = sorted([*months, month])
     return {
+        "evaluated_text": evaluated_text(evaluated.get(month)),
         "month": month,
         "month_text": format_month(month) if month else "",
         "month_label": month_label(month) if month else "",
@@ -225,6 +227,7 @@ def cell(request, indicator_id: int, district_id: int):
             current=current,
             chart=json.dumps(chart, ensure_ascii=False),
             evidence=evidence,
+            evaluated_text=evaluated_text(current.evaluated_at if current else None),
             **explain,
         ),
     )

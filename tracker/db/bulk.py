@@ -175,15 +175,19 @@ def copy_upsert(
     *,
     unique: Sequence[str],
     fixed: dict | None = None,
+    keep: Sequence[str] = (),
 ) -> None:
     """``INSERT … ON CONFLICT (unique) DO UPDATE`` of ``rows`` (values in ``columns``
     order, as stored: numbers may be text), through a temporary table filled by COPY;
-    ``fixed`` columns take one value for every row. Ids of existing rows are kept."""
+    ``fixed`` columns take one value for every row; ``keep`` columns are written on
+    insert only. Ids of existing rows are kept."""
     quote = connection.ops.quote_name
     fixed = fixed or {}
     quoted = ", ".join(quote(c) for c in columns)
     every = [*columns, *fixed]
-    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in every if c not in unique)
+    updates = ", ".join(
+        f"{quote(c)} = excluded.{quote(c)}" for c in every if c not in unique and c not in keep
+    )
     fields = {f.column: f for f in model._meta.concrete_fields}
     params = [fields[c].get_db_prep_save(v, connection) for c, v in fixed.items()]
     _through_temp(

@@ -380,15 +380,31 @@ def notify_news(month: date, *, deliver: bool = True) -> list:
     return notes
 
 
+def last_year_checked(up_to: date) -> date | None:
+    """The latest checked month of the year before ``up_to``'s, when it has one: the
+    catch-up re-checks that year's corrected months too (``stale_months``). 1 query."""
+    return LagRun.objects.filter(month__year=up_to.year - 1, completed_at__isnull=False).aggregate(
+        m=Max("month")
+    )["m"]
+
+
 def run_catch_up(up_to: date, *, as_of: datetime | None = None) -> list[CheckResult]:
     """The daily catch-up (and the monthly check): every stale month's lag check, then
     every milestone month never checked, then one digest per recipient with the news of
     both."""
     up_to = first_of_month(up_to)
+    # Last year's checked months whose figures were corrected since (a correction to
+    # December is usual in January and February, but may come at any time).
+    last_year = last_year_checked(up_to)
+    results = []
+    if last_year is not None:
+        results = run_due_checks(last_year, as_of=as_of, notify=False, keep_cells=False)
     if not PlanYear.objects.filter(year=up_to.year).exists():
-        return []
+        if results:
+            notify_news(date(up_to.year - 1, 12, 1))
+        return results
     # Scheduled: the results are only summarised, so the cells are streamed, not kept.
-    results = run_due_checks(up_to, as_of=as_of, notify=False, keep_cells=False)
+    results += run_due_checks(up_to, as_of=as_of, notify=False, keep_cells=False)
     results += run_due_milestone_checks(up_to, as_of=as_of, notify=False)
     notes = notify_news(up_to)
     if results and notes:

@@ -362,16 +362,8 @@ class EpisodeWriter:
         if copy_supported():  # PostgreSQL: COPY (db.bulk), the same rows
             self._copy()
             return
-        if self.new:
-            bulk_create_with_history(
-                self.new,
-                LagAlert,
-                batch_size=BATCH,
-                default_change_reason=CHANGE_REASON,
-                default_date=self.now,
-            )
-            if any(a.pk is None for a in self.new):  # backends that return no ids
-                self._fetch_ids()
+        # Changed episodes first: one resolved here frees its key for a new episode of
+        # the same cell and kind (a correction splitting a run in two).
         if self.changed:
             # One multi-row upsert per batch (INSERT … ON CONFLICT (id) DO UPDATE) instead
             # of Django's bulk_update, whose CASE WHEN per row and field costs seconds at
@@ -390,15 +382,25 @@ class EpisodeWriter:
                 default_change_reason=CHANGE_REASON,
                 default_date=self.now,
             )
+        if self.new:
+            bulk_create_with_history(
+                self.new,
+                LagAlert,
+                batch_size=BATCH,
+                default_change_reason=CHANGE_REASON,
+                default_date=self.now,
+            )
+            if any(a.pk is None for a in self.new):  # backends that return no ids
+                self._fetch_ids()
         for flip in self.flips:
             flip.alert_id = flip.alert.pk
         LagAlertFlip.objects.bulk_create(self.flips, batch_size=BATCH)
 
     def _copy(self) -> None:
-        copy_create(LagAlert, self.new)
-        copy_history(LagAlert, self.new, update=False, date=self.now, reason=CHANGE_REASON)
         copy_update(LagAlert, self.changed, [*TRACKED_FIELDS, "updated_at"])
         copy_history(LagAlert, self.changed, update=True, date=self.now, reason=CHANGE_REASON)
+        copy_create(LagAlert, self.new)
+        copy_history(LagAlert, self.new, update=False, date=self.now, reason=CHANGE_REASON)
         for flip in self.flips:
             flip.alert_id = flip.alert.pk
         copy_create(LagAlertFlip, self.flips)

@@ -55,8 +55,8 @@ from tracker.monitoring.rules import (
     Thresholds,
     classify,
     forecast,
+    indicator_roll_up,
     is_at_risk,
-    roll_up,
 )
 from tracker.months import add_months, first_of_month
 from tracker.plans.models import Quota
@@ -204,12 +204,17 @@ def evaluate_month(
     indicator_ids=None,
     thresholds: Thresholds | None = None,
     plans: dict[int, IndicatorPlan] | None = None,
+    district_ids=None,
+    curves: dict | None = None,
+    city: bool = True,
 ) -> MonthEvaluation:
     """Evaluate every tracked indicator × district of ``month`` (any day of it).
 
     Reads only. The plan year is ``month``'s year unless ``plan_year`` is given;
     ``indicator_ids`` narrows the evaluation; ``plans`` may be passed in when the caller
-    already loaded them.
+    already loaded them; ``district_ids`` narrows it to those districts' cells (the
+    re-evaluation after a write: ``tracker.monitoring.current``; its city totals then
+    cover those cells only).
     """
     month = first_of_month(month)
     as_of = as_of or timezone.now()
@@ -228,7 +233,10 @@ def evaluate_month(
     base_month = add_months(month, -window) if window == thresholds.forecast_window else None
     if base_month is not None and base_month.year < month.year:
         base_month = None  # the window reaches back to the start of the year: base is 0
-    curves = {pk: expected_curve(p) for pk, p in plans.items()}
+    curves = curves if curves is not None else {}
+    for pk, p in plans.items():  # ``curves``: a caller evaluating several months computes
+        if pk not in curves:  # each indicator's curve once (``monitoring.current``)
+            curves[pk] = expected_curve(p)
     own_curves = {  # districts with milestones of their own (rare): their own curve
         pk: {m.district_id for m in p.milestones if m.district_id is not None}
         for pk, p in plans.items()
@@ -319,11 +327,12 @@ def evaluate_month(
 
     with cyclic_gc_paused():  # cells, forecasts, decimals: nothing here forms a cycle
         for plan, district_id, quota, *figures in _cell_figures(
-            plans, month, as_of, deadline, base_month
+            plans, month, as_of, deadline, base_month, district_ids
         ):
             evaluation.cells.append(make_cell(plan, district_id, quota, *figures))
 
-    evaluation.city = city_totals(evaluation, curves, thresholds)
+    if city:  # ``city=False``: the caller stores the cells only (``monitoring.current``)
+        evaluation.city = city_totals(evaluation, thresholds)
     return evaluation
 
 
@@ -350,7 +359,7 @@ def _share(quota: Decimal, fraction: Decimal | None) -> Decimal | None:
     return None if fraction is None else (quota * fraction).quantize(PLACES)
 
 
-def _cell_figures(plans, month, as_of, deadline, base_month):
+def _cell_figures(plans, month, as_of, deadline, base_month, district_ids=None):
     """What each cell of the evaluation needs, read set-based: ``(plan, district_id, quota,
     latest_value, latest_month, on_time, base_value, prev_streak)`` for each quota above 0
     of a district-split indicator (by indicator, district), then each city-only indicator
@@ -368,7 +377,10 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
     - on_time: that report is for ``month`` itself and was filed by the ``deadline``;
     - base: the newest such report for ``base_month`` or earlier (None without a base);
     - prev_streak: the cell's stored streak of the month before (None if not stored).
+
+    ``district_ids`` (None: all) keeps only those districts' cells.
     """
+    districts = None if district_ids is None else sorted(set(district_ids))
     split = [pk for pk, p in plans.items() if not p.is_city_only]
     city_only = [pk for pk, p in plans.items() if p.is_city_only]
     city_cells: dict[int, list[int]] = {}  # 市本级 unit → its city-only indicators
@@ -376,18 +388,19 @@ def _cell_figures(plans, month, as_of, deadline, base_month):
         city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
         for pk in sorted(city_only):
             unit = city_units.get(plans[pk].plan_year_id)
-            if unit is not None:
+            if unit is not None and (districts is None or unit in districts):
                 city_cells.setdefault(unit, []).append(pk)
 
     statements = []  # (SQL and params, its cells are city-only)
     for batch in indicator_batches({pk: plans[pk] for pk in split}, READ_CELLS):
-        quotas = (
-            Quota.objects.filter(indicator_id__in=batch, value__gt=0)
-            .order_by()
-            .values_list("indicator_id", "district_id", "value")
-        )
+        quotas = Quota.objects.filter(indicator_id__in=batch, value__gt=0)
+        which = Q(indicator_id__in=batch)
+        if districts is not None:
+            quotas = quotas.filter(district_id__in=districts)
+            which &= Q(district_id__in=districts)
+        quotas = quotas.order_by().values_list("indicator_id", "district_id", "value")
         statements.append((_figures_statement(
-            quotas.query.sql_with_params(), Q(indicator_id__in=batch), month, as_of,
+            quotas.query.sql_with_params(), which, month, as_of,
             deadline, base_month, order="indicator_id, district_id",
         ), False))  # fmt: skip
     if city_cells:
@@ -518,28 +531,26 @@ def _db_converter(model, name):
     return convert
 
 
-def city_totals(evaluation: MonthEvaluation, curves=None, thresholds=None) -> dict[int, CityTotal]:
-    """Per indicator: ``monitoring.rules.roll_up`` of its cells (capped and uncapped totals,
-    a status judged on the capped figure, in a checkpoint or past-due month as a cell)."""
+def city_totals(evaluation: MonthEvaluation, thresholds=None) -> dict[int, CityTotal]:
+    """Per indicator: ``monitoring.rules.indicator_roll_up`` of its cells (capped and
+    uncapped totals, a status judged on the capped figure, in a checkpoint or past-due
+    month as a cell)."""
     thresholds = thresholds or Thresholds.from_settings()
-    curves = curves or {}
     by_indicator: dict[int, list[Cell]] = {}
     for c in evaluation.cells:
         by_indicator.setdefault(c.indicator_id, []).append(c)
     totals = {}
     for indicator_id, cells in by_indicator.items():
         plan = evaluation.plans[indicator_id]
-        curve = curves.get(indicator_id) or expected_curve(plan)
-        point = curve[evaluation.month.month - 1]
         totals[indicator_id] = CityTotal(
             indicator_id=indicator_id,
             target=plan.target,
-            roll=roll_up(
+            roll=indicator_roll_up(
                 cells,
                 level=plan.is_level,
+                month=evaluation.month,
+                deadline_month=plan.deadline_month,
                 thresholds=thresholds,
-                is_checkpoint=point.is_checkpoint,
-                past_due=evaluation.month > plan.deadline_month,
                 ceiling=plan.is_ceiling,
             ),
         )
@@ -618,14 +629,33 @@ def save_evaluation(evaluation: MonthEvaluation, run_number: int) -> int:
     return len(cells)
 
 
-def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
-    if copy_supported():  # the rows through COPY into a temporary table, then the upsert
+def store_cells(evaluations, evaluated_at: datetime) -> None:
+    """Upsert the cells of ``evaluations`` (of one or several months) in one statement (as
+    ``save_evaluation``), leaving every other stored cell alone: the re-evaluation after
+    a write. A stored row keeps its ``run_number`` (the check that last wrote it); a new
+    one gets 0."""
+    rows = [_row(c, e.month) for e in evaluations for c in e.cells]
+    if rows:  # a write's few cells: one statement beats COPY's four
+        _upsert(rows, 0, evaluated_at, keep_run=True, copy=False)
+
+
+def _upsert(
+    rows: list[list],
+    run_number: int,
+    evaluated_at: datetime,
+    *,
+    keep_run: bool = False,
+    copy: bool = True,
+) -> None:
+    keep = ("run_number",) if keep_run else ()
+    if copy and copy_supported():  # the rows through COPY into a temporary table, then the upsert
         copy_upsert(
             LagEvaluation,
             _COLUMNS,
             rows,
             unique=_UNIQUE,
             fixed={"run_number": run_number, "evaluated_at": evaluated_at},
+            keep=keep,
         )
         return
     table = connection.ops.quote_name(LagEvaluation._meta.db_table)
@@ -635,7 +665,7 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
     updates = ", ".join(
         f"{connection.ops.quote_name(c)} = excluded.{connection.ops.quote_name(c)}"
         for c in columns
-        if c not in _UNIQUE
+        if c not in _UNIQUE and c not in keep
     )
     unique = ", ".join(connection.ops.quote_name(c) for c in _UNIQUE)
     if connection.vendor == "postgresql":
@@ -647,7 +677,7 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
         selects = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_COLUMNS)))
         source = "json_each(%s) WHERE true"
     else:  # pragma: no cover - other backends: plain bulk upsert
-        _bulk_upsert(rows, run_number, evaluated_at)
+        _bulk_upsert(rows, run_number, evaluated_at, keep)
         return
     sql = (
         f"INSERT INTO {table} ({quoted}) SELECT {selects}, %s, %s FROM {source} "
@@ -662,7 +692,7 @@ def _upsert(rows: list[list], run_number: int, evaluated_at: datetime) -> None:
         cursor.execute(sql, params)
 
 
-def _bulk_upsert(rows, run_number, evaluated_at):  # pragma: no cover - not PG/SQLite
+def _bulk_upsert(rows, run_number, evaluated_at, keep):  # pragma: no cover - not PG/SQLite
     objs = []
     for r in rows:
         values = dict(zip(_COLUMNS, r, strict=True))
@@ -672,7 +702,7 @@ def _bulk_upsert(rows, run_number, evaluated_at):  # pragma: no cover - not PG/S
         update_conflicts=True,
         unique_fields=["indicator", "district", "month"],
         update_fields=[c.removesuffix("_id") for c in _COLUMNS if c not in _UNIQUE]
-        + ["run_number", "evaluated_at"],
+        + [c for c in ("run_number", "evaluated_at") if c not in keep],
     )
 
 

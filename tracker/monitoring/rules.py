@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -338,6 +339,31 @@ def roll_up(
         counts=counts,
         cells=len(cells),
         reported=len(reported),
+        ceiling=ceiling,
+    )
+
+
+def indicator_roll_up(
+    cells: Iterable,
+    *,
+    level: bool,
+    month: date,
+    deadline_month: date,
+    thresholds: Thresholds,
+    ceiling: bool = False,
+) -> RollUp:
+    """An indicator's figure and status over its stored cells of ``month``: the one
+    roll-up of an indicator (the check's city totals, the overview, the API summaries).
+    ``roll_up`` as a cell in a checkpoint month (any of its cells stands at a checkpoint
+    of the curve: the city's curve is every split cell's) and after the indicator's
+    deadline month (``deadline_month``); a ceiling caps at the bound from above."""
+    cells = list(cells)
+    return roll_up(
+        cells,
+        level=level,
+        thresholds=thresholds,
+        is_checkpoint=any(c.is_checkpoint for c in cells),
+        past_due=month > deadline_month,
         ceiling=ceiling,
     )
 

@@ -17,20 +17,22 @@ decided; the numbers on them (完成率, 序时完成率 …) come from the same
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import Max, OuterRef
+from django.utils import timezone
 
 from tracker import formats as fmt
 from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import COLOUR, LABEL
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import shortfall
+from tracker.months import moment_label
 from tracker.plans.models import Indicator
 from tracker.plans.reference import District
 from tracker.plans.units import column_position
-from tracker.ratios import pace_completion_pct
+from tracker.ratios import PLACES, pace_completion_pct
 
 
 def of_plan(qs, plan, path: str = "indicator__project__plan_year"):
@@ -48,6 +50,46 @@ def evaluated_months(who=None, plan=None) -> list[date]:
     1 query."""
     qs = of_plan(restrict_viewer(LagEvaluation.objects, who), plan)
     return list(qs.order_by("month").values_list("month", flat=True).distinct())
+
+
+def evaluated_at_by_month(who=None, plan=None) -> dict[date, datetime]:
+    """``{month: when its stored cells (that ``who`` can see, of ``plan``) were last
+    evaluated}``, oldest month first: the months a page offers and its 「数据更新于」.
+    1 query (the one ``evaluated_months`` takes)."""
+    qs = of_plan(restrict_viewer(LagEvaluation.objects, who), plan)
+    return dict(
+        qs.order_by("month")
+        .values("month")
+        .annotate(at=Max("evaluated_at"))
+        .values_list("month", "at")
+    )
+
+
+def evaluated_text(when: datetime | None) -> str:
+    """「数据更新于 12月5日 10:32」 (local time), or "" when nothing was evaluated."""
+    return f"数据更新于 {moment_label(timezone.localtime(when))}" if when else ""
+
+
+def actual_series(rows, *, level: bool) -> dict[date, Decimal | None]:
+    """``{month: value}`` of stored cells (``rows``: a ``LagEvaluation`` queryset of one
+    indicator), for every evaluated month: one cell's value as of the month, or over
+    several cells their sum (rates: their mean), as ``rules.roll_up`` totals them; None
+    when no cell had a counted figure. The chart and the trajectory API plot this, so
+    they show what the statuses were judged on. 1 query."""
+    by_month: dict[date, list[Decimal]] = {}
+    for month, actual in rows.order_by("month").values_list("month", "actual"):
+        values = by_month.setdefault(month, [])
+        if actual is not None:
+            values.append(actual)
+    out: dict[date, Decimal | None] = {}
+    for month, values in by_month.items():
+        if not values:
+            out[month] = None
+        elif level:
+            out[month] = (sum(values, Decimal(0)) / len(values)).quantize(PLACES)
+        else:
+            out[month] = sum(values, Decimal(0))
+    return out
 
 
 # --- stored evaluations as plain lines ------------------------------------------------
@@ -105,6 +147,7 @@ class EvaluationLine(CellRef):
     needed_pace: Decimal | None
     at_risk: bool
     streak: int
+    evaluated_at: datetime | None = None
     open_alerts: int = 0
     supervised: bool = False
     explanation: object = None  # tracker.review.models.Explanation, see review.explanations
@@ -186,6 +229,7 @@ _LINE_FIELDS = (
     "needed_pace",
     "at_risk",
     "streak",
+    "evaluated_at",
 )
 
 

@@ -52,6 +52,7 @@ from tracker.plans.reference import District, PlanYear
 from tracker.plans.units import city_unit_ids, may_report, sort_units
 from tracker.progress import lifecycle
 from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.progress.signals import figures_changed
 
 MAX_TEXT = 500  # notes and reasons: characters (a note is a sentence, not a document)
 MAX_VALUE = Decimal("999999999999")  # fits DecimalField(max_digits=16, decimal_places=4)
@@ -459,6 +460,7 @@ def submit(
                     default_user=actor,
                     default_change_reason=source,
                 )
+            announce_changes([*result.created, *result.updated])
     except IntegrityError as exc:
         # Another writer created the same cell between our check and our insert.
         raise ProgressRejected(
@@ -480,7 +482,24 @@ def delete_report(user, report: ProgressReport, *, reason: str = "") -> None:
         raise ProgressRejected([EntryError(None, "month", str(exc), "locked")]) from exc
     report._history_user = user
     report._change_reason = reason or "删除"
-    report.delete()
+    with transaction.atomic():
+        report.delete()
+        announce_changes([report])
+
+
+def announce_changes(reports) -> None:
+    """``figures_changed`` for these reports' cells from their earliest month (one signal
+    per year), inside the writing transaction: the stored evaluation is re-evaluated
+    before it commits."""
+    by_year = defaultdict(list)
+    for r in reports:
+        by_year[r.month.year].append(r)
+    for group in by_year.values():
+        figures_changed.send(
+            sender=ProgressReport,
+            cells={(r.indicator_id, r.district_id) for r in group},
+            month=min(r.month for r in group),
+        )
 
 
 # --- qualitative milestones -----------------------------------------------------------

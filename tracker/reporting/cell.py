@@ -110,7 +110,6 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
             "id", "month", "value", "created_at", "is_correction", "correction_reason", "version"
         )
     )
-    values = {r["month"]: r["value"] for r in reports}
     evaluations = evaluation_lines(
         restrict_viewer(LagEvaluation.objects, who).filter(indicator=indicator, district=district)
     )
@@ -145,7 +144,7 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
         district=district,
         months=[short_month_label(m) for m in months],
         expected=[float(p.value) if p.value is not None else None for p in curve] or [None] * 12,
-        actual=[float(values[m]) if m in values else None for m in months],
+        actual=_chart_values(months, evaluations, reports),
         statuses=[status_by_month.get(m) for m in months],
         milestones=milestones,
         plan_milestones=plan_milestones,
@@ -166,3 +165,26 @@ def cell_detail(who, indicator_id: int, district_id: int) -> CellDetail | None:
             .order_by("month")
         ),
     )
+
+
+def _chart_values(months, evaluations, reports) -> list[float | None]:
+    """The chart's 累计完成 of each month: the stored evaluation's value as of the month
+    (carried forward from the latest counted report, what the tile and the status show);
+    after the last evaluated month the filed figures, carried forward up to the latest
+    filed month (not yet evaluated)."""
+    stored = {e.month: e.actual for e in evaluations}
+    last_evaluated = max(stored, default=None)
+    last_filed = max((r["month"] for r in reports), default=None)
+    filed = {r["month"]: r["value"] for r in reports}
+    out, carried = [], None
+    for month in months:
+        if month in filed:
+            carried = filed[month]
+        if month in stored:
+            value = stored[month]
+        elif last_evaluated is None or month > last_evaluated:
+            value = carried if last_filed is not None and month <= last_filed else None
+        else:  # a month before the last evaluated one, never evaluated itself
+            value = carried
+        out.append(None if value is None else float(value))
+    return out

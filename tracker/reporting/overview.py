@@ -1,6 +1,7 @@
 """总览: categories and projects of a month with completion vs 序时进度 and a status.
 
-Rules (the same ``tracker.monitoring.rules.roll_up`` as the lag check's city totals):
+Rules (the same ``tracker.monitoring.rules.indicator_roll_up`` as the lag check's city
+totals, so a checkpoint month judges the total as it judges a cell):
 
 - An indicator's figure over the districts ``who`` sees: completion (完成率) = Σ min(actual,
   quota) ÷ Σ quota (capped: one district's surplus never hides another's gap; missing
@@ -21,14 +22,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from tracker.accounts.permissions import restrict_viewer
 from tracker.choices import BADNESS, COLOUR, LABEL, LagStatus, status_counts, worst
 from tracker.formats import base_unit, indicator_unit
 from tracker.monitoring.models import LagEvaluation
-from tracker.monitoring.rules import RollUp, Thresholds, roll_up
+from tracker.monitoring.rules import RollUp, Thresholds, indicator_roll_up
 from tracker.monitoring.stored import of_plan
 from tracker.plans.models import Indicator
 from tracker.reporting.alerts import missed_milestones, open_alert_counts_by_indicator
@@ -105,21 +106,22 @@ def _mean(values: list[Decimal]) -> Decimal | None:
 
 
 class _Row:
-    __slots__ = ("actual", "expected", "quota", "status")
+    __slots__ = ("actual", "expected", "is_checkpoint", "quota", "status")
 
     def __init__(self, r):
-        self.quota, self.expected, self.actual, self.status = (
-            r["quota"], r["expected"], r["actual"], r["status"]
+        self.quota, self.expected, self.actual, self.status, self.is_checkpoint = (
+            r["quota"], r["expected"], r["actual"], r["status"], r["is_checkpoint"]
         )  # fmt: skip
 
 
 def _summarise(indicator: Indicator, rows: list[dict], thresholds: Thresholds, month: date):
     level = indicator.is_level
-    roll = roll_up(
+    roll = indicator_roll_up(
         [_Row(r) for r in rows],
         level=level,
+        month=month,
+        deadline_month=indicator.due.replace(day=1),  # the target's own deadline
         thresholds=thresholds,
-        past_due=month > indicator.due.replace(day=1),  # the target's own deadline
         ceiling=indicator.is_ceiling,
     )
     return IndicatorSummary(
@@ -138,7 +140,16 @@ def _rows_by_indicator(who, month: date, plan=None) -> dict[int, list[dict]]:
     for r in (
         of_plan(restrict_viewer(LagEvaluation.objects, who), plan)
         .filter(month=month)
-        .values("indicator_id", "district_id", "status", "quota", "expected", "actual")
+        .values(
+            "indicator_id",
+            "district_id",
+            "status",
+            "quota",
+            "expected",
+            "actual",
+            "is_checkpoint",
+            "evaluated_at",
+        )
     ):
         rows[r["indicator_id"]].append(r)
     return rows
@@ -225,6 +236,7 @@ class CategorySummary:
 class Overview:
     month: date
     categories: list[CategorySummary]
+    evaluated_at: datetime | None = None  # when its stored cells were last evaluated
 
     @property
     def projects(self) -> list[ProjectSummary]:
@@ -301,4 +313,10 @@ def overview(who, month: date, *, year: int | None = None, plan=None) -> Overvie
             if p is not None:
                 p.missed_milestones += 1
                 p.status = worst([p.status, S.SERIOUSLY_BEHIND])
-    return Overview(month=month, categories=sorted(categories.values(), key=lambda c: c.order))
+    return Overview(
+        month=month,
+        categories=sorted(categories.values(), key=lambda c: c.order),
+        evaluated_at=max(
+            (r["evaluated_at"] for lines in rows.values() for r in lines), default=None
+        ),
+    )

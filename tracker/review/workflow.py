@@ -53,6 +53,8 @@ from tracker.progress.models import (
     MonthSubmission,
     ProgressReport,
 )
+from tracker.progress.signals import figures_changed
+from tracker.progress.state import count_only_reviewed
 from tracker.review.models import Explanation
 from tracker.review.signals import figure_returned
 
@@ -359,6 +361,8 @@ def _decide(user, decisions) -> list[CellReview]:
         )
         for submission in {c.submission_id: c.submission for c in rows}.values():
             _refresh_state(submission, user, "审核")
+        if count_only_reviewed():  # the decision changes which figures count
+            _announce(rows)
         for cell in rows:  # the district hears once: recorded here, sent after commit
             if cell.state == CellState.RETURNED:
                 figure_returned.send(sender=CellReview, cell=cell, reviewer=user)
@@ -382,7 +386,21 @@ def _set_lock(cells, locked: bool, user, reason: str) -> int:
             default_user=user if getattr(user, "is_authenticated", False) else None,
             default_change_reason=reason,
         )
+        _announce(cells)
     return len(cells)
+
+
+def _announce(cells) -> None:
+    """``figures_changed`` for these review cells, inside the transaction: the stored
+    evaluation of the cells (and of the months after) is re-evaluated before it commits.
+    One signal per year."""
+    for year in {c.month.year for c in cells}:
+        group = [c for c in cells if c.month.year == year]
+        figures_changed.send(
+            sender=CellReview,
+            cells={(c.indicator_id, c.district_id) for c in group},
+            month=min(c.month for c in group),
+        )
 
 
 def _targets(cell: CellReview | None, submission: MonthSubmission | None):

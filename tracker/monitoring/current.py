@@ -1,0 +1,154 @@
+"""Keeping the stored evaluation current: re-evaluate exactly the cells a write changed.
+
+The stored evaluation (``LagEvaluation``) is what every page, the API, the workbooks, the
+notice and the alerts read. It is written by one function, ``evaluation.evaluate_month``
+(the plan, the counted reports and the clock), in two places:
+
+- the scheduled checks (``checks``): a whole month once its reporting deadline has passed
+  (the clock's part), then the alert episodes and the digests;
+- after every write that changes an evaluation's inputs, in the writing transaction,
+  here: ``reevaluate`` for a report saved, corrected or deleted, a review decision that
+  changes what counts, an unlock or relock (``progress.signals.figures_changed``), and a
+  plan change (``plans.signals.plan_changed``).
+
+Which months: every month already stored of the plan's year, from the changed month on
+(the later months' values and streaks carry the change forward). A month not yet stored
+is the schedule's to evaluate first. Roll-ups (indicator, project, category, city,
+district) are not stored; each is computed from the stored cells when read (an
+indicator's and the city's by ``rules.indicator_roll_up``, a project's and a category's in
+``reporting.overview``, a district's tally in ``reporting.ranking``), so they are current
+as soon as their cells are.
+
+A re-evaluation records no alert and mails nobody: the episodes and digests stay with
+the scheduled checks, which read the same stored statuses.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+from django.utils import timezone
+
+from tracker.choices import PROBLEM_STATUSES
+from tracker.monitoring.evaluation import evaluate_month, store_cells
+from tracker.monitoring.models import LagEvaluation
+from tracker.monitoring.rules import Thresholds
+from tracker.months import add_months, first_of_month
+from tracker.plans.models import Indicator
+from tracker.plans.signals import plan_changed
+from tracker.plans.trajectory import load_indicator_plans
+from tracker.progress.signals import figures_changed
+
+
+def stored_months(year: int, since: date, indicator_ids) -> list[date]:
+    """The months of ``year`` from ``since`` on holding stored cells of these indicators."""
+    return list(
+        LagEvaluation.objects.filter(
+            indicator_id__in=list(indicator_ids), month__gte=since, month__lte=date(year, 12, 1)
+        )
+        .order_by("month")
+        .values_list("month", flat=True)
+        .distinct()
+    )
+
+
+def reevaluate(
+    indicator_ids,
+    since: date,
+    *,
+    district_ids=None,
+    now: datetime | None = None,
+    prune: bool = False,
+) -> int:
+    """Re-evaluate and store the cells of ``indicator_ids`` × ``district_ids`` (None: every
+    district with a quota) in every stored month of ``since``'s year from ``since`` on,
+    oldest first (a month's streak reads the month before). ``prune`` (a plan change)
+    also drops stored cells of these indicators that no longer exist (a quota removed,
+    an indicator no longer tracked). Returns the number of cells stored.
+
+    Queries: 1 for the months, and when there are any 3 for the plan, 1 per month (its
+    figures), 1 to store every month's cells (+1 with ``prune``). A month's streak
+    follows the month before as re-evaluated here, before anything is stored.
+    """
+    ids = sorted(set(indicator_ids))
+    if not ids:
+        return 0
+    since = first_of_month(since)
+    months = stored_months(since.year, since, ids)
+    if not months:
+        return 0
+    now = now or timezone.now()
+    plans = load_indicator_plans(indicator_ids=ids)
+    thresholds = Thresholds.from_settings()
+    evaluations, curves, streaks, previous = [], {}, {}, None
+    for month in months:
+        evaluation = evaluate_month(
+            month, as_of=now, plans=plans, district_ids=district_ids, thresholds=thresholds,
+            curves=curves, city=False,
+        )  # fmt: skip
+        if previous is not None:  # the month before is re-evaluated too, not yet stored
+            follows = add_months(month, -1) == previous
+            for c in evaluation.cells:
+                before = streaks.get((c.indicator_id, c.district_id), 0) if follows else 0
+                c.streak = before + 1 if c.status in PROBLEM_STATUSES else 0
+        streaks = {(c.indicator_id, c.district_id): c.streak for c in evaluation.cells}
+        previous = month
+        evaluations.append(evaluation)
+    store_cells(evaluations, now)
+    if prune:
+        stale = LagEvaluation.objects.filter(month__in=months, indicator_id__in=ids)
+        if district_ids is not None:
+            stale = stale.filter(district_id__in=list(district_ids))
+        stale.exclude(evaluated_at=now).delete()
+    stored = sum(len(e.cells) for e in evaluations)
+    return stored
+
+
+def reevaluate_cells(cells, since: date, *, now: datetime | None = None) -> int:
+    """``reevaluate`` exactly ``cells`` (``(indicator_id, district_id)`` pairs): districts
+    sharing the same changed indicators are evaluated together (one district's month
+    saved is one group)."""
+    by_district: dict[int, set[int]] = defaultdict(set)
+    for indicator_id, district_id in cells:
+        by_district[district_id].add(indicator_id)
+    groups: dict[frozenset, list[int]] = defaultdict(list)
+    for district_id, indicator_ids in by_district.items():
+        groups[frozenset(indicator_ids)].append(district_id)
+    now = now or timezone.now()
+    return sum(
+        reevaluate(indicator_ids, since, district_ids=sorted(districts), now=now)
+        for indicator_ids, districts in groups.items()
+    )
+
+
+# --- receivers (connected in TrackerConfig.ready) ---------------------------------------
+
+
+def on_figures_changed(sender, *, cells, month, **kwargs) -> None:
+    """``progress.signals.figures_changed``: the changed cells, from ``month`` on."""
+    if cells:
+        reevaluate_cells(cells, month)
+
+
+def on_plan_changed(sender, *, plan, indicator_ids=None, project_ids=(), **kwargs) -> None:
+    """``plans.signals.plan_changed``: every cell of the changed indicators (and of the
+    projects whose milestones changed), from January of the plan's year on; cells that no
+    longer exist are dropped."""
+    indicators = Indicator.objects.filter(project__plan_year=plan)
+    if indicator_ids is not None:
+        wanted = set(indicator_ids)
+        if project_ids:
+            wanted |= set(
+                indicators.filter(project_id__in=list(project_ids)).values_list("pk", flat=True)
+            )
+        ids = wanted
+    else:
+        ids = set(indicators.values_list("pk", flat=True))
+    reevaluate(ids, date(plan.year, 1, 1), prune=True)
+
+
+def connect() -> None:
+    """Connect the receivers (``TrackerConfig.ready``)."""
+    figures_changed.connect(on_figures_changed, dispatch_uid="tracker_reevaluate_figures")
+    plan_changed.connect(on_plan_changed, dispatch_uid="tracker_reevaluate_plan")
