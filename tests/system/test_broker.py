@@ -6,8 +6,10 @@ kombu's filesystem transport, the former default, handed out about 1 message in 
 half-written under two producers and one consumer; each killed the worker (issue 31).
 """
 
+import base64
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -74,3 +76,85 @@ def test_two_producers_and_a_consumer_move_20000_messages_whole_once_each(tmp_pa
     # Each producer's messages arrive in the order it sent them.
     for tag in ("web", "beat"):
         assert [n for t, n in received if t == tag] == list(range(PER_PRODUCER))
+
+
+def put_raw(path: Path, queue: str, payload: str) -> None:
+    """A row as any writer could leave it: the broker's tables, no kombu in between."""
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT OR IGNORE INTO kombu_queue (name) VALUES (?)", (queue,))
+        (queue_id,) = db.execute("SELECT id FROM kombu_queue WHERE name = ?", (queue,)).fetchone()
+        db.execute(
+            "INSERT INTO kombu_message (queue_id, visible, payload, version) VALUES (?, 1, ?, 1)",
+            (queue_id, payload),
+        )
+
+
+def envelope(body: bytes, task: str) -> str:
+    """A kombu message as Celery sends a task (protocol 2), around any ``body``."""
+    return json.dumps({
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {"lang": "py", "task": task, "id": f"bad-{task}", "retries": 0,
+                    "root_id": None, "parent_id": None, "group": None, "argsrepr": "()",
+                    "kwargsrepr": "{}", "origin": "test"},
+        "properties": {"body_encoding": "base64", "delivery_tag": f"tag-{task}",
+                       "delivery_mode": 2, "priority": 0,
+                       "delivery_info": {"exchange": "", "routing_key": "celery"}},
+    })  # fmt: skip
+
+
+def wait_for(log: Path, pattern: str, proc: subprocess.Popen, within: float = 60) -> str:
+    deadline = time.monotonic() + within  # bounds the wait only
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if re.search(pattern, text):
+            return text
+        if proc.poll() is not None:
+            pytest.fail(f"worker exited ({proc.returncode}):\n{text[-4000:]}")
+        time.sleep(0.3)
+    pytest.fail(f"{pattern!r} not in the worker's output:\n{log.read_text()[-4000:]}")
+
+
+def test_malformed_messages_go_to_dead_letters_and_a_real_worker_keeps_running(tmp_path):
+    """A half-written message (the filesystem transport's failure), a body that is not
+    JSON and an unknown task: each goes to ``dead_letters`` with an error line, and the
+    worker runs the task queued after them."""
+    broker = tmp_path / "broker.sqlite3"
+    log = tmp_path / "worker.log"
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(TRACKER_BROKER_FILE=str(broker), TRACKER_VAR_DIR=str(tmp_path),
+               PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", "malformed@%h",
+         "-Q", "celery", "--pool", "solo", "-l", "info"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for(log, r"ready\.", worker)
+        half = envelope(b"[[42], {}, {}]", "celery.accumulate")
+        put_raw(broker, "celery", half[: len(half) // 2])  # cut mid-write
+        put_raw(broker, "celery", envelope(b"[[42], {", "celery.accumulate"))
+        put_raw(broker, "celery", envelope(b"[[42], {}, {}]", "tracker.no_such_task"))
+        with Connection(f"sqlite:///{broker}") as connection:
+            from config.celery import app  # the project's app (tasks, serializer), sent here
+
+            app.send_task("celery.accumulate", args=(42,), connection=connection)
+        ran = r"Task celery\.accumulate\[[0-9a-f-]+\] succeeded.*: \(42,\)"
+        text = wait_for(log, ran, worker)
+        assert worker.poll() is None, "the worker stopped"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+    dead = queued(broker, DEAD_LETTERS)
+    reasons = [m["headers"]["x-dead-letter-reason"] for m in dead]
+    assert len(dead) == 3, reasons
+    assert reasons[0].startswith("JSONDecodeError")  # the half-written row, taken aside whole
+    assert base64.b64decode(dead[0]["body"]).decode() == half[: len(half) // 2]
+    assert {m["headers"]["x-original-queue"] for m in dead} == {"celery"}
+    assert base64.b64decode(dead[1]["body"]) == b"[[42], {"  # kept as it came
+    assert "no_such_task" in reasons[2]
+    assert text.count("已移入死信队列 dead_letters") == 3
+    assert "Unrecoverable error" not in text
+    assert not queued(broker, "celery")
