@@ -158,3 +158,32 @@ def test_malformed_messages_go_to_dead_letters_and_a_real_worker_keeps_running(t
     assert text.count("已移入死信队列 dead_letters") == 3
     assert "Unrecoverable error" not in text
     assert not queued(broker, "celery")
+
+
+def test_a_worker_without_its_broker_keeps_retrying(tmp_path):
+    """Celery's default gives up after 100 attempts (about 47 minutes) and exits; ours
+    retries with a growing pause until it is stopped (``broker_connection_max_retries``)."""
+    log = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens
+        "TRACKER_VAR_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", "nobroker@%h",
+         "--pool", "solo", "-l", "info"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        pattern = r"(?s)(Trying again in .*){3}"
+        text = wait_for(log, pattern, worker)
+        assert worker.poll() is None
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    assert "Cannot connect to redis://" in text
+    pauses = [float(p) for p in re.findall(r"Trying again in ([\d.]+) seconds", text)]
+    assert pauses[:3] == sorted(pauses[:3]) and pauses[2] > pauses[0]  # backing off
+    assert "(3/None)" in text  # attempt 3 of no limit (Celery's default: of 100)

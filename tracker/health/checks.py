@@ -22,6 +22,7 @@ from tracker.health.models import Heartbeat
 
 HEARTBEAT = "celery"
 OK, DEGRADED = "ok", "degraded"
+BROKER_DOWN = "无法连接消息队列：beat 发不出任务，worker 收不到任务（两者都在按退避间隔重连）"
 
 
 def stale_after() -> timedelta:
@@ -74,7 +75,10 @@ def check_broker() -> dict:
             conn.ensure_connection(max_retries=1, timeout=2)
         return {"ok": True, "transport": transport}
     except Exception as exc:  # unreachable, refused, timed out
-        return {"ok": False, "transport": transport, "error": type(exc).__name__}
+        return {
+            "ok": False, "transport": transport, "error": type(exc).__name__,
+            "reason": BROKER_DOWN,
+        }  # fmt: skip
 
 
 def check_heartbeat(now: datetime | None = None) -> dict[str, dict]:
@@ -106,8 +110,13 @@ def check_heartbeat(now: datetime | None = None) -> dict[str, dict]:
 
 def report(now: datetime | None = None) -> Report:
     database = check_database()
-    result = Report({"database": database, "broker": check_broker()})
+    broker = check_broker()
+    result = Report({"database": database, "broker": broker})
     result.checks.update(check_heartbeat(now))
+    if not broker["ok"]:  # the likely cause of a heartbeat going stale: say so beside it
+        for name in ("worker", "beat"):
+            if not result.checks[name]["ok"]:
+                result.checks[name]["reason"] = BROKER_DOWN
     return result
 
 
