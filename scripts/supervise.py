@@ -55,7 +55,7 @@ class Output:
 
     def line(self, name: str, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        with self.lock:
+        with self.lock, contextlib.suppress(OSError):  # a closed terminal stops no process
             sys.stdout.write(f"{stamp} {name:<{self.width}} | {text}\n")
             sys.stdout.flush()
 
@@ -86,8 +86,10 @@ class Child:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # Its own session and process group: signals go to the whole group (the shell, the
         # command and its children), and a terminal's Ctrl-C reaches only this supervisor.
+        # A simple command replaces the shell (exec): its pid is the process itself.
+        simple = not re.search(r"[;&|()\n]|\b(while|for|if|case)\b", self.command)
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", self.command],
+            ["/bin/sh", "-c", f"exec {self.command}" if simple else self.command],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=env,
         )  # fmt: skip
