@@ -66,6 +66,8 @@ def dead_letter_envelope(raw: str | bytes, queue: str, reason: str) -> dict:
 
 
 class Channel(SQLAChannel):
+    """kombu's SQLAlchemy channel with the hot path (put, take) in plain SQL."""
+
     def _engine_from_config(self):
         options = self.connection.client.transport_options.copy()
         for kombu_only in (
@@ -145,7 +147,7 @@ class Channel(SQLAChannel):
 
 
 class Transport(SQLATransport):
-    """``CELERY_BROKER_TRANSPORT = "config.broker:Transport"`` with a ``sqlite:///`` URL."""
+    """The transport of ``sqlite:///…`` broker URLs (registered in ``config/celery.py``)."""
 
     Channel = Channel
 
