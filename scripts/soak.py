@@ -3,8 +3,9 @@
 ``scripts/soak.sh`` (``SOAK_SECONDS``, default 600). Runs ``scripts/run.sh`` from this
 checkout with a var folder of its own (``SOAK_VAR_DIR``, default a new temporary folder),
 a free port and beat's heartbeat every second (``TRACKER_HEARTBEAT_SECONDS=1``). While it
-runs, ``SOAK_WRITERS`` (2) threads change progress notes through the API as fast as they
-are answered. At the end it checks, and prints:
+runs, ``SOAK_WRITERS`` (2) threads change progress notes through the API, each up to
+``SOAK_WRITES_PER_SECOND`` (10) times a second (together below the user throttle of
+3000 a minute). At the end it checks, and prints:
 
 - every process stayed alive: the supervisor reported no exit and no restart;
 - every heartbeat beat sent ran on the worker (none expired or lost);
@@ -68,15 +69,18 @@ class Api:
 class Writer(threading.Thread):
     """Changes the notes of its own progress rows in turn; keeps what was acknowledged."""
 
-    def __init__(self, api: Api, rows: list[dict], tag: str, stop: threading.Event):
+    def __init__(self, api: Api, rows: list[dict], tag: str, stop: threading.Event, rate: float):
         super().__init__(daemon=True)
         self.api, self.rows, self.tag, self.stop = api, rows, tag, stop
+        self.interval = 1 / rate
         self.acknowledged: dict[int, list[str]] = {row["id"]: [] for row in rows}
         self.refused: list[str] = []
 
     def run(self) -> None:
         n = 0
+        began = time.monotonic()
         while not self.stop.is_set():
+            self.stop.wait(max(0.0, began + n * self.interval - time.monotonic()))
             row = self.rows[n % len(self.rows)]
             note = f"soak {self.tag}-{n}"
             try:
@@ -101,6 +105,7 @@ def count(pattern: str, text: str) -> int:
 def main() -> int:
     seconds = int(os.environ.get("SOAK_SECONDS", "600"))
     writers_wanted = int(os.environ.get("SOAK_WRITERS", "2"))
+    rate = float(os.environ.get("SOAK_WRITES_PER_SECOND", "10"))
     var = Path(os.environ.get("SOAK_VAR_DIR") or tempfile.mkdtemp(prefix="tracker-soak-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -145,7 +150,7 @@ def main() -> int:
         assert len(rows) >= writers_wanted, "no progress rows to write"
         started_output = len(log.read_text(errors="replace"))
         writers = [
-            Writer(api, rows[i::writers_wanted], f"w{i}", stop) for i in range(writers_wanted)
+            Writer(api, rows[i::writers_wanted], f"w{i}", stop, rate) for i in range(writers_wanted)
         ]
         for writer in writers:
             writer.start()
