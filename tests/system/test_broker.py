@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from kombu import Connection
 
 from config.broker import DEAD_LETTERS
@@ -24,7 +25,13 @@ from config.broker import DEAD_LETTERS
 ROOT = Path(__file__).resolve().parents[2]
 PER_PRODUCER = 10_000
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+        reason="runs once, in the SQLite pass: the embedded broker does not depend on it",
+    ),
+]
 
 
 def queued(path: Path, queue: str) -> list[dict]:
