@@ -1,8 +1,9 @@
 """Celery application and its beat schedule (in code).
 
 The broker comes from ``CELERY_BROKER_URL`` (or ``REDIS_URL``); without either the
-embedded default is kombu's filesystem transport under ``var/broker`` so the tracker
-runs with no server at all.
+embedded default is the SQLite file ``var/broker.sqlite3`` (``sqlite:///…``), so the
+tracker runs with no server at all. The ``sqlite`` scheme names ``config.broker``'s
+transport (kombu's SQLAlchemy transport, tightened), registered below.
 
 Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
 
@@ -26,8 +27,8 @@ Beat (times in Asia/Shanghai, ``CELERY_TIMEZONE``):
   ``/api/health/`` reads it back (``tracker.health.checks``).
 
 Queues: checks on the default ``celery`` queue, ``tracker.deliver_notification`` on its
-own ``deliveries`` queue (``task_routes`` below), so a slow mailbox never delays a
-check; a worker must consume both (``-Q celery,deliveries``).
+own ``deliveries`` queue (``task_routes`` below), consumed by a worker of its own (the
+Procfile's ``deliveries`` line), so a slow mailbox never delays a check or a heartbeat.
 
 The month is computed by beat when it sends the task (``BeatLazyFunc``), as the latest
 month whose reporting deadline has passed, and passed in as "YYYY-MM"; a run sent
@@ -42,10 +43,13 @@ from celery import Celery
 from celery.beat import BeatLazyFunc
 from celery.schedules import crontab
 from celery.signals import beat_init
+from kombu.transport import TRANSPORT_ALIASES
 
 from tracker import conf
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# kombu resolves a broker URL's scheme through this table (loaded when first used).
+TRANSPORT_ALIASES.setdefault("sqlite", "config.broker:Transport")
 
 app = Celery("tracker")
 app.config_from_object("django.conf:settings", namespace="CELERY")

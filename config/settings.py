@@ -1,8 +1,8 @@
 """Settings, read from the environment with safe defaults.
 
-Embedded default (no servers, ``scripts/run.sh``): SQLite file ``var/db.sqlite3`` and kombu's
-filesystem broker under ``var/broker``; the ``SECRET_KEY`` is generated once into
-``var/secret_key`` and the demo login may be created (``EMBEDDED_DEMO``).
+Embedded default (no servers, ``scripts/run.sh``): SQLite file ``var/db.sqlite3`` and the
+SQLite broker ``var/broker.sqlite3`` (``config/broker.py``); the ``SECRET_KEY`` is generated
+once into ``var/secret_key`` and the demo login may be created (``EMBEDDED_DEMO``).
 
 Production is any start with a non-SQLite ``DATABASE_URL`` or ``DJANGO_SECURE=1``: it refuses
 to start without ``SECRET_KEY`` and never creates the demo login. Set ``DATABASE_URL``
@@ -197,28 +197,26 @@ LOGOUT_REDIRECT_URL = "dashboard:login"
 REDIS_URL = ENV["REDIS_URL"]
 
 
-def filesystem_broker_options(root: Path) -> dict:
-    """kombu's filesystem transport with its folders under ``root`` (created)."""
-    for sub in ("out", "processed", "control"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    return {
-        "data_folder_in": str(root / "out"),
-        "data_folder_out": str(root / "out"),
-        "data_folder_processed": str(root / "processed"),
-        "control_folder": str(root / "control"),
-    }
-
-
-# TRACKER_BROKER_DIR: another folder for the filesystem broker (the test suite gives its
-# own, so a worker running from the checkout never receives the tests' messages).
-BROKER_DIR = ENV.path("TRACKER_BROKER_DIR", "broker")
+# The embedded broker: kombu's SQLAlchemy transport on a SQLite file, tightened in
+# config/broker.py (WAL, busy timeout, a message taken and deleted in one transaction,
+# dead letters). TRACKER_BROKER_FILE: another file (the test suite gives its own, so a
+# worker running from the checkout never receives the tests' messages).
+BROKER_FILE = ENV.path("TRACKER_BROKER_FILE", "broker.sqlite3")
 if ENV["CELERY_BROKER_URL"]:
     CELERY_BROKER_URL = ENV["CELERY_BROKER_URL"]
 elif REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
+    BROKER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = f"sqlite:///{BROKER_FILE}"  # the sqlite:// scheme: config/celery.py
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": ENV["TRACKER_BROKER_POLL_SECONDS"]}
+# The worker never gives up on its broker: it reconnects with backoff until it is stopped
+# (Celery's default gives up after 100 attempts, about 47 minutes, and exits).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# What the worker cannot decode or run goes to the dead_letters queue (config/broker.py).
+CELERY_WORKER_CONSUMER = "config.broker:Consumer"
 CELERY_RESULT_BACKEND = ENV["CELERY_RESULT_BACKEND"] or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TIMEZONE = TIME_ZONE
@@ -226,7 +224,6 @@ CELERY_ENABLE_UTC = False
 CELERY_TASK_ALWAYS_EAGER = ENV["CELERY_TASK_ALWAYS_EAGER"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- REST framework -----------------------------------------------------------

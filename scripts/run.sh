@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Set up and run the whole tracker on the embedded default: SQLite and kombu's filesystem
-# broker under var/, no servers needed. The first run loads the 2024 plan, simulates a year
+# Set up and run the whole tracker on the embedded default: SQLite for the data and for the
+# broker (var/db.sqlite3, var/broker.sqlite3), no servers needed. The first run loads the 2024 plan, simulates a year
 # of progress and creates the demo login; later runs keep everything (what people entered
-# included). Then the Procfile's web server, Celery worker and beat run under honcho, each
-# line prefixed with its name; one Ctrl-C stops all three. HOST / PORT choose where it listens.
+# included). Then the Procfile's processes (web server, two Celery workers, beat) run under
+# scripts/supervise.py: each line prefixed with its name, a process that exits restarted
+# with the reason printed, one Ctrl-C stops all. HOST / PORT choose where it listens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -28,7 +29,7 @@ password=${TRACKER_ADMIN_PASSWORD:+（密码为 TRACKER_ADMIN_PASSWORD 的值）
 cat <<BANNER
 
 ==========================================================================
- 民生实事 tracker：web、worker、beat 正在启动（按 Ctrl-C 全部停止）
+ 民生实事 tracker：web、worker、deliveries、beat 正在启动（按 Ctrl-C 全部停止）
    看板 dashboard   ${url}/
    填报后台 admin   ${url}/admin/
    健康 health      ${url}/api/health/
@@ -36,4 +37,4 @@ cat <<BANNER
 ==========================================================================
 
 BANNER
-exec honcho start -f Procfile -p "$PORT"
+exec python scripts/supervise.py Procfile

@@ -92,34 +92,33 @@ def _own_file_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _own_broker_folder(tmp_path_factory):
-    """With the filesystem broker (no broker URL set), the tasks tests queue go to a
-    folder of their own, not the checkout's ``var/broker``: a worker running from the
+def _own_broker_file(tmp_path_factory):
+    """With the embedded broker (no broker URL set), the tasks tests queue go to a SQLite
+    file of their own, not the checkout's ``var/broker.sqlite3``: a worker running from the
     same checkout (``scripts/run.sh``) would otherwise later run the tests' deliveries
-    against its own database's ids. Processes tests start inherit the folder
-    (``TRACKER_BROKER_DIR``)."""
+    against its own database's ids. Processes tests start inherit the file
+    (``TRACKER_BROKER_FILE``)."""
     from django.conf import settings
     from django.test.utils import override_settings
 
     from config.celery import app
-    from config.settings import filesystem_broker_options
 
-    if not settings.CELERY_BROKER_URL.startswith("filesystem"):
+    if not settings.CELERY_BROKER_URL.startswith("sqlite:"):
         yield  # a broker URL (Redis): the configured one, as before
         return
-    root = tmp_path_factory.mktemp("broker")
-    options = filesystem_broker_options(root)
-    configured = app.conf.broker_transport_options
+    path = tmp_path_factory.mktemp("broker") / "broker.sqlite3"
+    url = f"sqlite:///{path}"
+    configured = app.conf.broker_url
     with (
         pytest.MonkeyPatch.context() as patch,
-        override_settings(BROKER_DIR=root, CELERY_BROKER_TRANSPORT_OPTIONS=options),
+        override_settings(BROKER_FILE=path, CELERY_BROKER_URL=url),
     ):
-        patch.setenv("TRACKER_BROKER_DIR", str(root))
-        app.conf.broker_transport_options = options
+        patch.setenv("TRACKER_BROKER_FILE", str(path))
+        app.conf.broker_url = url
         try:
             yield
         finally:
-            app.conf.broker_transport_options = configured
+            app.conf.broker_url = configured
 
 
 @pytest.fixture(autouse=True)

@@ -88,9 +88,11 @@ VARIABLES: tuple[Variable, ...] = (
     V("REDIS_URL", str, "", "Redis for the Celery broker and the cache, "
       "e.g. redis://127.0.0.1:6379/0", shown_default="(empty: no server needed)"),
     V("CELERY_BROKER_URL", str, "", "the broker, when it is not REDIS_URL",
-      shown_default="REDIS_URL, else the filesystem broker"),
-    V("TRACKER_BROKER_DIR", Path, None, "the filesystem broker's folder (no broker URL)",
-      shown_default="var/broker"),
+      shown_default="REDIS_URL, else the embedded SQLite broker"),
+    V("TRACKER_BROKER_FILE", Path, None, "the embedded broker's SQLite file (no broker URL; "
+      "kombu's SQLAlchemy transport, config/broker.py)", shown_default="var/broker.sqlite3"),
+    V("TRACKER_BROKER_POLL_SECONDS", float, 0.25, "how often an idle worker looks for new "
+      "messages on the embedded broker"),
     V("CELERY_RESULT_BACKEND", str, "", "Celery result backend (none needed)"),
     V("CELERY_TASK_ALWAYS_EAGER", bool, False, "run tasks in the calling process (tests)"),
     V("TRACKER_CACHE_URL", str, "", "the cache shared by every process (throttles)",

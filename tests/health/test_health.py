@@ -140,3 +140,29 @@ def test_database_down_is_503_not_500(staff, monkeypatch):
     response = client.get("/api/health/")
     assert response.status_code == 503
     assert response.json() == {"status": "degraded"}  # not identified: anonymous
+
+
+def test_a_broker_outage_is_degraded_with_its_reason(staff, frozen, settings):
+    """Beat and the worker keep reconnecting (without end, config/settings.py); health
+    says the broker is the reason, at once and beside the heartbeats once they are stale."""
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    record_heartbeat(NOW - timedelta(minutes=1), now=NOW - timedelta(minutes=1))
+    response = get(staff)
+    assert response.status_code == 503 and response.json()["status"] == "degraded"
+    broker = response.json()["checks"]["broker"]
+    assert broker["ok"] is False and broker["transport"] == "redis"
+    assert broker["reason"].startswith("无法连接消息队列")
+    assert "reason" not in response.json()["checks"]["worker"]  # its heartbeat is still fresh
+
+    record_heartbeat(NOW - timedelta(minutes=6), now=NOW - timedelta(minutes=6))
+    checks = get(staff).json()["checks"]
+    for name in ("worker", "beat"):
+        assert checks[name]["error"] == "超过 5 分钟无心跳"
+        assert checks[name]["reason"].startswith("无法连接消息队列")
+
+
+def test_the_worker_never_gives_up_on_its_broker(settings):
+    from config.celery import app  # the configured app, as the worker reads it
+
+    assert app.conf.broker_connection_retry and app.conf.broker_connection_retry_on_startup
+    assert app.conf.broker_connection_max_retries is None  # Celery's default gives up at 100

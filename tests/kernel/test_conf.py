@@ -36,7 +36,7 @@ def test_values_are_typed_and_paths_follow_the_var_folder(tmp_path):
     assert values.tracker["REPORTING_DEADLINE_DAY"] == 7
     assert values["ALLOWED_HOSTS"] == ["a.gov.cn", "b.gov.cn"]
     assert values.tracker["NOTICE_PDF_DIR"] == str(tmp_path / "notices")  # was BASE_DIR/var
-    assert values.path("TRACKER_BROKER_DIR", "broker") == tmp_path / "broker"
+    assert values.path("TRACKER_BROKER_FILE", "broker.sqlite3") == tmp_path / "broker.sqlite3"
 
 
 def test_a_setting_missing_from_settings_tracker_reads_its_declared_default():

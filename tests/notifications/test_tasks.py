@@ -245,25 +245,30 @@ def test_check_lag_command_refuses_bad_input(world):
         call_command("check_lag", "--month", "2024-07", "--as-of", "昨天")
 
 
-def test_the_tests_queue_tasks_in_a_broker_folder_of_their_own(settings):
-    """A worker running from the checkout (``scripts/run.sh``) consumes ``var/broker``;
-    the suite's queued deliveries go to the suite's own folder, or that worker would later
-    run them against its own database's delivery ids."""
+def test_the_tests_queue_tasks_in_a_broker_file_of_their_own(settings):
+    """A worker running from the checkout (``scripts/run.sh``) consumes
+    ``var/broker.sqlite3``; the suite's queued deliveries go to the suite's own file, or
+    that worker would later run them against its own database's delivery ids."""
     import os
+    import sqlite3
     from pathlib import Path
 
     from tracker.notifications.digests import queue_deliveries
 
-    if not settings.CELERY_BROKER_URL.startswith("filesystem"):
+    if not settings.CELERY_BROKER_URL.startswith("sqlite:"):
         pytest.skip("消息队列配置为 Redis（CELERY_BROKER_URL / REDIS_URL）")
-    checkout = Path(__file__).resolve().parents[2] / "var" / "broker" / "out"
-    before = set(checkout.iterdir()) if checkout.exists() else set()
-    own = Path(app.conf.broker_transport_options["data_folder_out"])
+    checkout = Path(__file__).resolve().parents[2] / "var" / "broker.sqlite3"
+    own = Path(app.conf.broker_url.removeprefix("sqlite:///"))
     assert own.resolve() != checkout.resolve()
-    assert os.environ["TRACKER_BROKER_DIR"] == str(own.parent)
-    queued = set(own.iterdir())
+    assert os.environ["TRACKER_BROKER_FILE"] == str(own)
+    before = checkout.stat().st_mtime_ns if checkout.exists() else None
     assert queue_deliveries([987654]) == 1
-    new = [f for f in set(own.iterdir()) - queued if f.name.endswith(".deliveries.msg")]
-    assert len(new) == 1 and '"argsrepr": "(987654,)"' in new[0].read_text()
-    assert (set(checkout.iterdir()) if checkout.exists() else set()) == before
-    new[0].unlink()  # nobody runs it
+    query = (
+        "SELECT m.id, m.payload FROM kombu_message m JOIN kombu_queue q ON q.id = m.queue_id"
+        " WHERE q.name = 'deliveries'"
+    )
+    with sqlite3.connect(own) as db:
+        mine = [row for row in db.execute(query) if '"argsrepr": "(987654,)"' in row[1]]
+        assert len(mine) == 1
+        db.execute("DELETE FROM kombu_message WHERE id = ?", (mine[0][0],))  # nobody runs it
+    assert (checkout.stat().st_mtime_ns if checkout.exists() else None) == before

@@ -34,7 +34,7 @@ CLEARED = {"DATABASE_URL", "SECRET_KEY", "DJANGO_SECURE", "DEBUG", "TRACKER_VAR_
            "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "DJANGO_SETTINGS_MODULE",
            "STATIC_ROOT", "TEST_DATABASE_NAME", "TRACKER_ADMIN_USER", "TRACKER_ADMIN_PASSWORD",
            "TRACKER_PUBLIC_READ_ONLY", "CELERY_TASK_ALWAYS_EAGER", "HOST", "PORT",
-           "TRACKER_CACHE_DIR", "TRACKER_BROKER_DIR"}  # fmt: skip
+           "TRACKER_CACHE_DIR", "TRACKER_BROKER_FILE"}  # fmt: skip
 
 pytestmark = [
     pytest.mark.slow,
@@ -86,8 +86,9 @@ def _stat(pid) -> list[str] | None:
 
 
 def descendants(pid: int) -> dict[int, str]:
-    """Every process below ``pid`` with its start time (honcho starts its children in their
-    own sessions, so a process group would miss them; the start time tells a reused pid)."""
+    """Every process below ``pid`` with its start time (the supervisor starts its children
+    in their own sessions, so a process group would miss them; the start time tells a
+    reused pid)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
         fields = _stat(entry.name)
@@ -218,15 +219,21 @@ def logged_in(run, browser):
     return browser
 
 
+PROCESSES = ("web.1", "worker.1", "deliveries.1", "beat.1")
+
+
 def test_output_says_where_to_open_and_how_to_log_in(run):
-    processes = [rf"{p}\s+\|" for p in ("web.1", "worker.1", "beat.1")]
-    out = run.output_showing(*processes, r"worker\.1\s+\|\s+\.> deliveries\s+exchange=")
+    queues = {"worker.1": "celery", "deliveries.1": "deliveries"}
+    consuming = [rf"{re.escape(p)}\s+\|\s+\.> {q}\s+exchange=" for p, q in queues.items()]
+    out = run.output_showing(*[rf"{p}\s+\|" for p in PROCESSES], *consuming)
     assert f"{run.url}/" in out and f"{run.url}/admin/" in out
     assert "admin / minsheng-2024" in out
-    for process in ("web.1", "worker.1", "beat.1"):  # each visible in the output
-        assert re.search(rf"{process}\s+\|", out), process
-    for queue in ("celery", "deliveries"):  # the worker consumes every queue the app uses
-        assert re.search(rf"worker\.1\s+\|\s+\.> {queue}\s+exchange=", out), queue
+    for process in PROCESSES:  # each visible in the output
+        assert re.search(rf"{re.escape(process)}\s+\|", out), process
+    # Checks and heartbeats on one worker, deliveries on their own: one queue each.
+    for pattern in consuming:
+        assert re.search(pattern, out), pattern
+    assert not re.search(r"worker\.1\s+\|\s+\.> deliveries", out)
 
 
 def test_overview_is_styled_by_the_stylesheet(run, logged_in):
@@ -362,7 +369,7 @@ def test_worker_and_beat_are_alive(run, logged_in):
     assert body["status"] == "ok", body
     assert body["checks"]["worker"]["ok"] and body["checks"]["beat"]["ok"], body
     assert body["checks"]["database"]["backend"] == "sqlite"
-    assert body["checks"]["broker"]["transport"] == "filesystem"
+    assert body["checks"]["broker"]["transport"] == "sqlite"
     with urllib.request.urlopen(run.url + "/api/health/", timeout=10) as response:
         assert json.loads(response.read()) == {"status": "ok"}
 
@@ -539,9 +546,52 @@ def test_the_district_sees_the_return_attaches_evidence_corrects_and_resubmits(
     assert not browser.find_elements(By.ID, "returned-link")  # nothing returned any more
 
 
+def worker_main_pid(run) -> int:
+    """The checks worker's main process (its pool children carry the same command line)."""
+    found = {}
+    for pid in descendants(run.proc.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "celery -A config worker -n worker@" in command and "/bin/sh" not in command:
+            found[pid] = int(_stat(pid)[1])
+    mains = [pid for pid, parent in found.items() if parent not in found]
+    assert len(mains) == 1, found
+    return mains[0]
+
+
+def test_a_killed_worker_is_restarted_and_web_stays_up(run):
+    """SIGKILL, as the out-of-memory killer would: the supervisor says so, starts the worker
+    again, and the new worker runs a task; web answered throughout."""
+    from kombu import Connection  # only here: a message straight onto the run's broker
+
+    from config.celery import app  # the project's tasks and serializer
+
+    run.output_showing(r"worker\.1\s+\|.*ready\.")
+    killed = worker_main_pid(run)
+    os.kill(killed, signal.SIGKILL)
+    out = run.output_showing(
+        r"system\s+\|\s+worker\.1 已退出（被信号 SIGKILL 终止",
+        r"(?s)worker\.1 已退出.*worker\.1 已启动",
+        within=60,
+    )
+    assert re.search(r"worker\.1 已退出（被信号 SIGKILL 终止.*\d+ 秒后重启", out), out[-3000:]
+    with urllib.request.urlopen(run.url + "/accounts/login/", timeout=10) as response:
+        assert response.status == 200
+    assert worker_main_pid(run) != killed
+    broker = f"sqlite:///{run.workdir / 'var' / 'broker.sqlite3'}"
+    with Connection(broker) as connection:
+        sent = app.send_task("celery.accumulate", args=("restarted",), connection=connection)
+    out = run.output_showing(rf"worker\.1\s+\|.*Task celery\.accumulate\[{sent.id}\] succeeded")
+    assert re.search(rf"Task celery\.accumulate\[{sent.id}\] succeeded", out), out[-3000:]
+    for other in ("web.1", "deliveries.1", "beat.1"):  # nobody else went down
+        assert not re.search(rf"{re.escape(other)} 已退出", out), other
+
+
 def test_one_ctrl_c_stops_every_process(run):
     run.seen |= descendants(run.proc.pid)
-    assert len(run.seen) >= 3  # web, worker, beat (and their children)
+    assert len(run.seen) >= 4  # web, worker, deliveries, beat (and their children)
     leftover = run.stop()
     assert run.proc.returncode is not None
     assert not leftover, f"still running after Ctrl-C: {leftover}"

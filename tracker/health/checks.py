@@ -32,6 +32,7 @@ DELIVERY_BACKLOG_MINUTES = 15
 
 HEARTBEAT = "celery"
 OK, DEGRADED = "ok", "degraded"
+BROKER_DOWN = "无法连接消息队列：beat 发不出任务，worker 收不到任务（两者都在按退避间隔重连）"
 
 
 def stale_after() -> timedelta:
@@ -84,7 +85,10 @@ def check_broker() -> dict:
             conn.ensure_connection(max_retries=1, timeout=2)
         return {"ok": True, "transport": transport}
     except Exception as exc:  # unreachable, refused, timed out
-        return {"ok": False, "transport": transport, "error": type(exc).__name__}
+        return {
+            "ok": False, "transport": transport, "error": type(exc).__name__,
+            "reason": BROKER_DOWN,
+        }  # fmt: skip
 
 
 def check_cache() -> dict:
@@ -157,8 +161,13 @@ def check_deliveries(now: datetime | None = None) -> dict:
 
 def report(now: datetime | None = None) -> Report:
     database = check_database()
-    result = Report({"database": database, "broker": check_broker(), "cache": check_cache()})
+    broker = check_broker()
+    result = Report({"database": database, "broker": broker, "cache": check_cache()})
     result.checks.update(check_heartbeat(now))
+    if not broker["ok"]:  # the likely cause of a heartbeat going stale: say so beside it
+        for name in ("worker", "beat"):
+            if not result.checks[name]["ok"]:
+                result.checks[name]["reason"] = BROKER_DOWN
     result.checks["deliveries"] = check_deliveries(now)
     return result
 
