@@ -278,6 +278,7 @@ class Command(BaseCommand):
                     plan_year=plan_year,
                     category=category,
                     seq=i + 1,
+                    key=f"P{i + 1}",
                     name=f"基准项目{i + 1}",
                     city_leader="市领导",
                     lead_agency=agencies[i % len(agencies)],
@@ -296,6 +297,7 @@ class Command(BaseCommand):
                 Indicator(
                     project=p,
                     order=1,
+                    key=f"{p.key}-T1",
                     label=f"基准指标{p.seq}",
                     unit="个",
                     target_value=Decimal(sum(quotas[(p.pk, d.pk)] for d in districts)),
@@ -308,7 +310,11 @@ class Command(BaseCommand):
         for p, ind in zip(projects, indicators, strict=True):
             milestones.append(
                 Milestone(
-                    project=p, due_date=date(2024, 3, 31), kind="qualitative", text="确定点位"
+                    project=p,
+                    key=f"{p.key}-M1",
+                    due_date=date(2024, 3, 31),
+                    kind="qualitative",
+                    text="确定点位",
                 )
             )
             for k, (mm, pct) in enumerate(CURVE_MILESTONES, start=1):
@@ -322,6 +328,7 @@ class Command(BaseCommand):
                         value=Decimal(pct),
                         text=f"{mm}月底完成{pct}%",
                         order=k,
+                        key=f"{p.key}-M{k + 1}",
                     )
                 )
         Milestone.objects.bulk_create(milestones)

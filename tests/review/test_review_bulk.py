@@ -107,7 +107,7 @@ def test_return_selected_needs_a_reason_for_each_and_is_all_or_nothing(submitted
     a, b = cells(p, p.indicator_a)
     before = states(p)
     messages = bulk(client, do="return", cell=[a.pk, b.pk], **{f"reason-{a.pk}": "数字有误"})
-    assert messages == ["退回时须逐项填写退回原因：萧山区「新增老年助餐服务点」未填写"]
+    assert messages == ["退回时须填写退回原因（逐项）：萧山区「新增老年助餐服务点」未填写"]
     assert states(p) == before  # nothing changed
 
     messages = bulk(client, do="return", cell=[a.pk, b.pk],
@@ -125,7 +125,7 @@ def test_one_refused_cell_refuses_the_whole_request(submitted, client):
     review.review_cell(p.agency_a_user, b, approve=True)
     client.force_login(p.agency_a_user)
     messages = bulk(client, do="approve", cell=[a.pk, b.pk])
-    assert "萧山区「新增老年助餐服务点」" in messages[0] and "未做任何修改" in messages[0]
+    assert "萧山区2024年6月的「新增老年助餐服务点」" in messages[0] and "未做任何修改" in messages[0]
     a.refresh_from_db()
     assert a.state == CellState.PENDING  # the good one was not approved either
     # another agency's cell is outside its scope: a 404, nothing changes
@@ -181,7 +181,7 @@ def test_the_api_approves_and_returns_many_in_one_request(submitted):
     response = client.post("/api/v1/reviews/bulk-approve/", {"cells": [a.pk, b.pk]},
                            format="json")  # fmt: skip
     assert response.status_code == 400
-    assert "上城区「新增老年助餐服务点」" in response.json()["detail"]
+    assert "上城区2024年6月的「新增老年助餐服务点」" in response.json()["detail"]
     b.refresh_from_db()
     assert b.state == CellState.PENDING
     response = client.post("/api/v1/reviews/bulk-approve/", {"cells": [b.pk]}, format="json")

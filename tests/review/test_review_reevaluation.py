@@ -20,8 +20,9 @@ TODAY = date(2024, 7, 20)
 
 
 def report(user, p, indicator, value):
+    """Each correction with its own reason (a reused reason is refused, issue 30)."""
     entry = Entry(indicator.pk, p.district_a.pk, "2024-06", value, is_correction=True,
-                  correction_reason="核对台账")  # fmt: skip
+                  correction_reason=f"核对台账，更正为 {value}")  # fmt: skip
     return submit(user, [entry], today=TODAY)
 
 

@@ -155,6 +155,9 @@ def test_worker_runs_the_check_and_a_silent_mail_server_does_not_hang_it(
     assert email.attempts == 1 and "timed out" in email.last_error  # EMAIL_TIMEOUT, not a hang
     assert held  # the mail server was reached and said nothing
     [digest] = received  # the webhook went out after the email attempt gave up
-    assert digest["alerts"][0]["message"].startswith(
-        "萧山区 新增老年助餐服务点：截至2024年7月底累计完成 4 个"
+    messages = [a["message"] for a in digest["alerts"]]
+    # July's lag, beside the March milestone still not done (escalated in July, issue 30)
+    assert any(
+        m.startswith("萧山区 新增老年助餐服务点：截至2024年7月底累计完成 4 个") for m in messages
     )
+    assert any("应完成的节点未完成：「3月底前确定项目点位」" in m for m in messages)

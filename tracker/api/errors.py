@@ -10,10 +10,12 @@ parse error and the CSRF refusal are formatted in English by DRF, and Django's
 here.
 """
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
+TOO_MUCH = "请求内容过大或字段过多，未做任何修改；请分批提交。"
 PARSE_ERROR = "请求内容不是有效的 JSON，无法解析。请检查格式（如引号、逗号、括号）后重试。"
 CSRF_FAILED = (
     "CSRF 校验失败：请刷新页面后重试。脚本或其他系统调用接口请使用 Bearer 令牌"
@@ -30,6 +32,8 @@ def exception_handler(exc, context):
         exc = exceptions.ParseError(PARSE_ERROR)
     elif isinstance(exc, exceptions.PermissionDenied) and str(exc.detail).startswith("CSRF Failed"):
         exc = exceptions.PermissionDenied(CSRF_FAILED, code="csrf_failed")
+    elif isinstance(exc, SuspiciousOperation):  # too many fields, a body too big: still JSON
+        exc = exceptions.ParseError(TOO_MUCH)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = validation_body(exc.detail)

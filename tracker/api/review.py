@@ -20,7 +20,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
@@ -307,7 +307,7 @@ class CellReviewViewSet(_LockActions, viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=BulkApproveSerializer, responses={200: CountSerializer, 400: REFUSED, 404: REFUSED}
     )
-    @action(detail=False, methods=["post"], url_path="bulk-approve")
+    @action(detail=False, methods=["post"], url_path="bulk-approve", parser_classes=[JSONParser])
     def bulk_approve(self, request):
         """审核通过 many cells in one request: all or nothing."""
         data = BulkApproveSerializer(data=request.data)
@@ -322,7 +322,7 @@ class CellReviewViewSet(_LockActions, viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=BulkReturnSerializer, responses={200: CountSerializer, 400: REFUSED, 404: REFUSED}
     )
-    @action(detail=False, methods=["post"], url_path="bulk-return")
+    @action(detail=False, methods=["post"], url_path="bulk-return", parser_classes=[JSONParser])
     def bulk_return(self, request):
         """退回 many cells in one request, each with its own reason: all or nothing."""
         data = BulkReturnSerializer(data=request.data)

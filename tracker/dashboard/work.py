@@ -69,7 +69,7 @@ def _entry_url(request, line) -> str:
 
 
 class _ReturnedLine:
-    """A returned cell as the search matches it."""
+    """A returned cell, or a missed milestone's alert, as the search matches it."""
 
     def __init__(self, cell):
         self.label, self.project_seq = cell.indicator.label, cell.indicator.project.seq
@@ -107,7 +107,9 @@ def my_work(request):
     for u in unfiled_shown:
         u.entry_url = _entry_url(request, u)
     returned_shown = [c for c in returned if _matches(q, _ReturnedLine(c))] if not show else []
-    missed_shown = missed if show in ("", "red") else []
+    missed_shown = (
+        [a for a in missed if _matches(q, _ReturnedLine(a))] if show in ("", "red") else []
+    )
     stamp = format_month(due_month or month) if (due_month or month) else "无"
     table = list_files.Table(
         "我的待办", HEADER, _table(unfiled_shown, rows_shown, returned_shown, missed_shown)

@@ -305,8 +305,6 @@ def _decide(user, decisions) -> list[CellReview]:
     decisions = [(getattr(c, "pk", c), bool(a), (r or "").strip()) for c, a, r in decisions]
     if not decisions:
         raise ReviewRejected("请选择要审核的指标")
-    if any(not approve and not reason for _, approve, reason in decisions):
-        raise ReviewRejected("退回时须填写退回原因")
     if any(len(reason) > MAX_REASON for _, _, reason in decisions):
         raise ReviewRejected(f"退回原因最多 {MAX_REASON} 个字")
     wanted = {pk: (approve, reason) for pk, approve, reason in decisions}
@@ -331,6 +329,14 @@ def _decide(user, decisions) -> list[CellReview]:
         errors = []
         if len(rows) != len(wanted):
             errors.append((None, "所选指标不存在或已被删除，请刷新后重试"))
+        unexplained = [
+            f"{c.district.name}「{c.indicator.label}」"
+            for c in rows
+            if not wanted[c.pk][0] and not wanted[c.pk][1]
+        ]
+        if unexplained:  # name them: the page has one reason box per row
+            message = f"退回时须填写退回原因（逐项）：{'、'.join(unexplained[:10])}未填写"
+            raise ReviewRejected(message, errors=[(None, message)])
         for cell in rows:
             approve, reason = wanted[cell.pk]
             what = lifecycle.describe(cell.district.name, cell.indicator.label, cell.month)
@@ -344,7 +350,7 @@ def _decide(user, decisions) -> list[CellReview]:
                 errors.append((cell.pk, str(exc)))
         if errors:
             messages = list(dict.fromkeys(m for _, m in errors))
-            raise ReviewRejected("；".join(messages), errors=errors)
+            raise ReviewRejected("；".join(messages) + "；本次未做任何修改", errors=errors)
         now = timezone.now()
         for cell in rows:
             approve, reason = wanted[cell.pk]
@@ -386,7 +392,8 @@ def _set_lock(cells, locked: bool, user, reason: str) -> int:
             default_user=user if getattr(user, "is_authenticated", False) else None,
             default_change_reason=reason,
         )
-        _announce(cells)
+        if count_only_reviewed():  # only then can a review row change what counts
+            _announce(cells)
     return len(cells)
 
 
