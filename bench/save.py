@@ -184,8 +184,10 @@ class Command(BaseCommand):
                 data = {}
                 for e in entries:
                     k = keys[(e.indicator_id, e.district_id)]
-                    data.update({f"value-{k}": e.value, f"correction-{k}": "on",
-                                 f"reason-{k}": e.correction_reason, f"confirm-{k}": "on"})  # fmt: skip
+                    data.update({
+                        f"value-{k}": e.value, f"correction-{k}": "on",
+                        f"reason-{k}": e.correction_reason, f"confirm-{k}": "on",
+                    })  # fmt: skip
                 variants.append(data)
             forms[user.pk] = variants
         connections.close_all()
