@@ -125,7 +125,9 @@ def test_one_refused_cell_refuses_the_whole_request(submitted, client):
     review.review_cell(p.agency_a_user, b, approve=True)
     client.force_login(p.agency_a_user)
     messages = bulk(client, do="approve", cell=[a.pk, b.pk])
-    assert "萧山区2024年6月的「新增老年助餐服务点」" in messages[0] and "未做任何修改" in messages[0]
+    assert (
+        "萧山区2024年6月的「新增老年助餐服务点」" in messages[0] and "未做任何修改" in messages[0]
+    )
     a.refresh_from_db()
     assert a.state == CellState.PENDING  # the good one was not approved either
     # another agency's cell is outside its scope: a 404, nothing changes

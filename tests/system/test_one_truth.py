@@ -89,7 +89,8 @@ def writes_without_a_check(year):
 
     def red(month, district):
         return (
-            not_approved(LagEvaluation).filter(
+            not_approved(LagEvaluation)
+            .filter(
                 month=month,
                 district=district,
                 status=S.SERIOUSLY_BEHIND,
