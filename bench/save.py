@@ -104,7 +104,8 @@ class Command(BaseCommand):
     def _entries(self, user, district, month: date, up: bool):
         """Every cell the district reports for ``month``, each changed by one (up or
         down from its current value, within its limits), marked 更正 so any value is
-        accepted."""
+        accepted; its reason names the direction (a correction must not repeat the reason
+        stored with the last one, and the saves alternate up and down)."""
         from tracker.progress.models import ProgressReport
         from tracker.progress.workbooks import month_sheet
         from tracker.progress.writes import Entry
@@ -114,6 +115,7 @@ class Command(BaseCommand):
             (r.indicator_id, r.district_id): r.value
             for r in ProgressReport.objects.filter(district=district, month=month)
         }
+        reason = "基准测试（调高）" if up else "基准测试（调低）"
         entries = []
         for row in sheet.rows:
             if row.locked:
@@ -124,7 +126,7 @@ class Command(BaseCommand):
                 value = now - 1 if up else now + 1
             entries.append(Entry(
                 row.indicator.pk, row.district.pk, month, str(value), is_correction=True,
-                correction_reason="基准测试", confirmed=True, row=row.number,
+                correction_reason=reason, confirmed=True, row=row.number,
             ))  # fmt: skip
         return sheet, entries
 
@@ -182,8 +184,10 @@ class Command(BaseCommand):
                 data = {}
                 for e in entries:
                     k = keys[(e.indicator_id, e.district_id)]
-                    data.update({f"value-{k}": e.value, f"correction-{k}": "on",
-                                 f"reason-{k}": "基准测试", f"confirm-{k}": "on"})  # fmt: skip
+                    data.update({
+                        f"value-{k}": e.value, f"correction-{k}": "on",
+                        f"reason-{k}": e.correction_reason, f"confirm-{k}": "on",
+                    })  # fmt: skip
                 variants.append(data)
             forms[user.pk] = variants
         connections.close_all()

@@ -6,22 +6,25 @@ clock is well past February 2025, so every write here is a correction to last ye
 after the following February: the case the daily catch-up used to miss.
 """
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from tests.dashboard_helpers import simulated_year
+from tracker.calendar import reporting_deadline
 from tracker.choices import PROBLEM_STATUSES
 from tracker.choices import LagStatus as S
 from tracker.monitoring.checks import run_catch_up, run_lag_check, stale_months
 from tracker.monitoring.current import reevaluate_cells
+from tracker.monitoring.evaluation import _cell_figures, forecast_base, months_figures
 from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
 from tracker.monitoring.rules import Thresholds, roll_up
 from tracker.notifications.models import Notification
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.signals import plan_changed
+from tracker.plans.trajectory import load_indicator_plans
 from tracker.progress.models import ProgressReport
 from tracker.progress.writes import Entry, delete_report, submit
 from tracker.reporting.overview import overview
@@ -148,18 +151,50 @@ def test_the_reevaluation_of_a_whole_district_month_takes_a_fixed_number_of_quer
     year, db, django_assert_num_queries
 ):
     """淳安县's whole month (every cell it reports): 1 query for the evaluated months, 3
-    for the plan, 1 a month (its figures) and 1 to store every month's cells, whatever
-    the number of cells."""
+    for the plan, 2 for the figures of every month (the reports, the streaks of the
+    month before) and 1 to store every month's cells, whatever the number of cells and
+    of months."""
     cells = set(
         Quota.objects.filter(district=year.chunan).values_list("indicator_id", "district_id")
     )
     assert len(cells) > 40
-    with django_assert_num_queries(5 + 1):
+    with django_assert_num_queries(7):
         assert reevaluate_cells(cells, SEPT) == len(cells)
-    with django_assert_num_queries(5 + 4):  # June to September
+    with django_assert_num_queries(7):  # June to September
         assert reevaluate_cells(cells, JUNE) == 4 * len(cells)
     with django_assert_num_queries(1):  # a month never evaluated: nothing to do
         assert reevaluate_cells(cells, date(2024, 11, 1)) == 0
+
+
+@pytest.mark.parametrize("reviewed", [False, True], ids=["all-filed", "only-reviewed"])
+def test_several_months_read_at_once_give_each_month_the_figures_read_alone(
+    year, db, settings, reviewed
+):
+    """The re-evaluation reads every month's figures in one go (``months_figures``); each
+    month gets exactly the rows its own windowed statement (``_cell_figures``) reads: every
+    cell of the plan and of 淳安县 alone, January to September, now and as of 20 July
+    2024 (reports filed later not yet counted, on time or late), with only reviewed
+    figures counting or all. The streak of the month before comes with the first month
+    only (the later ones follow the re-evaluated month)."""
+    settings.TRACKER = {**settings.TRACKER, "COUNT_ONLY_REVIEWED": reviewed}
+    plans = load_indicator_plans(year=2024)
+    months = [date(2024, m, 1) for m in range(1, 10)]
+    thresholds = Thresholds.from_settings()
+    for as_of in (timezone.now(), timezone.make_aware(datetime(2024, 7, 20, 12))):
+        for districts in (None, [year.chunan.pk]):
+            together = months_figures(plans, months, as_of, districts, thresholds)
+            for month in months:
+                base = forecast_base(month, thresholds)[1]
+                alone = list(_cell_figures(
+                    {k: p for k, p in plans.items() if p.is_tracked}, month, as_of,
+                    reporting_deadline(month), base, districts,
+                ))  # fmt: skip
+                assert [r[:-1] for r in together[month]] == [r[:-1] for r in alone], month
+                if month == months[0]:
+                    assert [r[-1] for r in together[month]] == [r[-1] for r in alone]
+            if not reviewed:  # the simulated year's figures are filed, few are reviewed
+                assert any(r[5] for r in together[JUNE])  # on time
+                assert any(r[3] is not None and not r[5] for r in together[JUNE])
 
 
 def test_the_overview_judges_a_checkpoint_month_as_the_check_does(year, db):

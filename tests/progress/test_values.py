@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from tests.lag_helpers import report
 from tracker.admin.progress import grid_rows
 from tracker.progress.entry_sheet import entry_sheet
-from tracker.progress.values import value_as_of, values_as_of
+from tracker.progress.values import value_as_of, values_as_of, values_as_of_months
 from tracker.progress.workbooks import export_template
 
 MAY, JUNE, JULY = date(2024, 5, 1), date(2024, 6, 1), date(2024, 7, 1)
@@ -24,6 +24,18 @@ def test_the_value_as_of_a_month_is_the_latest_report_up_to_it():
     assert value_as_of(reports, date(2024, 4, 1)) == (5, date(2024, 3, 1))
     assert value_as_of(reports, date(2024, 9, 1)) == (9, date(2024, 5, 1))
     assert value_as_of(reports, date(2024, 2, 1)) is None
+
+
+def test_several_months_at_once_give_each_month_its_value_as_of_it():
+    """The re-evaluation's form (one pass for many months) answers each month as
+    ``value_as_of`` does, the reports in any order."""
+    reports = [(date(2024, 5, 1), 9), (date(2024, 3, 1), 5), (date(2024, 8, 1), 0)]
+    months = [date(2024, m, 1) for m in range(1, 13)]
+    at_once = values_as_of_months(reports, months)
+    for month in months:
+        assert at_once.get(month) == value_as_of(reports, month), month
+    assert at_once[date(2024, 7, 1)] == (9, date(2024, 5, 1))
+    assert date(2024, 2, 1) not in at_once
 
 
 @pytest.mark.django_db

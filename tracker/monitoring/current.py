@@ -31,7 +31,7 @@ from datetime import date, datetime
 from django.utils import timezone
 
 from tracker.choices import PROBLEM_STATUSES
-from tracker.monitoring.evaluation import evaluate_month, store_cells
+from tracker.monitoring.evaluation import evaluate_month, months_figures, store_cells
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import Thresholds
 from tracker.months import add_months, first_of_month
@@ -67,9 +67,11 @@ def reevaluate(
     also drops stored cells of these indicators that no longer exist (a quota removed,
     an indicator no longer tracked). Returns the number of cells stored.
 
-    Queries: 1 for the months, and when there are any 3 for the plan, 1 per month (its
-    figures), 1 to store every month's cells (+1 with ``prune``). A month's streak
-    follows the month before as re-evaluated here, before anything is stored.
+    Queries: 1 for the months, and when there are any 3 for the plan, 2 for every
+    month's figures (``evaluation.months_figures``: the reports once, the streaks of the
+    month before the first), 1 to store every month's cells (+1 with ``prune``), however
+    many months. A month's streak follows the month before as re-evaluated here, before
+    anything is stored.
     """
     ids = sorted(set(indicator_ids))
     if not ids:
@@ -81,11 +83,12 @@ def reevaluate(
     now = now or timezone.now()
     plans = load_indicator_plans(indicator_ids=ids)
     thresholds = Thresholds.from_settings()
+    figures = months_figures(plans, months, now, district_ids, thresholds)
     evaluations, curves, streaks, previous = [], {}, {}, None
     for month in months:
         evaluation = evaluate_month(
             month, as_of=now, plans=plans, district_ids=district_ids, thresholds=thresholds,
-            curves=curves, city=False,
+            curves=curves, city=False, figures=figures[month],
         )  # fmt: skip
         if previous is not None:  # the month before is re-evaluated too, not yet stored
             follows = add_months(month, -1) == previous

@@ -68,7 +68,7 @@ from tracker.plans.trajectory import (
 )
 from tracker.plans.units import city_unit_ids
 from tracker.progress.models import ProgressReport
-from tracker.progress.values import latest_by_cell, reports_as_of
+from tracker.progress.values import latest_by_cell, reports_as_of, values_as_of_months
 from tracker.ratios import PLACES, completion_pct, pace_completion_pct, pace_pct
 
 # --- dates ------------------------------------------------------------------------
@@ -207,6 +207,7 @@ def evaluate_month(
     district_ids=None,
     curves: dict | None = None,
     city: bool = True,
+    figures=None,
 ) -> MonthEvaluation:
     """Evaluate every tracked indicator × district of ``month`` (any day of it).
 
@@ -214,7 +215,8 @@ def evaluate_month(
     ``indicator_ids`` narrows the evaluation; ``plans`` may be passed in when the caller
     already loaded them; ``district_ids`` narrows it to those districts' cells (the
     re-evaluation after a write: ``tracker.monitoring.current``; its city totals then
-    cover those cells only).
+    cover those cells only). ``figures``: the cells' figures already read for this month
+    (``months_figures``, several months in one read); by default they are read here.
     """
     month = first_of_month(month)
     as_of = as_of or timezone.now()
@@ -229,10 +231,7 @@ def evaluate_month(
     if not plans:
         return evaluation
 
-    window = min(thresholds.forecast_window, month.month)
-    base_month = add_months(month, -window) if window == thresholds.forecast_window else None
-    if base_month is not None and base_month.year < month.year:
-        base_month = None  # the window reaches back to the start of the year: base is 0
+    window, base_month = forecast_base(month, thresholds)
     curves = curves if curves is not None else {}
     for pk, p in plans.items():  # ``curves``: a caller evaluating several months computes
         if pk not in curves:  # each indicator's curve once (``monitoring.current``)
@@ -326,14 +325,24 @@ def evaluate_month(
         )
 
     with cyclic_gc_paused():  # cells, forecasts, decimals: nothing here forms a cycle
-        for plan, district_id, quota, *figures in _cell_figures(
-            plans, month, as_of, deadline, base_month, district_ids
-        ):
-            evaluation.cells.append(make_cell(plan, district_id, quota, *figures))
+        if figures is None:
+            figures = _cell_figures(plans, month, as_of, deadline, base_month, district_ids)
+        for plan, district_id, quota, *row in figures:
+            evaluation.cells.append(make_cell(plan, district_id, quota, *row))
 
     if city:  # ``city=False``: the caller stores the cells only (``monitoring.current``)
         evaluation.city = city_totals(evaluation, thresholds)
     return evaluation
+
+
+def forecast_base(month: date, thresholds: Thresholds) -> tuple[int, date | None]:
+    """The forecast's window for ``month`` and its base month (None when the window
+    reaches back to the start of the year: the base is 0)."""
+    window = min(thresholds.forecast_window, month.month)
+    base_month = add_months(month, -window) if window == thresholds.forecast_window else None
+    if base_month is not None and base_month.year < month.year:
+        base_month = None
+    return window, base_month
 
 
 @contextmanager
@@ -440,6 +449,91 @@ def _cell_figures(plans, month, as_of, deadline, base_month, district_ids=None):
                 base,
                 streak,
             )
+
+
+def months_figures(
+    plans, months, as_of, district_ids=None, thresholds: Thresholds | None = None
+) -> dict[date, list[tuple]]:
+    """``_cell_figures`` of several months of one plan year from one read: ``{month: rows}``,
+    the rows as ``_cell_figures`` yields them, in its order (``evaluate_month(figures=)``).
+
+    The re-evaluation after a write (``monitoring.current``) evaluates a few cells in
+    each stored month from the changed one on; one windowed statement a month cost more
+    than the cells. Here the cells' counted reports up to the last month (filed by
+    ``as_of``) are read once, and each month's figures follow the same rule on them:
+    latest and base by ``values.values_as_of_months`` (the rule on plain data), on time
+    when the latest is the month's own report filed by its deadline. The streak of the
+    month before is read for the first month only (+1 query); a later month's is the one
+    re-evaluated before it (None here). Reads: 2 (+1 ``city_unit_ids`` with city-only
+    indicators). ``tests/monitoring/test_current.py`` checks the rows equal
+    ``_cell_figures``'s in every month of the simulated year.
+    """
+    months = sorted({first_of_month(m) for m in months})
+    out: dict[date, list[tuple]] = {m: [] for m in months}
+    if not months:
+        return out
+    plans = {k: p for k, p in plans.items() if p.is_tracked and p.year == months[0].year}
+    districts = None if district_ids is None else set(district_ids)
+    cells = []  # (plan, district_id, quota or None for city-only), in _cell_figures' order
+    for pk in sorted(pk for pk, p in plans.items() if not p.is_city_only):
+        for d, quota in sorted(plans[pk].quotas.items()):
+            if quota > 0 and (districts is None or d in districts):
+                cells.append((plans[pk], d, quota))
+    city_only = [pk for pk, p in plans.items() if p.is_city_only]
+    if city_only:
+        city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
+        pairs = []
+        for pk in sorted(city_only):
+            unit = city_units.get(plans[pk].plan_year_id)
+            if unit is not None and (districts is None or unit in districts):
+                pairs.append((unit, pk))
+        cells += [(plans[pk], unit, None) for unit, pk in sorted(pairs)]
+    if not cells:
+        return out
+    wanted = {(p.indicator_id, d) for p, d, _q in cells}
+    reports = reports_as_of(months[-1], as_of).filter(
+        indicator_id__in=sorted({i for i, _d in wanted}),
+        district_id__in=sorted({d for _i, d in wanted}),
+    )
+    by_cell: dict[tuple[int, int], list] = {}
+    for i, d, m, value, created in reports.order_by().values_list(
+        "indicator_id", "district_id", "month", "value", "created_at"
+    ):
+        if (i, d) in wanted:
+            by_cell.setdefault((i, d), []).append((m, value, created))
+    before = add_months(months[0], -1)
+    streaks = dict.fromkeys(wanted)
+    for i, d, streak in LagEvaluation.objects.filter(
+        month=before, indicator_id__in=sorted({i for i, _d in wanted})
+    ).values_list("indicator_id", "district_id", "streak"):
+        if (i, d) in streaks:
+            streaks[(i, d)] = streak
+    thresholds = thresholds or Thresholds.from_settings()
+    schedule = []  # (month, its deadline, its base month)
+    for month in months:
+        schedule.append((month, reporting_deadline(month), forecast_base(month, thresholds)[1]))
+    wanted_months = {m for m, _d, _b in schedule} | {b for _m, _d, b in schedule if b}
+    first = months[0]
+    for plan, d, quota in cells:
+        key = (plan.indicator_id, d)
+        as_of_month = values_as_of_months(
+            ((m, (v, c)) for m, v, c in by_cell.get(key, ())), wanted_months
+        )
+        quota = plan.target if quota is None else quota
+        streak = streaks[key]
+        for month, deadline, base_month in schedule:
+            latest = as_of_month.get(month)
+            value, latest_month, on_time = None, None, False
+            if latest is not None:
+                (value, created), latest_month = latest
+                on_time = latest_month == month and created <= deadline
+            found = None if base_month is None else as_of_month.get(base_month)
+            out[month].append((
+                plan, d, quota, value, latest_month, on_time,
+                None if found is None else found[0][0],
+                streak if month == first else None,
+            ))  # fmt: skip
+    return out
 
 
 READ_CELLS = 5_000  # cells a statement of the evaluation reads (``_cell_figures``)

@@ -6,6 +6,7 @@ figure, or with ``COUNT_ONLY_REVIEWED`` only approved ones (``state.counted_repo
 
 - ``value_as_of(reports, month)``: the rule on plain ``(month, value)`` pairs (pages that
   already hold a cell's reports: the entry sheet's and the admin grid's 上月);
+  ``values_as_of_months`` the same for several months in one pass (the re-evaluation);
 - ``series_as_of(rows, year, level=)``: every month of a year, over several cells: the
   sum (rates: the mean) of each cell's value as of that month (the trajectory);
 - ``reports_as_of`` / ``latest_reports`` / ``values_as_of`` / ``latest_by_cell``: the same
@@ -37,6 +38,23 @@ def value_as_of(
         if m <= month and (best is None or m > best[1]):
             best = (v, m)
     return best
+
+
+def values_as_of_months(reports: Iterable[tuple[date, object]], months: Iterable[date]) -> dict:
+    """``value_as_of`` of one cell for each of ``months`` at once: ``{month: (value,
+    month reported)}`` for the months where the cell has a value by then. ``reports``
+    are ``(month, value)`` pairs of one plan year (``value`` any object). One pass over
+    the reports sorted by month instead of one per month (the re-evaluation of several
+    months: ``monitoring.evaluation.months_figures``)."""
+    ordered = sorted(reports, key=lambda r: r[0])
+    out, i, best = {}, 0, None
+    for month in sorted(set(months)):
+        while i < len(ordered) and ordered[i][0] <= month:
+            best = (ordered[i][1], ordered[i][0])
+            i += 1
+        if best is not None:
+            out[month] = best
+    return out
 
 
 def series_as_of(rows: Iterable, year: int, *, level: bool) -> dict[date, Decimal]:
