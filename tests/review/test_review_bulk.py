@@ -70,7 +70,7 @@ def states(p):
 
 def bulk(client, **data):
     response = client.post(reverse("dashboard:review_bulk"), data, follow=True)
-    assert response.status_code == 200
+    assert response.status_code in (200, 400)  # done (the page it leads back to), or refused
     return [str(m) for m in response.context["messages"]]
 
 

@@ -200,8 +200,7 @@ def review_bulk(request):
     else:
         ids = _ids(request.POST.getlist("cell"))
     if not ids:
-        messages.error(request, "请先勾选要审核的指标")
-        return _back(request, default)
+        return _refused(request, "请先勾选要审核的指标", _back_url(request, default))
     found = {
         c.pk: c
         for c in restrict(user, Action.VIEW, CellReview.objects.all())
@@ -222,17 +221,27 @@ def review_bulk(request):
         else:
             raise Http404("未知操作")
     except review.ReviewRejected as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, done)
+        return _refused(request, str(exc), _back_url(request, default))
+    messages.success(request, done)
     return _back(request, default)
 
 
-def _back(request, default: str):
+def _back_url(request, default: str) -> str:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        return redirect(target)
-    return redirect(default)
+        return target
+    return default
+
+
+def _back(request, default: str):
+    return redirect(_back_url(request, default))
+
+
+def _refused(request, message: str, back: str):
+    """A refused action answers 400 with its Chinese reason (issue 30: every path), and a
+    way back; nothing changed."""
+    messages.error(request, message)
+    return render(request, "dashboard/refused.html", {"back": back}, status=400)
 
 
 def _scoped_cell(user, pk: str, action: str = Action.VIEW) -> CellReview:
@@ -303,9 +312,8 @@ def review_act(request):
         else:
             raise Http404("未知操作")
     except review.ReviewRejected as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, done)
+        return _refused(request, str(exc), _back_url(request, default))
+    messages.success(request, done)
     return _back(request, default)
 
 
@@ -331,8 +339,7 @@ def explain_cell(request, indicator_id: int, district_id: int):
     try:
         catch_up = date.fromisoformat(request.POST.get("catch_up_by", ""))
     except ValueError:
-        messages.error(request, "请填写计划追赶完成时间（年-月-日）")
-        return redirect(back)
+        return _refused(request, "请填写计划追赶完成时间（年-月-日）", back)
     try:
         review.explain(
             user,
@@ -344,7 +351,6 @@ def explain_cell(request, indicator_id: int, district_id: int):
             catch_up_by=catch_up,
         )
     except review.ReviewRejected as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"已保存{month_label(month)}的原因说明和整改措施")
+        return _refused(request, str(exc), back)
+    messages.success(request, f"已保存{month_label(month)}的原因说明和整改措施")
     return redirect(back)
