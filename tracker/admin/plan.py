@@ -269,14 +269,17 @@ class DistrictAdmin(PlanEditAdmin):
 
 class IndicatorInline(ScopedInline):
     model = Indicator
-    fields = ("order", "label", "target_text", "target_value", "unit", "kind", "scope")
+    fields = (
+        "order", "key", "label", "target_text", "target_value", "unit", "kind", "direction",
+        "scope",
+    )  # fmt: skip
     show_change_link = True
 
 
 class MilestoneInline(ScopedInline):
     model = Milestone
     formset = GuardedFormSet
-    fields = ("due_date", "indicator", "kind", "value_text", "value", "text")
+    fields = ("key", "due_date", "indicator", "kind", "value_text", "value", "text")
     ordering = ("due_date", "order")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -299,7 +302,7 @@ class ProjectAdmin(PlanEditAdmin):
     filter_horizontal = ("co_lead_agencies", "cooperating_agencies")
     inlines = (IndicatorInline, MilestoneInline)
     fieldsets = (
-        (None, {"fields": ("plan_year", "category", "seq", "name", "name_in_breakdown")}),
+        (None, {"fields": ("plan_year", "category", "seq", "key", "name", "name_in_breakdown")}),
         (
             "责任",
             {
@@ -338,7 +341,10 @@ class QuotaInline(ScopedInline):
 
 @admin.register(Indicator)
 class IndicatorAdmin(PlanEditAdmin):
-    list_display = ("project_seq", "order", "label", "target_text", "unit", "kind", "scope")
+    list_display = (
+        "project_seq", "order", "key", "label", "target_text", "unit", "kind", "direction",
+        "scope",
+    )  # fmt: skip
     list_display_links = ("label",)
     list_filter = ("project__plan_year", "kind", "scope", "project__category")
     list_select_related = ("project",)
@@ -354,7 +360,9 @@ class IndicatorAdmin(PlanEditAdmin):
         "target_value",
         "unit",
         "kind",
+        "direction",
         "scope",
+        "key",
         "deadline",
         "breakdown_note",
         "change_reason",
@@ -420,7 +428,7 @@ class QuotaAdmin(PlanEditAdmin):
 
 @admin.register(Milestone)
 class MilestoneAdmin(PlanEditAdmin):
-    list_display = ("project_seq", "due_date", "indicator", "kind", "value_text", "text")
+    list_display = ("project_seq", "key", "due_date", "indicator", "kind", "value_text", "text")
     list_filter = ("project__plan_year", "kind", "project__category")
     list_select_related = ("project", "indicator__project")
     search_fields = ("text", "project__name")
