@@ -16,13 +16,16 @@ from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
+from openpyxl import load_workbook
 
 from tests.conftest import PLAN_2024
 from tests.factories import make_user
 from tests.lag_helpers import report
 from tests.plans.test_plan_damaged import snapshot
+from tracker.plans.importer import Registry, import_tables
 from tracker.plans.loader import PlanChangeRefused, PlanFileError, load_plan, preview
 from tracker.plans.models import Indicator, Milestone, Project, Quota
+from tracker.plans.published_tables import BREAKDOWN_SHEET, read_workbook
 from tracker.plans.reference import District
 from tracker.plans.signals import plan_changed
 from tracker.progress.models import MilestoneCompletion, ProgressReport
@@ -307,3 +310,35 @@ def test_renumbered_projects_keep_their_targets(plan_2024, data):
     assert meals.project.seq == 2 and meals.project.key == "P1"
     assert ProgressReport.objects.get(indicator=meals).value == 12
     assert Project.objects.get(plan_year=plan_2024, seq=1).name.startswith("新增认知障碍")
+
+
+def test_shifted_quota_row_in_a_workbook_is_shown_and_refused(plan_2024, tmp_path):
+    """The same damage made in the exported workbook (序号1's row in 任务分解表 moved one
+    column left): import, then load, shows 上城区's quota change with its reports and
+    refuses; nothing changes."""
+    meals = Indicator.objects.get(project__plan_year=plan_2024, key="P1-T1")
+    shangcheng = District.objects.get(code="shangcheng")
+    for month, value in (("2024-03", 2), ("2024-04", 4)):
+        report(meals, shangcheng, month, value)
+    out = tmp_path / "plan.xlsx"
+    call_command("export_plan", "2024", "--xlsx", str(out))
+    wb = load_workbook(out)
+    ws = wb[BREAKDOWN_SHEET]
+    header = next(r for r in range(1, 10) if any(c.value == "上城区" for c in ws[r]))
+    first = next(c.column for c in ws[header] if c.value == "上城区")
+    row = next(r for r in range(header + 1, ws.max_row + 1) if ws.cell(r, 1).value in (1, "1"))
+    last = ws.max_column
+    values = [ws.cell(row, col).value for col in range(first, last + 1)]
+    for col, value in zip(range(first, last + 1), [*values[1:], None], strict=True):
+        ws.cell(row, col).value = value
+    wb.save(out)
+
+    plan = import_tables(read_workbook(out), year=2024, registry=Registry.build()).plan
+    changes = preview(copy.deepcopy(plan))
+    risky = {c.key: c for c in changes.risky}
+    assert "P1-T1@shangcheng" in risky
+    assert risky["P1-T1@shangcheng"].touches == {"进度填报": 2}
+    before = snapshot()
+    with pytest.raises(PlanChangeRefused, match="P1-T1@shangcheng"):
+        load_plan(plan)
+    assert snapshot() == before
