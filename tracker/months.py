@@ -75,6 +75,8 @@ def short_date_label(value: date) -> str:
     return f"{value.month}月{value.day}日"
 
 
-def moment_label(value) -> str:
-    """「12月5日 10:32」: a moment inside a year already named (pass it in local time)."""
-    return f"{value.month}月{value.day}日 {value.hour:02d}:{value.minute:02d}"
+def moment_label(value, *, year: bool = False) -> str:
+    """「12月5日 10:32」: a moment inside a year already named; with ``year``
+    「2024年12月5日 10:32」 (印发时间). Pass it in local time."""
+    day = date_label(value) if year else short_date_label(value)
+    return f"{day} {value.hour:02d}:{value.minute:02d}"

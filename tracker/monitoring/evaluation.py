@@ -368,6 +368,21 @@ def _share(quota: Decimal, fraction: Decimal | None) -> Decimal | None:
     return None if fraction is None else (quota * fraction).quantize(PLACES)
 
 
+def _city_cells(plans, districts) -> dict[int, list[int]]:
+    """市本级 unit → its city-only indicators (sorted): a city-only indicator is reported
+    on its plan's own 市本级 column (``plans.units.city_unit_ids``); ``districts`` (None:
+    all) keeps only those units. +1 query when there are city-only indicators."""
+    city_only = sorted(pk for pk, p in plans.items() if p.is_city_only)
+    cells: dict[int, list[int]] = {}
+    if city_only:
+        city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
+        for pk in city_only:
+            unit = city_units.get(plans[pk].plan_year_id)
+            if unit is not None and (districts is None or unit in districts):
+                cells.setdefault(unit, []).append(pk)
+    return cells
+
+
 def _cell_figures(plans, month, as_of, deadline, base_month, district_ids=None):
     """What each cell of the evaluation needs, read set-based: ``(plan, district_id, quota,
     latest_value, latest_month, on_time, base_value, prev_streak)`` for each quota above 0
@@ -391,14 +406,7 @@ def _cell_figures(plans, month, as_of, deadline, base_month, district_ids=None):
     """
     districts = None if district_ids is None else sorted(set(district_ids))
     split = [pk for pk, p in plans.items() if not p.is_city_only]
-    city_only = [pk for pk, p in plans.items() if p.is_city_only]
-    city_cells: dict[int, list[int]] = {}  # 市本级 unit → its city-only indicators
-    if city_only:  # reported on each plan's own 市本级 column (plans.units.city_unit_ids)
-        city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
-        for pk in sorted(city_only):
-            unit = city_units.get(plans[pk].plan_year_id)
-            if unit is not None and (districts is None or unit in districts):
-                city_cells.setdefault(unit, []).append(pk)
+    city_cells = _city_cells(plans, districts)
 
     statements = []  # (SQL and params, its cells are city-only)
     for batch in indicator_batches({pk: plans[pk] for pk in split}, READ_CELLS):
@@ -479,15 +487,8 @@ def months_figures(
         for d, quota in sorted(plans[pk].quotas.items()):
             if quota > 0 and (districts is None or d in districts):
                 cells.append((plans[pk], d, quota))
-    city_only = [pk for pk, p in plans.items() if p.is_city_only]
-    if city_only:
-        city_units = city_unit_ids({plans[pk].plan_year_id for pk in city_only})
-        pairs = []
-        for pk in sorted(city_only):
-            unit = city_units.get(plans[pk].plan_year_id)
-            if unit is not None and (districts is None or unit in districts):
-                pairs.append((unit, pk))
-        cells += [(plans[pk], unit, None) for unit, pk in sorted(pairs)]
+    city = _city_cells(plans, districts)
+    cells += [(plans[pk], unit, None) for unit in sorted(city) for pk in city[unit]]
     if not cells:
         return out
     wanted = {(p.indicator_id, d) for p, d, _q in cells}

@@ -33,11 +33,7 @@ def value_as_of(
     """The value of a cell as of ``month``: its latest report for that month or earlier
     (``(value, month reported)``), None when there is none. ``reports`` are
     ``(month, value)`` pairs of one plan year."""
-    best = None
-    for m, v in reports:
-        if m <= month and (best is None or m > best[1]):
-            best = (v, m)
-    return best
+    return values_as_of_months(reports, [month]).get(month)
 
 
 def values_as_of_months(reports: Iterable[tuple[date, object]], months: Iterable[date]) -> dict:

@@ -28,7 +28,7 @@ from django.utils.functional import Promise
 
 from tracker.formats import plain
 from tracker.monitoring.models import LagEvaluation
-from tracker.months import format_month
+from tracker.months import format_month, moment_label
 from tracker.plans.selection import choose_plan
 from tracker.reporting.models import NoticeIssue
 from tracker.reporting.notice import LIVE_STAMP, Notice, notice, notice_context_defaults
@@ -60,8 +60,7 @@ class Stamp:
 
 def when_label(value: datetime) -> str:
     """「2024年10月10日 09:30」 in the local time zone."""
-    local = timezone.localtime(value)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    return moment_label(timezone.localtime(value), year=True)
 
 
 def stamp_text(issue: NoticeIssue | None) -> str:
