@@ -7,6 +7,8 @@ from datetime import date
 import psycopg
 import pytest
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tracker.db.backup import Folders, backup, read_manifest, restore_database, restore_files
@@ -96,3 +98,7 @@ def test_missing_attachment_file_is_a_clear_404(attached, media):
     response = client.get(f"/api/v1/attachments/{item.pk}/download/")
     assert response.status_code == 404
     assert "文件已不在服务器上" in response.json()["detail"]
+    page = Client()  # the page's 打开 link: the same answer
+    page.force_login(p.district_a_user)
+    response = page.get(reverse("dashboard:attachment", args=[item.pk]))
+    assert response.status_code == 404

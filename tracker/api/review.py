@@ -395,13 +395,7 @@ class AttachmentViewSet(
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         item = self.get_object()
-        try:
-            stored = item.file.open("rb")
-        except FileNotFoundError as exc:  # a database restored without its media folder
-            raise NotFound(
-                f"佐证材料「{item.original_name}」的文件已不在服务器上（数据库恢复时未同时恢复"
-                "文件目录？）。请联系管理员从备份恢复 media 目录。"
-            ) from exc
+        stored = attachments.open_stored(item)
         return FileResponse(stored, as_attachment=True, filename=item.original_name)
 
 

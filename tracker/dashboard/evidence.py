@@ -41,7 +41,7 @@ def attachment(request, pk: int):
     item = _scoped(Attachment, request.viewer, pk)
     inline = item.kind in INLINE
     response = FileResponse(
-        item.file.open("rb"),
+        attachments.open_stored(item),
         as_attachment=not inline,
         filename=item.original_name,
         content_type=INLINE.get(item.kind, "application/octet-stream"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.http import Http404
 
 from tracker import conf
 from tracker.accounts.permissions import Action as P
@@ -135,6 +136,19 @@ def attach(user, report: ProgressReport, *, name: str, content) -> Attachment:
         item.file.storage.delete(item.file.name)
         raise
     return item
+
+
+def open_stored(item: Attachment):
+    """The stored file, open for reading (the API's download and the page's 打开). A file
+    gone from the server (a database restored without its media folder) is a 404 with
+    the reason, never a 500."""
+    try:
+        return item.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404(
+            f"佐证材料「{item.original_name}」的文件已不在服务器上（数据库恢复时未同时恢复"
+            "文件目录？）。请联系管理员从备份恢复 media 目录。"
+        ) from exc
 
 
 def remove_attachment(user, attachment: Attachment, *, reason: str = "") -> None:
