@@ -122,6 +122,11 @@ class LoadSummary:
 # --- reading and normalising ---------------------------------------------------
 
 
+#: libyaml's safe loader when PyYAML has it (the pure-Python one is ten times slower: most
+#: of a reload of the 2024 plan), else the pure-Python one; both read the same documents
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_plan_file(path) -> dict:
     path = Path(path)
     if not path.exists():
@@ -143,7 +148,7 @@ def read_plan_file(path) -> dict:
             ]
         ) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列" if mark else ""
@@ -605,7 +610,7 @@ def write_keys(path) -> list[str]:
                     key_insert(node, item["key"])
     for offset, insert in sorted(inserts, reverse=True):
         text = text[:offset] + insert + text[offset:]
-    if yaml.safe_load(text) != keyed:  # never write a file that reads differently
+    if yaml.load(text, Loader=SAFE_LOADER) != keyed:  # never write a file that reads differently
         raise PlanFileError([f"无法把 key 写入 {path.name}（格式特殊），请手工填写。"])
     path.write_text(text, encoding="utf-8")
     return derived
@@ -826,11 +831,13 @@ def load_plan(
         writer = _Writer(spec, summary, user, reason or None)
         writer.run()
         if summary.changed:
+            indicator_ids = writer.affected_indicators(changes)
             plan_changed.send(
                 sender=PlanYear,
                 plan=summary.plan_year,
-                indicator_ids=writer.affected_indicators(changes),
+                indicator_ids=indicator_ids,
                 project_ids=writer.affected_projects(changes),
+                cells=writer.affected_cells(changes, indicator_ids),
             )
     return summary
 
@@ -1217,16 +1224,35 @@ class _Writer:
         self.projects: dict[str, Project] = {}
 
     def affected_indicators(self, changes: PlanChangeSet) -> list[int] | None:
-        """The stored targets whose cells may now evaluate differently (None: all)."""
+        """The stored targets all of whose cells may now evaluate differently (None: all):
+        a target, project or milestone changed. A changed quota alone moves only its own
+        cell (``affected_cells``)."""
         if not changes.exists:
             return None
-        keys = {
-            c.key.split("@")[0] for c in changes.changes if c.entity in ("量化目标", "分解任务")
-        }
+        keys = {c.key for c in changes.changes if c.entity == "量化目标"}
         by_project = {c.project_key for c in changes.changes if c.entity in ("项目", "进度节点")}
         return sorted(
             i.pk for key, i in self.indicators.items() if key in keys or i.project.key in by_project
         )
+
+    def affected_cells(self, changes: PlanChangeSet, indicator_ids) -> list[tuple[int, int]]:
+        """(indicator_id, district_id) of the quotas changed, added or removed, outside
+        the targets re-evaluated whole (``affected_indicators``): a reload correcting a
+        few quotas re-evaluates those cells, not every district of their targets."""
+        if indicator_ids is None:
+            return []
+        whole = set(indicator_ids)
+        codes = dict(District.objects.values_list("code", "pk"))
+        cells = set()
+        for c in changes.changes:
+            if c.entity != "分解任务":
+                continue
+            target_key, _, code = c.key.partition("@")
+            indicator = self.indicators.get(target_key)
+            if indicator is None or indicator.pk in whole or code not in codes:
+                continue
+            cells.add((indicator.pk, codes[code]))
+        return sorted(cells)
 
     def affected_projects(self, changes: PlanChangeSet) -> list[int]:
         keys = {c.project_key for c in changes.changes if c.entity == "进度节点"}
