@@ -6,6 +6,7 @@ clock is well past February 2025, so every write here is a correction to last ye
 after the following February: the case the daily catch-up used to miss.
 """
 
+import copy
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -16,12 +17,14 @@ from tests.dashboard_helpers import simulated_year
 from tracker.calendar import reporting_deadline
 from tracker.choices import PROBLEM_STATUSES
 from tracker.choices import LagStatus as S
+from tracker.formats import plain
 from tracker.monitoring.checks import run_catch_up, run_lag_check, stale_months
 from tracker.monitoring.current import reevaluate_cells
 from tracker.monitoring.evaluation import _cell_figures, forecast_base, months_figures
 from tracker.monitoring.models import LagAlert, LagEvaluation, LagRun
 from tracker.monitoring.rules import Thresholds, roll_up
 from tracker.notifications.models import Notification
+from tracker.plans.loader import load_plan
 from tracker.plans.models import Indicator, Quota
 from tracker.plans.signals import plan_changed
 from tracker.plans.trajectory import load_indicator_plans
@@ -138,6 +141,32 @@ def test_a_quota_correction_reevaluates_its_cells_in_every_stored_month(year, db
     assert {stored(cell, m).quota for m in months} == {actual}
 
 
+def test_reloading_the_plan_file_reevaluates_only_the_cells_whose_quota_changed(
+    year, db, plan_2024_data
+):
+    """A reload of the 2024 file with one quota corrected (淳安县's, down to what it has
+    done) rewrites that cell's rows in every stored month and no other row; the same file
+    loaded again rewrites nothing (issue 28: a reload costs no more than its changes)."""
+    cell = red_cell(year)
+    indicator = Indicator.objects.select_related("project").get(pk=cell[0])
+    actual = stored(cell, SEPT).actual
+    data = copy.deepcopy(plan_2024_data)
+    column = [d["code"] for d in data["districts"]].index(year.chunan.code)
+    project = next(p for p in data["projects"] if p["key"] == indicator.project.key)
+    target = next(i for i in project["indicators"] if i["key"] == indicator.key)
+    target["quotas"][column] = f"{plain(actual)} {indicator.unit}"
+    before = dict(LagEvaluation.objects.values_list("pk", "evaluated_at"))
+    load_plan(data, confirm=True, reason="淳安县任务数更正")
+    after = dict(LagEvaluation.objects.values_list("pk", "evaluated_at"))
+    rewritten = {pk for pk, at in after.items() if before.get(pk) != at}
+    rows = LagEvaluation.objects.filter(indicator_id=cell[0], district_id=cell[1])
+    assert rewritten == set(rows.values_list("pk", flat=True))
+    assert {r.quota for r in rows} == {actual}
+    assert stored(cell, SEPT).status == S.ON_TRACK
+    load_plan(data)  # unchanged: nothing re-evaluated, nothing rewritten
+    assert dict(LagEvaluation.objects.values_list("pk", "evaluated_at")) == after
+
+
 def test_a_removed_quota_drops_its_stored_cells(year, db):
     cell = red_cell(year)
     Quota.objects.filter(indicator_id=cell[0], district_id=cell[1]).delete()
@@ -153,15 +182,19 @@ def test_the_reevaluation_of_a_whole_district_month_takes_a_fixed_number_of_quer
     """淳安县's whole month (every cell it reports): 1 query for the evaluated months, 3
     for the plan, 2 for the figures of every month (the reports, the streaks of the
     month before) and 1 to store every month's cells, whatever the number of cells and
-    of months."""
+    of months. Only the rows whose evaluation changed are written."""
     cells = set(
         Quota.objects.filter(district=year.chunan).values_list("indicator_id", "district_id")
     )
     assert len(cells) > 40
+    stored = LagEvaluation.objects.filter(district=year.chunan, month__gte=JUNE)
+    stored.update(actual=-1)  # spoiled behind the re-evaluation's back: every row differs
     with django_assert_num_queries(7):
         assert reevaluate_cells(cells, SEPT) == len(cells)
-    with django_assert_num_queries(7):  # June to September
-        assert reevaluate_cells(cells, JUNE) == 4 * len(cells)
+    with django_assert_num_queries(7):  # June to September: September is current again
+        assert reevaluate_cells(cells, JUNE) == 3 * len(cells)
+    with django_assert_num_queries(7):  # nothing changed since: no row is rewritten
+        assert reevaluate_cells(cells, JUNE) == 0
     with django_assert_num_queries(1):  # a month never evaluated: nothing to do
         assert reevaluate_cells(cells, date(2024, 11, 1)) == 0
 

@@ -146,8 +146,8 @@ def test_confirmed_change_is_in_history_with_user_and_reason_and_announced(
     make_user("duchashi")
     heard = []
 
-    def listen(sender, plan, indicator_ids, project_ids, **kwargs):
-        heard.append((plan.pk, indicator_ids, project_ids))
+    def listen(sender, plan, indicator_ids, project_ids, cells=(), **kwargs):
+        heard.append((plan.pk, indicator_ids, project_ids, cells))
 
     plan_changed.connect(listen, dispatch_uid="test_plan_keys")
     try:
@@ -172,7 +172,11 @@ def test_confirmed_change_is_in_history_with_user_and_reason_and_announced(
     change = quota.history.latest("history_date")
     assert change.history_user.username == "duchashi"
     assert change.history_change_reason == "载入计划文件 plan.yaml：上城区任务数调整"
-    assert heard == [(plan_2024.pk, [meals.pk], [])]
+    gongshu = District.objects.get(name="拱墅区")
+    # two quotas corrected: their two cells are re-evaluated, not the target's 14 districts
+    assert heard == [
+        (plan_2024.pk, [], [], sorted([(meals.pk, shangcheng.pk), (meals.pk, gongshu.pk)]))
+    ]
 
 
 def test_history_without_a_user_names_the_command_line(plan_2024, data, tmp_path):

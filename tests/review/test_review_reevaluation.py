@@ -54,14 +54,18 @@ def test_approvals_unlock_and_relock_reevaluate_with_only_reviewed_figures_count
     assert stored(p, p.indicator_b).actual == 10
     assert cell(p, p.indicator_a).locked  # the month is approved and locked
 
-    before = stored(p, p.indicator_a).evaluated_at
+    # A re-evaluation writes only rows whose evaluation changed, so an unlock, which
+    # changes nothing counted, is seen by repairing a row spoiled behind its back: the
+    # unlocked cell is re-evaluated, the other cell is not touched.
+    spoil = LagEvaluation.objects.filter(district=p.district_a, month=JUNE)
+    spoil.update(actual=999)
     review.unlock(p.supervisor, reason="台账核对有误", cell=cell(p, p.indicator_a))
-    unlocked = stored(p, p.indicator_a).evaluated_at
-    assert unlocked > before
+    assert stored(p, p.indicator_a).actual == 10
+    assert stored(p, p.indicator_b).actual == 999  # only the cell touched
     report(p.district_a_user, p, p.indicator_a, 12)  # the correction while unlocked
     assert stored(p, p.indicator_a).actual == 12
-    corrected = stored(p, p.indicator_a).evaluated_at
+    spoil.filter(indicator=p.indicator_a).update(actual=999)
     review.relock(p.supervisor, cell=cell(p, p.indicator_a))
-    assert stored(p, p.indicator_a).evaluated_at > corrected
-    assert stored(p, p.indicator_b).evaluated_at < unlocked  # only the cell touched
+    assert stored(p, p.indicator_a).actual == 12
+    assert stored(p, p.indicator_b).actual == 999
     assert LagRun.objects.get(month=JUNE).run_count == runs  # and no check ran

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 
+from django.db.models import Q
 from django.utils import timezone
 
 from tracker.choices import PROBLEM_STATUSES
@@ -65,7 +66,8 @@ def reevaluate(
     district with a quota) in every stored month of ``since``'s year from ``since`` on,
     oldest first (a month's streak reads the month before). ``prune`` (a plan change)
     also drops stored cells of these indicators that no longer exist (a quota removed,
-    an indicator no longer tracked). Returns the number of cells stored.
+    an indicator no longer tracked). Returns the number of rows written: cells whose
+    evaluation changed (``evaluation.store_cells`` leaves the others as they are).
 
     Queries: 1 for the months, and when there are any 3 for the plan, 2 for every
     month's figures (``evaluation.months_figures``: the reports once, the streaks of the
@@ -98,14 +100,28 @@ def reevaluate(
         streaks = {(c.indicator_id, c.district_id): c.streak for c in evaluation.cells}
         previous = month
         evaluations.append(evaluation)
-    store_cells(evaluations, now)
+    written = store_cells(evaluations, now)
     if prune:
-        stale = LagEvaluation.objects.filter(month__in=months, indicator_id__in=ids)
-        if district_ids is not None:
-            stale = stale.filter(district_id__in=list(district_ids))
-        stale.exclude(evaluated_at=now).delete()
-    stored = sum(len(e.cells) for e in evaluations)
-    return stored
+        _prune(evaluations, months, ids, district_ids)
+    return written
+
+
+def _prune(evaluations, months: list[date], ids: list[int], district_ids) -> None:
+    """Drop the stored cells of ``ids`` in ``months`` that the re-evaluation no longer
+    produced (a quota removed, a target no longer tracked). Unchanged rows are not
+    rewritten (``store_cells``), so what is stale is told by its key, not its time.
+    1 query."""
+    kept: dict[int, set[int]] = {i: set() for i in ids}
+    for evaluation in evaluations:
+        for c in evaluation.cells:
+            kept[c.indicator_id].add(c.district_id)
+    stale = Q()
+    for indicator_id, districts in kept.items():
+        stale |= Q(indicator_id=indicator_id) & ~Q(district_id__in=sorted(districts))
+    rows = LagEvaluation.objects.filter(month__in=months).filter(stale)
+    if district_ids is not None:
+        rows = rows.filter(district_id__in=list(district_ids))
+    rows.delete()
 
 
 def reevaluate_cells(cells, since: date, *, now: datetime | None = None) -> int:
@@ -134,10 +150,13 @@ def on_figures_changed(sender, *, cells, month, **kwargs) -> None:
         reevaluate_cells(cells, month)
 
 
-def on_plan_changed(sender, *, plan, indicator_ids=None, project_ids=(), **kwargs) -> None:
+def on_plan_changed(
+    sender, *, plan, indicator_ids=None, project_ids=(), cells=(), **kwargs
+) -> None:
     """``plans.signals.plan_changed``: every cell of the changed indicators (and of the
-    projects whose milestones changed), from January of the plan's year on; cells that no
-    longer exist are dropped."""
+    projects whose milestones changed) and the ``cells`` whose quota alone changed, from
+    January of the plan's year on; cells that no longer exist are dropped."""
+    since = date(plan.year, 1, 1)
     indicators = Indicator.objects.filter(project__plan_year=plan)
     if indicator_ids is not None:
         wanted = set(indicator_ids)
@@ -148,7 +167,13 @@ def on_plan_changed(sender, *, plan, indicator_ids=None, project_ids=(), **kwarg
         ids = wanted
     else:
         ids = set(indicators.values_list("pk", flat=True))
-    reevaluate(ids, date(plan.year, 1, 1), prune=True)
+    reevaluate(ids, since, prune=True)
+    quota_cells = [(i, d) for i, d in cells if i not in ids]
+    if quota_cells:  # one pass: their targets × their districts (a few extra cells at most)
+        reevaluate(
+            {i for i, _ in quota_cells}, since,
+            district_ids=sorted({d for _, d in quota_cells}), prune=True,
+        )  # fmt: skip
 
 
 def connect() -> None:

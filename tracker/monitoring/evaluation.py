@@ -724,14 +724,19 @@ def save_evaluation(evaluation: MonthEvaluation, run_number: int) -> int:
     return len(cells)
 
 
-def store_cells(evaluations, evaluated_at: datetime) -> None:
+def store_cells(evaluations, evaluated_at: datetime) -> int:
     """Upsert the cells of ``evaluations`` (of one or several months) in one statement (as
     ``save_evaluation``), leaving every other stored cell alone: the re-evaluation after
-    a write. A stored row keeps its ``run_number`` (the check that last wrote it); a new
-    one gets 0."""
+    a write. Only rows whose evaluation changed are written (a new ``evaluated_at``
+    included): a plan reload that re-evaluates every target rewrites the cells it
+    changed, not all nine months of every cell (issue 28). A stored row keeps its
+    ``run_number`` (the check that last wrote it); a new one gets 0. Returns the number
+    of rows written (inserted or changed)."""
     rows = [_row(c, e.month) for e in evaluations for c in e.cells]
-    if rows:  # a write's few cells: one statement beats COPY's four
-        _upsert(rows, 0, evaluated_at, keep_run=True, copy=False)
+    if not rows:
+        return 0
+    # a write's few cells: one statement beats COPY's four
+    return _upsert(rows, 0, evaluated_at, keep_run=True, copy=False, changed_only=True)
 
 
 def _upsert(
@@ -741,7 +746,11 @@ def _upsert(
     *,
     keep_run: bool = False,
     copy: bool = True,
-) -> None:
+    changed_only: bool = False,
+) -> int | None:
+    """``changed_only``: a stored row whose evaluation columns all equal the new ones is
+    left as it is (``ON CONFLICT … DO UPDATE … WHERE`` some column differs, NULL-safe);
+    returns the rows written (None through COPY, which the checks use)."""
     keep = ("run_number",) if keep_run else ()
     if copy and copy_supported():  # the rows through COPY into a temporary table, then the upsert
         copy_upsert(
@@ -778,6 +787,14 @@ def _upsert(
         f"INSERT INTO {table} ({quoted}) SELECT {selects}, %s, %s FROM {source} "
         f"ON CONFLICT ({unique}) DO UPDATE SET {updates}"
     )
+    if changed_only:
+        same = "IS NOT DISTINCT FROM" if connection.vendor == "postgresql" else "IS"
+        compared = [connection.ops.quote_name(c) for c in _COLUMNS if c not in _UNIQUE]
+        sql += (
+            " WHERE NOT ("
+            + " AND ".join(f"{table}.{c} {same} excluded.{c}" for c in compared)
+            + ")"
+        )
     params = [
         run_number,
         connection.ops.adapt_datetimefield_value(evaluated_at),
@@ -785,6 +802,7 @@ def _upsert(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def _bulk_upsert(rows, run_number, evaluated_at, keep):  # pragma: no cover - not PG/SQLite

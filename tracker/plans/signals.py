@@ -10,5 +10,7 @@ from django.dispatch import Signal
 #: Sent inside the writing transaction after a plan's quotas, targets, milestones, curve or
 #: deadlines changed. Arguments: ``plan`` (the PlanYear) and ``indicator_ids`` (the
 #: indicators whose cells may evaluate differently; ``None`` means every indicator of the
-#: plan) and ``project_ids`` (projects whose milestones changed; may be empty).
+#: plan) and ``project_ids`` (projects whose milestones changed; may be empty); optionally
+#: ``cells``, (indicator_id, district_id) pairs whose quota alone changed (added, corrected
+#: or removed), re-evaluated without the rest of their indicator.
 plan_changed = Signal()
