@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,29 @@ def registered() -> list[Dependent]:
     return list(_REGISTRY.values())
 
 
-@dataclass
 class Touched:
-    """Counts per label, by cell and by milestone, for one preview (a few queries)."""
+    """Counts per label, by cell and by milestone, for one preview. Asked on first use
+    (a few queries): a reload that changes nothing never counts anything."""
 
-    cells: dict[str, Counter]
-    milestones: dict[str, Counter]
+    def __init__(self, indicator_ids: Iterable[int], milestone_ids: Iterable[int]):
+        self.indicator_ids = sorted(set(indicator_ids))
+        self.milestone_ids = sorted(set(milestone_ids))
+
+    @cached_property
+    def cells(self) -> dict[str, Counter]:
+        return {
+            dep.label: Counter(dep.cells(self.indicator_ids))
+            for dep in registered()
+            if dep.cells is not None and self.indicator_ids
+        }
+
+    @cached_property
+    def milestones(self) -> dict[str, Counter]:
+        return {
+            dep.label: Counter(dep.milestones(self.milestone_ids))
+            for dep in registered()
+            if dep.milestones is not None and self.milestone_ids
+        }
 
     def of_cell(self, indicator_id, district_id) -> dict[str, int]:
         return _nonzero({k: c.get((indicator_id, district_id), 0) for k, c in self.cells.items()})
@@ -68,15 +86,7 @@ def _nonzero(counts: dict[str, int]) -> dict[str, int]:
 
 def touched(indicator_ids: Iterable[int], milestone_ids: Iterable[int]) -> Touched:
     """Every registered count for these targets' cells and these milestones."""
-    indicator_ids = sorted(set(indicator_ids))
-    milestone_ids = sorted(set(milestone_ids))
-    cells, milestones = {}, {}
-    for dep in registered():
-        if dep.cells is not None and indicator_ids:
-            cells[dep.label] = Counter(dep.cells(indicator_ids))
-        if dep.milestones is not None and milestone_ids:
-            milestones[dep.label] = Counter(dep.milestones(milestone_ids))
-    return Touched(cells, milestones)
+    return Touched(indicator_ids, milestone_ids)
 
 
 def total(counts: dict[str, int]) -> int:
