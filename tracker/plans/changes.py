@@ -48,6 +48,8 @@ class PlanChangeSet:
     changes: list[Change] = field(default_factory=list)
     project_titles: dict[str, str] = field(default_factory=dict)  # key → 「序号25 …」
     derived_keys: list[str] = field(default_factory=list)  # 「序号25 第1个量化目标 → P25-T1」
+    #: the stored rows compared (the loader's writer reuses them when nothing changed)
+    stored: object = field(default=None, repr=False, compare=False)
 
     @property
     def risky(self) -> list[Change]:

@@ -828,7 +828,9 @@ def load_plan(
             raise PlanChangeRefused(changes)
         if confirm and not reason:
             raise PlanFileError(['确认变更时必须说明原因（--reason "…"），原因记入修改历史。'])
-        writer = _Writer(spec, summary, user, reason or None)
+        writer = _Writer(
+            spec, summary, user, reason or None, reuse=None if changes else changes.stored
+        )
         writer.run()
         if summary.changed:
             indicator_ids = writer.affected_indicators(changes)
@@ -921,7 +923,14 @@ def change_set(spec: _Spec) -> PlanChangeSet:
     """Compare the file with the stored plan, row by row and key by key (read only)."""
     plan = PlanYear.objects.filter(issuer=spec.issuer, year=spec.year).first()
     stored_projects = {
-        p.key: p for p in (plan.projects.select_related("category", "lead_agency") if plan else [])
+        p.key: p
+        for p in (
+            plan.projects.select_related("category", "lead_agency").prefetch_related(
+                "cooperating_agencies", "co_lead_agencies"
+            )
+            if plan
+            else []
+        )
     }
     stored_indicators = {
         i.key: i
@@ -948,6 +957,7 @@ def change_set(spec: _Spec) -> PlanChangeSet:
         exists=bool(stored_projects),
         keyed=spec.keyed,
         derived_keys=list(spec.derived_keys),
+        stored=_StoredRows(stored_projects, stored_indicators, stored_quotas, stored_milestones),
     )
     for p in stored_projects.values():
         result.project_titles[p.key] = f"序号{p.seq}「{_text(p.name)}」"
@@ -1214,12 +1224,25 @@ def column_order_problems(spec: _Spec, *, reorder=False) -> list[str]:
     ]
 
 
+@dataclass
+class _StoredRows:
+    """The plan's rows as ``change_set`` read them (keyed as it compares them)."""
+
+    projects: dict
+    indicators: dict
+    quotas: dict
+    milestones: dict
+
+
 class _Writer:
-    def __init__(self, spec: _Spec, summary: LoadSummary, user, reason=None):
+    def __init__(self, spec: _Spec, summary: LoadSummary, user, reason=None, reuse=None):
         self.spec = spec
         self.summary = summary
         self.user = user
         self.reason = reason
+        #: ``change_set``'s rows, when it found no change: no row comes, goes or moves, so
+        #: the writer compares the remaining fields on them instead of reading them again
+        self.reuse: _StoredRows | None = reuse
         self.indicators: dict[str, Indicator] = {}
         self.projects: dict[str, Project] = {}
 
@@ -1413,7 +1436,10 @@ class _Writer:
         return {c.order: c for c in plan_year.categories.all()}
 
     def _projects(self, plan_year, categories, agencies) -> dict[str, Project]:
-        existing = {p.key: p for p in plan_year.projects.all()}
+        with_agencies = plan_year.projects.prefetch_related(
+            "cooperating_agencies", "co_lead_agencies"
+        )
+        existing = self.reuse.projects if self.reuse else {p.key: p for p in with_agencies}
         wanted = {}
         for p in self.spec.projects:
             wanted[p["key"]] = {
@@ -1435,17 +1461,17 @@ class _Writer:
         self._delete(stale, "项目")
         moving = [p for k, p in existing.items() if k in wanted and p.seq != wanted[k]["seq"]]
         self._park(Project, moving, "seq", 20000)
-        self._sync(
+        new, changed = self._sync(
             Project,
             {k: p for k, p in existing.items() if k in wanted},
             wanted,
             lambda k, v: Project(plan_year=plan_year, key=k, **v),
             "项目",
         )
-        projects = {
-            p.key: p
-            for p in plan_year.projects.prefetch_related("cooperating_agencies", "co_lead_agencies")
-        }
+        if new or changed or moving or len(existing) != len(wanted):
+            projects = {p.key: p for p in with_agencies.all()}  # read again: rows came or went
+        else:  # an unchanged reload reuses the rows read above
+            projects = existing
         for p in self.spec.projects:
             project = projects[p["key"]]
             want = {agencies[n].pk for n in p["cooperating"]}
@@ -1468,7 +1494,7 @@ class _Writer:
         }
 
     def _indicators(self, projects) -> dict[str, Indicator]:
-        existing = self._stored_indicators(projects)
+        existing = self.reuse.indicators if self.reuse else self._stored_indicators(projects)
         wanted = {}
         for p in self.spec.projects:
             for ind in p["indicators"]:
@@ -1490,14 +1516,22 @@ class _Writer:
             if (i.project_id, i.order) != (wanted[k]["project_id"], wanted[k]["order"])
         ]
         self._park(Indicator, moving, "order", 1000)
-        self._sync(Indicator, kept, wanted, lambda k, v: Indicator(key=k, **v), "量化目标")
-        self.indicators = self._stored_indicators(projects)
+        new, changed = self._sync(
+            Indicator, kept, wanted, lambda k, v: Indicator(key=k, **v), "量化目标"
+        )
+        # read again only when rows came, went or moved (an unchanged reload reuses them)
+        same = not (new or changed or stale or moving)
+        self.indicators = kept if same else self._stored_indicators(projects)
         return self.indicators
 
     def _quotas(self, indicators, districts):
         existing = {
             (q.indicator_id, q.district_id): q
-            for q in Quota.objects.filter(indicator__in=indicators.values())
+            for q in (
+                self.reuse.quotas.values()
+                if self.reuse
+                else Quota.objects.filter(indicator__in=indicators.values())
+            )
         }
         wanted, shared = {}, {}
         merged = {
@@ -1536,7 +1570,11 @@ class _Writer:
                     self.summary.updated["合并列分解任务"] += 1
 
     def _milestones(self, projects, indicators):
-        existing = {m.key: m for m in Milestone.objects.filter(project__in=projects.values())}
+        existing = (
+            self.reuse.milestones
+            if self.reuse
+            else {m.key: m for m in Milestone.objects.filter(project__in=projects.values())}
+        )
         wanted = {}
         for p in self.spec.projects:
             project = projects[p["key"]]
