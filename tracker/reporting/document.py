@@ -97,8 +97,8 @@ def settle(record: NoticeIssue) -> None:
     for name in TEXT_PARTS:
         if not getattr(record, name):
             setattr(record, name, getattr(doc, name))
-    if record.printed_on is None:
-        record.printed_on = doc.printed_on
+    if record.printed_on is None or record.printed_on < doc.issued_on:
+        record.printed_on = doc.issued_on  # printed no earlier than written
 
 
 def settings_key() -> str:

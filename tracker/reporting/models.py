@@ -30,8 +30,8 @@ class NoticeIssue(models.Model):
 
     Only 督查室 edits it (admin → 月度通报设置). The page, the xlsx and the PDF print the
     parts, a blank one as its default (``reporting.document``); a change re-renders the
-    cached PDF. Once 印发 (``issued_at``), the
-    notice as it went out is kept here (figures, page, PDF, xlsx) and served as is.
+    cached PDF. Once 印发 (``issued_at``), the notice as it went out is kept here (figures,
+    page, PDF, xlsx) and served as is.
     """
 
     month = models.DateField("月份", unique=True, help_text="该月第一天")
