@@ -22,14 +22,15 @@ start_services() {
 }
 install_chromium() {
   # The dashboard's end-to-end test drives Debian's Chromium (no browser download).
-  # A CJK font so the notice PDF and screenshots show Chinese, not boxes; Pango for
-  # WeasyPrint (the notice PDF) and poppler-utils (pdftoppm/pdftotext in its test).
+  # A CJK font so the notice PDF and screenshots show Chinese, not boxes, and the
+  # notice's 公文 faces (docs/architecture.md: 仿宋 cwTeX, 宋/楷 AR PL, fallback
+  # WenQuanYi); Pango for WeasyPrint (the notice PDF) and poppler-utils (its test).
   if ! { command -v chromium && command -v chromedriver && command -v pdftoppm \
-         && fc-list :lang=zh | grep -q .; } >/dev/null 2>&1 \
+         && fc-list | grep -q cwTeXFangSong && fc-list :lang=zh | grep -q .; } >/dev/null 2>&1 \
     && command -v apt-get >/dev/null; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
       apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei \
-        libpango-1.0-0 libpangoft2-1.0-0 poppler-utils) \
+        fonts-cwtex-fs fonts-arphic-gbsn00lp fonts-arphic-gkai00mp libpango-1.0-0 libpangoft2-1.0-0 poppler-utils) \
       >/dev/null 2>&1 || echo "(could not install chromium: the browser test will be skipped)"
   fi
 }

@@ -187,6 +187,8 @@ VARIABLES: tuple[Variable, ...] = (
     # --- the notice, files and uploads --------------------------------------------------
     V("TRACKER_NOTICE_SUPERVISION_CAP", int, 10, "挂牌督办 items listed one by one in a "
       "notice (督查室 sets it per month)", key="NOTICE_SUPERVISION_CAP"),
+    V("TRACKER_NOTICE_ISSUER", str, "杭州市人民政府督查室", "the notice's 发文机关 (its "
+      "版头 and 署名; 督查室 may change both per month)", key="NOTICE_ISSUER"),
     V("TRACKER_NOTICE_PDF_DIR", Path, None, "where rendered notice PDFs are kept",
       key="NOTICE_PDF_DIR", shown_default="var/notices"),
     V("TRACKER_ATTACHMENT_MAX_BYTES", int, 10 * MB, "largest 佐证材料 accepted",

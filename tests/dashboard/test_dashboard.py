@@ -326,7 +326,7 @@ def test_notice_xlsx(year, client):
     response = get(client, "notice_xlsx", SEPT)
     assert response["Content-Disposition"].startswith("attachment; filename*=UTF-8''")
     ws = load_workbook(io.BytesIO(response.content)).active
-    assert ws["A1"].value == "2024年9月民生实事项目推进情况通报"
+    assert ws["A3"].value == "2024年9月民生实事项目推进情况通报"  # under the 版头
     values = list(ws.iter_rows(values_only=True))
     assert any(row[1] == "淳安县" for row in values)
     assert values[1][0] == "杭督通〔2024〕9号"

@@ -10,7 +10,9 @@ click away in the month's other pages.
 
 The snapshot is generic (``freeze``): every field and property of the ``Notice`` and what
 it holds, so a later layout (the 公文 of issue 32) can read it without a schema of its own.
-An issued notice is not re-issued: a correction goes into the next month's notice.
+An issued notice is not re-issued: a correction goes into the next month's notice. Its
+公文 parts (版头, 主送, 署名, 版记…) are written into the record at 印发 where they were
+blank (``document.settle``), and the snapshot holds them too (``Notice.document``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tracker.formats import plain
 from tracker.monitoring.models import LagEvaluation
 from tracker.months import format_month, moment_label
 from tracker.plans.selection import choose_plan
+from tracker.reporting.document import settle
 from tracker.reporting.models import NoticeIssue
 from tracker.reporting.notice import LIVE_STAMP, Notice, notice, notice_context_defaults
 from tracker.reporting.notice_files import notice_workbook, render_pdf
@@ -116,6 +119,7 @@ def issue(month: date, user, *, plan=None) -> NoticeIssue:
         record.data_as_of = data_as_of(month, plan)
         if record.issued_on is None:
             record.issued_on = timezone.localdate(now)  # 成文日期: the day it went out
+        settle(record)  # the 公文 parts as they go out, whatever the defaults become
         data.issue = record
         stamp = Stamp(now, record.data_as_of)
         record.snapshot = {

@@ -48,6 +48,7 @@ from tracker.reporting.alerts import (
     open_alert_total,
     supervised_cells,
 )
+from tracker.reporting.document import NoticeDocument, document_of, settings_key
 from tracker.reporting.models import NoticeIssue
 from tracker.reporting.overview import overview
 from tracker.reporting.ranking import RankingRow, ranking
@@ -55,7 +56,7 @@ from tracker.review.explanations import attach_explanations
 from tracker.review.models import Explanation
 
 S = LagStatus
-NOTICE_LAYOUT = "4"  # bump when the notice template changes: cached PDFs re-render
+NOTICE_LAYOUT = "5"  # bump when the notice template changes: cached PDFs re-render
 #: what a notice not yet issued says about itself (an issued one: ``reporting.issued``)
 LIVE_STAMP = "实时数据，尚未印发：数字随填报和更正即时变化，以印发版本为准。"
 
@@ -140,6 +141,11 @@ class Notice:
     @property
     def issued_on(self) -> date | None:
         return self.issue.issued_on if self.issue else None
+
+    @property
+    def document(self) -> NoticeDocument:
+        """The 公文 parts around the body (``reporting.document``), defaults where blank."""
+        return document_of(self.month, self.issue)
 
     @property
     def title(self) -> str:
@@ -275,7 +281,7 @@ def fingerprint(month: date) -> str:
     )
     raw = (
         f"{month}|{ev['t']}|{ev['n']}|{alerts_version(month)}|{issue}|{NOTICE_LAYOUT}"
-        f"|{why['t']}|{why['n']}"
+        f"|{why['t']}|{why['n']}|{settings_key()}"
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 

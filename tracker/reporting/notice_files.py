@@ -54,9 +54,11 @@ def explanation_text(x, month) -> str:
 
 
 def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
-    """The notice as one printable sheet: 文号, what it is (``stamp``: live, or issued when
-    and with data as of when), summary, ranking, 挂牌督办 candidates with units, the other
-    red items per district, and the footnote on 完成率/序时完成率."""
+    """The notice as one printable sheet, in the order of the 公文: 版头 (发文机关标志,
+    发文字号), title, what it is (``stamp``: live, or issued when and with data as of when),
+    主送机关, summary, ranking, 挂牌督办 candidates with units, the other red items per
+    district, the footnote on 完成率/序时完成率, 署名 and 成文日期, and the 版记
+    (抄送, 印发机关, 印发日期)."""
     wb = Workbook()
     ws = wb.active
     ws.title = "晾晒通报"
@@ -90,11 +92,14 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
         ws.cell(ws.max_row, 2).alignment = Alignment(wrap_text=True, vertical="top")
         ws.row_dimensions[ws.max_row].height = 45
 
+    doc = data.document
+    row(doc.mark)  # 版头: 发文机关标志 in red, 发文字号 under it
+    ws["A1"].font = Font(bold=True, size=18, color="C00000")
+    row(doc.doc_number or f"（{data.number}）")
     row(data.title)
-    ws["A1"].font = Font(bold=True, size=14, color="C00000")
-    row(data.doc_number or f"（{data.number}）")
-    row("成文日期", date_label(data.issued_on) if data.issued_on else "")
+    ws["A3"].font = Font(bold=True, size=14)
     row(stamp)
+    row(f"{doc.addressees}：")  # 主送机关
     row()
     row("已到节点", "正常", "滞后（黄）", "严重滞后（红）", "其中逾期未完成", "未按时填报",
         "正常占比", "未解除预警", header=True)  # fmt: skip
@@ -161,6 +166,13 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
         row(f"另有 {data.unexplained} 项红色事项尚未说明原因和整改措施。")
         row()
     row(FOOTNOTE)
+    row()
+    row("发文机关署名", doc.signatory)
+    row("成文日期", doc.issued_on_label)
+    row()
+    row("抄送", f"{doc.copy_to}。", header=True)  # 版记
+    row("印发机关", doc.printer, header=True)
+    row("印发日期", doc.printed_on_label, header=True)
     for i, width in enumerate((8, 30, 12, 18, 8, 11, 11, 11, 10, 11, 11, 12, 9), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
@@ -171,7 +183,7 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
     ws.print_options.horizontalCentered = True
     ws.page_margins.left = ws.page_margins.right = 0.5
     ws.oddFooter.center.text = "第 &P 页，共 &N 页"
-    ws.print_title_rows = "1:2"
+    ws.print_title_rows = "5:5"  # the notice's own line (live or issued) on every page
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
