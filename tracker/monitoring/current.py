@@ -61,6 +61,7 @@ def reevaluate(
     district_ids=None,
     now: datetime | None = None,
     prune: bool = False,
+    plans=None,
 ) -> int:
     """Re-evaluate and store the cells of ``indicator_ids`` × ``district_ids`` (None: every
     district with a quota) in every stored month of ``since``'s year from ``since`` on,
@@ -83,7 +84,10 @@ def reevaluate(
     if not months:
         return 0
     now = now or timezone.now()
-    plans = load_indicator_plans(indicator_ids=ids)
+    if plans is None:
+        plans = load_indicator_plans(indicator_ids=ids)
+    else:  # read once by the caller for several groups (``reevaluate_cells``)
+        plans = {pk: plans[pk] for pk in ids if pk in plans}
     thresholds = Thresholds.from_settings()
     figures = months_figures(plans, months, now, district_ids, thresholds)
     evaluations, curves, streaks, previous = [], {}, {}, None
@@ -124,10 +128,12 @@ def _prune(evaluations, months: list[date], ids: list[int], district_ids) -> Non
     rows.delete()
 
 
-def reevaluate_cells(cells, since: date, *, now: datetime | None = None) -> int:
+def reevaluate_cells(
+    cells, since: date, *, now: datetime | None = None, prune: bool = False
+) -> int:
     """``reevaluate`` exactly ``cells`` (``(indicator_id, district_id)`` pairs): districts
     sharing the same changed indicators are evaluated together (one district's month
-    saved is one group)."""
+    saved is one group). ``prune`` as in ``reevaluate`` (quotas removed)."""
     by_district: dict[int, set[int]] = defaultdict(set)
     for indicator_id, district_id in cells:
         by_district[district_id].add(indicator_id)
@@ -135,8 +141,13 @@ def reevaluate_cells(cells, since: date, *, now: datetime | None = None) -> int:
     for district_id, indicator_ids in by_district.items():
         groups[frozenset(indicator_ids)].append(district_id)
     now = now or timezone.now()
+    # several groups (a corrected plan file's quotas): the plan is read once for all
+    every = set().union(*by_district.values())
+    plans = load_indicator_plans(indicator_ids=every) if len(groups) > 1 else None
     return sum(
-        reevaluate(indicator_ids, since, district_ids=sorted(districts), now=now)
+        reevaluate(
+            indicator_ids, since, district_ids=sorted(districts), now=now, prune=prune, plans=plans
+        )
         for indicator_ids, districts in groups.items()
     )
 
@@ -169,11 +180,8 @@ def on_plan_changed(
         ids = set(indicators.values_list("pk", flat=True))
     reevaluate(ids, since, prune=True)
     quota_cells = [(i, d) for i, d in cells if i not in ids]
-    if quota_cells:  # one pass: their targets × their districts (a few extra cells at most)
-        reevaluate(
-            {i for i, _ in quota_cells}, since,
-            district_ids=sorted({d for _, d in quota_cells}), prune=True,
-        )  # fmt: skip
+    if quota_cells:
+        reevaluate_cells(quota_cells, since, prune=True)
 
 
 def connect() -> None:
