@@ -6,7 +6,12 @@ per district × month and per lead agency × month:
 
 - **应报** (expected): the cells expected for the month in the viewer's scope;
 - **已报** (filed) = **按时** (on time, by the deadline) + **逾期** (late);
-- **未报** (missing): none filed and the deadline has passed;
+- **未报** (missing): none filed and the deadline has passed. This is the one 未报 of a
+  month: the notice prints it too (``month_tally``), so the two never disagree. It is
+  not the status 未按时填报 (``choices``): a status says how a cell stands, and after a
+  target's deadline month a cell is judged 逾期未完成 or 正常 whether or not the month
+  was reported (December's 未报 cells are such), while a late report keeps the status
+  未按时填报 but counts as 已报 (逾期) here;
 - **待报** (pending): none filed yet, the deadline still ahead;
 - **上报率** = 已报 ÷ 应报, **及时率** = 按时 ÷ 应报, in percent (None when nothing is
   expected).
@@ -40,6 +45,7 @@ __all__ = [
     "Tally",
     "completeness",
     "default_month",
+    "month_tally",
     "plan_months",
     "select",
 ]
@@ -211,3 +217,9 @@ def completeness(months, who=None, *, now: datetime | None = None, plan=None) ->
         total=total,
         now=now,
     )
+
+
+def month_tally(month: date, *, plan=None, now: datetime | None = None) -> Tally:
+    """The month's 应报/已报/未报 city-wide: the completeness page's total for 督查室, which
+    the notice prints (one definition of 未报, see the module docstring)."""
+    return completeness([month], None, now=now, plan=plan).total
