@@ -370,7 +370,7 @@ _RANK_LABEL = "通报中的写法：「3」或「并列第8」"
 class RankingRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField(help_text=_RANK)
     tied = serializers.BooleanField(help_text=_TIED)
-    rank_label = serializers.CharField(help_text=_RANK_LABEL)
+    rank_label = serializers.CharField(source="place", help_text=_RANK_LABEL)
     previous_rank = serializers.IntegerField(allow_null=True)
     change = serializers.IntegerField(allow_null=True)
     district = DistrictSerializer()
@@ -398,7 +398,7 @@ class AgencyRankingRowSerializer(serializers.Serializer):
 
     rank = serializers.IntegerField(help_text=_RANK)
     tied = serializers.BooleanField(help_text=_TIED)
-    rank_label = serializers.CharField(help_text=_RANK_LABEL)
+    rank_label = serializers.CharField(source="place", help_text=_RANK_LABEL)
     previous_rank = serializers.IntegerField(allow_null=True)
     change = serializers.IntegerField(allow_null=True)
     agency = AgencySerializer()
