@@ -114,7 +114,7 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
     row("排名", "区、县(市)", "正常占比", "已到节点", "正常", "黄", "红", "未按时填报",
         "上月排名", "名次变化", header=True)  # fmt: skip
     for r in data.ranking:
-        row(r.place, r.district.name, n(r.share_pct), r.due,
+        row(r.place_cell, r.district.name, n(r.share_pct), r.due,
             r.on_track, r.behind, r.seriously_behind, r.not_reported, r.previous_rank, r.change,
             formats=[None, None, PERCENT] + [COUNT] * 7)  # fmt: skip
     row()
@@ -122,7 +122,7 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
     row("排名", "牵头单位", "正常占比", "已到节点", "正常", "黄", "红", "未按时填报",
         "上月排名", "名次变化", "项目", "项目状态", header=True)  # fmt: skip
     for r in data.agency_ranking:
-        row(r.place, r.agency.name, n(r.share_pct), r.due, r.on_track, r.behind,
+        row(r.place_cell, r.agency.name, n(r.share_pct), r.due, r.on_track, r.behind,
             r.seriously_behind, r.not_reported, r.previous_rank, r.change, r.project_total,
             r.projects_text, formats=[None, None, PERCENT] + [COUNT] * 8 + [None])  # fmt: skip
     row()

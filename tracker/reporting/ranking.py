@@ -64,6 +64,11 @@ class _Placed:
         return place(self.rank, self.tied)
 
     @property
+    def place_cell(self) -> int | str:
+        """The place in a spreadsheet: a number, or 「并列第8」 (text) when tied."""
+        return self.place if self.tied else self.rank
+
+    @property
     def change(self) -> int | None:
         """Places gained since last month (negative: lost); None when not comparable."""
         return None if self.previous_rank is None else self.previous_rank - self.rank
