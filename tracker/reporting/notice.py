@@ -56,7 +56,7 @@ from tracker.review.explanations import attach_explanations
 from tracker.review.models import Explanation
 
 S = LagStatus
-NOTICE_LAYOUT = "4"  # bump when the notice template changes: cached PDFs re-render
+NOTICE_LAYOUT = "5"  # bump when the notice template changes: cached PDFs re-render
 #: what a notice not yet issued says about itself (an issued one: ``reporting.issued``)
 LIVE_STAMP = "实时数据，尚未印发：数字随填报和更正即时变化，以印发版本为准。"
 
