@@ -33,6 +33,7 @@ from tracker.reporting.cell import cell_detail
 from tracker.reporting.matrix import matrix as read_matrix
 from tracker.reporting.notice import notice as read_notice
 from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import agency_ranking as read_agency_ranking
 from tracker.reporting.ranking import ranking as read_ranking
 
 Q2, Q4 = Decimal("0.01"), Decimal("0.0001")
@@ -124,7 +125,8 @@ def ranking(request):
     # the API's public, city-wide ranking of the plan's units, ties in its column order
     rows = read_ranking(month, plan=plan, only_plan_of_year=alone)
     return JsonResponse([
-        {"rank": r.rank, "previous_rank": r.previous_rank, "change": r.change,
+        {"rank": r.rank, "tied": r.tied, "rank_label": r.place,
+         "previous_rank": r.previous_rank, "change": r.change,
          "district": {"id": r.district.pk, "code": r.district.code, "name": r.district.name,
                       "kind": r.district.kind, "order": r.district.order},
          "due": r.due, "on_track": r.on_track, "behind": r.behind,
@@ -247,7 +249,11 @@ def page_ranking(request):
     who = _user(request)
     month, plan, _alone = _summary(request, who)
     rows = read_ranking(month, who, plan=plan)
-    return _html((r.rank, r.district.name, r.due, r.on_track, r.share_pct) for r in rows)
+    agencies = read_agency_ranking(month, who, plan=plan)  # 部门晾晒, on the same page
+    return _html(
+        [(r.place, r.district.name, r.due, r.on_track, r.share_pct) for r in rows]
+        + [(r.place, r.agency.name, r.due, r.on_track, r.share_pct) for r in agencies]
+    )
 
 
 def page_notice(request, month: str):

@@ -122,6 +122,14 @@ def versus_pace(gap_points, places: int = 1) -> str:
     return f"{'落后' if d > 0 else '领先'} {points(abs(d), places)}"
 
 
+def place(rank: int | None, tied: bool = False) -> str:
+    """A place in a 晾晒 ranking as notices write it: 「3」, or 「并列第8」 for rows level
+    with another (they share the place; the next one skips, 1, 2, 2, 4). 「—」 unranked."""
+    if rank is None:
+        return DASH
+    return f"并列第{rank}" if tied else str(rank)
+
+
 def whole_percent(value) -> str:
     """A share as a whole number for tight grids (the matrix): rounded, except that a share
     below 100 never reads 「100」 (99.6 → 「99」), so an unmet target never looks met."""

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from tests.dashboard_helpers import simulated_year
 from tracker.api.auth import make_token
 from tracker.api.serializers import (
+    AgencyRankingRowSerializer,
     OverviewSerializer,
     ProgressReportSerializer,
     RankingRowSerializer,
@@ -16,6 +17,7 @@ from tracker.api.serializers import (
 from tracker.plans.selection import plan_month
 from tracker.progress.models import ProgressReport
 from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import agency_ranking as read_agency_ranking
 from tracker.reporting.ranking import ranking as read_ranking
 
 
@@ -50,7 +52,7 @@ def test_progress_list_equals_the_serializers_json(year, db, who, query):
 @pytest.mark.parametrize("who", ["supervisor", "agency", "chunan_user"])
 @pytest.mark.parametrize("month", ["2024-03", "2024-06", "2024-09"])
 def test_summaries_equal_their_serializers_json(year, db, who, month):
-    """Overview (per viewer) and ranking: the endpoint's JSON is the serializer's on the
+    """Overview (per viewer), ranking and 部门晾晒: the endpoint's JSON is the serializer's on the
     same selector output."""
     user = getattr(year, who)
     client = _client(user)
@@ -65,6 +67,10 @@ def test_summaries_equal_their_serializers_json(year, db, who, month):
     assert ranking.status_code == 200
     rows = RankingRowSerializer(read_ranking(when), many=True).data
     assert ranking.json() == json.loads(json.dumps(rows)) and len(rows) == 14
+    agencies = client.get(f"/api/v1/summary/agency-ranking/?month={month}")
+    assert agencies.status_code == 200
+    rows = AgencyRankingRowSerializer(read_agency_ranking(when), many=True).data
+    assert agencies.json() == json.loads(json.dumps(rows)) and len(rows) == 19
 
 
 @pytest.mark.parametrize("who", ["supervisor", "agency", "chunan_user"])

@@ -25,6 +25,7 @@ from tracker.months import format_month
 from tracker.plans.models import Quota
 from tracker.plans.reference import District
 from tracker.progress.models import ProgressReport
+from tracker.ratios import pct
 
 ROW_FIELDS = ("district", "value", "note", "is_correction", "correction_reason", "version")
 PLAIN = re.compile(r"^-?(0|[1-9]\d*)(\.\d*[1-9])?$")  # no exponent, no trailing zeros
@@ -153,6 +154,11 @@ def test_every_summary_number_parses_back_to_the_stored_evaluation(year, db, api
         for row in api.get("/api/v1/summary/ranking/", {"month": format_month(month)}).json():
             if row["share_pct"] is not None:
                 _plain(row["share_pct"])
+        agencies = api.get("/api/v1/summary/agency-ranking/", {"month": format_month(month)})
+        for row in agencies.json():  # 部门晾晒: the share is on_track ÷ due, as stored
+            share = row["share_pct"]
+            if share is not None:
+                assert _plain(share) == pct(Decimal(row["on_track"]), Decimal(row["due"]))
     assert checked > 10000
     indicator = next(iter(stored.values())).indicator_id
     trajectory = api.get(f"/api/v1/indicators/{indicator}/trajectory/").json()

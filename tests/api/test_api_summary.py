@@ -43,7 +43,15 @@ def test_overview_ranking_and_scorecard(year, django_assert_max_num_queries):
 
     with django_assert_max_num_queries(8):
         ranking = client.get("/api/v1/summary/ranking/", {"month": "2024-09"}).json()
-    assert [r["rank"] for r in ranking] == list(range(1, 15))
+    # level rows share their place, the next one skips (1, 2, 2, 4): a row's place is 1 +
+    # the index of the first row level with it
+    keys = [(r["share_pct"], r["seriously_behind"], r["not_reported"]) for r in ranking]
+    assert [r["rank"] for r in ranking] == [keys.index(k) + 1 for k in keys]
+    assert [r["tied"] for r in ranking] == [keys.count(k) > 1 for k in keys]
+    assert [r["rank_label"] for r in ranking] == [
+        f"并列第{r['rank']}" if r["tied"] else str(r["rank"]) for r in ranking
+    ]
+    assert len(ranking) == 14 and any(r["tied"] for r in ranking)  # 萧山区 and 钱塘区 (seed 7)
     assert ranking[-1]["district"]["name"] == "淳安县"
     assert all(r["change"] is not None for r in ranking)
 

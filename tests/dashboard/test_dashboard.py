@@ -215,17 +215,21 @@ def test_agency_cannot_open_cells_of_other_agencies(year, client):
 
 def test_ranking_puts_the_lagging_district_last(year, client, django_assert_max_num_queries):
     client.force_login(year.xihu_user)  # the ranking is published to every district
-    # +1: the header's month being reported; +1: the plan's column order (ties)
-    with django_assert_max_num_queries(10):
+    # +1: the header's month being reported; +1: the plan's column order (ties); 部门晾晒:
+    # +2 (the agencies' statuses, the agencies) +4 (the projects' roll-up, the overview's)
+    with django_assert_max_num_queries(16):
         response = get(client, "ranking", month=SEPT)
     rows = response.context["rows"]
     assert len(rows) == 14  # 13 districts + 西湖风景名胜区; 市本级 is not ranked
     assert rows[-1].district.name == "淳安县" and rows[-1].seriously_behind > 30
-    assert [r.rank for r in rows] == list(range(1, 15))
+    keys = [r.tie_key for r in rows]  # level rows share their place (1, 2, 2, 4)
+    assert [r.rank for r in rows] == [keys.index(k) + 1 for k in keys]
     assert all(r.previous_rank is not None for r in rows)
     assert rows[0].share_pct > rows[-1].share_pct
     html = response.content.decode()
-    assert '<tr data-district="chunan"><td>14</td>' in html
+    assert '<tr data-district="chunan"><td class="place">14</td>' in html
+    agencies = response.context["agency_rows"]
+    assert len(agencies) == 19 and 'id="agency-ranking"' in html
 
 
 def test_district_scorecard(year, client, django_assert_max_num_queries):
@@ -292,8 +296,10 @@ def test_notice_page(year, client, django_assert_max_num_queries):
     # 17, plus the red items' explanations, plus the header's month being reported, plus
     # 督查室's count of deliveries that need a person; issue 30: the missed milestones
     # (their own list, and the overview's project counts); whether the month's notice was
-    # issued (then its stored record is served instead)
-    with django_assert_max_num_queries(23):
+    # issued (then its stored record is served instead); issue 32: 部门晾晒 (+2: the
+    # agencies' statuses, the agencies; the projects are the overview's) and the month's
+    # 未报 from its one home (+7: ``completeness.month_tally``)
+    with django_assert_max_num_queries(32):
         response = get(client, "notice", SEPT)
     html = response.content.decode()
     assert "民生实事项目推进情况通报" in html and "（2024年第9期）" in html

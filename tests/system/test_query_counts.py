@@ -187,4 +187,6 @@ def test_queries_do_not_grow_with_the_plan(counts, name):
     if name not in large:
         pytest.skip(f"{name}: no such object in the simulated year")
     assert large[name] == small[name], f"{name}: {small[name]} → {large[name]} queries"
-    assert large[name] <= 24  # the cell page and the month workbook are the largest (21)
+    # the cell page and the month workbook take 21; the notice (page and xlsx) 32 since
+    # issue 32: 部门晾晒 and the month's 未报 from its one home (``month_tally``, 7)
+    assert large[name] <= (32 if name.startswith("dashboard:notice") else 24)

@@ -362,8 +362,15 @@ class OverviewSerializer(serializers.Serializer):
     categories = CategoryStatusSerializer(many=True)
 
 
+_RANK = "名次；并列的行名次相同，下一名次顺延（1、2、2、4）"
+_TIED = "是否与其他行并列（正常占比、红、未按时填报都相同）"
+_RANK_LABEL = "通报中的写法：「3」或「并列第8」"
+
+
 class RankingRowSerializer(serializers.Serializer):
-    rank = serializers.IntegerField()
+    rank = serializers.IntegerField(help_text=_RANK)
+    tied = serializers.BooleanField(help_text=_TIED)
+    rank_label = serializers.CharField(source="place", help_text=_RANK_LABEL)
     previous_rank = serializers.IntegerField(allow_null=True)
     change = serializers.IntegerField(allow_null=True)
     district = DistrictSerializer()
@@ -373,6 +380,36 @@ class RankingRowSerializer(serializers.Serializer):
     seriously_behind = serializers.IntegerField()
     not_reported = serializers.IntegerField()
     share_pct = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class ProjectStatusCountsSerializer(serializers.Serializer):
+    """Projects by status (the overview's project roll-up)."""
+
+    on_track = serializers.IntegerField()
+    behind = serializers.IntegerField()
+    seriously_behind = serializers.IntegerField()
+    overdue = serializers.IntegerField()
+    not_reported = serializers.IntegerField()
+    not_due = serializers.IntegerField()
+
+
+class AgencyRankingRowSerializer(serializers.Serializer):
+    """部门晾晒: a lead agency ranked on the due cells of its projects (the district rule)."""
+
+    rank = serializers.IntegerField(help_text=_RANK)
+    tied = serializers.BooleanField(help_text=_TIED)
+    rank_label = serializers.CharField(source="place", help_text=_RANK_LABEL)
+    previous_rank = serializers.IntegerField(allow_null=True)
+    change = serializers.IntegerField(allow_null=True)
+    agency = AgencySerializer()
+    due = serializers.IntegerField(help_text="其牵头项目已到节点的单元格（指标 × 区县及市本级）")
+    on_track = serializers.IntegerField()
+    behind = serializers.IntegerField()
+    seriously_behind = serializers.IntegerField(help_text="红，含逾期未完成")
+    not_reported = serializers.IntegerField(help_text="状态为未按时填报的单元格")
+    share_pct = PlainDecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    projects = ProjectStatusCountsSerializer(help_text="其牵头项目按状态计数")
+    project_total = serializers.IntegerField()
 
 
 class ScorecardLineSerializer(serializers.Serializer):
@@ -485,12 +522,28 @@ def overview_data(data) -> dict:
 def ranking_data(rows) -> list[dict]:
     """``RankingRowSerializer(rows, many=True).data``."""
     return [
-        {"rank": int(r.rank), "previous_rank": _int(r.previous_rank), "change": _int(r.change),
+        {"rank": int(r.rank), "tied": bool(r.tied), "rank_label": str(r.place),
+         "previous_rank": _int(r.previous_rank), "change": _int(r.change),
          "district": {"id": r.district.pk, "code": r.district.code, "name": r.district.name,
                       "kind": str(r.district.kind), "order": r.district.order},
          "due": int(r.due), "on_track": int(r.on_track), "behind": int(r.behind),
          "seriously_behind": int(r.seriously_behind), "not_reported": int(r.not_reported),
          "share_pct": _pct(r.share_pct)}
+        for r in rows
+    ]  # fmt: skip
+
+
+def agency_ranking_data(rows) -> list[dict]:
+    """``AgencyRankingRowSerializer(rows, many=True).data``."""
+    return [
+        {"rank": int(r.rank), "tied": bool(r.tied), "rank_label": str(r.place),
+         "previous_rank": _int(r.previous_rank), "change": _int(r.change),
+         "agency": {"id": r.agency.pk, "name": r.agency.name, "full_name": r.agency.full_name},
+         "due": int(r.due), "on_track": int(r.on_track), "behind": int(r.behind),
+         "seriously_behind": int(r.seriously_behind), "not_reported": int(r.not_reported),
+         "share_pct": _pct(r.share_pct),
+         "projects": {str(k): int(v) for k, v in r.projects.items()},
+         "project_total": int(r.project_total)}
         for r in rows
     ]  # fmt: skip
 

@@ -26,6 +26,11 @@ urlpatterns = [
     path("v1/summary/overview/", views.OverviewView.as_view(), name="summary-overview"),
     path("v1/summary/ranking/", views.RankingView.as_view(), name="summary-ranking"),
     path(
+        "v1/summary/agency-ranking/",
+        views.AgencyRankingView.as_view(),
+        name="summary-agency-ranking",
+    ),
+    path(
         "v1/summary/districts/<slug:code>/", views.ScorecardView.as_view(), name="summary-district"
     ),
     path("v1/completeness/", completeness.CompletenessView.as_view(), name="completeness"),

@@ -47,6 +47,7 @@ from tracker.progress.state import counted_reports
 from tracker.progress.values import series_as_of
 from tracker.progress.writes import Entry, ProgressRejected, Source
 from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import agency_ranking as read_agency_ranking
 from tracker.reporting.ranking import ranking as read_ranking
 from tracker.reporting.scorecard import district_scorecard
 
@@ -559,6 +560,24 @@ class RankingView(APIView):
             month, plan=request.summary_plan, only_plan_of_year=request.summary_plan_alone
         )
         return Response(s.ranking_data(rows))  # = RankingRowSerializer(many=True).data
+
+
+class AgencyRankingView(APIView):
+    public = True
+
+    @extend_schema(
+        parameters=[MONTH, PLAN, ISSUER],
+        responses={200: s.AgencyRankingRowSerializer(many=True), 404: NOT_FOUND},
+    )
+    def get(self, request):
+        """部门晾晒: lead agencies by share of their projects' due cells on track (the
+        district ranking's rule, ties written 「并列第N」), their projects by status and
+        the rank change."""
+        month = _summary_month(request)
+        rows = read_agency_ranking(
+            month, plan=request.summary_plan, only_plan_of_year=request.summary_plan_alone
+        )
+        return Response(s.agency_ranking_data(rows))  # = AgencyRankingRowSerializer(many=True)
 
 
 class ScorecardView(APIView):

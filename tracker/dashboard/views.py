@@ -48,6 +48,7 @@ from tracker.reporting.notice import notice_context_defaults
 from tracker.reporting.notice_files import notice_pdf as notice_pdf_file
 from tracker.reporting.notice_files import notice_workbook
 from tracker.reporting.overview import overview as read_overview
+from tracker.reporting.ranking import agency_ranking as read_agency_ranking
 from tracker.reporting.ranking import ranking as read_ranking
 from tracker.reporting.scorecard import district_scorecard
 from tracker.review.attachments import cell_evidence
@@ -236,7 +237,9 @@ def cell(request, indicator_id: int, district_id: int):
 @page(public=True)
 def ranking(request):
     month = _month(request)
-    rows = read_ranking(month, request.viewer, plan=_plan(request)) if month else []
+    plan = _plan(request)
+    rows = read_ranking(month, request.viewer, plan=plan) if month else []
+    agency_rows = read_agency_ranking(month, request.viewer, plan=plan) if month else []
     filters = lists.ListFilters.from_request(request)
     rows = lists.filter_ranking(rows, filters)
     if month:
@@ -245,7 +248,9 @@ def ranking(request):
         if download is not None:
             return download
     return render(
-        request, "dashboard/ranking.html", _context(request, month, rows=rows, filters=filters)
+        request,
+        "dashboard/ranking.html",
+        _context(request, month, rows=rows, agency_rows=agency_rows, filters=filters),
     )
 
 

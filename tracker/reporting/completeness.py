@@ -6,7 +6,12 @@ per district × month and per lead agency × month:
 
 - **应报** (expected): the cells expected for the month in the viewer's scope;
 - **已报** (filed) = **按时** (on time, by the deadline) + **逾期** (late);
-- **未报** (missing): none filed and the deadline has passed;
+- **未报** (missing): none filed and the deadline has passed. This is the one 未报 of a
+  month: the notice prints it too (``month_tally``), so the two never disagree. It is
+  not the status 未按时填报 (``choices``): a status says how a cell stands, and after a
+  target's deadline month a cell is judged 逾期未完成 or 正常 whether or not the month
+  was reported (December's 未报 cells are such), while a late report keeps the status
+  未按时填报 but counts as 已报 (逾期) here;
 - **待报** (pending): none filed yet, the deadline still ahead;
 - **上报率** = 已报 ÷ 应报, **及时率** = 按时 ÷ 应报, in percent (None when nothing is
   expected).
@@ -40,6 +45,7 @@ __all__ = [
     "Tally",
     "completeness",
     "default_month",
+    "month_tally",
     "plan_months",
     "select",
 ]
@@ -174,18 +180,24 @@ def select(year: str = "", month: str = "", view: str = "", now=None, plan: str 
     return Selection(plan, offered, [chosen], chosen)
 
 
+def _states(months, who, now, plan):
+    """``filing_states`` of ``plan``'s cells (all plans: None), and each cell's indicator's
+    lead agency. ``filing_states``' queries plus 1."""
+    states = filing_states(months, who, now=now)
+    rows = Indicator.objects.filter(pk__in={i for i, _, _ in states}).values_list(
+        "pk", "project__lead_agency_id", "project__plan_year_id"
+    )
+    agency_of = {pk: agency for pk, agency, plan_id in rows if plan is None or plan_id == plan.pk}
+    return {cell: state for cell, state in states.items() if cell[0] in agency_of}, agency_of
+
+
 def completeness(months, who=None, *, now: datetime | None = None, plan=None) -> Completeness:
     """Tally ``filing_states`` of ``months`` in ``who``'s scope per district and per lead
     agency (bounded queries: ``filing_states``' plus 3); with ``plan``, only that plan's
     cells (two plans of one year are never counted together)."""
     now = now or timezone.now()
     months = sorted({first_of_month(m) for m in months})
-    states = filing_states(months, who, now=now)
-    rows = Indicator.objects.filter(pk__in={i for i, _, _ in states}).values_list(
-        "pk", "project__lead_agency_id", "project__plan_year_id"
-    )
-    agency_of = {pk: agency for pk, agency, plan_id in rows if plan is None or plan_id == plan.pk}
-    states = {cell: state for cell, state in states.items() if cell[0] in agency_of}
+    states, agency_of = _states(months, who, now, plan)
     district_ids = {d for _, d, _ in states}
     districts = {
         d.pk: Row("district", d.pk, d.name, d.code)
@@ -211,3 +223,12 @@ def completeness(months, who=None, *, now: datetime | None = None, plan=None) ->
         total=total,
         now=now,
     )
+
+
+def month_tally(month: date, *, plan=None, now: datetime | None = None) -> Tally:
+    """The month's 应报/已报/未报 city-wide: the completeness page's total for 督查室, which
+    the notice prints (one definition of 未报, see the module docstring). 7 queries."""
+    total = Tally()
+    for state in _states([first_of_month(month)], None, now or timezone.now(), plan)[0].values():
+        total.add(state)
+    return total

@@ -170,7 +170,7 @@ def ranking_table(rows, title: str) -> Table:
     )
     body = [
         [
-            f"{r.rank}（并列）" if r.tied else r.rank, r.district.name, percent(r.share_pct),
+            r.place_cell, r.district.name, percent(r.share_pct),
             r.due, r.on_track, r.behind, r.seriously_behind, r.not_reported, change(r),
         ]
         for r in rows

@@ -48,15 +48,16 @@ from tracker.reporting.alerts import (
     open_alert_total,
     supervised_cells,
 )
+from tracker.reporting.completeness import Tally, month_tally
 from tracker.reporting.document import NoticeDocument, document_of, settings_key
 from tracker.reporting.models import NoticeIssue
 from tracker.reporting.overview import overview
-from tracker.reporting.ranking import RankingRow, ranking
+from tracker.reporting.ranking import AgencyRankingRow, RankingRow, agency_ranking, ranking
 from tracker.review.explanations import attach_explanations
 from tracker.review.models import Explanation
 
 S = LagStatus
-NOTICE_LAYOUT = "5"  # bump when the notice template changes: cached PDFs re-render
+NOTICE_LAYOUT = "6"  # bump when the notice template changes: cached PDFs re-render
 #: what a notice not yet issued says about itself (an issued one: ``reporting.issued``)
 LIVE_STAMP = "实时数据，尚未印发：数字随填报和更正即时变化，以印发版本为准。"
 
@@ -118,6 +119,10 @@ class Notice:
     projects: dict[str, int] = field(default_factory=dict)  # projects by status
     #: qualitative milestones missed and still open (red, like a missed target; issue 30)
     missed_milestones: list = field(default_factory=list)
+    #: 部门晾晒: lead agencies ranked like the districts (``ranking.agency_ranking``)
+    agency_ranking: list[AgencyRankingRow] = field(default_factory=list)
+    #: 应报/已报/未报 of the month: the completeness page's numbers (one 未报)
+    filing: Tally = field(default_factory=Tally)
 
     @property
     def ceilings(self) -> bool:
@@ -266,6 +271,8 @@ def notice(month: date, plan=None) -> Notice | None:
         others_by_district=others,
         projects=ov.project_counts,
         missed_milestones=missed_milestones(None, month, plan),
+        agency_ranking=agency_ranking(month, plan=plan, projects=ov.projects),
+        filing=month_tally(month, plan=plan),
     )
 
 

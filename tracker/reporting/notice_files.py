@@ -41,6 +41,10 @@ FOOTNOTE = (
     "落后百分点 = (序时应达 − 累计完成) ÷ 任务数 × 100。逾期未完成计入红色。"
     "单位按计划文件列示。"
 )
+FILING_NOTE = (
+    "未报：已过填报截止日仍未填报的应报单元格，与「填报完整性」页口径相同；"
+    "已过完成时限的指标按是否完成计入逾期未完成或正常，不计为未按时填报。"
+)
 
 
 def explanation_text(x, month) -> str:
@@ -106,14 +110,27 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
     row(data.cells_due, data.on_track, data.behind, data.seriously_behind, data.overdue,
         data.not_reported, n(data.on_track_pct), data.open_alerts,
         formats=[COUNT] * 6 + [PERCENT, COUNT])  # fmt: skip
+    f = data.filing  # the one 未报 (``completeness.month_tally``), as the page says
+    row("应报", "已报", "其中逾期填报", "未报", "待报", header=True)
+    row(f.expected, f.filed, f.late, f.missing, f.pending, formats=[COUNT] * 5)
+    row(FILING_NOTE)
     row()
-    title("一、各区、县(市)晾晒排名")
+    title("一、晾晒排名")
+    title("（一）各区、县(市)")
     row("排名", "区、县(市)", "正常占比", "已到节点", "正常", "黄", "红", "未按时填报",
         "上月排名", "名次变化", header=True)  # fmt: skip
     for r in data.ranking:
-        row(f"{r.rank}（并列）" if r.tied else r.rank, r.district.name, n(r.share_pct), r.due,
+        row(r.place_cell, r.district.name, n(r.share_pct), r.due,
             r.on_track, r.behind, r.seriously_behind, r.not_reported, r.previous_rank, r.change,
             formats=[None, None, PERCENT] + [COUNT] * 7)  # fmt: skip
+    row()
+    title("（二）部门晾晒（牵头单位排名）")
+    row("排名", "牵头单位", "正常占比", "已到节点", "正常", "黄", "红", "未按时填报",
+        "上月排名", "名次变化", "项目", "项目状态", header=True)  # fmt: skip
+    for r in data.agency_ranking:
+        row(r.place_cell, r.agency.name, n(r.share_pct), r.due, r.on_track, r.behind,
+            r.seriously_behind, r.not_reported, r.previous_rank, r.change, r.project_total,
+            r.projects_text, formats=[None, None, PERCENT] + [COUNT] * 8 + [None])  # fmt: skip
     row()
     title(f"二、挂牌督办建议（{len(data.candidates)} 项，符合条件 {data.candidates_total} 项）")
     row("序号", "指标", "区、县(市)", "牵头单位", "单位", "任务数", "序时应达", "累计完成",

@@ -169,6 +169,7 @@ class ProjectSummary:
     open_alerts: int
     has_numbers: bool = False  # a quantitative target (量化) beside any qualitative ones
     missed_milestones: int = 0  # districts with a missed qualitative milestone (red)
+    lead_agency_id: int | None = None  # 部门晾晒 counts projects per lead agency
 
     @property
     def kind_label(self) -> str:
@@ -292,6 +293,7 @@ def overview(who, month: date, *, year: int | None = None, plan=None) -> Overvie
                 seq=project.seq,
                 name=project.name,
                 lead_agency=project.lead_agency.name,
+                lead_agency_id=project.lead_agency_id,
                 deadline=project.deadline,
                 indicators=[],
                 status=S.NOT_DUE,
