@@ -147,7 +147,7 @@ def test_page_notice_api_and_xlsx_show_the_same_numbers(
 
     sheet = load_workbook(io.BytesIO(client.get("/notice/2024-12/xlsx/").content)).active
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
-    start = next(i for i, r in enumerate(rows) if r[0] == "部门晾晒（牵头单位排名）")
+    start = next(i for i, r in enumerate(rows) if r[0] == "（二）部门晾晒（牵头单位排名）")
     table = {r[1]: r for r in rows[start + 2 : start + 21]}
     for name, e in DECEMBER.items():
         r = table[name]
