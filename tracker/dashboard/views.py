@@ -52,6 +52,7 @@ from tracker.reporting.ranking import ranking as read_ranking
 from tracker.reporting.scorecard import district_scorecard
 from tracker.review.attachments import cell_evidence
 from tracker.review.explanations import cell_explain_context
+from tracker.supervision.queries import open_items_by_cell
 
 
 def favicon(request):
@@ -361,8 +362,21 @@ def notice(request, month: str):
     return render(
         request,
         "dashboard/notice.html",
-        _context(request, month, notice=data, notice_title=data.title, **notice_context_defaults()),
-    )
+        _context(
+            request, month, notice=data, notice_title=data.title,
+            to_assign=_to_assign(request, data), **notice_context_defaults(),
+        ),
+    )  # fmt: skip
+
+
+def _to_assign(request, data) -> list | None:
+    """督查室 only: the notice's 挂牌督办建议 with today's open item of each cell (交办
+    from here, or open the item). Not part of the notice itself (never in the PDF)."""
+    if request.viewer is None or not scope_for(request.viewer).is_supervision:
+        return None
+    keys = [(x.indicator_id, x.district_id) for x in data.candidates]
+    found = open_items_by_cell(keys)
+    return [(x, found.get(k)) for x, k in zip(data.candidates, keys, strict=True)]
 
 
 def _download(content: bytes, content_type: str, name: str) -> HttpResponse:
