@@ -113,9 +113,6 @@ def supervision_item(request, pk: int):
 def supervision_assign(request):
     """交办 a cell (from the notice's 挂牌督办建议): 督查室 only."""
     source = request.POST if request.method == "POST" else request.GET
-    back = reverse("dashboard:supervision_list")
-    if not scope_for(request.viewer).is_supervision:
-        return _refused(request, process.ONLY_SUPERVISION.format(what="交办"), back)
     indicator = get_object_or_404(
         Indicator.objects.select_related("project__lead_agency"), pk=_pk(source.get("indicator"))
     )
@@ -124,6 +121,9 @@ def supervision_assign(request):
         month = parse_month(source.get("month", ""))
     except ValueError as exc:
         raise Http404("月份不正确") from exc
+    if not scope_for(request.viewer).is_supervision:  # after the lookups: 404 alike
+        back = reverse("dashboard:supervision_list")
+        return _refused(request, process.ONLY_SUPERVISION.format(what="交办"), back)
     existing = process.open_item(indicator.pk, district.pk)
     if request.method == "POST":
         try:

@@ -192,8 +192,9 @@ def notice(month: date, plan=None) -> Notice | None:
     """The monthly 晾晒通报, or None for a month outside the plan's checked months.
 
     City-wide (published to everyone with a role). ``plan`` (default: every plan of the
-    month's year) narrows it to one plan. 13 queries (12 with a plan; explanations and the
-    挂牌督办 items in force then included).
+    month's year) narrows it to one plan. 14 queries (13 with a plan; explanations, the
+    挂牌督办 items in force then and the missed milestones' 挂牌督办 included), +1 when
+    items are in force (their steps).
     """
     if plan is not None:
         if plan.year != month.year:
