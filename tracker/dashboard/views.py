@@ -52,7 +52,6 @@ from tracker.reporting.ranking import ranking as read_ranking
 from tracker.reporting.scorecard import district_scorecard
 from tracker.review.attachments import cell_evidence
 from tracker.review.explanations import cell_explain_context
-from tracker.supervision.queries import open_items_by_cell
 
 
 def favicon(request):
@@ -374,9 +373,8 @@ def _to_assign(request, data) -> list | None:
     from here, or open the item). Not part of the notice itself (never in the PDF)."""
     if request.viewer is None or not scope_for(request.viewer).is_supervision:
         return None
-    keys = [(x.indicator_id, x.district_id) for x in data.candidates]
-    found = open_items_by_cell(keys)
-    return [(x, found.get(k)) for x, k in zip(data.candidates, keys, strict=True)]
+    found = data.open_items
+    return [(x, found.get((x.indicator_id, x.district_id))) for x in data.candidates]
 
 
 def _download(content: bytes, content_type: str, name: str) -> HttpResponse:

@@ -110,13 +110,14 @@ def level_as_of(alert: LagAlert, month: date) -> int:
     return escalation(streak_as_of(alert, month))[0]
 
 
-def missed_milestones(who, month: date, plan=None) -> list[LagAlert]:
+def missed_milestones(who, month: date, plan=None, *, supervised=None) -> list[LagAlert]:
     """The qualitative milestones missed and still not done at the end of ``month`` (open
     节点未完成 episodes) in ``who``'s scope, plan order. Red, like a missed target, on the
     overview, the matrix, 我的待办 and the notice (issue 30); ``message`` names the
     milestones. Each carries what was true at the end of ``month``: ``streak_then``,
     ``level_then`` (with ``level_then_label``) and ``under_supervision`` (挂牌督办 then,
-    ``supervision.asof``). 2 queries."""
+    ``supervision.asof``; ``supervised``: those cells, when the caller has read them).
+    2 queries (1 with ``supervised``)."""
     qs = _open(who, month).filter(kind=LagAlert.Kind.MILESTONE)
     if plan is not None:
         qs = qs.filter(indicator__project__plan_year=plan)
@@ -125,7 +126,11 @@ def missed_milestones(who, month: date, plan=None) -> list[LagAlert]:
             "indicator__project__seq", "district__order", "month"
         )
     )
-    flagged = supervised_cells(month, [(a.indicator_id, a.district_id) for a in found])
+    flagged = (
+        supervised
+        if supervised is not None
+        else supervised_cells(month, [(a.indicator_id, a.district_id) for a in found])
+    )
     labels = dict(LagAlert.Level.choices)
     for a in found:
         a.streak_then = streak_as_of(a, month)

@@ -119,6 +119,8 @@ class Notice:
     #: 挂牌督办 items in force at the end of the month (交办'd by then, not 销号 by then),
     #: each with its state then (``supervision.asof.items_as_of``)
     supervision_items: list = field(default_factory=list)
+    #: today's open item of each cell that has one (督查室 交办s from the page, never printed)
+    open_items: dict = field(default_factory=dict)
 
     @property
     def ceilings(self) -> bool:
@@ -192,9 +194,8 @@ def notice(month: date, plan=None) -> Notice | None:
     """The monthly 晾晒通报, or None for a month outside the plan's checked months.
 
     City-wide (published to everyone with a role). ``plan`` (default: every plan of the
-    month's year) narrows it to one plan. 14 queries (13 with a plan; explanations, the
-    挂牌督办 items in force then and the missed milestones' 挂牌督办 included), +1 when
-    items are in force (their steps).
+    month's year) narrows it to one plan. 13 queries (12 with a plan; explanations and the
+    挂牌督办 items, in force then and open now, included).
     """
     if plan is not None:
         if plan.year != month.year:
@@ -217,7 +218,7 @@ def notice(month: date, plan=None) -> Notice | None:
     issue = NoticeIssue.objects.filter(month=month).first()
     cap = issue.supervision_cap if issue else conf.NOTICE_SUPERVISION_CAP
     red = evaluation_lines(evaluations.filter(month=month, status__in=RED_STATUSES))
-    items = supervision.items_as_of(month, _of_plan_items(plan))
+    items, open_now = supervision.then_and_open(month, _of_plan_items(plan))
     flagged = {(x.indicator_id, x.district_id) for x in items}
     for line in red:
         line.supervised = (line.indicator_id, line.district_id) in flagged
@@ -264,8 +265,9 @@ def notice(month: date, plan=None) -> Notice | None:
         cap=cap,
         others_by_district=others,
         projects=ov.project_counts,
-        missed_milestones=missed_milestones(None, month, plan),
+        missed_milestones=missed_milestones(None, month, plan, supervised=flagged),
         supervision_items=items,
+        open_items=open_now,
     )
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, time
 
-from django.db.models import Count, Max, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from tracker.months import add_months
-from tracker.supervision.models import SupervisionEvent, SupervisionItem
+from tracker.supervision.models import OPEN_STATES, State, SupervisionEvent, SupervisionItem
+
+STATE_LABELS = dict(State.choices)
 
 
 def end_of(month: date) -> datetime:
@@ -49,35 +51,52 @@ def supervised_cells(month: date, cells: Iterable[tuple[int, int]] | None = None
     return set(qs.values_list("indicator_id", "district_id"))
 
 
+def _then(month: date, queryset):
+    """``queryset`` with, per item, its state, round and deadline at the end of ``month``
+    (the last step by then: subqueries, no extra query) and whether it was in force."""
+    steps = (
+        SupervisionEvent.objects.filter(item=OuterRef("pk"), at__lt=end_of(month))
+        .exclude(action__in=(SupervisionEvent.Action.REMIND, SupervisionEvent.Action.ESCALATE))
+        .order_by("-at", "-pk")
+    )
+    return queryset.annotate(
+        step_state=Subquery(steps.values("new_state")[:1]),
+        step_round=Subquery(steps.values("round")[:1]),
+        step_deadline=Subquery(steps.exclude(deadline=None).values("deadline")[:1]),
+        in_force_then=ExpressionWrapper(in_force_q(month), output_field=BooleanField()),
+    ).select_related("indicator__project__lead_agency", "district", "responsible_agency")
+
+
+def _dress(item: SupervisionItem) -> SupervisionItem:
+    item.state_then = item.step_state or item.state
+    item.round_then = item.step_round or item.round
+    item.deadline_then = item.step_deadline or item.deadline
+    item.state_then_label = STATE_LABELS.get(item.state_then, "")
+    item.assigned_on = timezone.localdate(item.assigned_at)
+    return item
+
+
 def items_as_of(month: date, queryset=None) -> list[SupervisionItem]:
     """The items in force at the end of ``month``, plan order, each with ``state_then``,
     ``deadline_then`` and ``round_then`` (from its steps up to then) and ``assigned_on``
-    (local date). 2 queries (1 when there are none)."""
-    items = list(
-        in_force(month, queryset)
-        .select_related("indicator__project__lead_agency", "district", "responsible_agency")
-        .order_by("indicator__project__seq", "indicator__order", "district__order")
+    (local date). 1 query."""
+    return then_and_open(month, queryset)[0]
+
+
+def then_and_open(month: date, queryset=None):
+    """(``items_as_of(month)``, ``{cell: item}`` of the items open today), read together:
+    the notice shows the first and offers 督查室 the second. 1 query."""
+    qs = SupervisionItem.objects.all() if queryset is None else queryset
+    rows = _then(month, qs.filter(in_force_q(month) | Q(state__in=OPEN_STATES))).order_by(
+        "indicator__project__seq", "indicator__order", "district__order", "pk"
     )
-    end = end_of(month)
-    last: dict[int, SupervisionEvent] = {}
-    deadline: dict[int, date] = {}
-    steps = SupervisionEvent.objects.filter(item__in=[i.pk for i in items], at__lt=end).exclude(
-        action__in=(SupervisionEvent.Action.REMIND, SupervisionEvent.Action.ESCALATE)
-    )
-    for e in steps.order_by("at", "pk"):
-        last[e.item_id] = e
-        if e.deadline is not None:
-            deadline[e.item_id] = e.deadline
-    for item in items:
-        step = last.get(item.pk)
-        item.state_then = step.new_state if step else item.state
-        item.round_then = step.round if step else item.round
-        item.deadline_then = deadline.get(item.pk, item.deadline)
-        item.assigned_on = timezone.localdate(item.assigned_at)
-        item.state_then_label = dict(SupervisionItem._meta.get_field("state").choices).get(
-            item.state_then, ""
-        )
-    return items
+    then, now = [], {}
+    for item in rows:
+        if item.in_force_then:
+            then.append(_dress(item))
+        if item.is_open:
+            now[(item.indicator_id, item.district_id)] = item
+    return then, now
 
 
 def version(month: date) -> str:

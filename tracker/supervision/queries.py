@@ -79,17 +79,3 @@ def item_page(who, pk: int) -> ItemPage | None:
     for e in events:
         e.files = files.get(e.pk, [])
     return ItemPage(item=item, events=events, files=files)
-
-
-def open_items_by_cell(cells) -> dict[tuple[int, int], SupervisionItem]:
-    """The open item of each cell of ``cells`` that has one (today's state: what 督查室
-    acts on from the notice). 1 query."""
-    cells = list(cells)
-    if not cells:
-        return {}
-    qs = SupervisionItem.objects.filter(
-        state__in=(State.ASSIGNED, State.REPORTED),
-        indicator_id__in={i for i, _ in cells},
-        district_id__in={d for _, d in cells},
-    )
-    return {(x.indicator_id, x.district_id): x for x in qs}
