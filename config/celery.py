@@ -107,6 +107,10 @@ def beat_schedule() -> dict:
             "task": "tracker.send_reminders",
             "schedule": crontab(minute=0, hour=hour),
         },
+        "supervision-news": {  # 挂牌督办: 到期提醒 and 逾期督促, once per item and round
+            "task": "tracker.send_supervision_news",
+            "schedule": crontab(minute=15, hour=hour),
+        },
         "delivery-retry": {
             "task": "tracker.retry_deliveries",
             "schedule": crontab(minute="*"),

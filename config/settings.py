@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
         "IndicatorKindEnum": "tracker.plans.models.Indicator.Kind",
         "AlertStatusEnum": "tracker.monitoring.models.LagAlert.Status",
         "DeliveryStatusEnum": "tracker.notifications.models.Delivery.Status",
+        "SupervisionStateEnum": "tracker.supervision.models.State",
     },
 }
 

@@ -161,6 +161,9 @@ VARIABLES: tuple[Variable, ...] = (
     # --- notifications ------------------------------------------------------------------
     V("TRACKER_REMINDER_DAYS_BEFORE", int, 2, "reminders start this many days before the "
       "reporting deadline", key="REMINDER_DAYS_BEFORE"),
+    V("TRACKER_SUPERVISION_REMIND_DAYS", int, 3, "挂牌督办: the responsible unit is reminded "
+      "this many days before the 整改 deadline (overdue: the next day's run escalates)",
+      key="SUPERVISION_REMIND_DAYS"),
     V("TRACKER_DELIVERY_RETRY_HOURS", int, 24, "hours a delivery is retried (backoff with "
       "jitter) before it is failed and shown for a person to resend",
       key="DELIVERY_RETRY_HOURS"),

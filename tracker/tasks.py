@@ -7,6 +7,7 @@ declared beside the service it calls (pretix's habit), under a stable name
   check_milestones;
 - ``tracker.notifications.delivery``: deliver_notification, retry_deliveries;
 - ``tracker.notifications.reminders``: send_reminders;
+- ``tracker.supervision.reminders``: send_supervision_news (挂牌督办 提醒 and 督促);
 - ``tracker.health.checks``: heartbeat.
 
 Every task is idempotent: checks run under a per-month lock and only notify news;
@@ -18,5 +19,6 @@ nothing can hang a worker. Deliveries run on their own ``deliveries`` queue (rou
 from tracker.health import checks as health_checks
 from tracker.monitoring import checks as monitoring_checks
 from tracker.notifications import delivery, reminders
+from tracker.supervision import reminders as supervision_reminders
 
-__all__ = ["delivery", "health_checks", "monitoring_checks", "reminders"]
+__all__ = ["delivery", "health_checks", "monitoring_checks", "reminders", "supervision_reminders"]

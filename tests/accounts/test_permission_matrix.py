@@ -41,6 +41,7 @@ from tracker.monitoring.models import LagAlert, LagEvaluation
 from tracker.notifications.models import Contact, Delivery, Notification
 from tracker.plans.models import Milestone, Quota
 from tracker.progress.models import MilestoneCompletion, ProgressReport
+from tracker.supervision.models import SupervisionEvent, SupervisionItem
 
 # ~13,000 requests: run once, in the SQLite pass. The rules it probes are queryset filters
 # and view checks that do not depend on the database; the PostgreSQL pass runs the scoping
@@ -139,6 +140,14 @@ def build_world(p) -> World:
         post_data="", http_accept="", path_info="/admin/login/", failures_since_start=1,
     )  # fmt: skip
     token, _ = AuthToken.objects.create(user=p.district_b_user)
+    item = SupervisionItem.objects.create(  # 挂牌督办 (issue 32), 交办'd to 萧山区
+        indicator=p.indicator_b, district=p.district_b, month=date(2024, 6, 1),
+        deadline=date(2024, 8, 31), note=f"{SECRET}-督办",
+    )  # fmt: skip
+    SupervisionEvent.objects.create(
+        item=item, action="assign", new_state="assigned", month=date(2024, 7, 1),
+        why=f"{SECRET}-交办",
+    )  # fmt: skip
     objects = {
         "quota": quota, "progressreport": report, "milestone": milestone,
         "milestonecompletion": completion, "lagalert": alert, "lagevaluation": evaluation,
@@ -146,7 +155,7 @@ def build_world(p) -> World:
         "userprofile": profile, "accessattempt": lock, "indicator": p.indicator_b,
         "project": p.project_b, "district": p.district_b, "agency": p.agency_b,
         "category": p.project_b.category, "planyear": p.project_b.plan_year,
-        "user": p.district_b_user, "authtoken": token,
+        "user": p.district_b_user, "authtoken": token, "supervisionitem": item,
     }  # fmt: skip
     return World(ids={"token_key": token.token_key}, objects=objects)
 
@@ -173,6 +182,8 @@ def fingerprint(p):
         UserProfile.objects.filter(user=p.district_b_user),
         AccessAttempt.objects.filter(username__startswith=SECRET),  # not the probes' own
         AuthToken.objects.filter(user=p.district_b_user),
+        SupervisionItem.objects.filter(district=p.district_b),
+        SupervisionEvent.objects.filter(item__district=p.district_b),
     ):
         rows.append(sorted(map(repr, qs.values())))
     rows.append(ProgressReport.history.filter(district=p.district_b).count())
@@ -191,7 +202,7 @@ def model_for(name: str) -> str | None:
     api = {"progress": "progressreport", "alert": "lagalert", "quota": "quota",
            "project": "project", "indicator": "indicator", "district": "district",
            "agency": "agency", "category": "category", "planyear": "planyear",
-           "authtoken": "authtoken"}  # fmt: skip
+           "authtoken": "authtoken", "supervision-item": "supervisionitem"}  # fmt: skip
     base = name.removeprefix("api:").rsplit("-", 1)[0]
     return api.get(base)
 

@@ -81,7 +81,7 @@ def test_a_user_without_a_role_sees_nothing(year, client):
 def test_overview_shows_categories_projects_and_alerts(year, client, django_assert_max_num_queries):
     client.force_login(year.supervisor)
     # 10, and 督查室's header count of deliveries that need a person (issue 31)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):  # issue 32: + missed milestones' 挂牌督办
         response = get(client, "overview", month=SEPT)
     data = response.context["overview"]
     assert len(data.categories) == 10 and len(data.projects) == 48
@@ -115,7 +115,7 @@ def test_matrix_shows_the_lagging_district_in_red(
 ):
     client.force_login(year.supervisor)
     # +1: the header's month being reported; +1: 督查室's count of deliveries to resend
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # issue 32: + missed milestones' 挂牌督办
         response = get(client, "matrix", month=SEPT)
     m = response.context["matrix"]
     names = [d.name for d in m.districts]
@@ -236,7 +236,7 @@ def test_district_scorecard(year, client, django_assert_max_num_queries):
     client.force_login(year.supervisor)
     # +1 the plans of the year (plan picker), +2 the district's column (merged or not),
     # +1 the header's month being reported, +1 the ranking's column order
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(16):  # issue 32: + 挂牌督办 as of the month
         response = get(client, "district", "chunan", month=SEPT)
     card = response.context["card"]
     stored = LagEvaluation.objects.filter(month="2024-09-01", district=year.chunan)
@@ -297,9 +297,10 @@ def test_notice_page(year, client, django_assert_max_num_queries):
     # 督查室's count of deliveries that need a person; issue 30: the missed milestones
     # (their own list, and the overview's project counts); whether the month's notice was
     # issued (then its stored record is served instead); issue 32: 部门晾晒 (+2: the
-    # agencies' statuses, the agencies; the projects are the overview's) and the month's
-    # 未报 from its one home (+7: ``completeness.month_tally``)
-    with django_assert_max_num_queries(32):
+    # agencies' statuses, the agencies; the projects are the overview's), the month's
+    # 未报 from its one home (+7: ``completeness.month_tally``), the 挂牌督办 items then,
+    # missed milestones' and 督查室's 交办 list (+3)
+    with django_assert_max_num_queries(35):
         response = get(client, "notice", SEPT)
     html = response.content.decode()
     assert "民生实事项目推进情况通报" in html and "（2024年第9期）" in html

@@ -140,7 +140,7 @@ def test_escalated_alerts_reach_the_supervision_office(world):
             run_lag_check(date(2024, month, 1), deliver=False)
     result = july_check()
     supervision = next(n for n in result.notifications if n.contact.name == "市政府督查室")
-    assert "【挂牌督办·红色·进度滞后】" in supervision.body
+    assert "【建议挂牌督办·红色·进度滞后】" in supervision.body
 
 
 class Receiver(BaseHTTPRequestHandler):

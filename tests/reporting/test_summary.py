@@ -5,7 +5,7 @@ totals, worst-of statuses, open alerts as of a month, ranking ties, scoping); th
 published 2024 plan with a simulated year, for real numbers and fixed query counts.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -25,6 +25,7 @@ from tracker.reporting.notice import notice as read_notice
 from tracker.reporting.overview import overview as read_overview
 from tracker.reporting.ranking import ranking as read_ranking
 from tracker.reporting.scorecard import district_scorecard
+from tracker.supervision.models import SupervisionItem
 
 S = LagStatus
 JUL, AUG = date(2024, 7, 1), date(2024, 8, 1)
@@ -214,9 +215,14 @@ def test_ranking_full_tie_falls_back_to_table_order_and_january_has_no_change(pe
 def test_my_work_is_worst_first_with_alerts(august):
     p = august
     ev(p.indicator_a, p.district_a, JUL, S.ON_TRACK)  # another month: not listed
-    alert(p.indicator_a, p.district_b, AUG, supervised=True)
+    alert(p.indicator_a, p.district_b, AUG, supervised=True)  # the engine's proposal only
     # one open episode per cell and kind (issue 12): the cell's second one is a milestone's
     alert(p.indicator_a, p.district_b, JUL, kind=LagAlert.Kind.MILESTONE)
+    assert read_my_work(p.supervisor, AUG)[0].supervised is False
+    SupervisionItem.objects.create(  # 挂牌督办 交办'd in August (issue 32)
+        indicator=p.indicator_a, district=p.district_b, month=JUL, deadline=date(2024, 9, 30),
+        assigned_at=datetime(2024, 8, 20, tzinfo=UTC),
+    )  # fmt: skip
     rows = read_my_work(p.supervisor, AUG)
     assert [(e.label, e.district.name, e.status) for e in rows] == [
         (p.indicator_a.label, "萧山区", S.SERIOUSLY_BEHIND),
@@ -242,7 +248,7 @@ def test_at_risk_cells_are_work_too(personas):
 def test_district_scorecard_is_a_sequence_of_lines(august, django_assert_num_queries):
     p = august
     scope = scope_for(p.supervisor)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):  # + 挂牌督办 as of the month (issue 32)
         card = district_scorecard(scope, p.district_b, AUG)
     assert len(card) == 2 and [line.status for line in card] == [S.SERIOUSLY_BEHIND,
                                                                   S.NOT_REPORTED]  # fmt: skip
@@ -322,19 +328,22 @@ def test_simulated_year_in_numbers(year, db):
 def test_query_counts_do_not_grow_with_the_plan(year, db, django_assert_num_queries):
     """The same fixed counts as on the two-district data: one per table read."""
     for who in (scope_for(year.supervisor), scope_for(year.chunan_user), None):
-        with django_assert_num_queries(4):  # issue 30: + the missed milestones
+        # issue 30: + the missed milestones; issue 32: + their 挂牌督办 as of the month
+        with django_assert_num_queries(5):
             read_overview(who, SEPT)
         with django_assert_num_queries(3):
             read_matrix(who, SEPT)
-        with django_assert_num_queries(3):  # + the lines' explanations (issue 15)
+        # + the lines' explanations (issue 15); + 挂牌督办 as of the month (issue 32)
+        with django_assert_num_queries(4):
             read_my_work(who, SEPT)
     with django_assert_num_queries(2):
         read_ranking(SEPT)
     # + the red items' explanations (issue 15); + the missed milestones, listed and in the
-    # overview's project counts (issue 30); 部门晾晒 (+2) and the month's 未报 (+7, issue 32)
-    with django_assert_num_queries(23):
+    # overview's project counts (issue 30); 部门晾晒 (+2) and the month's 未报 (+7, issue 32);
+    # the 挂牌督办 items, in force then and open now (+1, issue 32)
+    with django_assert_num_queries(24):
         read_notice(SEPT)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):  # + 挂牌督办 as of the month (issue 32)
         district_scorecard(None, year.chunan, SEPT)
 
 

@@ -247,6 +247,11 @@ POLICIES: dict[str, dict[str, str]] = {
     "tracker.monthsubmission": {_V: SCOPED, _EXP: SCOPED, _A: SCOPED, _C: SUPERVISION},
     "tracker.cellreview": {_V: SCOPED, _EXP: SCOPED, _REV: SCOPED, _C: SUPERVISION},
     "tracker.attachment": {_V: SCOPED, _EXP: SCOPED, _A: SCOPED, _D: SCOPED},
+    # 挂牌督办 (tracker.supervision): read in scope; every step goes through
+    # tracker.supervision.process, which says who may (督查室 交办/销号, the unit 反馈)
+    "tracker.supervisionitem": READ_ONLY,
+    "tracker.supervisionevent": READ_ONLY,
+    "tracker.supervisionattachment": READ_ONLY,
     # notice settings (文号, 成文日期, cap) and the liveness heartbeat: 督查室 only (default)
 }
 

@@ -4,4 +4,13 @@ Every ModelAdmin here builds on ``base.ScopedAdmin``, which asks
 ``tracker.accounts.permissions.restrict(user, action)`` for every page and write.
 """
 
-from tracker.admin import alerts, notice, people, plan, progress, review, security  # noqa: F401
+from tracker.admin import (  # noqa: F401
+    alerts,
+    notice,
+    people,
+    plan,
+    progress,
+    review,
+    security,
+    supervision,
+)

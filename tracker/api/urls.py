@@ -22,6 +22,7 @@ app_name = "api"
 urlpatterns = [
     path("v1/", include(router.urls)),
     path("v1/", include("tracker.api.review")),  # issue 15: explain, submit, review, attach
+    path("v1/", include("tracker.api.supervision")),  # issue 32: 挂牌督办
     path("v1/auth/token/", views.TokenView.as_view(), name="token"),
     path("v1/summary/overview/", views.OverviewView.as_view(), name="summary-overview"),
     path("v1/summary/ranking/", views.RankingView.as_view(), name="summary-ranking"),

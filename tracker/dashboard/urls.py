@@ -3,7 +3,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tracker.dashboard import completeness, entry, evidence, review, views, work, workbook
+from tracker.dashboard import (
+    completeness,
+    entry,
+    evidence,
+    review,
+    supervision,
+    views,
+    work,
+    workbook,
+)
 
 app_name = "dashboard"
 urlpatterns = [
@@ -43,6 +52,15 @@ urlpatterns = [
     path("attachments/<int:pk>/", evidence.attachment, name="attachment"),
     path("attachments/<int:pk>/remove/", evidence.attachment_remove, name="attachment_remove"),
     path("completeness/", completeness.completeness, name="completeness"),
+    # 挂牌督办 (issue 32): tracker/dashboard/supervision.py
+    path("supervision/", supervision.supervision_list, name="supervision_list"),
+    path("supervision/assign/", supervision.supervision_assign, name="supervision_assign"),
+    path("supervision/<int:pk>/", supervision.supervision_item, name="supervision_item"),
+    path(
+        "supervision/attachments/<int:pk>/",
+        supervision.supervision_attachment,
+        name="supervision_attachment",
+    ),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(

@@ -366,8 +366,20 @@ def notice(request, month: str):
     return render(
         request,
         "dashboard/notice.html",
-        _context(request, month, notice=data, notice_title=data.title, **notice_context_defaults()),
-    )
+        _context(
+            request, month, notice=data, notice_title=data.title,
+            to_assign=_to_assign(request, data), **notice_context_defaults(),
+        ),
+    )  # fmt: skip
+
+
+def _to_assign(request, data) -> list | None:
+    """督查室 only: the notice's 挂牌督办建议 with today's open item of each cell (交办
+    from here, or open the item). Not part of the notice itself (never in the PDF)."""
+    if request.viewer is None or not scope_for(request.viewer).is_supervision:
+        return None
+    found = data.open_items
+    return [(x, found.get((x.indicator_id, x.district_id))) for x in data.candidates]
 
 
 def _download(content: bytes, content_type: str, name: str) -> HttpResponse:

@@ -15,6 +15,7 @@ from tracker.progress.models import (
 )
 from tracker.reporting.models import NoticeIssue
 from tracker.review.models import Attachment, AttachmentKind, Explanation
+from tracker.supervision.models import SupervisionAttachment, SupervisionEvent, SupervisionItem
 
 __all__ = [
     "Agency",
@@ -46,6 +47,9 @@ __all__ = [
     "Project",
     "Quota",
     "Role",
+    "SupervisionAttachment",
+    "SupervisionEvent",
+    "SupervisionItem",
     "UserProfile",
     "WebhookFormat",
 ]

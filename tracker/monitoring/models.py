@@ -223,7 +223,9 @@ class LagAlert(models.Model):
     level = models.PositiveSmallIntegerField(
         "督办层级", choices=Level.choices, default=Level.DISTRICT
     )
-    supervised = models.BooleanField("挂牌督办", default=False)
+    # the alert engine's proposal (escalated to 督查室); 挂牌督办 itself is a
+    # tracker.supervision item that 督查室 交办s
+    supervised = models.BooleanField("建议挂牌督办", default=False)
     streak = models.PositiveSmallIntegerField("连续滞后月数", default=1)
     quota = models.DecimalField("任务数", max_digits=16, decimal_places=4, null=True, blank=True)
     expected = models.DecimalField(

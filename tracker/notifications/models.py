@@ -131,6 +131,16 @@ class Notification(models.Model):
         verbose_name="退回的审核",
         help_text="审核退回通知（其检查批次为该格第几次退回）；预警摘要为空",
     )
+    # named, not imported: 挂牌督办 (tracker.supervision) sits above notifications
+    supervision_item = models.ForeignKey(
+        "tracker.SupervisionItem",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name="督办事项",
+        help_text="督办到期提醒或逾期督促（检查批次：第 n 轮提醒为 2n-1，督促为 2n）",
+    )
 
     scope_agency_path = "contact__agency"
     scope_district_path = "contact__district"
@@ -144,8 +154,13 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["contact", "month", "run_number"],
-                condition=models.Q(review__isnull=True),
+                condition=models.Q(review__isnull=True, supervision_item__isnull=True),
                 name="notification_one_per_run",
+            ),
+            models.UniqueConstraint(
+                fields=["contact", "supervision_item", "run_number"],
+                condition=models.Q(supervision_item__isnull=False),
+                name="notification_one_per_supervision_news",
             ),
             models.UniqueConstraint(
                 fields=["contact", "review", "run_number"],

@@ -43,8 +43,8 @@ def _tags(a: LagAlert) -> str:
     text = getattr(a, "_tags", None)
     if text is None:
         tags = [SEVERITY_LABEL[a.severity], _label(KIND_LABEL, a.kind)]
-        if a.supervised:
-            tags.insert(0, "挂牌督办")
+        if a.supervised:  # the engine's proposal; 督查室 decides the 交办 (supervision)
+            tags.insert(0, "建议挂牌督办")
         elif a.level > LagAlert.Level.DISTRICT:
             tags.append(f"已升级至{_label(LEVEL_LABEL, a.level)}")
         a._tags = text = "·".join(tags)

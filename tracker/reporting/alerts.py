@@ -8,6 +8,8 @@ episode (one per indicator × district × kind, with flip rows; see
   plan year by the end of that month and not closed by then (closed later counts as
   still open then), never superseded; 提示 (at-risk) episodes are not counted. Looking
   back at 2024-09 shows what was open at the end of September.
+- 挂牌督办 is a ``tracker.supervision`` item, read as of the month
+  (``supervision.asof``); ``LagAlert.supervised`` is only the engine's proposal.
 - ``who`` scopes like every selector (a user, a ``Scope`` or None for city-wide).
 """
 
@@ -20,7 +22,9 @@ from datetime import date
 from django.db.models import Count, Max, Q
 
 from tracker.accounts.permissions import restrict_viewer
+from tracker.monitoring.episodes import escalation
 from tracker.monitoring.models import LagAlert
+from tracker.supervision.asof import supervised_cells
 
 
 def open_alerts_q(month: date) -> Q:
@@ -50,17 +54,21 @@ def open_alerts_by_cell(
     who, month: date, cells: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], tuple[int, bool]]:
     """For each (indicator_id, district_id) of ``cells``: (open alerts at the end of
-    ``month``, whether one of them is flagged 挂牌督办). Missing keys: none. 1 query."""
+    ``month``, whether the cell was under 挂牌督办 then: an item 交办'd by the end of
+    ``month`` and not 销号 by then, ``supervision.asof``). Missing keys: neither.
+    2 queries."""
     cells = list(cells)
     if not cells:
         return {}
-    per_cell: dict[tuple[int, int], list[bool]] = defaultdict(list)
+    wanted = set(cells)
+    per_cell: dict[tuple[int, int], int] = defaultdict(int)
     qs = _open(who, month)
-    for indicator_id, district_id, supervised in qs.filter(
+    for key in qs.filter(
         indicator_id__in={i for i, _ in cells}, district_id__in={d for _, d in cells}
-    ).values_list("indicator_id", "district_id", "supervised"):
-        per_cell[(indicator_id, district_id)].append(supervised)
-    return {k: (len(v), any(v)) for k, v in per_cell.items()}
+    ).values_list("indicator_id", "district_id"):
+        per_cell[key] += 1
+    flagged = supervised_cells(month, cells) & wanted
+    return {k: (per_cell.get(k, 0), k in flagged) for k in set(per_cell) | flagged}
 
 
 def cell_alerts(who, indicator_id: int, district_id: int) -> list[LagAlert]:
@@ -69,19 +77,10 @@ def cell_alerts(who, indicator_id: int, district_id: int) -> list[LagAlert]:
     return list(restrict_viewer(LagAlert.objects, who).for_cell(indicator_id, district_id))
 
 
-def supervised_cells(month: date) -> set[tuple[int, int]]:
-    """(indicator_id, district_id) of cells with an open alert flagged 挂牌督办 at the end
-    of ``month`` (the alert engine's escalation), city-wide. 1 query."""
-    return set(
-        LagAlert.objects.open_as_of(month)
-        .filter(supervised=True)
-        .values_list("indicator_id", "district_id")
-    )
-
-
 def attach_open_alerts(who, month: date, lines) -> None:
-    """Fill ``open_alerts`` and ``supervised`` on each line (anything with
-    ``indicator_id`` and ``district_id``) from ``open_alerts_by_cell``. 1 query."""
+    """Fill ``open_alerts`` and ``supervised`` (挂牌督办 as of the month) on each line
+    (anything with ``indicator_id`` and ``district_id``) from ``open_alerts_by_cell``.
+    2 queries."""
     found = open_alerts_by_cell(who, month, {(x.indicator_id, x.district_id) for x in lines})
     for line in lines:
         line.open_alerts, line.supervised = found.get(
@@ -98,16 +97,44 @@ def alerts_version(month: date) -> str:
     return f"{agg['n']}:{agg['t']}"
 
 
-def missed_milestones(who, month: date, plan=None) -> list[LagAlert]:
+def streak_as_of(alert: LagAlert, month: date) -> int:
+    """The episode's streak at the end of ``month``: an episode is a run of problem
+    months, so a month before its last evaluated one had that many fewer."""
+    back = (alert.last_month.year - month.year) * 12 + alert.last_month.month - month.month
+    return max(1, alert.streak - max(0, back))
+
+
+def level_as_of(alert: LagAlert, month: date) -> int:
+    """How far the episode had escalated by the end of ``month`` (the engine's rule,
+    ``monitoring.episodes.escalation``, on the streak then), not how far it is now."""
+    return escalation(streak_as_of(alert, month))[0]
+
+
+def missed_milestones(who, month: date, plan=None, *, supervised=None) -> list[LagAlert]:
     """The qualitative milestones missed and still not done at the end of ``month`` (open
     节点未完成 episodes) in ``who``'s scope, plan order. Red, like a missed target, on the
     overview, the matrix, 我的待办 and the notice (issue 30); ``message`` names the
-    milestones, ``level`` / ``supervised`` say how far it has escalated. 1 query."""
+    milestones. Each carries what was true at the end of ``month``: ``streak_then``,
+    ``level_then`` (with ``level_then_label``) and ``under_supervision`` (挂牌督办 then,
+    ``supervision.asof``; ``supervised``: those cells, when the caller has read them).
+    2 queries (1 with ``supervised``)."""
     qs = _open(who, month).filter(kind=LagAlert.Kind.MILESTONE)
     if plan is not None:
         qs = qs.filter(indicator__project__plan_year=plan)
-    return list(
+    found = list(
         qs.select_related("indicator__project__lead_agency", "district").order_by(
             "indicator__project__seq", "district__order", "month"
         )
     )
+    flagged = (
+        supervised
+        if supervised is not None
+        else supervised_cells(month, [(a.indicator_id, a.district_id) for a in found])
+    )
+    labels = dict(LagAlert.Level.choices)
+    for a in found:
+        a.streak_then = streak_as_of(a, month)
+        a.level_then = level_as_of(a, month)
+        a.level_then_label = labels[a.level_then]
+        a.under_supervision = (a.indicator_id, a.district_id) in flagged
+    return found

@@ -1,6 +1,8 @@
 """月度通报: the monthly 晾晒 notice, city-wide, built from the stored cell statuses.
 
-Sections: summary numbers, ranking, 挂牌督办 candidates (one by one, capped) and the
+Sections: summary numbers, ranking, 挂牌督办 candidates (one by one, capped), the
+挂牌督办 items in force at the month's end (交办'd by then and not 销号 by then:
+``tracker.supervision``; a candidate is a proposal, the item is 督查室's decision), the
 remaining 红 items summarised per district, requirements. Figures and words are the
 domain's (``tracker.domain``): 完成率 = 累计完成 ÷ 任务数, 序时完成率 = 累计完成 ÷ 序时应达,
 amounts in the plan's printed units.
@@ -42,12 +44,7 @@ from tracker.monitoring.stored import EvaluationLine, evaluation_lines, of_plan
 from tracker.months import month_label
 from tracker.plans.reference import District, PlanYear
 from tracker.ratios import pct
-from tracker.reporting.alerts import (
-    alerts_version,
-    missed_milestones,
-    open_alert_total,
-    supervised_cells,
-)
+from tracker.reporting.alerts import alerts_version, missed_milestones, open_alert_total
 from tracker.reporting.completeness import Tally, month_tally
 from tracker.reporting.document import NoticeDocument, document_of, settings_key
 from tracker.reporting.models import NoticeIssue
@@ -55,9 +52,11 @@ from tracker.reporting.overview import overview
 from tracker.reporting.ranking import AgencyRankingRow, RankingRow, agency_ranking, ranking
 from tracker.review.explanations import attach_explanations
 from tracker.review.models import Explanation
+from tracker.supervision import asof as supervision
+from tracker.supervision.models import SupervisionItem
 
 S = LagStatus
-NOTICE_LAYOUT = "6"  # bump when the notice template changes: cached PDFs re-render
+NOTICE_LAYOUT = "7"  # bump when the notice template changes: cached PDFs re-render
 #: what a notice not yet issued says about itself (an issued one: ``reporting.issued``)
 LIVE_STAMP = "实时数据，尚未印发：数字随填报和更正即时变化，以印发版本为准。"
 
@@ -123,6 +122,11 @@ class Notice:
     agency_ranking: list[AgencyRankingRow] = field(default_factory=list)
     #: 应报/已报/未报 of the month: the completeness page's numbers (one 未报)
     filing: Tally = field(default_factory=Tally)
+    #: 挂牌督办 items in force at the end of the month (交办'd by then, not 销号 by then),
+    #: each with its state then (``supervision.asof.items_as_of``)
+    supervision_items: list = field(default_factory=list)
+    #: today's open item of each cell that has one (督查室 交办s from the page, never printed)
+    open_items: dict = field(default_factory=dict)
 
     @property
     def ceilings(self) -> bool:
@@ -201,7 +205,8 @@ def notice(month: date, plan=None) -> Notice | None:
     """The monthly 晾晒通报, or None for a month outside the plan's checked months.
 
     City-wide (published to everyone with a role). ``plan`` (default: every plan of the
-    month's year) narrows it to one plan. 12 queries (11 with a plan; explanations included).
+    month's year) narrows it to one plan. 13 queries (12 with a plan; explanations and the
+    挂牌督办 items, in force then and open now, included).
     """
     if plan is not None:
         if plan.year != month.year:
@@ -224,7 +229,8 @@ def notice(month: date, plan=None) -> Notice | None:
     issue = NoticeIssue.objects.filter(month=month).first()
     cap = issue.supervision_cap if issue else conf.NOTICE_SUPERVISION_CAP
     red = evaluation_lines(evaluations.filter(month=month, status__in=RED_STATUSES))
-    flagged = supervised_cells(month)
+    items, open_now = supervision.then_and_open(month, _of_plan_items(plan))
+    flagged = {(x.indicator_id, x.district_id) for x in items}
     for line in red:
         line.supervised = (line.indicator_id, line.district_id) in flagged
     attach_explanations(None, month, red)  # 原因说明 next to each red item
@@ -270,17 +276,25 @@ def notice(month: date, plan=None) -> Notice | None:
         cap=cap,
         others_by_district=others,
         projects=ov.project_counts,
-        missed_milestones=missed_milestones(None, month, plan),
+        missed_milestones=missed_milestones(None, month, plan, supervised=flagged),
         agency_ranking=agency_ranking(month, plan=plan, projects=ov.projects),
         filing=month_tally(month, plan=plan),
+        supervision_items=items,
+        open_items=open_now,
     )
+
+
+def _of_plan_items(plan):
+    """The 挂牌督办 items of ``plan``'s indicators (None: every plan)."""
+    qs = SupervisionItem.objects.all()
+    return qs if plan is None else qs.filter(indicator__project__plan_year=plan)
 
 
 def fingerprint(month: date) -> str:
     """What the month's notice depends on, as a short string: its stored statuses (last
-    evaluation time and count), the open alerts' last change and the notice settings.
-    The cached PDF is re-rendered when it changes (and when an explanation is written).
-    4 queries."""
+    evaluation time and count), the open alerts' last change, the notice settings and the
+    挂牌督办 steps up to the month's end. The cached PDF is re-rendered when it changes
+    (and when an explanation is written). 5 queries."""
     ev = LagEvaluation.objects.filter(month=month).aggregate(t=Max("evaluated_at"), n=Count("pk"))
     issue = NoticeIssue.objects.filter(month=month).values_list("updated_at", flat=True).first()
     why = Explanation.objects.filter(month__lte=month, month__year=month.year).aggregate(
@@ -288,7 +302,7 @@ def fingerprint(month: date) -> str:
     )
     raw = (
         f"{month}|{ev['t']}|{ev['n']}|{alerts_version(month)}|{issue}|{NOTICE_LAYOUT}"
-        f"|{why['t']}|{why['n']}|{settings_key()}"
+        f"|{why['t']}|{why['n']}|{settings_key()}|{supervision.version(month)}"
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 

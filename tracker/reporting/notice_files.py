@@ -164,9 +164,9 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
         )
         for a in data.missed_milestones:
             project = a.indicator.project
-            level = "挂牌督办" if a.supervised else a.get_level_display()
+            level = "挂牌督办" if a.under_supervision else a.level_then_label
             row(project.seq, project.name, a.district.name, project.lead_agency.name, a.message,
-                a.streak, level, formats=[None] * 5 + [COUNT, None])  # fmt: skip
+                a.streak_then, level, formats=[None] * 5 + [COUNT, None])  # fmt: skip
             ws.cell(ws.max_row, 5).alignment = Alignment(wrap_text=True)
     row()
     if data.explained_others:

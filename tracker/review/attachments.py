@@ -100,6 +100,20 @@ def _read(content) -> bytes:
     return data
 
 
+def checked_file(name: str, content) -> tuple[str, str, bytes]:
+    """(name to show, kind, bytes) of an upload that passes every check (name, size,
+    content matching the extension); ``ReviewRejected`` otherwise. Also used for the
+    佐证材料 of a 挂牌督办 整改反馈 (``tracker.supervision``)."""
+    shown, by_name = clean_name(name)
+    data = _read(content)
+    kind = sniff(data)
+    if kind is None:
+        raise ReviewRejected(f"「{shown}」的内容不是 PDF、JPG、PNG、XLSX 或 DOCX 文件")
+    if kind != by_name:
+        raise ReviewRejected(f"「{shown}」的内容与扩展名不符（实际为 {kind.upper()}）")
+    return shown, kind, data
+
+
 def may_change_evidence(user, report: ProgressReport) -> None:
     """Who (``workflow.allow``) and when (the state machine: not on an approved or
     locked figure); raise ``ReviewRejected`` otherwise."""
@@ -112,13 +126,7 @@ def may_change_evidence(user, report: ProgressReport) -> None:
 def attach(user, report: ProgressReport, *, name: str, content) -> Attachment:
     """Store one 佐证材料 file on ``report``; refused files leave nothing behind."""
     may_change_evidence(user, report)
-    shown, by_name = clean_name(name)
-    data = _read(content)
-    kind = sniff(data)
-    if kind is None:
-        raise ReviewRejected(f"「{shown}」的内容不是 PDF、JPG、PNG、XLSX 或 DOCX 文件")
-    if kind != by_name:
-        raise ReviewRejected(f"「{shown}」的内容与扩展名不符（实际为 {kind.upper()}）")
+    shown, kind, data = checked_file(name, content)
     path = f"attachments/{report.month:%Y/%m}/{uuid.uuid4().hex}.{kind}"
     item = Attachment(
         report=report,
