@@ -214,10 +214,17 @@ def test_notice_pdf_pages(year, db, client, settings, tmp_path):
     for i, page in enumerate(pages, start=1):
         assert f"—{i}—" in page.replace(" ", "")  # page numbers, GB/T 9704's 「— 1 —」
         lines = [x.strip() for x in page.splitlines() if x.strip()]
+        # the 版记 (抄送, 印发机关和印发日期) closes the last page, alone if it must (GB/T
+        # 9704 puts it on the back page); the signature never stands alone
+        imprint = [x for x in lines if x.startswith("抄送") or x.endswith("印发")]
         rest = [
             x for x in lines
-            if SIGNATURE not in x and not re.fullmatch(r"[\d年月日—/ ]+", x)
+            if SIGNATURE not in x and x not in imprint
+            and not re.fullmatch(r"[\d年月日—/ ]+", x)
         ]  # fmt: skip
+        if imprint and not rest and not any(SIGNATURE in x for x in lines):
+            assert i == len(pages), f"the 版记 stands alone on page {i}, not the last"
+            continue
         assert len(rest) >= 3, f"page {i} holds only the signature: {lines}"
 
 
