@@ -3,6 +3,7 @@ reminder and an escalation (the clock pinned), a 继续督办 round, refused ste
 reminders go out once however often the task runs; a past month shows only what was
 交办'd by its end; the API round trip; the pages in scope and with bounded queries."""
 
+import io
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.urls import reverse
+from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
 from tests.factories import make_user
@@ -208,6 +210,16 @@ def test_a_past_month_shows_only_what_was_assigned_by_its_end(red, client):
         'id="supervision-items"' in octo
         and "截至2024年10月底，已挂牌督办（已交办、尚未销号）1 项" in octo
     )
+
+    def sheet_text(month):  # the notice's xlsx says the same as its page
+        body = client.get(reverse("dashboard:notice_xlsx", args=[month])).content
+        rows = load_workbook(io.BytesIO(body)).active.iter_rows(values_only=True)
+        return "\n".join("|".join("" if v is None else str(v) for v in r) for r in rows)
+
+    assert "没有已交办、尚未销号的挂牌督办事项" in sheet_text("2024-09")
+    october = sheet_text("2024-10")
+    assert "截至2024年10月底，已挂牌督办（已交办、尚未销号）1 项" in october
+    assert f"|{p.indicator_a.label}|{p.district_b.name}|" in october
     district = client.get(reverse("dashboard:district", args=["xiaoshan"]) + "?month=2024-09")
     assert "挂牌督办</span>" not in district.content.decode()
     district = client.get(reverse("dashboard:district", args=["xiaoshan"]) + "?month=2024-10")

@@ -23,7 +23,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from tracker import conf
-from tracker.months import date_label, format_month, month_label
+from tracker.months import date_label, format_month, month_end_label, month_label
 from tracker.progress.workbooks import safe
 from tracker.reporting.notice import (
     LIVE_STAMP,
@@ -143,6 +143,16 @@ def notice_workbook(data: Notice, *, stamp: str = LIVE_STAMP) -> bytes:
         ws.cell(ws.max_row, 2).alignment = Alignment(wrap_text=True)
         if e.explanation is not None:
             explanation_row(e.explanation)
+    month_end = month_end_label(data.month)
+    if data.supervision_items:  # 挂牌督办 in force at the end of the month, as on the page
+        row(f"截至{month_end}，已挂牌督办（已交办、尚未销号）{len(data.supervision_items)} 项：")
+        row("序号", "指标", "区、县(市)", "责任单位", "交办日期", "整改期限", "状态", header=True)
+        for x in data.supervision_items:
+            state = x.state_then_label + (f"（第{x.round_then}轮）" if x.round_then > 1 else "")
+            row(x.indicator.project.seq, x.indicator.label, x.district.name, x.unit_name,
+                date_label(x.assigned_on), date_label(x.deadline_then), state)  # fmt: skip
+    else:
+        row(f"截至{month_end}，没有已交办、尚未销号的挂牌督办事项。")
     row()
     title("三、其他严重滞后事项（按区、县(市)汇总）")
     row("区、县(市)", "红色事项", "其中逾期未完成", "涉及项目序号", header=True)
