@@ -919,6 +919,32 @@ def _diff(labels: dict, old: dict, new: dict) -> list[tuple[str, str, str]]:
     ]
 
 
+def _stored_rows(plan, projects: dict) -> tuple[dict, dict, dict]:
+    """The plan's targets, quotas and milestones keyed as the preview compares them. The
+    related rows come from the maps already read (``projects``, the targets, the units),
+    not from a join per row: a reload reads each row once. 3 queries (4 with quotas)."""
+    if plan is None:
+        return {}, {}, {}
+    by_pk = {p.pk: p for p in projects.values()}
+    indicators = list(Indicator.objects.filter(project__plan_year=plan))
+    for i in indicators:
+        i.project = by_pk[i.project_id]
+    targets = {i.pk: i for i in indicators}
+    quotas = list(Quota.objects.filter(indicator__project__plan_year=plan))
+    units = District.objects.in_bulk({q.district_id for q in quotas}) if quotas else {}
+    for q in quotas:
+        q.indicator, q.district = targets[q.indicator_id], units[q.district_id]
+    milestones = list(Milestone.objects.filter(project__plan_year=plan))
+    for m in milestones:
+        m.project = by_pk[m.project_id]
+        m.indicator = targets.get(m.indicator_id) if m.indicator_id else None
+    return (
+        {i.key: i for i in indicators},
+        {(q.indicator.key, q.district.code): q for q in quotas},
+        {m.key: m for m in milestones},
+    )
+
+
 def change_set(spec: _Spec) -> PlanChangeSet:
     """Compare the file with the stored plan, row by row and key by key (read only)."""
     plan = PlanYear.objects.filter(issuer=spec.issuer, year=spec.year).first()
@@ -932,22 +958,7 @@ def change_set(spec: _Spec) -> PlanChangeSet:
             else []
         )
     }
-    stored_indicators = {
-        i.key: i
-        for i in Indicator.objects.filter(project__plan_year=plan).select_related("project")
-    } if plan else {}  # fmt: skip
-    stored_quotas = {
-        (q.indicator.key, q.district.code): q
-        for q in Quota.objects.filter(indicator__project__plan_year=plan).select_related(
-            "indicator", "district"
-        )
-    } if plan else {}  # fmt: skip
-    stored_milestones = {
-        m.key: m
-        for m in Milestone.objects.filter(project__plan_year=plan).select_related(
-            "project", "indicator"
-        )
-    } if plan else {}  # fmt: skip
+    stored_indicators, stored_quotas, stored_milestones = _stored_rows(plan, stored_projects)
     touched = dependents.touched(
         [i.pk for i in stored_indicators.values()], [m.pk for m in stored_milestones.values()]
     )
