@@ -92,6 +92,8 @@ def test_alert_list_in_the_admin_reads_a_row_at_a_glance(live_server, browser, p
     lines high (squeezed to a few characters a line, each row was a screen tall), and
     it comes before the escalation details, in view without scrolling sideways."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
 
     simulate_year(2024, seed=7, through=date(2024, 9, 1))
     make_user("dcs", Role.SUPERVISION, password="e2e-pass-123")
@@ -99,6 +101,7 @@ def test_alert_list_in_the_admin_reads_a_row_at_a_glance(live_server, browser, p
     browser.find_element(By.NAME, "username").send_keys("dcs")
     browser.find_element(By.NAME, "password").send_keys("e2e-pass-123")
     browser.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "result_list")))
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert rows, browser.page_source[:500]
     message = rows[0].find_element(By.CSS_SELECTOR, "td.field-short_message")

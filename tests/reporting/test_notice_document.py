@@ -229,6 +229,8 @@ def test_phone_sees_the_red_and_change_columns(live_server, browser, plan_2024):
     """At 390 px the notice does not scroll sideways; the ranking's 红 and 较上月 are on
     screen; a table wider than the screen scrolls inside its own frame, to its last column."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from tests.dashboard.test_dashboard_e2e import shot
     from tests.factories import make_user
@@ -241,17 +243,24 @@ def test_phone_sees_the_red_and_change_columns(live_server, browser, plan_2024):
     browser.find_element(By.NAME, "username").send_keys("dcs-phone")
     browser.find_element(By.NAME, "password").send_keys("e2e-pass-123")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    # The next get must not overtake the login's POST, or it lands on the login page.
+    WebDriverWait(browser, 30).until(lambda b: "/accounts/login/" not in b.current_url)
     browser.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True},
     )
     browser.get(live_server.url + "/notice/2024-09/")
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.ID, "ranking")))
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    boxes = browser.execute_script(
+        """return Object.fromEntries([...document.querySelectorAll('#ranking th')].map(th => {
+             const r = th.getBoundingClientRect();
+             return [th.textContent.trim(), [Math.round(r.left), Math.round(r.right)]]; }))"""
+    )
     for label in ("红", "较上月"):
-        headers = browser.find_elements(By.CSS_SELECTOR, "#ranking th")
-        (th,) = [t for t in headers if t.text == label]
-        assert th.is_displayed() and th.location["x"] >= 0
-        assert th.location["x"] + th.size["width"] <= 390, label
+        assert label in boxes, (label, boxes)
+        left, right = boxes[label]
+        assert left >= 0 and right <= 390, (label, boxes)
     frames = browser.execute_script(
         """return [...document.querySelectorAll('#notice .table-wrap')].map(w => {
              const t = w.querySelector('table'); w.scrollLeft = w.scrollWidth;
