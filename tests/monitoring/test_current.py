@@ -199,6 +199,33 @@ def test_the_reevaluation_of_a_whole_district_month_takes_a_fixed_number_of_quer
         assert reevaluate_cells(cells, date(2024, 11, 1)) == 0
 
 
+def test_cells_in_several_districts_are_reevaluated_in_one_pass_and_no_other(
+    year, db, django_assert_num_queries
+):
+    """A corrected plan file's quotas lie in several districts, each on its own target.
+    They are re-evaluated together in the queries of one district's month, and exactly
+    they are: the same targets' cells in the other's district, spoiled beside them, stay
+    as they were (a cross product of targets and districts would have repaired them)."""
+    a = red_cell(year)
+    september = set(
+        LagEvaluation.objects.filter(month=SEPT).values_list("indicator_id", "district_id")
+    )
+    b = next(
+        (i, d)
+        for i, d in sorted(september)
+        if i != a[0] and d != a[1] and (a[0], d) in september and (i, a[1]) in september
+    )
+    crossed = [(a[0], b[1]), (b[0], a[1])]
+    for cell in (a, b, *crossed):
+        LagEvaluation.objects.filter(indicator_id=cell[0], district_id=cell[1], month=SEPT).update(
+            actual=-1
+        )
+    with django_assert_num_queries(7):
+        assert reevaluate_cells([a, b], SEPT) == 2
+    assert stored(a, SEPT).actual != -1 and stored(b, SEPT).actual != -1
+    assert [stored(cell, SEPT).actual for cell in crossed] == [-1, -1]
+
+
 @pytest.mark.parametrize("reviewed", [False, True], ids=["all-filed", "only-reviewed"])
 def test_several_months_read_at_once_give_each_month_the_figures_read_alone(
     year, db, settings, reviewed

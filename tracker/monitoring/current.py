@@ -59,12 +59,13 @@ def reevaluate(
     since: date,
     *,
     district_ids=None,
+    cells=None,
     now: datetime | None = None,
     prune: bool = False,
-    plans=None,
 ) -> int:
     """Re-evaluate and store the cells of ``indicator_ids`` × ``district_ids`` (None: every
-    district with a quota) in every stored month of ``since``'s year from ``since`` on,
+    district with a quota), or exactly ``cells`` (``(indicator_id, district_id)`` pairs of
+    these indicators), in every stored month of ``since``'s year from ``since`` on,
     oldest first (a month's streak reads the month before). ``prune`` (a plan change)
     also drops stored cells of these indicators that no longer exist (a quota removed,
     an indicator no longer tracked). Returns the number of rows written: cells whose
@@ -84,12 +85,9 @@ def reevaluate(
     if not months:
         return 0
     now = now or timezone.now()
-    if plans is None:
-        plans = load_indicator_plans(indicator_ids=ids)
-    else:  # read once by the caller for several groups (``reevaluate_cells``)
-        plans = {pk: plans[pk] for pk in ids if pk in plans}
+    plans = load_indicator_plans(indicator_ids=ids)
     thresholds = Thresholds.from_settings()
-    figures = months_figures(plans, months, now, district_ids, thresholds)
+    figures = months_figures(plans, months, now, district_ids, thresholds, cells=cells)
     evaluations, curves, streaks, previous = [], {}, {}, None
     for month in months:
         evaluation = evaluate_month(
@@ -106,20 +104,32 @@ def reevaluate(
         evaluations.append(evaluation)
     written = store_cells(evaluations, now)
     if prune:
-        _prune(evaluations, months, ids, district_ids)
+        _prune(evaluations, months, ids, district_ids, cells)
     return written
 
 
-def _prune(evaluations, months: list[date], ids: list[int], district_ids) -> None:
+def _prune(evaluations, months: list[date], ids: list[int], district_ids, cells=None) -> None:
     """Drop the stored cells of ``ids`` in ``months`` that the re-evaluation no longer
     produced (a quota removed, a target no longer tracked). Unchanged rows are not
     rewritten (``store_cells``), so what is stale is told by its key, not its time.
-    1 query."""
+    1 query; with ``cells``, only the cells asked for and not produced, and no query when
+    every one was."""
     kept: dict[int, set[int]] = {i: set() for i in ids}
     for evaluation in evaluations:
         for c in evaluation.cells:
             kept[c.indicator_id].add(c.district_id)
     stale = Q()
+    if cells is not None:
+        gone: dict[int, list[int]] = defaultdict(list)
+        for indicator_id, district_id in sorted(set(cells)):
+            if district_id not in kept.get(indicator_id, ()):
+                gone[indicator_id].append(district_id)
+        if not gone:
+            return
+        for indicator_id, districts in gone.items():
+            stale |= Q(indicator_id=indicator_id, district_id__in=districts)
+        LagEvaluation.objects.filter(month__in=months).filter(stale).delete()
+        return
     for indicator_id, districts in kept.items():
         stale |= Q(indicator_id=indicator_id) & ~Q(district_id__in=sorted(districts))
     rows = LagEvaluation.objects.filter(month__in=months).filter(stale)
@@ -131,25 +141,14 @@ def _prune(evaluations, months: list[date], ids: list[int], district_ids) -> Non
 def reevaluate_cells(
     cells, since: date, *, now: datetime | None = None, prune: bool = False
 ) -> int:
-    """``reevaluate`` exactly ``cells`` (``(indicator_id, district_id)`` pairs): districts
-    sharing the same changed indicators are evaluated together (one district's month
-    saved is one group). ``prune`` as in ``reevaluate`` (quotas removed)."""
-    by_district: dict[int, set[int]] = defaultdict(set)
-    for indicator_id, district_id in cells:
-        by_district[district_id].add(indicator_id)
-    groups: dict[frozenset, list[int]] = defaultdict(list)
-    for district_id, indicator_ids in by_district.items():
-        groups[frozenset(indicator_ids)].append(district_id)
-    now = now or timezone.now()
-    # several groups (a corrected plan file's quotas): the plan is read once for all
-    every = set().union(*by_district.values())
-    plans = load_indicator_plans(indicator_ids=every) if len(groups) > 1 else None
-    return sum(
-        reevaluate(
-            indicator_ids, since, district_ids=sorted(districts), now=now, prune=prune, plans=plans
-        )
-        for indicator_ids, districts in groups.items()
-    )
+    """``reevaluate`` exactly ``cells`` (``(indicator_id, district_id)`` pairs), in one
+    pass whatever their districts (a district's month saved; a corrected plan file's
+    quotas in several districts). ``prune`` as in ``reevaluate`` (quotas removed)."""
+    cells = sorted(set(cells))
+    if not cells:
+        return 0
+    ids = {indicator_id for indicator_id, _district_id in cells}
+    return reevaluate(ids, since, cells=cells, now=now, prune=prune)
 
 
 # --- receivers (connected in TrackerConfig.ready) ---------------------------------------

@@ -460,7 +460,7 @@ def _cell_figures(plans, month, as_of, deadline, base_month, district_ids=None):
 
 
 def months_figures(
-    plans, months, as_of, district_ids=None, thresholds: Thresholds | None = None
+    plans, months, as_of, district_ids=None, thresholds: Thresholds | None = None, *, cells=None
 ) -> dict[date, list[tuple]]:
     """``_cell_figures`` of several months of one plan year from one read: ``{month: rows}``,
     the rows as ``_cell_figures`` yields them, in its order (``evaluate_month(figures=)``).
@@ -475,6 +475,8 @@ def months_figures(
     re-evaluated before it (None here). Reads: 2 (+1 ``city_unit_ids`` with city-only
     indicators). ``tests/monitoring/test_current.py`` checks the rows equal
     ``_cell_figures``'s in every month of the simulated year.
+    ``cells`` (``(indicator_id, district_id)`` pairs) narrows it to exactly those cells
+    (the cells of a corrected plan file, in several districts).
     """
     months = sorted({first_of_month(m) for m in months})
     out: dict[date, list[tuple]] = {m: [] for m in months}
@@ -482,6 +484,7 @@ def months_figures(
         return out
     plans = {k: p for k, p in plans.items() if p.is_tracked and p.year == months[0].year}
     districts = None if district_ids is None else set(district_ids)
+    only = None if cells is None else set(cells)
     cells = []  # (plan, district_id, quota or None for city-only), in _cell_figures' order
     for pk in sorted(pk for pk, p in plans.items() if not p.is_city_only):
         for d, quota in sorted(plans[pk].quotas.items()):
@@ -489,6 +492,8 @@ def months_figures(
                 cells.append((plans[pk], d, quota))
     city = _city_cells(plans, districts)
     cells += [(plans[pk], unit, None) for unit in sorted(city) for pk in city[unit]]
+    if only is not None:
+        cells = [c for c in cells if (c[0].indicator_id, c[1]) in only]
     if not cells:
         return out
     wanted = {(p.indicator_id, d) for p, d, _q in cells}
