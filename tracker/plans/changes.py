@@ -62,6 +62,12 @@ class PlanChangeSet:
     def __bool__(self) -> bool:
         return bool(self.changes)
 
+    @property
+    def same_rows(self) -> bool:
+        """No project, target, quota or milestone comes or goes: the stored rows compared
+        are the rows the load writes to (their fields may change)."""
+        return all(c.action == CHANGE for c in self.changes)
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for c in self.changes:

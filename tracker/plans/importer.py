@@ -32,7 +32,6 @@ Rules for the work plan (附件1 「工作计划和进度安排」), see ``parse
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -551,7 +550,7 @@ def import_tables(
 def load_blockers(plan: dict) -> list[str]:
     """What ``load_plan`` would refuse in ``plan`` as written (validated, nothing written)."""
     try:
-        spec = _build_spec(copy.deepcopy(plan))
+        spec = _build_spec(plan)  # copied there: keys are derived on the copy
     except PlanFileError as exc:
         return list(exc.problems)
     return unit_problems(spec) + column_order_problems(spec)
