@@ -62,10 +62,10 @@ def test_a_failing_statement_raises_and_leaves_the_connection_usable():
 
 
 def test_cycle_collector_paused_while_cells_are_built_and_restored():
-    """``lag.cyclic_gc_paused``: off inside, back as it was after, even on an error."""
+    """``memory.cyclic_gc_paused``: off inside, back as it was after, even on an error."""
     import gc
 
-    from tracker.monitoring.evaluation import cyclic_gc_paused
+    from tracker.memory import cyclic_gc_paused
 
     assert gc.isenabled()
     with cyclic_gc_paused():

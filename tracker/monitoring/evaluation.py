@@ -26,10 +26,8 @@ over the same months beside it (``monitoring.rules.is_at_risk`` compares the two
 
 from __future__ import annotations
 
-import gc
 import json
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -48,6 +46,7 @@ from tracker.calendar import reporting_deadline
 from tracker.choices import PROBLEM_STATUSES
 from tracker.db.bulk import copy_supported, copy_upsert
 from tracker.db.pipeline import pipelined
+from tracker.memory import cyclic_gc_paused
 from tracker.monitoring.models import LagEvaluation
 from tracker.monitoring.rules import (
     Forecast,
@@ -343,25 +342,6 @@ def forecast_base(month: date, thresholds: Thresholds) -> tuple[int, date | None
     if base_month is not None and base_month.year < month.year:
         base_month = None
     return window, base_month
-
-
-@contextmanager
-def cyclic_gc_paused():
-    """CPython's cycle collector paused while a month's cells are built, then restored.
-
-    Every ``Cell`` and ``Forecast`` is a new container object the collector tracks; a
-    month at 3000 × 60 makes 360 000 of them, which sets off several full collections
-    scanning the whole heap, for nothing: none of them is part of a cycle, and reference
-    counting frees them as ever. At that size the collections were 0.3–0.6 s of a 2–2.7 s
-    evaluation. Cycles made meanwhile (elsewhere) are collected once it is back on.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _share(quota: Decimal, fraction: Decimal | None) -> Decimal | None:
