@@ -52,6 +52,7 @@ from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from tracker.formats import plain
+from tracker.memory import cyclic_gc_paused
 from tracker.months import month_end
 from tracker.plans import dependents
 from tracker.plans.changes import ADD, CHANGE, REMOVE, Change, PlanChangeSet
@@ -840,6 +841,11 @@ def load_plan(
     go into every history row; after the write ``plan_changed`` is sent inside the
     transaction.
     """
+    with cyclic_gc_paused():  # the file's dicts and the rows read go by reference counting
+        return _load_plan(source, user, reorder, confirm, reason, dry_run)
+
+
+def _load_plan(source, user, reorder, confirm, reason, dry_run) -> LoadSummary:
     owned = not isinstance(source, dict)
     spec = _build_spec(read_plan_file(source) if owned else source, owned=owned)
     summary = LoadSummary(warnings=list(spec.warnings))
