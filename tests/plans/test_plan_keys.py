@@ -210,6 +210,41 @@ def test_dry_run_lists_the_changes_and_writes_nothing(plan_2024, data, tmp_path,
     assert snapshot() == before
 
 
+def test_the_preview_shows_a_renamed_category_a_new_title_and_a_relabelled_column(
+    plan_2024, data, tmp_path, capsys
+):
+    """What the writer changes on the plan itself is in the preview too: a dry run lists
+    it and writes nothing (it used to say 无变化); the load then writes it, with history.
+    Labels change no figure's meaning, so none needs confirming."""
+    from tracker.plans.reference import Category, PlanColumn, PlanYear
+
+    data["categories"][0] = "“幸福养老”在杭州"
+    data["title"] = "2024年市政府民生实事项目（修订）"
+    data["districts"][1]["label"] = "上城"
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    before = snapshot()
+    call_command("load_plan", str(path), "--dry-run")
+    out = capsys.readouterr().out
+    assert "无变化" not in out
+    assert "计划（年度、类别、计划列）" in out
+    assert "修改年度 2024「2024年市政府民生实事项目」：名称 2024年市政府民生实事项目 → " in out
+    assert "修改类别 1「“幸福养老”在杭州」：名称 “幸福助老”在杭州 → “幸福养老”在杭州" in out
+    assert "修改计划列 shangcheng「上城」：表头（原文） 上城区 → 上城" in out
+    assert snapshot() == before
+    assert PlanColumn.objects.get(plan=plan_2024, district__code="shangcheng").label == "上城区"
+
+    call_command("load_plan", str(path), "--reason", "更正名称")  # no confirmation needed
+    category = Category.objects.get(plan_year=plan_2024, order=1)
+    assert category.name == "“幸福养老”在杭州"
+    assert category.history.first().history_change_reason.startswith("载入计划文件")
+    assert PlanYear.objects.get(pk=plan_2024.pk).title.endswith("（修订）")
+    assert PlanColumn.objects.get(plan=plan_2024, district__code="shangcheng").label == "上城"
+    capsys.readouterr()
+    call_command("load_plan", str(path))  # the same file again
+    assert "：无变化" in capsys.readouterr().out
+
+
 def test_a_file_without_keys_loads_only_into_an_empty_plan(db, data, tmp_path, capsys):
     def strip(d):
         for p in d["projects"]:

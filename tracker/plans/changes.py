@@ -17,9 +17,9 @@ ADD, CHANGE, REMOVE = "新增", "修改", "删除"
 @dataclass
 class Change:
     action: str  # ADD, CHANGE or REMOVE
-    entity: str  # 项目, 量化目标, 分解任务, 进度节点
-    key: str  # P25, P25-T1, P25-T1@shangcheng, P25-M1
-    project_key: str
+    entity: str  # 年度, 类别, 计划列, 项目, 量化目标, 分解任务, 进度节点
+    key: str  # 2024, 3, shangcheng, P25, P25-T1, P25-T1@shangcheng, P25-M1
+    project_key: str  # empty for the plan's own changes (年度, 类别, 计划列)
     title: str
     fields: list[tuple[str, str, str]] = field(default_factory=list)  # (label, old, new)
     touches: dict[str, int] = field(default_factory=dict)
@@ -63,9 +63,15 @@ class PlanChangeSet:
         return bool(self.changes)
 
     @property
+    def by_key(self) -> list[Change]:
+        """The changes of rows matched by key (projects and what hangs on them), not the
+        plan's own (年度, 类别 by order, 计划列 by unit)."""
+        return [c for c in self.changes if c.project_key]
+
+    @property
     def same_rows(self) -> bool:
-        """No project, target, quota or milestone comes or goes: the stored rows compared
-        are the rows the load writes to (their fields may change)."""
+        """No row comes or goes (a project, target, quota, milestone, category or column):
+        the stored rows compared are the rows the load writes to (their fields may change)."""
         return all(c.action == CHANGE for c in self.changes)
 
     def counts(self) -> dict[str, int]:
@@ -83,7 +89,10 @@ class PlanChangeSet:
         for c in self.changes:
             by_project.setdefault(c.project_key, []).append(c)
         for key, changes in by_project.items():
-            out.append(f"项目 {key} {self.project_titles.get(key, '')}".rstrip())
+            if key:
+                out.append(f"项目 {key} {self.project_titles.get(key, '')}".rstrip())
+            else:
+                out.append("计划（年度、类别、计划列）")
             out.extend(f"  {c.line()}" for c in changes)
         summary = "，".join(f"{k} {v}" for k, v in self.counts().items())
         out.append(f"合计：{summary}")

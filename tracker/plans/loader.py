@@ -859,7 +859,7 @@ def _load_plan(source, user, reorder, confirm, reason, dry_run) -> LoadSummary:
         summary.plan_year = changes.stored.plan  # read by change_set in this transaction
         if dry_run:
             return summary
-        if changes and changes.exists and not spec.keyed:
+        if changes.by_key and changes.exists and not spec.keyed:
             raise PlanChangeRefused(changes, keyless_problems(spec))
         if changes.needs_confirmation and not confirm:
             raise PlanChangeRefused(changes)
@@ -925,6 +925,12 @@ INDICATOR_FIELDS = {
     "scope": "分解方式", "direction": "方向", "target_value": "年度目标",
     "target_text": "量化目标（原文）", "breakdown_note": "分解说明", "deadline": "本目标完成时间",
 }  # fmt: skip
+PLAN_FIELDS = {
+    "title": "名称", "document_number": "文号", "source": "出处", "published_on": "印发日期",
+    "notes": "整理说明", "acknowledged_findings": "已确认的原文不一致",
+    "format_version": "计划文件格式版本",
+}  # fmt: skip
+COLUMN_FIELDS = {"order": "列序", "label": "表头（原文）", "merged": "合并单位"}
 #: A target's fields whose change makes its stored figures mean something else.
 REINTERPRETING = ("project", "unit", "kind", "scope", "direction")
 QUOTA_FIELDS = {"value": "任务数", "new_value": "其中新增", "upgrade_value": "其中提升",
@@ -945,7 +951,11 @@ CHOICE_LABELS = {
 
 
 def _shown(field_name, value) -> str:
-    return CHOICE_LABELS.get(field_name, {}).get(value) or _text(value)
+    if field_name in CHOICE_LABELS:
+        return CHOICE_LABELS[field_name].get(value) or _text(value)
+    if isinstance(value, list):  # the plan's acknowledged findings
+        return _text("、".join(map(str, value)))
+    return _text(value)
 
 
 def _diff(labels: dict, old: dict, new: dict) -> list[tuple[str, str, str]]:
@@ -982,6 +992,49 @@ def _stored_rows(plan, projects: dict) -> tuple[dict, dict, dict]:
     )
 
 
+def _plan_changes(spec: _Spec, plan, categories: dict, columns: dict, add) -> None:
+    """The plan's own fields, its categories (by order) and its columns (by unit): what
+    the writer would change there, so the preview never says 无变化 before a rename.
+    Labels only: no stored figure changes meaning (a column's quotas are compared as
+    quotas), so none needs confirming."""
+    old = {f: getattr(plan, f) for f in PLAN_FIELDS}
+    fields = _diff(PLAN_FIELDS, old, spec.plan_fields)
+    if fields:
+        add(Change(CHANGE, "年度", str(spec.year), "", _text(plan.title), fields))
+    wanted = dict(enumerate(spec.categories, start=1))
+    for order, name in wanted.items():
+        stored = categories.get(order)
+        if stored is None:
+            add(Change(ADD, "类别", str(order), "", _text(name)))
+        elif stored.name != name:
+            add(Change(CHANGE, "类别", str(order), "", _text(name), [("名称", stored.name, name)]))
+    for order, stored in categories.items():
+        if order not in wanted:
+            add(Change(REMOVE, "类别", str(order), "", _text(stored.name)))
+    for i, column in enumerate(spec.columns):
+        stored = columns.get(column["code"])
+        if stored is None:
+            add(Change(ADD, "计划列", column["code"], "", _text(column["label"])))
+            continue
+        new = {
+            "order": str(i + 1),
+            "label": column["label"],
+            "merged": "、".join(sorted(u["code"] for u in column["merged"])),
+        }
+        old = {
+            "order": str(stored.order + 1),
+            "label": stored.label,
+            "merged": "、".join(sorted(d.code for d in stored.merged_units.all())),
+        }
+        fields = _diff(COLUMN_FIELDS, old, new)
+        if fields:
+            add(Change(CHANGE, "计划列", column["code"], "", _text(column["label"]), fields))
+    wanted_codes = {c["code"] for c in spec.columns}
+    for code, stored in columns.items():
+        if code not in wanted_codes:
+            add(Change(REMOVE, "计划列", code, "", _text(stored.label)))
+
+
 def _count_touches(asks) -> None:
     """Each change's ``touches`` (the stored data hanging on its row) and its ``risk``
     (when it touches any), counted in one go for the changed and removed rows only: a
@@ -1011,6 +1064,15 @@ def change_set(spec: _Spec) -> PlanChangeSet:
         )
     }
     stored_indicators, stored_quotas, stored_milestones = _stored_rows(plan, stored_projects)
+    stored_categories = {c.order: c for c in plan.categories.all()} if plan else {}
+    stored_columns = (
+        {
+            c.district.code: c
+            for c in plan.columns.select_related("district").prefetch_related("merged_units")
+        }
+        if plan
+        else {}
+    )
     result = PlanChangeSet(
         year=spec.year,
         issuer=spec.issuer,
@@ -1018,7 +1080,13 @@ def change_set(spec: _Spec) -> PlanChangeSet:
         keyed=spec.keyed,
         derived_keys=list(spec.derived_keys),
         stored=_StoredRows(
-            stored_projects, stored_indicators, stored_quotas, stored_milestones, plan
+            stored_projects,
+            stored_indicators,
+            stored_quotas,
+            stored_milestones,
+            plan,
+            stored_categories,
+            stored_columns,
         ),
     )
     for p in stored_projects.values():
@@ -1036,6 +1104,9 @@ def change_set(spec: _Spec) -> PlanChangeSet:
     def add_touching(change: Change, ask: tuple, risk_if_touched: str = ""):
         add(change)
         asks.append((change, ask, risk_if_touched))
+
+    if plan is not None:  # a new plan's year, categories and columns come with its projects
+        _plan_changes(spec, plan, stored_categories, stored_columns, add)
 
     wanted_indicators, wanted_milestones, wanted_quotas = {}, {}, {}
     for p in spec.projects:
@@ -1196,7 +1267,16 @@ def change_set(spec: _Spec) -> PlanChangeSet:
     order: dict[str, int] = {}
     for p in [*(p["key"] for p in spec.projects), *stored_projects]:  # the file's order first
         order.setdefault(p, len(order))
-    rank = {"项目": 0, "量化目标": 1, "分解任务": 2, "进度节点": 3}
+    order[""] = -1  # the plan's own changes (年度, 类别, 计划列) first
+    rank = {
+        "年度": -3,
+        "类别": -2,
+        "计划列": -1,
+        "项目": 0,
+        "量化目标": 1,
+        "分解任务": 2,
+        "进度节点": 3,
+    }
     result.changes.sort(key=lambda c: (order.get(c.project_key, 10**6), rank[c.entity]))
     return result
 
@@ -1293,6 +1373,8 @@ class _StoredRows:
     quotas: dict
     milestones: dict
     plan: PlanYear | None = None
+    categories: dict = field(default_factory=dict)  # order → Category
+    columns: dict = field(default_factory=dict)  # unit code → PlanColumn (merged units read)
 
 
 class _Writer:
@@ -1425,10 +1507,13 @@ class _Writer:
         return {d.code: d for d in District.objects.all()}
 
     def _columns(self, plan, districts):
-        existing = {
-            c.district.code: c
-            for c in plan.columns.select_related("district").prefetch_related("merged_units")
-        }
+        if self.reuse and self.reuse.plan:  # the preview read them, merged units included
+            existing = self.reuse.columns
+        else:
+            existing = {
+                c.district.code: c
+                for c in plan.columns.select_related("district").prefetch_related("merged_units")
+            }
         wanted = {
             c["code"]: {"order": i, "label": c["label"], "district_id": districts[c["code"]].pk}
             for i, c in enumerate(self.spec.columns)
@@ -1493,7 +1578,10 @@ class _Writer:
         return PlanYear.objects.get(year=spec.year, issuer=spec.issuer)
 
     def _categories(self, plan_year) -> dict[int, Category]:
-        existing = {c.order: c for c in plan_year.categories.all()}
+        if self.reuse and self.reuse.plan:
+            existing = self.reuse.categories
+        else:
+            existing = {c.order: c for c in plan_year.categories.all()}
         wanted = {i: {"name": n} for i, n in enumerate(self.spec.categories, start=1)}
         # Renames that swap names would trip the unique name index: clear them first.
         clash = [c for o, c in existing.items() if o in wanted and c.name != wanted[o]["name"]]
