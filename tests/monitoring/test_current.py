@@ -242,7 +242,8 @@ def test_several_months_read_at_once_give_each_month_the_figures_read_alone(
     thresholds = Thresholds.from_settings()
     for as_of in (timezone.now(), timezone.make_aware(datetime(2024, 7, 20, 12))):
         for districts in (None, [year.chunan.pk]):
-            together = months_figures(plans, months, as_of, districts, thresholds)
+            cells = None if districts is None else {(pk, d) for pk in plans for d in districts}
+            together = months_figures(plans, months, as_of, thresholds, cells=cells)
             for month in months:
                 base = forecast_base(month, thresholds)[1]
                 alone = list(_cell_figures(

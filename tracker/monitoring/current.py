@@ -58,14 +58,13 @@ def reevaluate(
     indicator_ids,
     since: date,
     *,
-    district_ids=None,
     cells=None,
     now: datetime | None = None,
     prune: bool = False,
 ) -> int:
-    """Re-evaluate and store the cells of ``indicator_ids`` × ``district_ids`` (None: every
-    district with a quota), or exactly ``cells`` (``(indicator_id, district_id)`` pairs of
-    these indicators), in every stored month of ``since``'s year from ``since`` on,
+    """Re-evaluate and store the cells of ``indicator_ids`` (every district with a quota),
+    or exactly ``cells`` (``(indicator_id, district_id)`` pairs of these indicators,
+    ``reevaluate_cells``), in every stored month of ``since``'s year from ``since`` on,
     oldest first (a month's streak reads the month before). ``prune`` (a plan change)
     also drops stored cells of these indicators that no longer exist (a quota removed,
     an indicator no longer tracked). Returns the number of rows written: cells whose
@@ -87,12 +86,12 @@ def reevaluate(
     now = now or timezone.now()
     plans = load_indicator_plans(indicator_ids=ids)
     thresholds = Thresholds.from_settings()
-    figures = months_figures(plans, months, now, district_ids, thresholds, cells=cells)
+    figures = months_figures(plans, months, now, thresholds, cells=cells)
     evaluations, curves, streaks, previous = [], {}, {}, None
     for month in months:
         evaluation = evaluate_month(
-            month, as_of=now, plans=plans, district_ids=district_ids, thresholds=thresholds,
-            curves=curves, city=False, figures=figures[month],
+            month, as_of=now, plans=plans, thresholds=thresholds, curves=curves, city=False,
+            figures=figures[month],
         )  # fmt: skip
         if previous is not None:  # the month before is re-evaluated too, not yet stored
             follows = add_months(month, -1) == previous
@@ -104,38 +103,34 @@ def reevaluate(
         evaluations.append(evaluation)
     written = store_cells(evaluations, now)
     if prune:
-        _prune(evaluations, months, ids, district_ids, cells)
+        _prune(evaluations, months, ids, cells)
     return written
 
 
-def _prune(evaluations, months: list[date], ids: list[int], district_ids, cells=None) -> None:
+def _prune(evaluations, months: list[date], ids: list[int], cells=None) -> None:
     """Drop the stored cells of ``ids`` in ``months`` that the re-evaluation no longer
     produced (a quota removed, a target no longer tracked). Unchanged rows are not
     rewritten (``store_cells``), so what is stale is told by its key, not its time.
-    1 query; with ``cells``, only the cells asked for and not produced, and no query when
+    1 query; with ``cells``, only the cells asked for and not produced, and none when
     every one was."""
     kept: dict[int, set[int]] = {i: set() for i in ids}
     for evaluation in evaluations:
         for c in evaluation.cells:
             kept[c.indicator_id].add(c.district_id)
     stale = Q()
-    if cells is not None:
+    if cells is None:
+        for indicator_id, districts in kept.items():
+            stale |= Q(indicator_id=indicator_id) & ~Q(district_id__in=sorted(districts))
+    else:
         gone: dict[int, list[int]] = defaultdict(list)
         for indicator_id, district_id in sorted(set(cells)):
-            if district_id not in kept.get(indicator_id, ()):
+            if district_id not in kept[indicator_id]:
                 gone[indicator_id].append(district_id)
         if not gone:
             return
         for indicator_id, districts in gone.items():
             stale |= Q(indicator_id=indicator_id, district_id__in=districts)
-        LagEvaluation.objects.filter(month__in=months).filter(stale).delete()
-        return
-    for indicator_id, districts in kept.items():
-        stale |= Q(indicator_id=indicator_id) & ~Q(district_id__in=sorted(districts))
-    rows = LagEvaluation.objects.filter(month__in=months).filter(stale)
-    if district_ids is not None:
-        rows = rows.filter(district_id__in=list(district_ids))
-    rows.delete()
+    LagEvaluation.objects.filter(month__in=months).filter(stale).delete()
 
 
 def reevaluate_cells(

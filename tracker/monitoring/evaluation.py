@@ -440,7 +440,7 @@ def _cell_figures(plans, month, as_of, deadline, base_month, district_ids=None):
 
 
 def months_figures(
-    plans, months, as_of, district_ids=None, thresholds: Thresholds | None = None, *, cells=None
+    plans, months, as_of, thresholds: Thresholds | None = None, *, cells=None
 ) -> dict[date, list[tuple]]:
     """``_cell_figures`` of several months of one plan year from one read: ``{month: rows}``,
     the rows as ``_cell_figures`` yields them, in its order (``evaluate_month(figures=)``).
@@ -456,21 +456,20 @@ def months_figures(
     indicators). ``tests/monitoring/test_current.py`` checks the rows equal
     ``_cell_figures``'s in every month of the simulated year.
     ``cells`` (``(indicator_id, district_id)`` pairs) narrows it to exactly those cells
-    (the cells of a corrected plan file, in several districts).
+    (a district's month saved, the quotas of a corrected plan file).
     """
     months = sorted({first_of_month(m) for m in months})
     out: dict[date, list[tuple]] = {m: [] for m in months}
     if not months:
         return out
     plans = {k: p for k, p in plans.items() if p.is_tracked and p.year == months[0].year}
-    districts = None if district_ids is None else set(district_ids)
     only = None if cells is None else set(cells)
     cells = []  # (plan, district_id, quota or None for city-only), in _cell_figures' order
     for pk in sorted(pk for pk, p in plans.items() if not p.is_city_only):
         for d, quota in sorted(plans[pk].quotas.items()):
-            if quota > 0 and (districts is None or d in districts):
+            if quota > 0:
                 cells.append((plans[pk], d, quota))
-    city = _city_cells(plans, districts)
+    city = _city_cells(plans, None)
     cells += [(plans[pk], unit, None) for unit in sorted(city) for pk in city[unit]]
     if only is not None:
         cells = [c for c in cells if (c[0].indicator_id, c[1]) in only]
