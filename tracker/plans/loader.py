@@ -1383,10 +1383,10 @@ class _Writer:
         self.summary = summary
         self.user = user
         self.reason = reason
-        #: ``change_set``'s rows, when no row comes or goes (``same_rows``): the writer
-        #: compares, moves and updates them in place instead of reading them again (read
-        #: in this transaction, they are what it would read)
-        self.reuse: _StoredRows | None = reuse
+        #: ``change_set``'s rows of a stored plan, when no row comes or goes (``same_rows``):
+        #: the writer compares, moves and updates them in place instead of reading them
+        #: again (read in this transaction, they are what it would read)
+        self.reuse: _StoredRows | None = reuse if reuse is not None and reuse.plan else None
         self.indicators: dict[str, Indicator] = {}
         self.projects: dict[str, Project] = {}
 
@@ -1507,7 +1507,7 @@ class _Writer:
         return {d.code: d for d in District.objects.all()}
 
     def _columns(self, plan, districts):
-        if self.reuse and self.reuse.plan:  # the preview read them, merged units included
+        if self.reuse:  # the preview read them, merged units included
             existing = self.reuse.columns
         else:
             existing = {
@@ -1559,7 +1559,7 @@ class _Writer:
 
     def _plan_year(self) -> PlanYear:
         spec = self.spec
-        if self.reuse and self.reuse.plan:
+        if self.reuse:
             existing = {spec.year: self.reuse.plan}
         else:
             existing = {
@@ -1578,7 +1578,7 @@ class _Writer:
         return PlanYear.objects.get(year=spec.year, issuer=spec.issuer)
 
     def _categories(self, plan_year) -> dict[int, Category]:
-        if self.reuse and self.reuse.plan:
+        if self.reuse:
             existing = self.reuse.categories
         else:
             existing = {c.order: c for c in plan_year.categories.all()}
